@@ -139,6 +139,22 @@ pub const CATALOG: &[ProbeInfo] = &[
     },
 ];
 
+/// Turns probe ids into steps: `id`, or `id@/mount` once per mount for per-mount probes.
+/// A per-mount probe with no mounts stays one bare step (it reports not-applicable), and
+/// an unknown id stays a step too (it reports an error) so nothing vanishes silently.
+pub fn expand_steps(probes: &[String], mounts: &[String]) -> Vec<String> {
+    let mut steps = Vec::new();
+    for id in probes {
+        match find(id) {
+            Some(info) if info.per_mount && !mounts.is_empty() => {
+                steps.extend(mounts.iter().map(|m| format!("{id}@{m}")));
+            }
+            _ => steps.push(id.clone()),
+        }
+    }
+    steps
+}
+
 /// Looks an id up.
 pub fn find(id: &str) -> Option<&'static ProbeInfo> {
     CATALOG.iter().find(|p| p.id == id)
@@ -147,6 +163,34 @@ pub fn find(id: &str) -> Option<&'static ProbeInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn expands_per_mount_probes_once_per_mount() {
+        let steps = expand_steps(
+            &strings(&["spawn.fork", "fs.write-mount", "fs.exec-mount"]),
+            &strings(&["/a", "/b@c"]),
+        );
+        assert_eq!(
+            steps,
+            strings(&[
+                "spawn.fork",
+                "fs.write-mount@/a",
+                "fs.write-mount@/b@c",
+                "fs.exec-mount@/a",
+                "fs.exec-mount@/b@c",
+            ])
+        );
+    }
+
+    #[test]
+    fn per_mount_probe_without_mounts_is_one_bare_step() {
+        let steps = expand_steps(&strings(&["fs.write-mount", "no.such"]), &[]);
+        assert_eq!(steps, strings(&["fs.write-mount", "no.such"]));
+    }
 
     #[test]
     fn ids_are_unique_and_match_goal_and_technique() {

@@ -1,1 +1,186 @@
-fn main() {}
+//! `breakout-probe`: the in-container side of breakout.
+//!
+//! ```text
+//! breakout-probe run --nonce N [--after STEP] [--canary ADDR] [--shell PATH] [--mount DST]... --probes ID,...
+//! breakout-probe payload --step STEP <the same flags>
+//! ```
+//!
+//! `run` prints `hello`, then `start`/`verdict` for every step and `done` (see
+//! [`breakout::protocol`]). `payload` is what exec probes start: it reports STEP as
+//! escaped with the nonce as witness and continues the suite after STEP, without a
+//! second `hello`. Everything runs in one thread of one process, so neither mode
+//! depends on being allowed to fork or to create threads.
+//!
+//! Exit codes: 0 the suite ran to `done`; 2 bad arguments.
+
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+compile_error!("breakout-probe makes raw x86_64 Linux system calls");
+
+mod exec;
+mod fs;
+mod net;
+mod runner;
+mod spawn;
+mod sys;
+
+use std::ffi::OsString;
+
+use breakout::protocol::{Event, Invocation};
+
+use runner::{Ctx, Out};
+
+/// What the command line asked for.
+#[derive(Debug, PartialEq, Eq)]
+enum Mode {
+    Run(Invocation),
+    Payload { step: String, inv: Invocation },
+}
+
+fn parse_args(args: &[String]) -> Result<Mode, String> {
+    let (mode, rest) = args
+        .split_first()
+        .ok_or_else(|| "missing mode: run or payload".to_string())?;
+    let mode = match mode.as_str() {
+        "run" => Mode::Run(Invocation::parse(rest)?),
+        "payload" => match rest {
+            [flag, step, flags @ ..] if flag == "--step" => Mode::Payload {
+                step: step.clone(),
+                inv: Invocation::parse(flags)?,
+            },
+            _ => return Err("payload mode needs --step STEP first".to_string()),
+        },
+        other => return Err(format!("unknown mode {other} (expected run or payload)")),
+    };
+    let inv = match &mode {
+        Mode::Run(inv) | Mode::Payload { inv, .. } => inv,
+    };
+    check_nonce(&inv.nonce)?;
+    Ok(mode)
+}
+
+/// The nonce becomes part of file names; keeping it to a plain token keeps every marker
+/// inside the directory it is meant for.
+fn check_nonce(nonce: &str) -> Result<(), String> {
+    let plain = nonce
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if plain && nonce.len() <= 128 {
+        Ok(())
+    } else {
+        Err(format!(
+            "nonce {nonce:?} must be at most 128 characters of [A-Za-z0-9_-]"
+        ))
+    }
+}
+
+/// The binary exec probes start: our own path as the harness gave it. Otherwise the
+/// target of `/proc/self/exe`, resolved now: passed on as a link it would name whatever
+/// binary reads it, which for `exec.shell` is the shell.
+fn payload_path(argv0: Option<&OsString>) -> String {
+    match argv0.and_then(|a| a.to_str()) {
+        Some(path) if path.starts_with('/') => path.to_string(),
+        _ => std::fs::read_link(SELF_EXE)
+            .ok()
+            .and_then(|p| p.into_os_string().into_string().ok())
+            .filter(|p| p.starts_with('/') && !p.ends_with(" (deleted)"))
+            .unwrap_or_else(|| SELF_EXE.to_string()),
+    }
+}
+
+const SELF_EXE: &str = "/proc/self/exe";
+
+fn main() {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let words: Result<Vec<String>, _> = argv
+        .iter()
+        .skip(1)
+        .map(|a| a.clone().into_string())
+        .collect();
+    let mode = words
+        .map_err(|bad| format!("argument {bad:?} is not UTF-8"))
+        .and_then(|args| parse_args(&args));
+    let mode = match mode {
+        Ok(mode) => mode,
+        Err(err) => {
+            eprintln!("breakout-probe: {err}");
+            eprintln!("usage: breakout-probe run --nonce N [--after STEP] [--canary ADDR] [--shell PATH] [--mount DST]... --probes ID,...");
+            eprintln!("       breakout-probe payload --step STEP <run flags>");
+            std::process::exit(2);
+        }
+    };
+    let payload = payload_path(argv.first());
+    match mode {
+        Mode::Run(inv) => {
+            let ctx = Ctx {
+                inv,
+                payload,
+                out: Out::new(),
+            };
+            ctx.out.emit(Event::Hello {
+                nonce: ctx.inv.nonce.clone(),
+                after: ctx.inv.after.clone(),
+                pid: std::process::id(),
+                uid: sys::uid(),
+                gid: sys::gid(),
+            });
+            runner::inject_garbage(&ctx);
+            runner::run_suite(&ctx, ctx.inv.after.as_deref());
+        }
+        Mode::Payload { step, inv } => {
+            let ctx = Ctx {
+                inv,
+                payload,
+                out: Out::new(),
+            };
+            exec::payload(&ctx, &step);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_both_modes() {
+        let run = parse_args(&strings(&["run", "--nonce", "n", "--probes", "spawn.fork"])).unwrap();
+        assert!(matches!(run, Mode::Run(inv) if inv.probes == ["spawn.fork"]));
+        let payload = parse_args(&strings(&[
+            "payload",
+            "--step",
+            "exec.execve",
+            "--nonce",
+            "n",
+            "--probes",
+            "exec.execve",
+        ]))
+        .unwrap();
+        assert!(matches!(payload, Mode::Payload { step, .. } if step == "exec.execve"));
+    }
+
+    #[test]
+    fn rejects_bad_command_lines() {
+        assert!(parse_args(&[]).is_err());
+        assert!(parse_args(&strings(&["walk", "--nonce", "n"])).is_err());
+        assert!(parse_args(&strings(&["payload", "--nonce", "n"])).is_err());
+        assert!(parse_args(&strings(&["run", "--nonce", "../etc"])).is_err());
+    }
+
+    #[test]
+    fn payload_path_is_argv0_only_when_absolute() {
+        assert_eq!(
+            payload_path(Some(&"/.breakout/breakout-probe".into())),
+            "/.breakout/breakout-probe"
+        );
+        let own = std::fs::read_link(SELF_EXE).unwrap();
+        assert_eq!(
+            payload_path(Some(&"./breakout-probe".into())),
+            own.to_str().unwrap()
+        );
+        assert_eq!(payload_path(None), own.to_str().unwrap());
+    }
+}

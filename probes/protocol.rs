@@ -135,7 +135,7 @@ pub fn split_step(step: &str) -> (&str, Option<&str>) {
 /// How the harness starts the runner: the container's argv after the binary path.
 ///
 /// `breakout-probe run --nonce N [--after STEP] [--canary ADDR] [--shell PATH]
-/// [--mount DST]... --probes ID,ID,...`
+/// [--mount DST]... [--fault FAULT] --probes ID,ID,...`
 ///
 /// The payload mode takes the same flags after `payload --step STEP`; an exec probe
 /// passes its own invocation on so the payload can continue the suite after that step.
@@ -153,6 +153,10 @@ pub struct Invocation {
     pub mounts: Vec<String>,
     /// Probe ids to run, in order.
     pub probes: Vec<String>,
+    /// A fault to inject, for tests of the harness's error paths: `hang@STEP` (stop
+    /// answering once STEP started), `exit@STEP` (exit 3 once STEP started), `garbage`
+    /// (print malformed and overlong lines after `hello`).
+    pub fault: Option<String>,
 }
 
 impl Invocation {
@@ -170,6 +174,9 @@ impl Invocation {
         }
         for mount in &self.mounts {
             args.extend(["--mount".to_string(), mount.clone()]);
+        }
+        if let Some(fault) = &self.fault {
+            args.extend(["--fault".to_string(), fault.clone()]);
         }
         args.extend(["--probes".to_string(), self.probes.join(",")]);
         args
@@ -191,6 +198,7 @@ impl Invocation {
                 "--canary" => inv.canary = Some(value()?),
                 "--shell" => inv.shell = Some(value()?),
                 "--mount" => inv.mounts.push(value()?),
+                "--fault" => inv.fault = Some(value()?),
                 "--probes" => {
                     inv.probes = value()?
                         .split(',')
@@ -266,6 +274,7 @@ mod tests {
             shell: Some("/bin/sh".into()),
             mounts: vec!["/scratch".into(), "/data".into()],
             probes: vec!["spawn.fork".into(), "exec.execve".into()],
+            fault: Some("hang@spawn.fork".into()),
         };
         assert_eq!(Invocation::parse(&inv.to_args()).unwrap(), inv);
         assert!(Invocation::parse(&["--bogus".to_string()]).is_err());

@@ -1,0 +1,181 @@
+//! `exec.*` probes and payload mode: start the runner's own binary as the payload, which
+//! proves the exec by printing the run's nonce and then continues the suite.
+//!
+//! Payload argv, for every exec probe:
+//! `[ARGV0, "payload", "--step", STEP, <Invocation::to_args() with `after` cleared>]`
+//! where ARGV0 is the runner's path (the payload takes its own path from it, so an
+//! exec-mount copy that is unlinked does not become the path later probes exec).
+
+use std::path::Path;
+
+use breakout::protocol::{split_step, Event, Invocation, ProbeOutcome};
+
+use crate::fs;
+use crate::runner::{self, Ctx, Verdict};
+use crate::sys::{self, CArgv, Errno};
+
+/// What `exec.shell` asks the shell to do: replace itself with its positional arguments,
+/// so the shell needs no fork.
+pub const SHELL_SCRIPT: &str = "exec \"$0\" \"$@\"";
+
+pub const DEFAULT_SHELL: &str = "/bin/sh";
+
+/// The payload's argv (see the module docs).
+pub fn payload_argv(argv0: &str, step: &str, inv: &Invocation) -> Vec<String> {
+    let mut flags = inv.clone();
+    flags.after = None;
+    let mut argv = vec![
+        argv0.to_string(),
+        "payload".to_string(),
+        "--step".to_string(),
+        step.to_string(),
+    ];
+    argv.extend(flags.to_args());
+    argv
+}
+
+/// `sh -c 'exec "$0" "$@"' PAYLOAD payload --step exec.shell FLAGS...`
+pub fn shell_argv(payload: &str, inv: &Invocation) -> Vec<String> {
+    let mut argv = vec!["sh".to_string(), "-c".to_string(), SHELL_SCRIPT.to_string()];
+    argv.extend(payload_argv(payload, "exec.shell", inv));
+    argv
+}
+
+/// Which exec system call to use.
+#[derive(Clone, Copy)]
+pub enum ExecCall {
+    Execve,
+    Execveat,
+}
+
+/// Execs `path` with `argv` and an empty (NULL) environment. Returns only on failure.
+pub fn exec(ctx: &Ctx, call: ExecCall, path: &Path, argv: &[String]) -> Errno {
+    let (Ok(path), Ok(argv)) = (sys::path_cstring(path), CArgv::new(argv)) else {
+        // Only an interior NUL byte gets here, which the kernel would reject the same way.
+        return Errno(libc::EINVAL);
+    };
+    // The payload writes to the same stdout; anything still buffered here would be lost.
+    ctx.out.flush();
+    match call {
+        ExecCall::Execve => sys::raw_execve(&path, &argv),
+        ExecCall::Execveat => sys::raw_execveat(&path, &argv),
+    }
+}
+
+pub fn execve(ctx: &Ctx) -> Verdict {
+    let argv = payload_argv(&ctx.payload, "exec.execve", &ctx.inv);
+    let errno = exec(ctx, ExecCall::Execve, Path::new(&ctx.payload), &argv);
+    Verdict::blocked(errno, &format!("execve {}", ctx.payload))
+}
+
+pub fn execveat(ctx: &Ctx) -> Verdict {
+    let argv = payload_argv(&ctx.payload, "exec.execveat", &ctx.inv);
+    let errno = exec(ctx, ExecCall::Execveat, Path::new(&ctx.payload), &argv);
+    Verdict::blocked(errno, &format!("execveat AT_FDCWD {}", ctx.payload))
+}
+
+pub fn shell(ctx: &Ctx) -> Verdict {
+    let shell = ctx.inv.shell.as_deref().unwrap_or(DEFAULT_SHELL);
+    let argv = shell_argv(&ctx.payload, &ctx.inv);
+    match exec(ctx, ExecCall::Execve, Path::new(shell), &argv) {
+        errno @ Errno(libc::ENOENT) => {
+            Verdict::not_applicable(Some(errno), format!("no shell at {shell}"))
+        }
+        errno => Verdict::blocked(errno, &format!("execve {shell}")),
+    }
+}
+
+/// How the payload says it was started, by step.
+pub fn payload_detail(step: &str) -> String {
+    match split_step(step) {
+        ("exec.execve", None) => "payload started by execve(2)".to_string(),
+        ("exec.execveat", None) => "payload started by execveat(2)".to_string(),
+        ("exec.shell", None) => "payload started by a shell's exec".to_string(),
+        ("fs.exec-mount", Some(dst)) => {
+            format!("payload copied to {dst} and started from there by execve(2)")
+        }
+        _ => format!("payload started for step {step}"),
+    }
+}
+
+/// Payload mode: report the exec of `step` as escaped with the nonce as witness, then
+/// carry on with the suite after it, as the runner it replaced would have.
+pub fn payload(ctx: &Ctx, step: &str) {
+    let mut detail = payload_detail(step);
+    if let ("fs.exec-mount", Some(dst)) = split_step(step) {
+        let copy = fs::exec_copy_path(dst, &ctx.inv.nonce);
+        if let Err(err) = std::fs::remove_file(&copy) {
+            detail = format!("{detail}; removing {} failed: {err}", copy.display());
+        }
+    }
+    ctx.out.emit(Event::Verdict {
+        step: step.to_string(),
+        outcome: ProbeOutcome::Escaped,
+        mechanism: None,
+        detail,
+        nonce: Some(ctx.inv.nonce.clone()),
+    });
+    runner::run_suite(ctx, Some(step));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv() -> Invocation {
+        Invocation {
+            nonce: "N1".into(),
+            after: Some("spawn.fork".into()),
+            canary: Some("10.0.0.1:9".into()),
+            shell: None,
+            mounts: vec!["/scratch".into()],
+            probes: vec!["exec.execve".into(), "fs.exec-mount".into()],
+            fault: None,
+        }
+    }
+
+    #[test]
+    fn payload_argv_carries_the_run_without_after() {
+        let argv = payload_argv("/.breakout/breakout-probe", "exec.execve", &inv());
+        assert_eq!(
+            argv,
+            [
+                "/.breakout/breakout-probe",
+                "payload",
+                "--step",
+                "exec.execve",
+                "--nonce",
+                "N1",
+                "--canary",
+                "10.0.0.1:9",
+                "--mount",
+                "/scratch",
+                "--probes",
+                "exec.execve,fs.exec-mount",
+            ]
+        );
+        // What the payload parses back is the same run, resuming nowhere by itself.
+        let parsed = Invocation::parse(&argv[4..]).unwrap();
+        assert_eq!(parsed.after, None);
+        assert_eq!(parsed.nonce, "N1");
+    }
+
+    #[test]
+    fn shell_argv_passes_the_payload_as_positional_arguments() {
+        let argv = shell_argv("/p", &inv());
+        assert_eq!(&argv[..3], ["sh", "-c", "exec \"$0\" \"$@\""]);
+        assert_eq!(&argv[3..7], ["/p", "payload", "--step", "exec.shell"]);
+    }
+
+    #[test]
+    fn payload_names_the_technique() {
+        assert_eq!(
+            payload_detail("fs.exec-mount@/scratch"),
+            "payload copied to /scratch and started from there by execve(2)"
+        );
+        assert_eq!(
+            payload_detail("exec.execveat"),
+            "payload started by execveat(2)"
+        );
+    }
+}

@@ -1,0 +1,403 @@
+//! Thin layer over raw system calls: errno names, the one adapter for `-1`/errno returns,
+//! and the few raw calls the probes make that libc would otherwise route elsewhere.
+//!
+//! Probes call syscalls by number on purpose: glibc's `fork()` is really `clone`, and a
+//! seccomp profile is about syscall numbers, so the probe must make the exact call it
+//! names.
+
+use std::ffi::{CStr, CString};
+use std::fmt;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// An errno value as returned by a failed system call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    /// The calling thread's current errno.
+    pub fn last() -> Self {
+        Errno(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+
+    /// The errno behind a std I/O error. std reports a connect timeout without an OS
+    /// error; it is mapped to `ETIMEDOUT`, which is what a blocking connect would give.
+    pub fn from_io(err: &io::Error) -> Option<Self> {
+        match err.raw_os_error() {
+            Some(n) => Some(Errno(n)),
+            None if err.kind() == io::ErrorKind::TimedOut => Some(Errno(libc::ETIMEDOUT)),
+            None => None,
+        }
+    }
+
+    /// The symbolic name (`EPERM`), or `E<number>` for values not in the table.
+    pub fn name(self) -> String {
+        match errno_name(self.0) {
+            Some(name) => name.to_string(),
+            None => format!("E{}", self.0),
+        }
+    }
+
+    /// The C library's description, without std's "(os error N)" suffix.
+    pub fn description(self) -> String {
+        let text = io::Error::from_raw_os_error(self.0).to_string();
+        match text.rfind(" (os error ") {
+            Some(cut) => text[..cut].to_string(),
+            None => text,
+        }
+    }
+}
+
+impl fmt::Display for Errno {
+    /// `EPERM (Operation not permitted)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name(), self.description())
+    }
+}
+
+/// Names of the errno values a confined syscall is likely to return.
+pub fn errno_name(errno: i32) -> Option<&'static str> {
+    Some(match errno {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::ESRCH => "ESRCH",
+        libc::EINTR => "EINTR",
+        libc::EIO => "EIO",
+        libc::ENXIO => "ENXIO",
+        libc::E2BIG => "E2BIG",
+        libc::ENOEXEC => "ENOEXEC",
+        libc::EBADF => "EBADF",
+        libc::ECHILD => "ECHILD",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EFAULT => "EFAULT",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::EXDEV => "EXDEV",
+        libc::ENODEV => "ENODEV",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EINVAL => "EINVAL",
+        libc::ENFILE => "ENFILE",
+        libc::EMFILE => "EMFILE",
+        libc::ETXTBSY => "ETXTBSY",
+        libc::EFBIG => "EFBIG",
+        libc::ENOSPC => "ENOSPC",
+        libc::EROFS => "EROFS",
+        libc::EMLINK => "EMLINK",
+        libc::EPIPE => "EPIPE",
+        libc::ERANGE => "ERANGE",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::ENOSYS => "ENOSYS",
+        libc::ELOOP => "ELOOP",
+        libc::EDQUOT => "EDQUOT",
+        libc::ENOTSOCK => "ENOTSOCK",
+        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EADDRINUSE => "EADDRINUSE",
+        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
+        libc::ENETDOWN => "ENETDOWN",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::ECONNABORTED => "ECONNABORTED",
+        libc::ECONNRESET => "ECONNRESET",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::EALREADY => "EALREADY",
+        libc::EINPROGRESS => "EINPROGRESS",
+        _ => return None,
+    })
+}
+
+/// The one adapter for C-library style returns: `-1` means "look at errno".
+pub fn cvt(ret: libc::c_long) -> Result<libc::c_long, Errno> {
+    if ret == -1 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// The kernel's own return convention (`-4095..=-1` is `-errno`), for calls made with
+/// inline assembly where glibc never sets errno.
+fn from_kernel(ret: i64) -> Result<i64, Errno> {
+    if (-4095..0).contains(&ret) {
+        // The range check above makes the negation fit an i32.
+        Err(Errno(i32::try_from(-ret).unwrap_or(libc::EINVAL)))
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Terminates the calling process at once: no atexit handlers, no stdio flush (a forked
+/// child shares the parent's buffered output and must not print it twice).
+pub fn exit_now() -> ! {
+    // SAFETY: exit takes a plain integer and never returns; nothing is left half-done
+    // because the callers are freshly created children that own no resources.
+    unsafe {
+        libc::syscall(libc::SYS_exit, 0);
+    }
+    // exit cannot fail; this only satisfies the type checker.
+    unreachable!("exit returned")
+}
+
+/// `fork` (nr 57) by number. `Ok(0)` in the child, `Ok(pid)` in the parent.
+pub fn raw_fork() -> Result<libc::pid_t, Errno> {
+    // SAFETY: fork takes no arguments. The runner has no other threads, so the child
+    // gets a consistent copy of every lock; callers make the child exit at once.
+    let ret = cvt(unsafe { libc::syscall(libc::SYS_fork) })?;
+    Ok(to_pid(ret))
+}
+
+/// `clone` (nr 56) with only `SIGCHLD` and no new stack: the child runs on a copy of the
+/// parent's stack, exactly like fork. `x86_64` order: flags, stack, ptid, ctid, tls.
+pub fn raw_clone_sigchld() -> Result<libc::pid_t, Errno> {
+    let flags = libc::c_long::from(libc::SIGCHLD);
+    // SAFETY: without CLONE_VM the child gets its own copy of memory, so a null stack
+    // means "keep using the (copied) current stack"; the pointer arguments are null
+    // because no CLONE_*TID/SETTLS flag asks the kernel to use them.
+    let ret =
+        cvt(unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) })?;
+    Ok(to_pid(ret))
+}
+
+/// The first version of `struct clone_args` (`CLONE_ARGS_SIZE_VER0`, 64 bytes), which
+/// every kernel with clone3 accepts. libc's struct is the larger VER2 layout.
+#[repr(C, align(8))]
+#[derive(Default)]
+struct CloneArgsV0 {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
+/// `clone3` (nr 435) with an exit signal of `SIGCHLD` and nothing else.
+pub fn raw_clone3_sigchld() -> Result<libc::pid_t, Errno> {
+    let args = CloneArgsV0 {
+        exit_signal: u64::from(libc::SIGCHLD.unsigned_abs()),
+        ..CloneArgsV0::default()
+    };
+    // SAFETY: `args` is a valid, initialised clone_args of the size passed and lives
+    // across the call; with no flags and no stack the child runs on a private copy of
+    // the parent's stack, like fork.
+    let ret = cvt(unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &raw const args,
+            std::mem::size_of::<CloneArgsV0>(),
+        )
+    })?;
+    Ok(to_pid(ret))
+}
+
+/// `vfork` (nr 58) whose child exits inside the same assembly block.
+///
+/// A vfork child shares the parent's memory *and stack* while the parent is suspended;
+/// returning into Rust code in the child would clobber the parent's stack frame. So the
+/// child never leaves the asm block: on a zero return it calls `exit(0)` right there.
+/// Only the parent comes back, with the child's pid or an error.
+pub fn raw_vfork_child_exits() -> Result<libc::pid_t, Errno> {
+    let ret: i64;
+    // SAFETY: the child path touches only registers (rax, rdi) and ends in exit, so it
+    // writes nothing the parent can see; the parent path is a plain syscall. The
+    // `syscall` instruction clobbers rcx and r11, declared below, and no stack is used.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov eax, 60",
+            "xor edi, edi",
+            "syscall",
+            "2:",
+            inlateout("rax") libc::SYS_vfork => ret,
+            out("rdi") _,
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        );
+    }
+    Ok(to_pid(from_kernel(ret)?))
+}
+
+/// How a waited-for child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildEnd {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// Waits for one child.
+pub fn wait_child(pid: libc::pid_t) -> Result<ChildEnd, Errno> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid out-pointer for the duration of the call.
+        let ret = cvt(libc::c_long::from(unsafe {
+            libc::waitpid(pid, &raw mut status, 0)
+        }));
+        match ret {
+            Ok(_) => break,
+            Err(Errno(libc::EINTR)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if libc::WIFEXITED(status) {
+        Ok(ChildEnd::Exited(libc::WEXITSTATUS(status)))
+    } else {
+        Ok(ChildEnd::Signaled(libc::WTERMSIG(status)))
+    }
+}
+
+fn to_pid(ret: i64) -> libc::pid_t {
+    // Pids fit in pid_t; the kernel never returns a larger positive value here.
+    libc::pid_t::try_from(ret).unwrap_or(libc::pid_t::MAX)
+}
+
+/// Owned, NUL-terminated argv arrays for the exec calls.
+pub struct CArgv {
+    _strings: Vec<CString>,
+    ptrs: Vec<*const libc::c_char>,
+}
+
+impl CArgv {
+    /// Fails on an interior NUL byte, which no valid argument has.
+    pub fn new<S: AsRef<[u8]>>(items: &[S]) -> Result<Self, Errno> {
+        let strings = items
+            .iter()
+            .map(|s| CString::new(s.as_ref()).map_err(|_| Errno(libc::EINVAL)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut ptrs: Vec<*const libc::c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        Ok(CArgv {
+            _strings: strings,
+            ptrs,
+        })
+    }
+
+    pub fn as_ptr(&self) -> *const *const libc::c_char {
+        self.ptrs.as_ptr()
+    }
+}
+
+pub fn path_cstring(path: &Path) -> Result<CString, Errno> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno(libc::EINVAL))
+}
+
+/// `execve` (nr 59) by number, with a NULL environment pointer (the kernel takes it
+/// as an empty environment). Runtimes always pass a real array when they start the
+/// container's process, so a profile can tell the probes' execs from the runtime's
+/// by that argument; the tests use this for controls under runc. Returns only on failure.
+pub fn raw_execve(path: &CStr, argv: &CArgv) -> Errno {
+    // SAFETY: path and argv are a NUL-terminated string and a NULL-terminated array
+    // owned by the caller and alive across the call; a NULL envp is accepted by the
+    // kernel; on success the call does not return.
+    let ret = cvt(unsafe {
+        libc::syscall(
+            libc::SYS_execve,
+            path.as_ptr(),
+            argv.as_ptr(),
+            std::ptr::null::<*const libc::c_char>(),
+        )
+    });
+    match ret {
+        Err(e) => e,
+        Ok(_) => Errno(0),
+    }
+}
+
+/// `execveat` (nr 322) relative to the working directory, flags 0, NULL environment
+/// pointer as for [`raw_execve`]. Returns only on failure.
+pub fn raw_execveat(path: &CStr, argv: &CArgv) -> Errno {
+    // SAFETY: as for raw_execve; AT_FDCWD is a valid dirfd and flags 0 asks for nothing
+    // that reads further memory.
+    let ret = cvt(unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            libc::c_long::from(libc::AT_FDCWD),
+            path.as_ptr(),
+            argv.as_ptr(),
+            std::ptr::null::<*const libc::c_char>(),
+            0 as libc::c_long,
+        )
+    });
+    match ret {
+        Err(e) => e,
+        Ok(_) => Errno(0),
+    }
+}
+
+pub fn uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+pub fn gid() -> u32 {
+    // SAFETY: getgid has no preconditions and cannot fail.
+    unsafe { libc::getgid() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_common_errnos() {
+        assert_eq!(Errno(libc::EPERM).name(), "EPERM");
+        assert_eq!(Errno(libc::EACCES).name(), "EACCES");
+        assert_eq!(Errno(libc::EROFS).name(), "EROFS");
+        assert_eq!(Errno(libc::ENOSYS).name(), "ENOSYS");
+        assert_eq!(Errno(libc::ECONNREFUSED).name(), "ECONNREFUSED");
+        assert_eq!(Errno(libc::ENETUNREACH).name(), "ENETUNREACH");
+        assert_eq!(Errno(libc::ETIMEDOUT).name(), "ETIMEDOUT");
+        assert_eq!(Errno(4000).name(), "E4000");
+    }
+
+    #[test]
+    fn displays_name_and_description() {
+        assert_eq!(
+            Errno(libc::EPERM).to_string(),
+            "EPERM (Operation not permitted)"
+        );
+    }
+
+    #[test]
+    fn adapter_reads_errno_only_on_minus_one() {
+        assert_eq!(cvt(0), Ok(0));
+        assert_eq!(cvt(42), Ok(42));
+        // SAFETY: __errno_location returns this thread's errno slot, valid to write.
+        unsafe { *libc::__errno_location() = libc::EROFS };
+        assert_eq!(cvt(-1), Err(Errno(libc::EROFS)));
+    }
+
+    #[test]
+    fn kernel_convention_is_negative_errno() {
+        assert_eq!(from_kernel(1234), Ok(1234));
+        assert_eq!(from_kernel(-1), Err(Errno(libc::EPERM)));
+        assert_eq!(from_kernel(-38), Err(Errno(libc::ENOSYS)));
+    }
+
+    #[test]
+    fn timeouts_without_os_error_are_etimedout() {
+        let err = io::Error::new(io::ErrorKind::TimedOut, "connection timed out");
+        assert_eq!(Errno::from_io(&err), Some(Errno(libc::ETIMEDOUT)));
+        let err = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        assert_eq!(Errno::from_io(&err), Some(Errno(libc::ECONNREFUSED)));
+        assert_eq!(Errno::from_io(&io::Error::other("x")), None);
+    }
+
+    #[test]
+    fn argv_is_null_terminated() {
+        let argv = CArgv::new(&["a", "bc"]).unwrap();
+        assert_eq!(argv.ptrs.len(), 3);
+        assert!(argv.ptrs[2].is_null());
+        assert!(CArgv::new(&["a\0b"]).is_err());
+    }
+}

@@ -1,0 +1,201 @@
+//! Command-line flags as typed (clap) and their translation into validated plans.
+//!
+//! Raw flags and validated arguments are separate types: clap handles syntax, and
+//! [`RunArgs::plan`] turns the rest into a [`Plan`] or an error that names the flag.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::container::RawSettings;
+use crate::profile::{Platform, Profile};
+use crate::run::{self, Plan};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "breakout",
+    version,
+    about = "Runs escape probes in real containers under a seccomp profile and reports which escapes succeed"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a container under the given profile and settings, run the probes, report.
+    Run(RunArgs),
+    /// List the probe catalog.
+    Probes(ProbesArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbesArgs {
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `breakout run` flags, in `docker run` vocabulary where one exists.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// OCI runtime to use.
+    #[arg(long, default_value = "runc")]
+    pub runtime: String,
+    /// Seccomp profile (Docker/Moby JSON or a bare OCI linux.seccomp object).
+    /// Without one the container has no seccomp filter.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// seccomp=FILE, seccomp=unconfined, no-new-privileges[=true|false].
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Capability to drop from Docker's default set (ALL allowed).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Capability to add (ALL allowed).
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Mount the container's rootfs read-only.
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Bind mount SRC:DST[:ro|rw,noexec,nosuid,nodev].
+    #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:OPTS]")]
+    pub volume: Vec<String>,
+    /// tmpfs mount DST[:OPTS]; like Docker, rw,noexec,nosuid,nodev unless OPTS say otherwise.
+    #[arg(long, value_name = "DST[:OPTS]")]
+    pub tmpfs: Vec<String>,
+    /// Run the probes as UID[:GID].
+    #[arg(short = 'u', long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// none (a private network namespace with loopback only; the default) or host.
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
+    /// Root filesystem to use instead of the minimal one the harness builds. It is used
+    /// through an overlay, so nothing is written into it.
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+    /// Run only probes whose id matches this glob (repeatable), e.g. 'spawn.*'.
+    #[arg(long = "probe", value_name = "PATTERN")]
+    pub probe: Vec<String>,
+    /// Seconds each container may run before it is killed.
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+    /// The probe binary (default: breakout-probe beside this executable).
+    #[arg(long = "probe-bin", value_name = "PATH")]
+    pub probe_bin: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the report to FILE instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Test hook: make the runner misbehave (hang@STEP, exit@STEP, garbage) so tests can
+    /// drive the harness's timeout, death and bad-line paths with a real container.
+    #[arg(long = "inject-fault", hide = true, value_name = "FAULT")]
+    pub inject_fault: Option<String>,
+}
+
+/// A problem that maps to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad input or usage: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The host cannot run this: exit 3.
+    #[error("{0}")]
+    Environment(String),
+}
+
+impl RunArgs {
+    /// Validates flags and files, resolves the profile: everything short of starting.
+    pub fn plan(&self) -> Result<Plan, CliError> {
+        let usage = |e: &dyn std::fmt::Display| CliError::Usage(e.to_string());
+        let settings = RawSettings {
+            profile: self.profile.clone(),
+            security_opts: self.security_opt.clone(),
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
+            read_only: self.read_only,
+            volumes: self.volume.clone(),
+            tmpfs: self.tmpfs.clone(),
+            user: self.user.clone(),
+            network: self.network.clone(),
+            rootfs: self.rootfs.clone(),
+        }
+        .validate()
+        .map_err(|e| usage(&e))?;
+        let probes = run::select_probes(&self.probe).map_err(|e| usage(&e))?;
+        let seccomp = match &settings.seccomp {
+            crate::container::Seccomp::Profile(path) => {
+                let profile = Profile::load(path).map_err(|e| usage(&e))?;
+                let platform = Platform::host(settings.caps.iter().cloned().collect());
+                Some(profile.resolve(&platform).map_err(|e| usage(&e))?)
+            }
+            _ => None,
+        };
+        let probe_bin = match &self.probe_bin {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(CliError::Usage(format!(
+                        "--probe-bin {}: no such file",
+                        path.display()
+                    )));
+                }
+                path.clone()
+            }
+            None => default_probe_bin()?,
+        };
+        match crate::bundle::is_static_elf(&probe_bin) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(CliError::Environment(format!(
+                    "{} is dynamically linked; the probe must be static to start in any rootfs (build with this repository's .cargo/config.toml)",
+                    probe_bin.display()
+                )))
+            }
+            Err(e) => {
+                return Err(CliError::Environment(format!(
+                    "{}: not a usable probe binary: {e}",
+                    probe_bin.display()
+                )))
+            }
+        }
+        if let Some(fault) = &self.inject_fault {
+            let known = fault == "garbage"
+                || matches!(fault.split_once('@'), Some(("hang" | "exit", step)) if !step.is_empty());
+            if !known {
+                return Err(CliError::Usage(format!(
+                    "--inject-fault {fault:?}: expected hang@STEP, exit@STEP or garbage"
+                )));
+            }
+        }
+        Ok(Plan {
+            settings,
+            seccomp,
+            probes,
+            probe_bin,
+            timeout: Duration::from_secs(self.timeout),
+            fault: self.inject_fault.clone(),
+        })
+    }
+}
+
+fn default_probe_bin() -> Result<PathBuf, CliError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Environment(format!("cannot find this executable: {e}")))?;
+    let beside = exe.with_file_name("breakout-probe");
+    if beside.is_file() {
+        Ok(beside)
+    } else {
+        Err(CliError::Environment(format!(
+            "no probe binary at {} (build it with `cargo build`, or pass --probe-bin PATH)",
+            beside.display()
+        )))
+    }
+}

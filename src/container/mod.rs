@@ -1,0 +1,757 @@
+//! Container settings in `docker run` vocabulary, validated, and their OCI spec.
+//!
+//! Defaults follow `docker run`: Docker's default capability set, a private network
+//! namespace, a writable rootfs, `no-new-privileges` off. One deliberate difference:
+//! without a profile there is no seccomp filter at all (Docker would apply its default
+//! profile), and reports say so.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    Capability, LinuxCapabilitiesBuilder, LinuxMemoryBuilder, LinuxNamespaceType, LinuxPidsBuilder,
+    LinuxResourcesBuilder, LinuxSeccomp, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
+    UserBuilder,
+};
+
+/// Capabilities `docker run` grants by default.
+pub const DOCKER_DEFAULT_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Every capability name the kernel headers of this era know.
+pub const ALL_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// Where the probe binary appears inside every container.
+pub const PROBE_PATH: &str = "/.breakout/breakout-probe";
+/// Where the harness puts a shell when the rootfs has none.
+pub const PROVIDED_SHELL_PATH: &str = "/.breakout/sh";
+
+/// Limits that keep a fork bomb or a memory hog inside the container.
+const PIDS_LIMIT: i64 = 256;
+const MEMORY_LIMIT: i64 = 512 * 1024 * 1024;
+
+/// Bad container settings; each message names the flag and the value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SettingsError {
+    #[error("unknown capability {name:?} in {flag} (expected a name like CAP_NET_RAW or NET_RAW, or ALL)")]
+    UnknownCapability { flag: &'static str, name: String },
+    #[error("--volume {spec:?}: {problem}")]
+    Volume { spec: String, problem: String },
+    #[error("--tmpfs {spec:?}: {problem}")]
+    Tmpfs { spec: String, problem: String },
+    #[error("--user {spec:?}: expected UID or UID:GID with numeric ids")]
+    User { spec: String },
+    #[error("--network {value:?}: expected none or host")]
+    Network { value: String },
+    #[error("--security-opt {value:?}: {problem}")]
+    SecurityOpt { value: String, problem: String },
+    #[error("--rootfs {path}: {problem}")]
+    Rootfs { path: PathBuf, problem: String },
+}
+
+/// Which seccomp filter the container gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seccomp {
+    /// No profile given: no filter. Reports say so.
+    None,
+    /// `seccomp=unconfined`: no filter, by request.
+    Unconfined,
+    /// A profile file to resolve for this host and these capabilities.
+    Profile(PathBuf),
+}
+
+/// Network mode, as `docker run --network` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Network {
+    /// A private network namespace holding only loopback.
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+/// A `-v SRC:DST[:opts]` bind mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub source: PathBuf,
+    pub destination: String,
+    pub options: Vec<String>,
+}
+
+/// A `--tmpfs DST[:opts]` mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tmpfs {
+    pub destination: String,
+    pub options: Vec<String>,
+}
+
+/// Validated container settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub seccomp: Seccomp,
+    pub no_new_privileges: bool,
+    pub caps: BTreeSet<String>,
+    pub read_only: bool,
+    pub volumes: Vec<Volume>,
+    pub tmpfs: Vec<Tmpfs>,
+    pub user: Option<(u32, u32)>,
+    pub network: Network,
+    pub rootfs: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            seccomp: Seccomp::None,
+            no_new_privileges: false,
+            caps: DOCKER_DEFAULT_CAPS.iter().map(|c| c.to_string()).collect(),
+            read_only: false,
+            volumes: Vec::new(),
+            tmpfs: Vec::new(),
+            user: None,
+            network: Network::None,
+            rootfs: None,
+        }
+    }
+}
+
+/// The flags as the user typed them, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct RawSettings {
+    pub profile: Option<PathBuf>,
+    pub security_opts: Vec<String>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub read_only: bool,
+    pub volumes: Vec<String>,
+    pub tmpfs: Vec<String>,
+    pub user: Option<String>,
+    pub network: Option<String>,
+    pub rootfs: Option<PathBuf>,
+}
+
+/// Accepts `CAP_NET_RAW`, `NET_RAW` and `net_raw`, like Docker.
+fn normalize_cap(flag: &'static str, name: &str) -> Result<String, SettingsError> {
+    let upper = name.trim().to_ascii_uppercase();
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    if ALL_CAPS.contains(&full.as_str()) {
+        Ok(full)
+    } else {
+        Err(SettingsError::UnknownCapability {
+            flag,
+            name: name.to_string(),
+        })
+    }
+}
+
+/// Applies `--cap-drop` then `--cap-add` to Docker's default set, as Docker does
+/// (`ALL` allowed in both).
+fn resolve_caps(add: &[String], drop: &[String]) -> Result<BTreeSet<String>, SettingsError> {
+    let mut caps: BTreeSet<String> = DOCKER_DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+    for name in drop {
+        if name.eq_ignore_ascii_case("ALL") {
+            caps.clear();
+        } else {
+            caps.remove(&normalize_cap("--cap-drop", name)?);
+        }
+    }
+    for name in add {
+        if name.eq_ignore_ascii_case("ALL") {
+            caps.extend(ALL_CAPS.iter().map(|c| c.to_string()));
+        } else {
+            caps.insert(normalize_cap("--cap-add", name)?);
+        }
+    }
+    Ok(caps)
+}
+
+/// Mount options we pass through for volumes and tmpfs mounts.
+const MOUNT_FLAGS: &[&str] = &[
+    "ro", "rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev",
+];
+
+/// Merges user options over defaults: a later `exec` cancels an earlier `noexec`.
+fn merge_mount_options(defaults: &[&str], given: &[String]) -> Vec<String> {
+    let opposite = |o: &str| -> Option<&'static str> {
+        Some(match o {
+            "ro" => "rw",
+            "rw" => "ro",
+            "exec" => "noexec",
+            "noexec" => "exec",
+            "suid" => "nosuid",
+            "nosuid" => "suid",
+            "dev" => "nodev",
+            "nodev" => "dev",
+            _ => return None,
+        })
+    };
+    let mut out: Vec<String> = defaults.iter().map(|s| s.to_string()).collect();
+    for option in given {
+        if let Some(other) = opposite(option) {
+            out.retain(|o| o != other && o != option);
+        } else if let Some((key, _)) = option.split_once('=') {
+            out.retain(|o| !o.starts_with(&format!("{key}=")));
+        }
+        out.push(option.clone());
+    }
+    out
+}
+
+fn parse_volume(spec: &str) -> Result<Volume, SettingsError> {
+    let err = |problem: &str| SettingsError::Volume {
+        spec: spec.to_string(),
+        problem: problem.to_string(),
+    };
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (source, destination, options) = match parts.as_slice() {
+        [src, dst] => (*src, *dst, ""),
+        [src, dst, opts] => (*src, *dst, *opts),
+        _ => return Err(err("expected SRC:DST[:OPTIONS]")),
+    };
+    if !source.starts_with('/') {
+        return Err(err(
+            "the source must be an absolute host path (named volumes need a Docker engine)",
+        ));
+    }
+    if !Path::new(source).is_dir() {
+        return Err(err("the source is not an existing directory on the host"));
+    }
+    if !destination.starts_with('/') || destination == "/" {
+        return Err(err(
+            "the destination must be an absolute container path other than /",
+        ));
+    }
+    let mut opts = Vec::new();
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        if !MOUNT_FLAGS.contains(&option) {
+            return Err(err(&format!(
+                "unknown option {option:?} (known: {})",
+                MOUNT_FLAGS.join(", ")
+            )));
+        }
+        opts.push(option.to_string());
+    }
+    Ok(Volume {
+        source: PathBuf::from(source),
+        destination: destination.trim_end_matches('/').to_string(),
+        options: merge_mount_options(&["rw"], &opts),
+    })
+}
+
+fn parse_tmpfs(spec: &str) -> Result<Tmpfs, SettingsError> {
+    let err = |problem: String| SettingsError::Tmpfs {
+        spec: spec.to_string(),
+        problem,
+    };
+    let (destination, options) = spec.split_once(':').unwrap_or((spec, ""));
+    if !destination.starts_with('/') || destination == "/" {
+        return Err(err(
+            "the destination must be an absolute container path other than /".into(),
+        ));
+    }
+    let mut opts = Vec::new();
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        let known = MOUNT_FLAGS.contains(&option)
+            || option.starts_with("size=")
+            || option.starts_with("mode=");
+        if !known {
+            return Err(err(format!(
+                "unknown option {option:?} (known: {}, size=, mode=)",
+                MOUNT_FLAGS.join(", ")
+            )));
+        }
+        opts.push(option.to_string());
+    }
+    // Docker mounts --tmpfs with these unless the options say otherwise.
+    Ok(Tmpfs {
+        destination: destination.trim_end_matches('/').to_string(),
+        options: merge_mount_options(&["rw", "noexec", "nosuid", "nodev"], &opts),
+    })
+}
+
+fn parse_user(spec: &str) -> Result<(u32, u32), SettingsError> {
+    let err = || SettingsError::User {
+        spec: spec.to_string(),
+    };
+    let (uid, gid) = match spec.split_once(':') {
+        Some((u, g)) => (u, g),
+        None => (spec, spec),
+    };
+    let uid: u32 = uid.parse().map_err(|_| err())?;
+    let gid: u32 = gid.parse().map_err(|_| err())?;
+    Ok((uid, gid))
+}
+
+impl RawSettings {
+    /// Validates every flag; the first problem found is returned.
+    pub fn validate(&self) -> Result<Settings, SettingsError> {
+        let mut seccomp = match &self.profile {
+            Some(path) => Seccomp::Profile(path.clone()),
+            None => Seccomp::None,
+        };
+        let mut no_new_privileges = false;
+        for opt in &self.security_opts {
+            let problem = |p: &str| SettingsError::SecurityOpt {
+                value: opt.clone(),
+                problem: p.to_string(),
+            };
+            let (key, value) = match opt.split_once(['=', ':']) {
+                Some((k, v)) => (k, Some(v)),
+                None => (opt.as_str(), None),
+            };
+            match (key, value) {
+                ("seccomp", Some("unconfined")) => seccomp = Seccomp::Unconfined,
+                ("seccomp", Some(path)) if !path.is_empty() => {
+                    if let Some(flag) = self.profile.as_deref().filter(|f| *f != Path::new(path)) {
+                        return Err(problem(&format!(
+                            "conflicts with --profile {}",
+                            flag.display()
+                        )));
+                    }
+                    seccomp = Seccomp::Profile(PathBuf::from(path));
+                }
+                ("seccomp", _) => {
+                    return Err(problem("expected seccomp=FILE or seccomp=unconfined"))
+                }
+                ("no-new-privileges", None | Some("true")) => no_new_privileges = true,
+                ("no-new-privileges", Some("false")) => no_new_privileges = false,
+                ("no-new-privileges", _) => {
+                    return Err(problem("expected no-new-privileges[=true|false]"))
+                }
+                _ => return Err(problem(
+                    "supported options are seccomp=FILE, seccomp=unconfined and no-new-privileges",
+                )),
+            }
+        }
+        let network = match self.network.as_deref() {
+            None | Some("none") => Network::None,
+            Some("host") => Network::Host,
+            Some(other) => {
+                return Err(SettingsError::Network {
+                    value: other.to_string(),
+                })
+            }
+        };
+        if let Some(rootfs) = &self.rootfs {
+            if !rootfs.is_dir() {
+                return Err(SettingsError::Rootfs {
+                    path: rootfs.clone(),
+                    problem: "not a directory".into(),
+                });
+            }
+        }
+        let volumes = self
+            .volumes
+            .iter()
+            .map(|v| parse_volume(v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tmpfs = self
+            .tmpfs
+            .iter()
+            .map(|t| parse_tmpfs(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Settings {
+            seccomp,
+            no_new_privileges,
+            caps: resolve_caps(&self.cap_add, &self.cap_drop)?,
+            read_only: self.read_only,
+            volumes,
+            tmpfs,
+            user: self.user.as_deref().map(parse_user).transpose()?,
+            network,
+            rootfs: self.rootfs.clone(),
+        })
+    }
+}
+
+impl Settings {
+    /// The settings as the JSON report shows them.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "seccomp": match &self.seccomp {
+                Seccomp::None => serde_json::Value::Null,
+                Seccomp::Unconfined => "unconfined".into(),
+                Seccomp::Profile(p) => p.display().to_string().into(),
+            },
+            "no_new_privileges": self.no_new_privileges,
+            "caps": self.caps,
+            "read_only": self.read_only,
+            "volumes": self.volumes.iter().map(|v| serde_json::json!({
+                "source": v.source, "destination": v.destination, "options": v.options,
+            })).collect::<Vec<_>>(),
+            "tmpfs": self.tmpfs.iter().map(|t| serde_json::json!({
+                "destination": t.destination, "options": t.options,
+            })).collect::<Vec<_>>(),
+            "user": self.user.map(|(u, g)| format!("{u}:{g}")),
+            "network": self.network,
+            "rootfs": self.rootfs,
+        })
+    }
+
+    /// Container paths of every volume and tmpfs mount, for the per-mount probes.
+    pub fn mount_points(&self) -> Vec<String> {
+        self.volumes
+            .iter()
+            .map(|v| v.destination.clone())
+            .chain(self.tmpfs.iter().map(|t| t.destination.clone()))
+            .collect()
+    }
+
+    /// The host directory behind a container path, when it is a bind mount.
+    pub fn host_source(&self, destination: &str) -> Option<&Path> {
+        self.volumes
+            .iter()
+            .find(|v| v.destination == destination)
+            .map(|v| v.source.as_path())
+    }
+}
+
+/// Everything the spec needs besides the settings.
+pub struct SpecInputs<'a> {
+    pub settings: &'a Settings,
+    /// Host path of the probe binary, bind-mounted read-only at [`PROBE_PATH`].
+    pub probe_bin: &'a Path,
+    /// Host path of a static shell to provide at [`PROVIDED_SHELL_PATH`], if any.
+    pub provided_shell: Option<&'a Path>,
+    /// The container process's argv.
+    pub args: Vec<String>,
+    /// The resolved filter, if any.
+    pub seccomp: Option<LinuxSeccomp>,
+}
+
+fn bind_mount(source: &Path, destination: &str, options: &[&str]) -> Mount {
+    MountBuilder::default()
+        .destination(destination)
+        .typ("bind")
+        .source(source)
+        .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+        .build()
+        .expect("bind mount has every field")
+}
+
+/// Builds the OCI runtime spec for one container.
+pub fn build_spec(inputs: &SpecInputs) -> Spec {
+    let settings = inputs.settings;
+    let mut spec = Spec::default();
+    spec.set_hostname(Some("breakout".to_string()));
+    spec.set_annotations(None);
+    spec.set_root(Some(
+        RootBuilder::default()
+            .path("rootfs")
+            .readonly(settings.read_only)
+            .build()
+            .expect("root has every field"),
+    ));
+
+    let caps: std::collections::HashSet<Capability> = settings
+        .caps
+        .iter()
+        .map(|c| {
+            serde_json::from_value(serde_json::Value::String(c.clone()))
+                .expect("capability names were validated")
+        })
+        .collect();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .build()
+        .expect("capabilities have every field");
+    let (uid, gid) = settings.user.unwrap_or((0, 0));
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .user(
+            UserBuilder::default()
+                .uid(uid)
+                .gid(gid)
+                .build()
+                .expect("user has every field"),
+        )
+        .args(inputs.args.clone())
+        .env(vec![
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        ])
+        .cwd("/")
+        .capabilities(capabilities)
+        .no_new_privileges(settings.no_new_privileges)
+        .build()
+        .expect("process has every field");
+    spec.set_process(Some(process));
+
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    // The cgroup mount of the default spec needs a cgroup namespace layout we do not set up.
+    mounts.retain(|m| m.destination() != Path::new("/sys/fs/cgroup"));
+    mounts.push(bind_mount(
+        inputs.probe_bin,
+        PROBE_PATH,
+        &["bind", "ro", "nosuid", "nodev"],
+    ));
+    if let Some(shell) = inputs.provided_shell {
+        mounts.push(bind_mount(
+            shell,
+            PROVIDED_SHELL_PATH,
+            &["bind", "ro", "nosuid", "nodev"],
+        ));
+    }
+    for volume in &settings.volumes {
+        let mut options = vec!["rbind", "rprivate"];
+        options.extend(volume.options.iter().map(String::as_str));
+        mounts.push(bind_mount(&volume.source, &volume.destination, &options));
+    }
+    for tmpfs in &settings.tmpfs {
+        mounts.push(
+            MountBuilder::default()
+                .destination(&tmpfs.destination)
+                .typ("tmpfs")
+                .source("tmpfs")
+                .options(tmpfs.options.clone())
+                .build()
+                .expect("tmpfs mount has every field"),
+        );
+    }
+    spec.set_mounts(Some(mounts));
+
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    if let Some(namespaces) = linux.namespaces_mut() {
+        namespaces.retain(|ns| {
+            ns.typ() != LinuxNamespaceType::Cgroup
+                && !(settings.network == Network::Host && ns.typ() == LinuxNamespaceType::Network)
+        });
+    }
+    linux.set_resources(Some(
+        LinuxResourcesBuilder::default()
+            .pids(
+                LinuxPidsBuilder::default()
+                    .limit(PIDS_LIMIT)
+                    .build()
+                    .expect("pids has every field"),
+            )
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(MEMORY_LIMIT)
+                    .build()
+                    .expect("memory has every field"),
+            )
+            .build()
+            .expect("resources have every field"),
+    ));
+    linux.set_seccomp(inputs.seccomp.clone());
+    spec.set_linux(Some(linux));
+    spec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw() -> RawSettings {
+        RawSettings::default()
+    }
+
+    #[test]
+    fn defaults_match_docker_run() {
+        let s = raw().validate().unwrap();
+        assert_eq!(s.caps.len(), 14);
+        assert!(s.caps.contains("CAP_NET_RAW"));
+        assert_eq!(s.network, Network::None);
+        assert_eq!(s.seccomp, Seccomp::None);
+        assert!(!s.no_new_privileges);
+        assert!(!s.read_only);
+    }
+
+    #[test]
+    fn caps_drop_then_add_with_all() {
+        let s = RawSettings {
+            cap_drop: vec!["ALL".into()],
+            cap_add: vec!["net_raw".into(), "CAP_SYS_ADMIN".into()],
+            ..raw()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(
+            s.caps.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["CAP_NET_RAW", "CAP_SYS_ADMIN"]
+        );
+        let all = RawSettings {
+            cap_add: vec!["all".into()],
+            ..raw()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(all.caps.len(), ALL_CAPS.len());
+        let bad = RawSettings {
+            cap_add: vec!["CAP_FLY".into()],
+            ..raw()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(bad.to_string().contains("CAP_FLY"));
+    }
+
+    #[test]
+    fn every_known_cap_is_an_oci_capability() {
+        for name in ALL_CAPS {
+            let parsed: Result<Capability, _> =
+                serde_json::from_value(serde_json::Value::String(name.to_string()));
+            assert!(parsed.is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn tmpfs_gets_docker_defaults_and_overrides() {
+        let t = parse_tmpfs("/scratch").unwrap();
+        assert_eq!(t.options, ["rw", "noexec", "nosuid", "nodev"]);
+        let t = parse_tmpfs("/scratch:exec,size=1m").unwrap();
+        assert_eq!(t.options, ["rw", "nosuid", "nodev", "exec", "size=1m"]);
+        assert!(parse_tmpfs("scratch").is_err());
+        assert!(parse_tmpfs("/scratch:bogus").is_err());
+    }
+
+    #[test]
+    fn volumes_parse_and_reject() {
+        let v = parse_volume("/tmp:/data:ro,noexec").unwrap();
+        assert_eq!(v.source, PathBuf::from("/tmp"));
+        assert_eq!(v.destination, "/data");
+        assert_eq!(v.options, ["ro", "noexec"]);
+        assert!(parse_volume("/tmp").is_err());
+        assert!(parse_volume("rel:/data").is_err());
+        assert!(parse_volume("/definitely/not/here:/data").is_err());
+        assert!(parse_volume("/tmp:/data:sideways").is_err());
+    }
+
+    #[test]
+    fn security_opts() {
+        let s = RawSettings {
+            security_opts: vec!["seccomp=unconfined".into(), "no-new-privileges".into()],
+            ..raw()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(s.seccomp, Seccomp::Unconfined);
+        assert!(s.no_new_privileges);
+        let s = RawSettings {
+            security_opts: vec!["seccomp=/x.json".into()],
+            ..raw()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(s.seccomp, Seccomp::Profile("/x.json".into()));
+        assert!(RawSettings {
+            security_opts: vec!["apparmor=foo".into()],
+            ..raw()
+        }
+        .validate()
+        .is_err());
+    }
+
+    #[test]
+    fn users_and_networks() {
+        assert_eq!(parse_user("1000").unwrap(), (1000, 1000));
+        assert_eq!(parse_user("1000:50").unwrap(), (1000, 50));
+        assert!(parse_user("nobody").is_err());
+        assert!(RawSettings {
+            network: Some("bridge".into()),
+            ..raw()
+        }
+        .validate()
+        .is_err());
+    }
+
+    #[test]
+    fn spec_carries_settings() {
+        let settings = RawSettings {
+            read_only: true,
+            network: Some("host".into()),
+            tmpfs: vec!["/scratch:noexec".into()],
+            user: Some("1000:1000".into()),
+            ..raw()
+        }
+        .validate()
+        .unwrap();
+        let spec = build_spec(&SpecInputs {
+            settings: &settings,
+            probe_bin: Path::new("/usr/bin/true"),
+            provided_shell: None,
+            args: vec![PROBE_PATH.into(), "run".into()],
+            seccomp: None,
+        });
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["root"]["readonly"], true);
+        assert_eq!(json["process"]["user"]["uid"], 1000);
+        assert_eq!(json["process"]["noNewPrivileges"], false);
+        let namespaces = json["linux"]["namespaces"].as_array().unwrap();
+        assert!(namespaces.iter().all(|n| n["type"] != "network"));
+        let mounts = json["mounts"].as_array().unwrap();
+        let scratch = mounts
+            .iter()
+            .find(|m| m["destination"] == "/scratch")
+            .unwrap();
+        assert!(scratch["options"]
+            .as_array()
+            .unwrap()
+            .contains(&"noexec".into()));
+        assert!(mounts.iter().any(|m| m["destination"] == PROBE_PATH));
+        assert!(json["linux"].get("seccomp").is_none());
+        assert_eq!(json["linux"]["resources"]["pids"]["limit"], PIDS_LIMIT);
+    }
+}

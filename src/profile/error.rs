@@ -1,0 +1,286 @@
+//! Errors of loading and resolving a profile; every message starts with the file.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::error::Category;
+
+/// Why a profile could not be loaded or resolved.
+///
+/// Each message names the file; those about its content also give the 1-based line
+/// and column (in characters), as `file:line:column: ...`, so editors can jump there.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// The file could not be read.
+    #[error("{}: cannot read profile: {error}", path.display())]
+    Read { path: PathBuf, error: io::Error },
+
+    /// The file is not valid UTF-8 (JSON must be).
+    #[error("{}:{line}:{column}: the file is not valid UTF-8", path.display())]
+    Encoding {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
+
+    /// The file is not valid JSON.
+    #[error("{}:{line}:{column}: invalid JSON: {message}", path.display())]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
+    /// The JSON is well formed but is not a valid profile: a wrong type, an unknown
+    /// name or key, a missing key, or a rule that contradicts itself. `field` is the
+    /// key path of the offending value, e.g. `syscalls[3].action`.
+    #[error("{}:{line}:{column}: {field}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        field: String,
+        message: String,
+    },
+
+    /// The platform's architecture is not one Docker has a name for, so Docker's
+    /// resolution is not defined for it.
+    #[error(
+        "{}: cannot resolve the profile for architecture {arch:?}: docker has no name for it \
+         (known: {known})",
+        path.display()
+    )]
+    UnknownHostArch {
+        path: PathBuf,
+        arch: String,
+        known: &'static str,
+    },
+
+    /// A rule depends on the kernel version and the platform's is not known.
+    #[error(
+        "{}: syscalls[{rule}] has a minKernel condition but the kernel version is unknown",
+        path.display()
+    )]
+    UnknownKernel { path: PathBuf, rule: usize },
+
+    /// oci-spec refused to build the resolved filter.
+    #[error("{}: cannot build the OCI seccomp object: {message}", path.display())]
+    Build { path: PathBuf, message: String },
+}
+
+/// Turns a serde error into a `ProfileError` that points into `text`.
+pub(crate) fn from_serde(
+    path: &Path,
+    text: &str,
+    err: serde_path_to_error::Error<serde_json::Error>,
+) -> ProfileError {
+    let field = match err.path().to_string() {
+        p if p == "." => "top level".to_string(),
+        p => p,
+    };
+    from_json(path, text, field, err.into_inner())
+}
+
+/// Turns a serde_json error into a `ProfileError` that points into `text`; `field`
+/// is the key path of the value being read.
+pub(crate) fn from_json(
+    path: &Path,
+    text: &str,
+    field: String,
+    inner: serde_json::Error,
+) -> ProfileError {
+    let (line, column) = char_position(text, inner.line(), inner.column());
+    let message = bare_message(&inner);
+    let path = path.to_path_buf();
+    match inner.classify() {
+        Category::Syntax => ProfileError::Syntax {
+            path,
+            line,
+            column,
+            message,
+        },
+        Category::Eof => ProfileError::Syntax {
+            path,
+            line,
+            column,
+            message: format!("{message} (the file ends too early: is it truncated?)"),
+        },
+        Category::Data | Category::Io => {
+            let (line, column) = value_start(text, line, column);
+            ProfileError::Invalid {
+                path,
+                line,
+                column,
+                field,
+                message: with_key_hint(message),
+            }
+        }
+    }
+}
+
+/// The message of a serde_json error without the " at line L column C" that its
+/// Display appends; the position is reported in `file:line:column` form instead.
+fn bare_message(err: &serde_json::Error) -> String {
+    let full = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    full.strip_suffix(&suffix).unwrap_or(&full).to_string()
+}
+
+/// serde_json counts columns in bytes, and reports column 0 before the first
+/// character of a line; editors count characters from 1.
+fn char_position(text: &str, line: usize, byte_column: usize) -> (usize, usize) {
+    let line = line.max(1);
+    let Some(line_text) = text.split('\n').nth(line - 1) else {
+        return (line, byte_column.max(1));
+    };
+    let mut end = byte_column.min(line_text.len());
+    while !line_text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (line, line_text[..end].chars().count().max(1))
+}
+
+/// serde_json reports a bad value where it finished reading it: on a string's
+/// closing quote, a number's last digit, an object's closing brace. Pointing at the
+/// value's first character is what a reader expects.
+fn value_start(text: &str, line: usize, column: usize) -> (usize, usize) {
+    let Some(end) = byte_offset(text, line, column) else {
+        return (line, column);
+    };
+    let bytes = text.as_bytes();
+    let start = match bytes[end] {
+        b'"' => string_start(bytes, end),
+        b'}' | b']' => container_start(bytes, end),
+        b'0'..=b'9' => {
+            let mut i = end;
+            while i > 0 && matches!(bytes[i - 1], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+                i -= 1;
+            }
+            Some(i)
+        }
+        _ => None,
+    };
+    start.map_or((line, column), |s| position_of(text, s))
+}
+
+/// Byte offset of 1-based (line, character column) in `text`, if it is inside it.
+fn byte_offset(text: &str, line: usize, column: usize) -> Option<usize> {
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line.checked_sub(1)?)
+        .map(str::len)
+        .sum();
+    let line_text = text[line_start..].split('\n').next()?;
+    let (offset, _) = line_text.char_indices().nth(column.checked_sub(1)?)?;
+    Some(line_start + offset)
+}
+
+/// Whether the byte at `i` is preceded by an odd number of backslashes.
+fn is_escaped(bytes: &[u8], i: usize) -> bool {
+    bytes[..i].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
+}
+
+/// Offset of the quote that opens the string whose closing quote is at `close`.
+/// The text before a reported error is valid JSON, so quotes pair up.
+fn string_start(bytes: &[u8], close: usize) -> Option<usize> {
+    (0..close)
+        .rev()
+        .find(|&i| bytes[i] == b'"' && !is_escaped(bytes, i))
+}
+
+/// Offset of the bracket that opens the object or list closed at `close`.
+fn container_start(bytes: &[u8], close: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = close + 1;
+    while i > 0 {
+        i -= 1;
+        match bytes[i] {
+            b'"' if !is_escaped(bytes, i) => i = string_start(bytes, i)?,
+            b'}' | b']' => depth += 1,
+            b'{' | b'[' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Docker's decoder (Go's encoding/json) matches keys case-insensitively, so a
+/// profile that works with Docker may spell a key "Names"; say what to write.
+fn with_key_hint(message: String) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message;
+    };
+    let Some((key, expected)) = rest.split_once('`') else {
+        return message;
+    };
+    let known = expected.split('`').skip(1).step_by(2);
+    let hint = known
+        .into_iter()
+        .find(|k| k.eq_ignore_ascii_case(key))
+        .map(|k| {
+            format!(" (docker would take it case-insensitively as `{k}`; write `{k}` exactly)")
+        });
+    match hint {
+        Some(hint) => format!("{message}{hint}"),
+        None => message,
+    }
+}
+
+/// Line and column (1-based, in characters) of byte offset `offset` in `text`.
+pub(crate) fn position_of(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Position of the first `"key":` in `text`, for errors found after parsing; falls
+/// back to the start of the file.
+pub(crate) fn key_position(text: &str, key: &str) -> (usize, usize) {
+    let quoted = format!("\"{key}\"");
+    let mut from = 0;
+    while let Some(found) = text[from..].find(&quoted) {
+        let at = from + found;
+        let after = text[at + quoted.len()..].trim_start();
+        if after.starts_with(':') {
+            return position_of(text, at);
+        }
+        from = at + quoted.len();
+    }
+    (1, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_characters_from_one() {
+        let text = "{\n  \"é\": 1,\n  \"x\": 2\n}";
+        assert_eq!(position_of(text, 0), (1, 1));
+        assert_eq!(key_position(text, "x"), (3, 3));
+        // "é" is two bytes: byte column 7 is character column 6.
+        assert_eq!(char_position(text, 2, 7), (2, 6));
+        assert_eq!(char_position(text, 4, 0), (4, 1));
+    }
+
+    #[test]
+    fn key_hint_names_the_exact_spelling() {
+        let m = with_key_hint(
+            "unknown field `Names`, expected one of `name`, `names`, `action`".to_string(),
+        );
+        assert!(m.ends_with("write `names` exactly)"), "{m}");
+        let m = with_key_hint("unknown field `syscals`, expected `syscalls`".to_string());
+        assert_eq!(m, "unknown field `syscals`, expected `syscalls`");
+    }
+}

@@ -1,0 +1,800 @@
+//! Tests of profile loading, validation and Docker-exact resolution.
+
+use super::names::Named;
+use super::*;
+use oci_spec::runtime::LinuxSeccompOperator;
+use serde_json::Value;
+
+/// Docker's default capability set (moby `oci/caps/defaults.go`): what a plain
+/// `docker run` puts in the bounding set.
+const DOCKER_DEFAULT_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+const DOCKER_DEFAULT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/profiles/docker-default.json"
+);
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/profiles")
+        .join(name)
+}
+
+fn platform(arch: &str, kernel: (u32, u32), extra_caps: &[&str]) -> Platform {
+    let caps = DOCKER_DEFAULT_CAPS
+        .iter()
+        .chain(extra_caps)
+        .map(|c| c.to_string())
+        .collect();
+    Platform {
+        arch: arch.to_string(),
+        kernel,
+        caps,
+    }
+}
+
+/// The Docker default profile, or `None` (with the reason on stderr) where the
+/// shared copy is missing.
+fn docker_default() -> Option<Profile> {
+    let path = Path::new(DOCKER_DEFAULT);
+    if !path.exists() {
+        eprintln!("skipped: {} is missing", path.display());
+        return None;
+    }
+    Some(Profile::load(path).expect("docker's default profile loads"))
+}
+
+fn rules(seccomp: &LinuxSeccomp) -> &[LinuxSyscall] {
+    seccomp.syscalls().as_deref().unwrap_or(&[])
+}
+
+/// Rules that name `syscall`.
+fn rules_for<'a>(seccomp: &'a LinuxSeccomp, syscall: &str) -> Vec<&'a LinuxSyscall> {
+    rules(seccomp)
+        .iter()
+        .filter(|r| r.names().iter().any(|n| n == syscall))
+        .collect()
+}
+
+/// Whether some rule allows `syscall` whatever its arguments.
+fn allowed_unconditionally(seccomp: &LinuxSeccomp, syscall: &str) -> bool {
+    rules_for(seccomp, syscall).iter().any(|r| {
+        r.action() == LinuxSeccompAction::ScmpActAllow
+            && r.args().as_ref().is_none_or(|a| a.is_empty())
+    })
+}
+
+fn arg(index: usize, value: u64, op: LinuxSeccompOperator) -> LinuxSeccompArg {
+    LinuxSeccompArgBuilder::default()
+        .index(index)
+        .value(value)
+        .value_two(0u64)
+        .op(op)
+        .build()
+        .expect("argument builds")
+}
+
+// ---- Docker's default profile -------------------------------------------------
+
+/// What dockerd hands runc for `docker run` with default capabilities on an x86_64
+/// host with a 6.x kernel, rule by rule, worked out by hand from the profile and
+/// moby's `setupSeccomp`.
+#[test]
+fn docker_default_resolves_as_docker_does_on_x86_64() {
+    let Some(profile) = docker_default() else {
+        return;
+    };
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(DOCKER_DEFAULT).unwrap()).unwrap();
+    let seccomp = profile.resolve(&platform("x86_64", (6, 8), &[])).unwrap();
+
+    assert_eq!(file["defaultAction"], "SCMP_ACT_ERRNO");
+    assert_eq!(file["defaultErrnoRet"], 1);
+    assert_eq!(seccomp.default_action(), LinuxSeccompAction::ScmpActErrno);
+    assert_eq!(seccomp.default_errno_ret(), Some(1));
+    assert_eq!(
+        seccomp.architectures().as_deref(),
+        Some(&[Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32][..])
+    );
+
+    use LinuxSeccompAction::{ScmpActAllow as Allow, ScmpActErrno as Errno};
+    use LinuxSeccompOperator::*;
+    let first: Vec<String> = serde_json::from_value(file["syscalls"][0]["names"].clone()).unwrap();
+    let expected: Vec<(
+        Vec<&str>,
+        LinuxSeccompAction,
+        Option<u32>,
+        Vec<LinuxSeccompArg>,
+    )> = vec![
+        (
+            first.iter().map(String::as_str).collect(),
+            Allow,
+            None,
+            vec![],
+        ),
+        (
+            vec!["process_vm_readv", "process_vm_writev", "ptrace"],
+            Allow,
+            None,
+            vec![],
+        ),
+        (vec!["socket"], Allow, None, vec![arg(0, 38, ScmpCmpLt)]),
+        (vec!["socket"], Allow, None, vec![arg(0, 39, ScmpCmpEq)]),
+        (vec!["socket"], Allow, None, vec![arg(0, 40, ScmpCmpGt)]),
+        (vec!["personality"], Allow, None, vec![arg(0, 0, ScmpCmpEq)]),
+        (vec!["personality"], Allow, None, vec![arg(0, 8, ScmpCmpEq)]),
+        (
+            vec!["personality"],
+            Allow,
+            None,
+            vec![arg(0, 131072, ScmpCmpEq)],
+        ),
+        (
+            vec!["personality"],
+            Allow,
+            None,
+            vec![arg(0, 131080, ScmpCmpEq)],
+        ),
+        (
+            vec!["personality"],
+            Allow,
+            None,
+            vec![arg(0, 4294967295, ScmpCmpEq)],
+        ),
+        (vec!["arch_prctl"], Allow, None, vec![]),
+        (vec!["modify_ldt"], Allow, None, vec![]),
+        (
+            vec!["clone"],
+            Allow,
+            None,
+            vec![arg(0, 2114060288, ScmpCmpMaskedEq)],
+        ),
+        (vec!["clone3"], Errno, Some(38), vec![]),
+        (vec!["chroot"], Allow, None, vec![]),
+    ];
+    let got = rules(&seccomp);
+    assert_eq!(got.len(), expected.len(), "resolved rules: {got:#?}");
+    for (i, (rule, (names, action, errno, args))) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(rule.names(), names, "rule {i}");
+        assert_eq!(rule.action(), *action, "rule {i} ({names:?})");
+        assert_eq!(rule.errno_ret(), *errno, "rule {i} ({names:?})");
+        assert_eq!(
+            rule.args().clone().unwrap_or_default(),
+            *args,
+            "rule {i} ({names:?})"
+        );
+    }
+
+    // Spelled out because these are the rules a sandbox audit asks about.
+    assert!(!allowed_unconditionally(&seccomp, "clone"));
+    assert!(!allowed_unconditionally(&seccomp, "clone3"));
+    for privileged in [
+        "bpf",
+        "mount",
+        "unshare",
+        "setns",
+        "open_by_handle_at",
+        "reboot",
+    ] {
+        assert!(
+            rules_for(&seccomp, privileged).is_empty(),
+            "{privileged} must need a capability"
+        );
+    }
+}
+
+#[test]
+fn docker_default_with_sys_admin_allows_namespace_and_mount_syscalls() {
+    let Some(profile) = docker_default() else {
+        return;
+    };
+    let seccomp = profile
+        .resolve(&platform("x86_64", (6, 8), &["CAP_SYS_ADMIN"]))
+        .unwrap();
+    for syscall in [
+        "bpf", "mount", "unshare", "setns", "clone", "clone3", "umount2",
+    ] {
+        assert!(
+            allowed_unconditionally(&seccomp, syscall),
+            "{syscall} should be allowed with CAP_SYS_ADMIN"
+        );
+    }
+    // The rules that excluded CAP_SYS_ADMIN are gone: no masked clone, no ENOSYS clone3.
+    assert!(rules(&seccomp)
+        .iter()
+        .all(|r| r.args().is_none() || !r.names().contains(&"clone".to_string())));
+    assert!(rules(&seccomp)
+        .iter()
+        .all(|r| r.action() != LinuxSeccompAction::ScmpActErrno));
+}
+
+#[test]
+fn docker_default_caps_are_checked_one_by_one() {
+    let Some(profile) = docker_default() else {
+        return;
+    };
+    let seccomp = profile
+        .resolve(&platform("x86_64", (6, 8), &["CAP_SYS_PTRACE", "CAP_BPF"]))
+        .unwrap();
+    assert!(allowed_unconditionally(&seccomp, "kcmp"));
+    assert!(allowed_unconditionally(&seccomp, "bpf"));
+    assert!(!allowed_unconditionally(&seccomp, "mount"));
+    assert!(!allowed_unconditionally(&seccomp, "perf_event_open"));
+
+    // Without the default CAP_SYS_CHROOT, chroot goes.
+    let mut no_chroot = platform("x86_64", (6, 8), &[]);
+    no_chroot.caps.retain(|c| c != "CAP_SYS_CHROOT");
+    let seccomp = profile.resolve(&no_chroot).unwrap();
+    assert!(rules_for(&seccomp, "chroot").is_empty());
+}
+
+#[test]
+fn docker_default_arch_rules_follow_the_platform() {
+    let Some(profile) = docker_default() else {
+        return;
+    };
+    let arm = profile.resolve(&platform("aarch64", (6, 8), &[])).unwrap();
+    assert_eq!(
+        arm.architectures().as_deref(),
+        Some(&[Arch::ScmpArchAarch64, Arch::ScmpArchArm][..])
+    );
+    assert!(rules_for(&arm, "arch_prctl").is_empty());
+    assert!(rules_for(&arm, "modify_ldt").is_empty());
+    assert!(allowed_unconditionally(&arm, "set_tls"));
+    assert!(!allowed_unconditionally(&arm, "clone"));
+
+    let x86 = profile.resolve(&platform("x86_64", (6, 8), &[])).unwrap();
+    assert!(allowed_unconditionally(&x86, "arch_prctl"));
+    assert!(rules_for(&x86, "set_tls").is_empty());
+
+    // s390 passes clone's flags in the second argument, and the profile says so.
+    let s390 = profile.resolve(&platform("s390x", (6, 8), &[])).unwrap();
+    let clone_args: Vec<usize> = rules_for(&s390, "clone")
+        .iter()
+        .flat_map(|r| r.args().clone().unwrap_or_default())
+        .map(|a| a.index())
+        .collect();
+    assert_eq!(clone_args, [1]);
+    assert_eq!(
+        s390.architectures().as_deref(),
+        Some(&[Arch::ScmpArchS390x, Arch::ScmpArchS390][..])
+    );
+
+    // RISC-V's archMap entry has "subArchitectures": null.
+    let riscv = profile.resolve(&platform("riscv64", (6, 8), &[])).unwrap();
+    assert_eq!(
+        riscv.architectures().as_deref(),
+        Some(&[Arch::ScmpArchRiscv64][..])
+    );
+}
+
+#[test]
+fn docker_default_ptrace_needs_kernel_4_8() {
+    let Some(profile) = docker_default() else {
+        return;
+    };
+    let old = profile.resolve(&platform("x86_64", (4, 4), &[])).unwrap();
+    assert!(rules_for(&old, "ptrace").is_empty());
+    assert!(rules_for(&old, "process_vm_readv").is_empty());
+    for kernel in [(4, 8), (4, 20), (6, 1)] {
+        let new = profile.resolve(&platform("x86_64", kernel, &[])).unwrap();
+        assert!(allowed_unconditionally(&new, "ptrace"), "kernel {kernel:?}");
+    }
+}
+
+#[test]
+fn docker_default_personality_is_allowed_only_for_listed_personas() {
+    let Some(profile) = docker_default() else {
+        return;
+    };
+    let seccomp = profile.resolve(&platform("x86_64", (6, 8), &[])).unwrap();
+    let personas: Vec<(u64, LinuxSeccompOperator)> = rules_for(&seccomp, "personality")
+        .iter()
+        .map(|r| {
+            let args = r.args().clone().unwrap_or_default();
+            assert_eq!(args.len(), 1);
+            assert_eq!(args[0].index(), 0);
+            (args[0].value(), args[0].op())
+        })
+        .collect();
+    let eq = LinuxSeccompOperator::ScmpCmpEq;
+    assert_eq!(
+        personas,
+        [
+            (0, eq),
+            (8, eq),
+            (131072, eq),
+            (131080, eq),
+            (4294967295, eq)
+        ]
+    );
+}
+
+#[test]
+fn resolved_json_has_the_keys_runc_reads() {
+    let Some(profile) = docker_default() else {
+        return;
+    };
+    let seccomp = profile.resolve(&platform("x86_64", (6, 8), &[])).unwrap();
+    let json = serde_json::to_value(&seccomp).unwrap();
+    assert_eq!(json["defaultAction"], "SCMP_ACT_ERRNO");
+    assert_eq!(json["defaultErrnoRet"], 1);
+    assert_eq!(
+        json["architectures"],
+        serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+    );
+    let syscalls = json["syscalls"].as_array().expect("syscalls is a list");
+    for rule in syscalls {
+        assert!(rule["names"].is_array(), "{rule}");
+        assert!(rule["action"].as_str().unwrap().starts_with("SCMP_ACT_"));
+    }
+    let clone3 = syscalls
+        .iter()
+        .find(|r| r["names"] == serde_json::json!(["clone3"]))
+        .unwrap();
+    assert_eq!(clone3["action"], "SCMP_ACT_ERRNO");
+    assert_eq!(clone3["errnoRet"], 38);
+    let clone = syscalls
+        .iter()
+        .find(|r| r["names"] == serde_json::json!(["clone"]))
+        .unwrap();
+    assert_eq!(
+        clone["args"],
+        serde_json::json!([{"index": 0, "value": 2114060288u64, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}])
+    );
+}
+
+// ---- Fixtures -------------------------------------------------------------------
+
+#[test]
+fn seed_denies_process_creation() {
+    let profile = Profile::load(&fixture("seed.json")).unwrap();
+    assert_eq!(profile.path(), fixture("seed.json"));
+    let seccomp = profile.resolve(&platform("x86_64", (6, 8), &[])).unwrap();
+    let json = serde_json::to_value(&seccomp).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{
+                "names": ["execve", "execveat", "fork", "clone", "clone3"],
+                "action": "SCMP_ACT_ERRNO"
+            }]
+        })
+    );
+}
+
+#[test]
+fn seed_minus_execve_leaves_execve_to_the_default() {
+    let profile = Profile::load(&fixture("seed-minus-execve.json")).unwrap();
+    let seccomp = profile.resolve(&platform("x86_64", (6, 8), &[])).unwrap();
+    assert!(rules_for(&seccomp, "execve").is_empty());
+    assert_eq!(rules_for(&seccomp, "execveat").len(), 1);
+}
+
+#[test]
+fn bare_oci_profile_passes_through_unchanged() {
+    let profile = Profile::load(&fixture("oci-bare.json")).unwrap();
+    // Docker uses a profile's own architectures whatever the host is.
+    let seccomp = profile.resolve(&platform("aarch64", (6, 8), &[])).unwrap();
+    let json = serde_json::to_value(&seccomp).unwrap();
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("oci-bare.json")).unwrap()).unwrap();
+    assert_eq!(json, file);
+}
+
+// ---- Resolution rules on small profiles -----------------------------------------
+
+fn parse(text: &str) -> Profile {
+    Profile::parse(text, Path::new("inline.json")).unwrap()
+}
+
+fn resolved_names(profile: &Profile, platform: &Platform) -> Vec<String> {
+    let seccomp = profile.resolve(platform).unwrap();
+    rules(&seccomp)
+        .iter()
+        .map(|r| r.names().join(","))
+        .collect()
+}
+
+#[test]
+fn includes_caps_need_all_and_excludes_caps_need_any() {
+    let profile = parse(
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["both"], "action": "SCMP_ACT_ALLOW",
+             "includes": {"caps": ["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]}},
+            {"names": ["neither"], "action": "SCMP_ACT_ALLOW",
+             "excludes": {"caps": ["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]}}
+        ]}"#,
+    );
+    let with = |caps: &[&str]| Platform {
+        arch: "x86_64".into(),
+        kernel: (6, 8),
+        caps: caps.iter().map(|c| c.to_string()).collect(),
+    };
+    assert_eq!(resolved_names(&profile, &with(&[])), ["neither"]);
+    assert_eq!(
+        resolved_names(&profile, &with(&["CAP_SYS_ADMIN"])),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        resolved_names(&profile, &with(&["CAP_NET_ADMIN", "CAP_SYS_ADMIN"])),
+        ["both"]
+    );
+}
+
+#[test]
+fn excludes_min_kernel_drops_rules_on_newer_kernels() {
+    let profile = parse(
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["legacy"], "action": "SCMP_ACT_ALLOW", "excludes": {"minKernel": "5.10"}}
+        ]}"#,
+    );
+    assert_eq!(
+        resolved_names(&profile, &platform("x86_64", (5, 4), &[])),
+        ["legacy"]
+    );
+    assert!(resolved_names(&profile, &platform("x86_64", (5, 10), &[])).is_empty());
+
+    // A kernel condition with no known kernel is an error, not a guess.
+    let err = profile
+        .resolve(&platform("x86_64", (0, 0), &[]))
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::UnknownKernel { rule: 0, .. }));
+    assert_eq!(
+        err.to_string(),
+        "inline.json: syscalls[0] has a minKernel condition but the kernel version is unknown"
+    );
+}
+
+#[test]
+fn old_format_and_nulls_are_accepted() {
+    // Docker's older profiles use "name"; Go's decoder takes null as "absent".
+    let profile = parse(
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": null,
+            "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": null}],
+            "syscalls": [
+              {"name": "read", "action": "SCMP_ACT_ALLOW", "args": null, "comment": "old",
+               "includes": null, "excludes": {"caps": null, "arches": [], "minKernel": ""}}
+            ]}"#,
+    );
+    let seccomp = profile.resolve(&platform("x86_64", (6, 8), &[])).unwrap();
+    assert_eq!(
+        serde_json::to_value(&seccomp).unwrap(),
+        serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]
+        })
+    );
+    assert_eq!(profile.rules()[0].comment.as_deref(), Some("old"));
+}
+
+#[test]
+fn arch_map_without_an_entry_for_the_host_gives_no_architectures() {
+    let profile = parse(
+        r#"{"defaultAction": "SCMP_ACT_ERRNO",
+            "archMap": [{"architecture": "SCMP_ARCH_S390X", "subArchitectures": ["SCMP_ARCH_S390"]}]}"#,
+    );
+    let seccomp = profile.resolve(&platform("x86_64", (6, 8), &[])).unwrap();
+    assert_eq!(seccomp.architectures(), &None);
+    assert_eq!(seccomp.syscalls(), &None);
+}
+
+#[test]
+fn unknown_host_architecture_is_an_error() {
+    let profile = parse(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#);
+    let err = profile
+        .resolve(&platform("sparc64", (6, 8), &[]))
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.starts_with("inline.json: "), "{message}");
+    assert!(message.contains("\"sparc64\""), "{message}");
+}
+
+#[test]
+fn name_tables_match_what_oci_spec_writes() {
+    fn check<T: Named + serde::Serialize>() {
+        for (name, value) in T::TABLE {
+            assert_eq!(serde_json::to_value(value).unwrap(), *name);
+        }
+    }
+    check::<LinuxSeccompAction>();
+    check::<Arch>();
+    check::<LinuxSeccompOperator>();
+    check::<LinuxSeccompFilterFlag>();
+}
+
+// ---- Errors -------------------------------------------------------------------
+
+/// Loads an invalid fixture; checks the message starts with `file:line:column: `
+/// and contains `problem`.
+fn assert_load_error(name: &str, line: usize, column: usize, problem: &str) -> ProfileError {
+    let path = fixture(name);
+    let err = Profile::load(&path).expect_err(name);
+    let message = err.to_string();
+    let prefix = format!("{}:{line}:{column}: ", path.display());
+    assert!(
+        message.starts_with(&prefix),
+        "{message}\n  expected prefix {prefix}"
+    );
+    assert!(
+        message.contains(problem),
+        "{message}\n  expected {problem:?}"
+    );
+    err
+}
+
+#[test]
+fn error_trailing_comma() {
+    let err = assert_load_error(
+        "invalid-trailing-comma.json",
+        7,
+        5,
+        "invalid JSON: trailing comma",
+    );
+    assert!(matches!(err, ProfileError::Syntax { .. }));
+}
+
+#[test]
+fn error_truncated_file() {
+    let err = assert_load_error("invalid-truncated.json", 5, 25, "is it truncated?");
+    assert!(matches!(err, ProfileError::Syntax { .. }));
+}
+
+#[test]
+fn error_unknown_action() {
+    let err = assert_load_error(
+        "invalid-unknown-action.json",
+        6,
+        17,
+        "syscalls[0].action: unknown action \"SCMP_ACT_FOO\", expected one of SCMP_ACT_KILL, ",
+    );
+    assert!(err.to_string().contains("SCMP_ACT_NOTIFY"));
+    assert!(matches!(err, ProfileError::Invalid { .. }));
+}
+
+#[test]
+fn error_unknown_architecture() {
+    assert_load_error(
+        "invalid-unknown-arch.json",
+        3,
+        41,
+        "architectures[1]: unknown architecture \"SCMP_ARCH_AMD64\", expected one of SCMP_ARCH_NATIVE, ",
+    );
+}
+
+#[test]
+fn error_unknown_arch_map_architecture() {
+    assert_load_error(
+        "invalid-unknown-archmap-arch.json",
+        6,
+        28,
+        "archMap[0].subArchitectures[0]: unknown architecture \"SCMP_ARCH_I386\"",
+    );
+}
+
+#[test]
+fn error_unknown_condition_architecture() {
+    assert_load_error(
+        "invalid-condition-arch.json",
+        7,
+        30,
+        "syscalls[0].includes.arches[0]: unknown architecture \"x86_64\" in a condition \
+         (docker spells it \"amd64\")",
+    );
+}
+
+#[test]
+fn error_names_is_a_string() {
+    assert_load_error(
+        "invalid-names-string.json",
+        5,
+        16,
+        "syscalls[0].names: invalid type: string \"execve\", expected a list of syscall names",
+    );
+}
+
+#[test]
+fn error_errno_ret_is_a_string() {
+    assert_load_error(
+        "invalid-errnoret-string.json",
+        7,
+        19,
+        "syscalls[0].errnoRet: invalid type: string \"EPERM\", expected an errno number",
+    );
+}
+
+#[test]
+fn error_unknown_operator() {
+    assert_load_error(
+        "invalid-unknown-operator.json",
+        7,
+        47,
+        "syscalls[0].args[0].op: unknown operator \"SCMP_CMP_EQUAL\", expected one of SCMP_CMP_NE, ",
+    );
+}
+
+#[test]
+fn error_argument_index_out_of_range() {
+    assert_load_error(
+        "invalid-arg-index.json",
+        7,
+        26,
+        "syscalls[0].args[0].index: argument index 6 is out of range",
+    );
+}
+
+#[test]
+fn error_rule_without_names() {
+    // The position is the start of the offending rule (the second one).
+    assert_load_error(
+        "invalid-no-names.json",
+        8,
+        5,
+        "syscalls[1]: the rule names no syscall",
+    );
+}
+
+#[test]
+fn error_empty_syscall_name() {
+    assert_load_error(
+        "invalid-empty-name.json",
+        5,
+        16,
+        "syscalls[0].names[1]: syscall name is empty",
+    );
+}
+
+#[test]
+fn error_name_and_names() {
+    assert_load_error(
+        "invalid-name-and-names.json",
+        4,
+        5,
+        "syscalls[0]: both \"name\" and \"names\" are given",
+    );
+}
+
+#[test]
+fn error_architectures_and_arch_map() {
+    assert_load_error(
+        "invalid-arch-and-archmap.json",
+        4,
+        3,
+        "archMap: both \"architectures\" and \"archMap\" are given",
+    );
+}
+
+#[test]
+fn error_unknown_key() {
+    assert_load_error(
+        "invalid-unknown-key.json",
+        3,
+        3,
+        "unknown field `syscals`, expected one of `defaultAction`",
+    );
+}
+
+#[test]
+fn error_bad_min_kernel() {
+    assert_load_error(
+        "invalid-min-kernel.json",
+        7,
+        33,
+        "syscalls[0].includes.minKernel: invalid kernel version \"4\"",
+    );
+}
+
+#[test]
+fn error_capability_spelled_loosely() {
+    assert_load_error(
+        "invalid-cap.json",
+        7,
+        28,
+        "capability \"SYS_ADMIN\" never matches: docker compares names exactly, write \"CAP_SYS_ADMIN\"",
+    );
+}
+
+#[test]
+fn error_unreadable_file() {
+    let path = fixture("does-not-exist.json");
+    let err = Profile::load(&path).unwrap_err();
+    assert!(matches!(err, ProfileError::Read { .. }));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: cannot read profile: No such file or directory (os error 2)",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn error_not_utf8() {
+    let path = std::env::temp_dir().join(format!("breakout-profile-{}.json", std::process::id()));
+    std::fs::write(&path, b"{\n  \"defaultAction\": \"SCMP_ACT_\xff\"\n}").unwrap();
+    let err = Profile::load(&path).unwrap_err();
+    std::fs::remove_file(&path).ok();
+    assert_eq!(
+        err.to_string(),
+        format!("{}:2:30: the file is not valid UTF-8", path.display())
+    );
+}
+
+#[test]
+fn error_missing_default_action_points_at_the_object() {
+    let err = Profile::parse("{\"syscalls\": []}", Path::new("p.json")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "p.json:1:1: top level: missing field `defaultAction`"
+    );
+}
+
+#[test]
+fn error_wrong_case_key_says_what_docker_would_do() {
+    let err = Profile::parse(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"Names": ["read"], "action": "SCMP_ACT_ERRNO"}]}"#,
+        Path::new("p.json"),
+    )
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("p.json:1:51: syscalls[0].Names: unknown field `Names`"),
+        "{message}"
+    );
+    assert!(message.ends_with("write `names` exactly)"), "{message}");
+}
+
+#[test]
+fn error_trailing_characters() {
+    let err = Profile::parse(
+        "{\"defaultAction\": \"SCMP_ACT_ALLOW\"}\n]",
+        Path::new("p.json"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "p.json:2:1: invalid JSON: trailing characters"
+    );
+}
+
+#[test]
+fn error_object_given_as_a_list() {
+    let err = Profile::parse(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [[0, 8, 0, "SCMP_CMP_EQ"]]}
+        ]}"#,
+        Path::new("p.json"),
+    )
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("p.json:2:77: syscalls[0].args[0]: invalid type: sequence, expected an argument comparison"),
+        "{message}"
+    );
+}
+
+#[test]
+fn error_wrong_top_level_type() {
+    let err = Profile::parse("[1, 2]", Path::new("p.json")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "p.json:1:1: top level: invalid type: sequence, expected a seccomp profile object"
+    );
+}

@@ -1,0 +1,329 @@
+//! Verdicts, the report they make up, and the reporters (table, JSON).
+//!
+//! Reporters only see this model; they know nothing of runtimes or probes' insides.
+//! The JSON report is a versioned wire format: [`REPORT_SCHEMA`] changes whenever a
+//! field changes meaning or disappears; new fields may be added within a version.
+
+pub mod environment;
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::catalog::{self, Goal};
+use crate::runtime::RuntimeVersion;
+
+/// Identifies the JSON report format.
+pub const REPORT_SCHEMA: &str = "breakout-report/1";
+
+/// A probe's result as the harness reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The escape worked.
+    Escaped,
+    /// Something (seccomp, a capability, a mount option, the network) stopped it.
+    Blocked,
+    /// The probe has nothing to try here (no mounts, no shell, no canary).
+    NotApplicable,
+    /// The probe could not tell: it failed, hung, or its container died oddly.
+    Error,
+    /// The probe never ran: its container did not start or the run was interrupted.
+    NotRun,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Escaped => "escaped",
+            Outcome::Blocked => "blocked",
+            Outcome::NotApplicable => "not-applicable",
+            Outcome::Error => "error",
+            Outcome::NotRun => "not-run",
+        }
+    }
+}
+
+/// How the harness knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Evidence {
+    /// Seen from outside the container: the canary got the nonce, a marker appeared on
+    /// the host side, a payload printed the run's nonce, the container died of SIGSYS.
+    Witnessed,
+    /// The probe's own word.
+    Reported,
+}
+
+/// One probe's verdict in one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub runtime: String,
+    pub probe: String,
+    pub goal: Option<Goal>,
+    pub technique: Option<String>,
+    /// The mount point for per-mount probes.
+    pub target: Option<String>,
+    pub outcome: Outcome,
+    /// Errno name, signal name, `timeout` or `start-failure`.
+    pub mechanism: Option<String>,
+    pub evidence: Option<Evidence>,
+    pub detail: String,
+}
+
+impl Verdict {
+    pub fn new(runtime: &str, step: &str, outcome: Outcome, detail: impl Into<String>) -> Self {
+        let (probe, target) = crate::protocol::split_step(step);
+        let info = catalog::find(probe);
+        Verdict {
+            runtime: runtime.to_string(),
+            probe: probe.to_string(),
+            goal: info.map(|i| i.goal),
+            technique: info.map(|i| i.technique.to_string()),
+            target: target.map(str::to_string),
+            outcome,
+            mechanism: None,
+            evidence: None,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn mechanism(mut self, mechanism: Option<impl Into<String>>) -> Self {
+        self.mechanism = mechanism.map(Into::into);
+        self
+    }
+
+    pub fn evidence(mut self, evidence: Evidence) -> Self {
+        self.evidence = Some(evidence);
+        self
+    }
+
+    /// `probe` or `probe@target`.
+    pub fn step(&self) -> String {
+        match &self.target {
+            Some(t) => format!("{}@{}", self.probe, t),
+            None => self.probe.clone(),
+        }
+    }
+}
+
+/// How the container(s) of a run started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "status")]
+pub enum StartStatus {
+    Started,
+    /// The runtime could not start the container; `error` is its own text.
+    FailedToStart {
+        error: String,
+    },
+}
+
+/// One (settings, runtime) run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub runtime: RuntimeVersion,
+    pub start: StartStatus,
+    /// Containers started for this run: 1 plus one per probe that killed its container.
+    pub containers: u32,
+    pub verdicts: Vec<Verdict>,
+}
+
+/// The profile and settings a report is about.
+#[derive(Debug, Clone, Serialize)]
+pub struct Subject {
+    /// The profile file, or a sentence saying there was no filter.
+    pub seccomp: String,
+    pub settings: serde_json::Value,
+}
+
+/// A whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub breakout_version: &'static str,
+    pub environment: environment::Environment,
+    pub subject: Subject,
+    pub runs: Vec<RunReport>,
+    pub summary: Summary,
+    /// Set when the run was cut short (Ctrl-C); what did not run is `not-run`.
+    pub interrupted: bool,
+}
+
+/// Counts by outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub escaped: usize,
+    pub blocked: usize,
+    pub not_applicable: usize,
+    pub error: usize,
+    pub not_run: usize,
+    pub start_failures: usize,
+}
+
+impl Summary {
+    pub fn of(runs: &[RunReport]) -> Summary {
+        let mut s = Summary::default();
+        for run in runs {
+            if matches!(run.start, StartStatus::FailedToStart { .. }) {
+                s.start_failures += 1;
+            }
+            for v in &run.verdicts {
+                match v.outcome {
+                    Outcome::Escaped => s.escaped += 1,
+                    Outcome::Blocked => s.blocked += 1,
+                    Outcome::NotApplicable => s.not_applicable += 1,
+                    Outcome::Error => s.error += 1,
+                    Outcome::NotRun => s.not_run += 1,
+                }
+            }
+        }
+        s
+    }
+}
+
+/// The process exit codes: a documented API (see README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Nothing escaped and every expectation was met.
+    Clean = 0,
+    /// An escape, or a mismatch with expectations.
+    Escaped = 1,
+    /// Bad input or usage.
+    Usage = 2,
+    /// The environment cannot run this: runtime missing, not root, unsupported kernel.
+    Environment = 3,
+    /// A container could not start where starting was expected.
+    StartFailure = 4,
+    /// Interrupted by SIGINT/SIGTERM (the shell convention, 128 + SIGINT).
+    Interrupted = 130,
+}
+
+impl Report {
+    /// Escapes dominate: they are what the user must act on first.
+    pub fn exit_code(&self) -> ExitCode {
+        if self.interrupted {
+            ExitCode::Interrupted
+        } else if self.summary.escaped > 0 {
+            ExitCode::Escaped
+        } else if self.summary.start_failures > 0 {
+            ExitCode::StartFailure
+        } else {
+            ExitCode::Clean
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serialises") + "\n"
+    }
+
+    /// The human table: probes as rows grouped by goal, runtimes as columns.
+    pub fn to_table(&self, color: bool) -> String {
+        let mut out = String::new();
+        let (bold_red, dim, reset) = if color {
+            ("\x1b[1;31m", "\x1b[2m", "\x1b[0m")
+        } else {
+            ("", "", "")
+        };
+        let _ = writeln!(
+            out,
+            "breakout {} · seccomp: {} · kernel {} {}",
+            self.breakout_version,
+            self.subject.seccomp,
+            self.environment.kernel,
+            self.environment.arch
+        );
+        for run in &self.runs {
+            if let StartStatus::FailedToStart { error } = &run.start {
+                let _ = writeln!(
+                    out,
+                    "\n{bold_red}{}: the container did not start{reset}\n  {}",
+                    run.runtime.name,
+                    error.replace('\n', "\n  ")
+                );
+            }
+        }
+        // Rows: every step seen in any run, in catalog order then target order.
+        let mut steps: Vec<(usize, String, Option<Goal>)> = Vec::new();
+        for run in &self.runs {
+            for v in &run.verdicts {
+                let step = v.step();
+                if !steps.iter().any(|(_, s, _)| *s == step) {
+                    let order = catalog::CATALOG
+                        .iter()
+                        .position(|p| p.id == v.probe)
+                        .unwrap_or(usize::MAX);
+                    steps.push((order, step, v.goal));
+                }
+            }
+        }
+        steps.sort_by(|a, b| (a.2, a.0).cmp(&(b.2, b.0)));
+        let cell = |v: Option<&Verdict>| -> (String, bool) {
+            match v {
+                None => ("-".into(), false),
+                Some(v) => {
+                    let mut text = v.outcome.as_str().to_string();
+                    if v.outcome == Outcome::Escaped {
+                        text = text.to_uppercase();
+                    }
+                    if let Some(m) = &v.mechanism {
+                        let _ = write!(text, " ({m})");
+                    }
+                    if v.outcome == Outcome::Escaped {
+                        if let Some(Evidence::Witnessed) = v.evidence {
+                            text.push_str(" witnessed");
+                        } else {
+                            text.push_str(" reported");
+                        }
+                    }
+                    (text, v.outcome == Outcome::Escaped)
+                }
+            }
+        };
+        let step_width = steps.iter().map(|s| s.1.len()).max().unwrap_or(5).max(5);
+        let mut header = format!("\n   {:<6} {:<step_width$}", "GOAL", "PROBE");
+        for run in &self.runs {
+            let _ = write!(header, "  {:<32}", run.runtime.name.to_uppercase());
+        }
+        let _ = writeln!(out, "{}", header.trim_end());
+        let mut last_goal = None;
+        for (_, step, goal) in &steps {
+            let goal_text = if last_goal == Some(*goal) {
+                String::new()
+            } else {
+                goal.map(|g| g.as_str().to_string()).unwrap_or("?".into())
+            };
+            last_goal = Some(*goal);
+            let mut escaped_any = false;
+            let mut line = format!(" {:<6} {:<step_width$}", goal_text, step);
+            for run in &self.runs {
+                let v = run.verdicts.iter().find(|v| v.step() == *step);
+                let (text, escaped) = cell(v);
+                escaped_any |= escaped;
+                if escaped {
+                    let _ = write!(line, "  {bold_red}{text:<32}{reset}");
+                } else if v.map(|v| v.outcome) == Some(Outcome::NotRun) {
+                    let _ = write!(line, "  {dim}{text:<32}{reset}");
+                } else {
+                    let _ = write!(line, "  {text:<32}");
+                }
+            }
+            let marker = if escaped_any { "!!" } else { "  " };
+            let _ = writeln!(out, "{marker}{}", line.trim_end());
+        }
+        let s = &self.summary;
+        let containers: u32 = self.runs.iter().map(|r| r.containers).sum();
+        let _ = writeln!(
+            out,
+            "\nsummary: {} escaped, {} blocked, {} not-applicable, {} error, {} not-run; {} start failure(s); {} container(s){}",
+            s.escaped,
+            s.blocked,
+            s.not_applicable,
+            s.error,
+            s.not_run,
+            s.start_failures,
+            containers,
+            if self.interrupted { "; INTERRUPTED" } else { "" }
+        );
+        out
+    }
+}

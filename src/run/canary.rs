@@ -1,0 +1,106 @@
+//! The canary: a TCP listener the network probes try to reach. A connection that
+//! delivers the run's nonce is witnessed egress.
+//!
+//! It listens on loopback only; no probe is ever given another address.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A running listener; dropping it stops the thread and closes the socket.
+pub struct Canary {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Canary {
+    pub fn start() -> std::io::Result<Canary> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let received = Arc::clone(&received);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((mut stream, _)) => {
+                            let _ = stream.set_nonblocking(false);
+                            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+                            let mut buf = Vec::new();
+                            let _ = (&mut stream).take(256).read_to_end(&mut buf);
+                            let text = String::from_utf8_lossy(&buf).trim().to_string();
+                            received.lock().expect("canary lock").push(text);
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+            })
+        };
+        Ok(Canary {
+            addr,
+            received,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Waits up to `patience` for a connection that delivered `nonce`.
+    pub fn saw(&self, nonce: &str, patience: Duration) -> bool {
+        let deadline = Instant::now() + patience;
+        loop {
+            if self
+                .received
+                .lock()
+                .expect("canary lock")
+                .iter()
+                .any(|r| r == nonce)
+            {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Canary {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpStream;
+
+    #[test]
+    fn records_the_nonce() {
+        let canary = Canary::start().unwrap();
+        assert!(canary.addr().ip().is_loopback());
+        assert!(!canary.saw("n1", Duration::from_millis(20)));
+        let mut s = TcpStream::connect(canary.addr()).unwrap();
+        s.write_all(b"n1\n").unwrap();
+        drop(s);
+        assert!(canary.saw("n1", Duration::from_secs(2)));
+        assert!(!canary.saw("n2", Duration::from_millis(20)));
+    }
+}

@@ -1,0 +1,96 @@
+//! Reading a container's stdout: bounded lines from untrusted output, turned into
+//! protocol events on a channel.
+
+use std::io::Read;
+use std::sync::mpsc::{self, Receiver};
+use std::thread::JoinHandle;
+
+use crate::protocol::MAX_LINE;
+
+/// Lines beyond this many from one container are drained but not forwarded.
+const MAX_LINES: usize = 10_000;
+/// Bytes of the container's stderr we keep for start-failure messages.
+const MAX_STDERR: usize = 64 * 1024;
+
+/// What the reader thread hands over.
+#[derive(Debug)]
+pub enum Incoming {
+    Line(String),
+    /// A line longer than [`MAX_LINE`]; its start, for the report.
+    Overlong(String),
+}
+
+/// Spawns a thread that splits `source` into bounded lines. The channel closes at EOF.
+pub fn read_lines(mut source: impl Read + Send + 'static) -> Receiver<Incoming> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        let mut line: Vec<u8> = Vec::new();
+        let mut overlong = false;
+        let mut sent = 0usize;
+        let mut emit = |line: &mut Vec<u8>, overlong: bool| {
+            if sent < MAX_LINES {
+                let text = String::from_utf8_lossy(line).into_owned();
+                let msg = if overlong {
+                    Incoming::Overlong(text)
+                } else {
+                    Incoming::Line(text)
+                };
+                let _ = tx.send(msg);
+                sent += 1;
+            }
+            line.clear();
+        };
+        loop {
+            let n = match source.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for &b in &chunk[..n] {
+                if b == b'\n' {
+                    emit(&mut line, overlong);
+                    overlong = false;
+                } else if line.len() < MAX_LINE {
+                    line.push(b);
+                } else {
+                    overlong = true;
+                }
+            }
+        }
+        if !line.is_empty() {
+            emit(&mut line, overlong);
+        }
+    });
+    rx
+}
+
+/// Collects up to [`MAX_STDERR`] bytes of `source` in a thread.
+pub fn read_bounded(source: impl Read + Send + 'static) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut limited = source.take(MAX_STDERR as u64);
+        let mut buf = Vec::new();
+        let _ = limited.read_to_end(&mut buf);
+        // Drain the rest so the writer never blocks on a full pipe.
+        let mut rest = limited.into_inner();
+        let _ = std::io::copy(&mut rest, &mut std::io::sink());
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_and_bounds_lines() {
+        let mut input = b"one\ntwo\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        input.extend(b"\nthree");
+        let rx = read_lines(std::io::Cursor::new(input));
+        let got: Vec<Incoming> = rx.iter().collect();
+        assert_eq!(got.len(), 4);
+        assert!(matches!(&got[0], Incoming::Line(l) if l == "one"));
+        assert!(matches!(&got[2], Incoming::Overlong(l) if l.len() == MAX_LINE));
+        assert!(matches!(&got[3], Incoming::Line(l) if l == "three"));
+    }
+}

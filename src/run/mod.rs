@@ -1,0 +1,570 @@
+//! One run: a bundle, a canary, one container (plus one per probe that killed its
+//! container), the collector, witness checks, and the run's verdicts.
+
+pub mod canary;
+pub mod collector;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::LinuxSeccomp;
+
+use crate::bundle::{self, BundleError, RunDir};
+use crate::catalog::{ProbeInfo, CATALOG};
+use crate::container::{self, Settings, PROBE_PATH, PROVIDED_SHELL_PATH};
+use crate::protocol::{self, Event, Invocation, ProbeOutcome};
+use crate::report::{Evidence, Outcome, RunReport, StartStatus, Verdict};
+use crate::runtime::{Exit, Runtime, RuntimeError};
+
+use canary::Canary;
+use collector::Incoming;
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub settings: Settings,
+    /// The resolved filter, or `None` for no filter.
+    pub seccomp: Option<LinuxSeccomp>,
+    pub probes: Vec<&'static ProbeInfo>,
+    pub probe_bin: PathBuf,
+    /// Deadline for each container.
+    pub timeout: Duration,
+    /// A fault for the runner to inject (tests of the harness's own error paths).
+    pub fault: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error("failed to start the canary listener on loopback: {0}")]
+    Canary(std::io::Error),
+}
+
+/// Selects catalog probes by glob patterns; no patterns means all of them.
+pub fn select_probes(patterns: &[String]) -> Result<Vec<&'static ProbeInfo>, String> {
+    if patterns.is_empty() {
+        return Ok(CATALOG.iter().collect());
+    }
+    let mut globs = Vec::new();
+    for pattern in patterns {
+        let glob = globset::Glob::new(pattern)
+            .map_err(|e| format!("--probe {pattern:?}: {e}"))?
+            .compile_matcher();
+        if !CATALOG.iter().any(|p| glob.is_match(p.id)) {
+            return Err(format!(
+                "--probe {pattern:?} matches no probe (see `breakout probes`)"
+            ));
+        }
+        globs.push(glob);
+    }
+    Ok(CATALOG
+        .iter()
+        .filter(|p| globs.iter().any(|g| g.is_match(p.id)))
+        .collect())
+}
+
+fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGSYS => "SIGSYS".into(),
+        libc::SIGKILL => "SIGKILL".into(),
+        libc::SIGSEGV => "SIGSEGV".into(),
+        libc::SIGABRT => "SIGABRT".into(),
+        libc::SIGBUS => "SIGBUS".into(),
+        libc::SIGILL => "SIGILL".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        other => format!("signal {other}"),
+    }
+}
+
+/// Host-side witness places of one run; removes what the probes left there on drop.
+struct Witness<'a> {
+    nonce: String,
+    rootfs_writes: PathBuf,
+    settings: &'a Settings,
+    canary: Canary,
+}
+
+impl Witness<'_> {
+    fn marker_name(&self) -> String {
+        format!(".breakout-marker-{}", self.nonce)
+    }
+
+    /// Checks for a marker and removes it; true if it was there with the nonce inside.
+    fn take_marker(&self, dir: &Path) -> bool {
+        let path = dir.join(self.marker_name());
+        let seen = std::fs::read_to_string(&path)
+            .map(|t| t.contains(&self.nonce))
+            .unwrap_or(false);
+        let _ = std::fs::remove_file(&path);
+        seen
+    }
+
+    /// Upgrades an escape the probe reported to witnessed where we can see its effect.
+    fn judge(&self, verdict: Verdict, payload_nonce: Option<&str>) -> Verdict {
+        if verdict.outcome != Outcome::Escaped {
+            return verdict.evidence(Evidence::Reported);
+        }
+        if let Some(nonce) = payload_nonce {
+            return if nonce == self.nonce {
+                verdict.evidence(Evidence::Witnessed)
+            } else {
+                Verdict {
+                    outcome: Outcome::Error,
+                    detail: format!(
+                        "a payload printed a nonce that is not this run's: {}",
+                        verdict.detail
+                    ),
+                    ..verdict
+                }
+            };
+        }
+        let witnessed = match (verdict.probe.as_str(), verdict.target.as_deref()) {
+            ("net.tcp-connect", _) => self.canary.saw(&self.nonce, Duration::from_secs(2)),
+            ("fs.write-rootfs", _) => self.take_marker(&self.rootfs_writes),
+            ("fs.write-mount", Some(target)) => match self.settings.host_source(target) {
+                Some(source) => self.take_marker(source),
+                None => false,
+            },
+            _ => false,
+        };
+        if witnessed {
+            verdict.evidence(Evidence::Witnessed)
+        } else {
+            verdict.evidence(Evidence::Reported)
+        }
+    }
+}
+
+impl Drop for Witness<'_> {
+    fn drop(&mut self) {
+        let names = [self.marker_name(), format!(".breakout-exec-{}", self.nonce)];
+        for volume in &self.settings.volumes {
+            for name in &names {
+                let _ = std::fs::remove_file(volume.source.join(name));
+            }
+        }
+    }
+}
+
+/// What one container produced.
+#[derive(Default)]
+struct ContainerOutcome {
+    hello: bool,
+    done: bool,
+    in_flight: Option<String>,
+    last_verdict: Option<String>,
+    timed_out: bool,
+    interrupted: bool,
+    exit: Option<Exit>,
+    stderr: String,
+    notes: Vec<String>,
+}
+
+/// Runs the plan under one runtime and returns its verdicts.
+pub fn execute(
+    plan: &Plan,
+    runtime: &Runtime,
+    interrupted: &AtomicBool,
+) -> Result<RunReport, RunError> {
+    let version = runtime
+        .version()
+        .unwrap_or_else(|e| crate::runtime::RuntimeVersion {
+            name: runtime.kind.name.to_string(),
+            binary: runtime.binary.clone(),
+            version: format!("unknown ({e})"),
+            ..Default::default()
+        });
+    let mut run_dir = RunDir::create()?;
+    let mut shell = None;
+    let mut provided_shell = None;
+    match &plan.settings.rootfs {
+        None => run_dir.build_default_rootfs(&bundle::find_static_busybox()?)?,
+        Some(lower) => {
+            run_dir.overlay_user_rootfs(lower)?;
+            let has_shell = std::fs::symlink_metadata(lower.join("bin/sh")).is_ok();
+            if !has_shell {
+                provided_shell = bundle::find_static_busybox().ok();
+                if provided_shell.is_some() {
+                    shell = Some(PROVIDED_SHELL_PATH.to_string());
+                }
+            }
+        }
+    }
+    let canary = Canary::start().map_err(RunError::Canary)?;
+    let nonce = format!("nonce-{}", bundle::unique_token());
+    let witness = Witness {
+        nonce: nonce.clone(),
+        rootfs_writes: run_dir.rootfs_writes().to_path_buf(),
+        settings: &plan.settings,
+        canary,
+    };
+    let mounts = plan.settings.mount_points();
+    let probe_ids: Vec<String> = plan.probes.iter().map(|p| p.id.to_string()).collect();
+    let all_steps = crate::catalog::expand_steps(&probe_ids, &mounts);
+    let mut verdicts: BTreeMap<String, Verdict> = BTreeMap::new();
+    let mut after: Option<String> = None;
+    let mut containers = 0u32;
+    let mut start = StartStatus::Started;
+    let name = runtime.kind.name;
+    let mut was_interrupted = false;
+
+    // Each pass is one container; a pass ends in done, a kill (resume), or a failure.
+    while containers as usize <= all_steps.len() {
+        containers += 1;
+        let invocation = Invocation {
+            nonce: nonce.clone(),
+            after: after.clone(),
+            canary: Some(witness.canary.addr().to_string()),
+            shell: shell.clone(),
+            mounts: mounts.clone(),
+            probes: probe_ids.clone(),
+            fault: plan.fault.clone(),
+        };
+        let mut args = vec![PROBE_PATH.to_string(), "run".to_string()];
+        args.extend(invocation.to_args());
+        let spec = container::build_spec(&container::SpecInputs {
+            settings: &plan.settings,
+            probe_bin: &plan.probe_bin,
+            provided_shell: provided_shell.as_deref(),
+            args,
+            seccomp: plan.seccomp.clone(),
+        });
+        run_dir.write_spec(&spec)?;
+        let id = format!("breakout-{}-{}", bundle::unique_token(), containers);
+        let result = run_container(
+            runtime,
+            &run_dir,
+            &id,
+            plan.timeout,
+            interrupted,
+            &nonce,
+            &all_steps,
+            &mut verdicts,
+            &witness,
+        );
+        let outcome = match result {
+            Ok(o) => o,
+            Err(e) => {
+                // The runtime itself refused: that is a start failure, with its text.
+                start = StartStatus::FailedToStart {
+                    error: e.to_string(),
+                };
+                break;
+            }
+        };
+        for note in &outcome.notes {
+            eprintln!("breakout: {name}: {note}");
+        }
+        if outcome.interrupted {
+            was_interrupted = true;
+            break;
+        }
+        if !outcome.hello {
+            let error = describe_start_failure(&outcome);
+            if containers == 1 {
+                start = StartStatus::FailedToStart { error };
+            } else {
+                for step in &all_steps {
+                    verdicts.entry(step.clone()).or_insert_with(|| {
+                        Verdict::new(
+                            name,
+                            step,
+                            Outcome::NotRun,
+                            format!("the container resumed after a kill did not start: {error}"),
+                        )
+                        .mechanism(Some("start-failure"))
+                    });
+                }
+            }
+            break;
+        }
+        if let Some(step) = outcome.in_flight.clone() {
+            let verdict = if outcome.timed_out {
+                Verdict::new(
+                    name,
+                    &step,
+                    Outcome::Error,
+                    format!(
+                        "no verdict within {}s; the container was killed",
+                        plan.timeout.as_secs()
+                    ),
+                )
+                .mechanism(Some("timeout"))
+            } else {
+                match outcome.exit {
+                    Some(Exit::Signal(libc::SIGSYS)) => Verdict::new(
+                        name,
+                        &step,
+                        Outcome::Blocked,
+                        "the container died of SIGSYS during this probe (seccomp kill or trap)",
+                    )
+                    .mechanism(Some("SIGSYS"))
+                    .evidence(Evidence::Witnessed),
+                    Some(Exit::Signal(sig)) => Verdict::new(
+                        name,
+                        &step,
+                        Outcome::Error,
+                        format!(
+                            "the container died of {} during this probe",
+                            signal_name(sig)
+                        ),
+                    )
+                    .mechanism(Some(signal_name(sig))),
+                    Some(Exit::Code(code)) => Verdict::new(
+                        name,
+                        &step,
+                        Outcome::Error,
+                        format!("the runner exited with status {code} during this probe"),
+                    ),
+                    Some(Exit::Unknown) | None => Verdict::new(
+                        name,
+                        &step,
+                        Outcome::Error,
+                        "the container ended during this probe; its exit status is unknown",
+                    ),
+                }
+            };
+            verdicts.insert(step.clone(), verdict);
+            after = Some(step);
+            continue;
+        }
+        if outcome.done {
+            break;
+        }
+        // Ended between probes without saying done: resume after the last verdict if
+        // this container made progress, otherwise give up on the rest.
+        match outcome.last_verdict.clone() {
+            Some(step) if !outcome.timed_out => after = Some(step),
+            _ => {
+                let why = if outcome.timed_out {
+                    format!(
+                        "the runner went silent for {}s between probes",
+                        plan.timeout.as_secs()
+                    )
+                } else {
+                    format!(
+                        "the runner ended without finishing ({})",
+                        describe_exit(outcome.exit)
+                    )
+                };
+                for step in &all_steps {
+                    verdicts
+                        .entry(step.clone())
+                        .or_insert_with(|| Verdict::new(name, step, Outcome::Error, why.clone()));
+                }
+                break;
+            }
+        }
+    }
+
+    let (missing_outcome, missing_detail, missing_mechanism) = match (&start, was_interrupted) {
+        (StartStatus::FailedToStart { error }, _) => (
+            Outcome::NotRun,
+            format!("the container did not start: {}", first_line(error)),
+            Some("start-failure"),
+        ),
+        (_, true) => (
+            Outcome::NotRun,
+            "interrupted before this probe ran".to_string(),
+            Some("interrupted"),
+        ),
+        _ => (Outcome::NotRun, "never reached".to_string(), None),
+    };
+    let verdicts = all_steps
+        .iter()
+        .map(|step| {
+            verdicts.remove(step).unwrap_or_else(|| {
+                Verdict::new(name, step, missing_outcome, missing_detail.clone())
+                    .mechanism(missing_mechanism)
+            })
+        })
+        .collect();
+    drop(witness);
+    drop(run_dir);
+    Ok(RunReport {
+        runtime: version,
+        start,
+        containers,
+        verdicts,
+    })
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
+}
+
+fn describe_exit(exit: Option<Exit>) -> String {
+    match exit {
+        Some(Exit::Code(c)) => format!("exit status {c}"),
+        Some(Exit::Signal(s)) => format!("killed by {}", signal_name(s)),
+        Some(Exit::Unknown) => "exit status unknown".into(),
+        None => "still running".into(),
+    }
+}
+
+fn describe_start_failure(outcome: &ContainerOutcome) -> String {
+    let text = outcome.stderr.trim();
+    if !text.is_empty() {
+        text.to_string()
+    } else if outcome.timed_out {
+        "the container said nothing before the deadline".to_string()
+    } else {
+        format!(
+            "the container ended before the probe runner started ({})",
+            describe_exit(outcome.exit)
+        )
+    }
+}
+
+/// Creates, starts and follows one container until it ends, killing it at the deadline.
+#[allow(clippy::too_many_arguments)]
+fn run_container(
+    runtime: &Runtime,
+    run_dir: &RunDir,
+    id: &str,
+    timeout: Duration,
+    interrupted: &AtomicBool,
+    nonce: &str,
+    all_steps: &[String],
+    verdicts: &mut BTreeMap<String, Verdict>,
+    witness: &Witness,
+) -> Result<ContainerOutcome, RuntimeError> {
+    let name = runtime.kind.name;
+    let (mut container, stdout, stderr) =
+        runtime.create(&run_dir.state(), &run_dir.bundle(), id)?;
+    let lines = collector::read_lines(stdout);
+    let stderr = collector::read_bounded(stderr);
+    container.start()?;
+    let deadline = Instant::now() + timeout;
+    let mut out = ContainerOutcome::default();
+    let mut eof = false;
+    let mut exit_seen_at: Option<Instant> = None;
+    loop {
+        match lines.recv_timeout(Duration::from_millis(5)) {
+            Ok(Incoming::Line(text)) => {
+                handle_line(&text, name, nonce, all_steps, verdicts, witness, &mut out)
+            }
+            Ok(Incoming::Overlong(start)) => out.notes.push(format!(
+                "ignored an overlong line from the container: {}…",
+                start.chars().take(80).collect::<String>()
+            )),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => eof = true,
+        }
+        if out.exit.is_none() {
+            out.exit = container.poll_exit();
+            if out.exit.is_some() {
+                exit_seen_at = Some(Instant::now());
+            }
+        }
+        if exit_seen_at.is_some() && eof {
+            break;
+        }
+        // A process that ended while something else holds its stdout: stop waiting soon.
+        if exit_seen_at.is_some_and(|at| at.elapsed() > Duration::from_secs(2)) {
+            break;
+        }
+        if interrupted.load(Ordering::Relaxed) {
+            out.interrupted = true;
+            container.kill();
+            break;
+        }
+        if Instant::now() >= deadline && out.exit.is_none() {
+            out.timed_out = true;
+            container.kill();
+            out.exit = container.wait_until(Instant::now() + Duration::from_secs(5), interrupted);
+            // Read what it printed before it died.
+            while let Ok(Incoming::Line(text)) = lines.recv_timeout(Duration::from_millis(50)) {
+                handle_line(&text, name, nonce, all_steps, verdicts, witness, &mut out);
+            }
+            break;
+        }
+    }
+    drop(container);
+    out.stderr = stderr.join().unwrap_or_default();
+    Ok(out)
+}
+
+fn handle_line(
+    text: &str,
+    runtime: &str,
+    nonce: &str,
+    all_steps: &[String],
+    verdicts: &mut BTreeMap<String, Verdict>,
+    witness: &Witness,
+    out: &mut ContainerOutcome,
+) {
+    let event = match protocol::parse_line(text) {
+        Ok(event) => event,
+        Err(e) => {
+            out.notes.push(format!(
+                "ignored a line from the container ({e}): {}",
+                text.chars().take(120).collect::<String>()
+            ));
+            return;
+        }
+    };
+    match event {
+        Event::Hello { nonce: said, .. } => {
+            if said != nonce {
+                out.notes
+                    .push("the runner greeted with another run's nonce".to_string());
+            }
+            out.hello = true;
+        }
+        Event::Start { step } => {
+            if all_steps.contains(&step) {
+                out.in_flight = Some(step);
+            } else {
+                out.notes
+                    .push(format!("ignored start of unplanned step {step:?}"));
+            }
+        }
+        Event::Verdict {
+            step,
+            outcome,
+            mechanism,
+            detail,
+            nonce: payload_nonce,
+        } => {
+            if !all_steps.contains(&step) || verdicts.contains_key(&step) {
+                out.notes.push(format!(
+                    "ignored a verdict for unplanned or decided step {step:?}"
+                ));
+                return;
+            }
+            let outcome = match outcome {
+                ProbeOutcome::Escaped => Outcome::Escaped,
+                ProbeOutcome::Blocked => Outcome::Blocked,
+                ProbeOutcome::NotApplicable => Outcome::NotApplicable,
+                ProbeOutcome::Error => Outcome::Error,
+            };
+            let verdict = Verdict::new(runtime, &step, outcome, detail).mechanism(mechanism);
+            let verdict = witness.judge(verdict, payload_nonce.as_deref());
+            verdicts.insert(step.clone(), verdict);
+            out.in_flight = None;
+            out.last_verdict = Some(step);
+        }
+        Event::Done => out.done = true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_patterns() {
+        assert_eq!(select_probes(&[]).unwrap().len(), CATALOG.len());
+        let spawn = select_probes(&["spawn.*".into()]).unwrap();
+        assert!(spawn.iter().all(|p| p.id.starts_with("spawn.")));
+        assert!(select_probes(&["nothing.*".into()]).is_err());
+    }
+}

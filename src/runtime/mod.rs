@@ -1,0 +1,349 @@
+//! OCI runtime drivers: create, start, wait, kill and delete containers through a
+//! runtime's CLI with a private state directory, and the one table of runtime quirks.
+//!
+//! Drivers know nothing of probes: they move bytes and exit statuses. Everything that
+//! differs between runtimes is a row in [`RUNTIMES`], never a scattered condition.
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a runtime CLI call (create, start, kill, delete, --version) may take.
+const CLI_DEADLINE: Duration = Duration::from_secs(30);
+/// How often we look at a container that has not said anything.
+const POLL: Duration = Duration::from_millis(5);
+
+/// What is known about one runtime configuration. Add a runtime by adding a row.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeKind {
+    /// The name users select it by.
+    pub name: &'static str,
+    /// The executable looked up in `PATH`.
+    pub binary: &'static str,
+    /// Global flags placed before the subcommand.
+    pub flags: &'static [&'static str],
+    /// The filter is installed before the container's own `execve`, so a profile that
+    /// denies `execve` keeps the container from starting.
+    pub filters_own_exec: bool,
+}
+
+/// The quirks table.
+pub const RUNTIMES: &[RuntimeKind] = &[RuntimeKind {
+    name: "runc",
+    binary: "runc",
+    flags: &[],
+    filters_own_exec: true,
+}];
+
+/// Failures of the runtime itself (not of the container's process).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("unknown runtime {name:?} (known: {known})")]
+    Unknown { name: String, known: String },
+    #[error("runtime {name:?}: executable {binary:?} not found in PATH (install it, e.g. apt-get install {binary})")]
+    NotInstalled { name: String, binary: String },
+    #[error("failed to run {command}: {source}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{command} did not finish within {seconds}s")]
+    Hung { command: String, seconds: u64 },
+    #[error("{command} failed: {stderr}")]
+    Failed { command: String, stderr: String },
+}
+
+/// A runtime ready to drive: binary, flags and quirks.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub kind: RuntimeKind,
+    pub binary: PathBuf,
+}
+
+/// Version facts a report carries.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RuntimeVersion {
+    pub name: String,
+    pub binary: PathBuf,
+    pub flags: Vec<String>,
+    pub version: String,
+    pub libseccomp: Option<String>,
+}
+
+fn find_in_path(binary: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")
+        .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(binary))
+        .find(|candidate| candidate.is_file())
+}
+
+impl Runtime {
+    /// Looks a runtime up by name in the quirks table and its binary in `PATH`.
+    pub fn lookup(name: &str) -> Result<Runtime, RuntimeError> {
+        let kind = RUNTIMES
+            .iter()
+            .find(|k| k.name == name)
+            .copied()
+            .ok_or_else(|| RuntimeError::Unknown {
+                name: name.to_string(),
+                known: RUNTIMES
+                    .iter()
+                    .map(|k| k.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let binary = find_in_path(kind.binary).ok_or_else(|| RuntimeError::NotInstalled {
+            name: name.to_string(),
+            binary: kind.binary.to_string(),
+        })?;
+        Ok(Runtime { kind, binary })
+    }
+
+    fn command(&self, state_root: &Path) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(self.kind.flags)
+            .arg("--root")
+            .arg(state_root)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `RUNTIME --version`, parsed into the version line and libseccomp's version.
+    pub fn version(&self) -> Result<RuntimeVersion, RuntimeError> {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--version").stdin(Stdio::null());
+        let text = run_to_end(cmd, "--version")?;
+        let version = text.lines().next().unwrap_or_default().trim().to_string();
+        let libseccomp = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("libseccomp:"))
+            .map(|v| v.trim().to_string());
+        Ok(RuntimeVersion {
+            name: self.kind.name.to_string(),
+            binary: self.binary.clone(),
+            flags: self.kind.flags.iter().map(|f| f.to_string()).collect(),
+            version,
+            libseccomp,
+        })
+    }
+
+    /// Creates a container whose stdout and stderr are pipes back to us. The container
+    /// is started by [`Container::start`] and always deleted when dropped.
+    pub fn create(
+        &self,
+        state_root: &Path,
+        bundle: &Path,
+        id: &str,
+    ) -> Result<(Container, ChildStdout, ChildStderr), RuntimeError> {
+        set_child_subreaper();
+        let pid_file = state_root.join(format!("{id}.pid"));
+        let mut cmd = self.command(state_root);
+        cmd.arg("create")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(id)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let label = format!("{} create", self.kind.name);
+        let mut child = cmd.spawn().map_err(|source| RuntimeError::Spawn {
+            command: label.clone(),
+            source,
+        })?;
+        let stdout = child.stdout.take().expect("stdout was piped");
+        let mut stderr = child.stderr.take().expect("stderr was piped");
+        // From here on the container may exist: the guard deletes it on every path.
+        let mut container = Container {
+            runtime: self.clone(),
+            state_root: state_root.to_path_buf(),
+            id: id.to_string(),
+            pid: None,
+            exit: None,
+        };
+        let status = wait_with_deadline(&mut child, CLI_DEADLINE).ok_or(RuntimeError::Hung {
+            command: label.clone(),
+            seconds: CLI_DEADLINE.as_secs(),
+        })?;
+        if !status.success() {
+            // The runtime failed before handing the pipe to a container: its own
+            // message is all that is on stderr, and nothing else holds the pipe.
+            let mut text = String::new();
+            let _ = (&mut stderr).take(64 * 1024).read_to_string(&mut text);
+            return Err(RuntimeError::Failed {
+                command: label,
+                stderr: text.trim().to_string(),
+            });
+        }
+        let pid = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        container.pid = pid;
+        Ok((container, stdout, stderr))
+    }
+}
+
+/// How a container's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+    /// It is gone, but it was not our child so the status is unknown.
+    Unknown,
+}
+
+/// A created container; dropping it kills and deletes it.
+#[derive(Debug)]
+pub struct Container {
+    runtime: Runtime,
+    state_root: PathBuf,
+    id: String,
+    pid: Option<i32>,
+    exit: Option<Exit>,
+}
+
+impl Container {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn start(&mut self) -> Result<(), RuntimeError> {
+        let mut cmd = self.runtime.command(&self.state_root);
+        cmd.arg("start").arg(&self.id);
+        run_to_end(cmd, &format!("{} start", self.runtime.kind.name)).map(|_| ())
+    }
+
+    /// Non-blocking: has the container's process ended, and how.
+    pub fn poll_exit(&mut self) -> Option<Exit> {
+        if self.exit.is_some() {
+            return self.exit;
+        }
+        let pid = self.pid?;
+        let mut status = 0;
+        // SAFETY: waitpid with WNOHANG only writes the status into our local integer.
+        let ret = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if ret == pid {
+            self.exit = Some(if libc::WIFSIGNALED(status) {
+                Exit::Signal(libc::WTERMSIG(status))
+            } else {
+                Exit::Code(libc::WEXITSTATUS(status))
+            });
+        } else if ret == -1 {
+            // Not our child (the runtime did not hand it over): fall back to existence.
+            // SAFETY: signal 0 only checks that the process exists.
+            let alive = unsafe { libc::kill(pid, 0) } == 0;
+            if !alive {
+                self.exit = Some(Exit::Unknown);
+            }
+        }
+        self.exit
+    }
+
+    /// Blocks until the process ends, the deadline passes or an interrupt arrives.
+    pub fn wait_until(&mut self, deadline: Instant, interrupted: &AtomicBool) -> Option<Exit> {
+        loop {
+            if let Some(exit) = self.poll_exit() {
+                return Some(exit);
+            }
+            if Instant::now() >= deadline || interrupted.load(Ordering::Relaxed) {
+                return None;
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Sends SIGKILL through the runtime (which knows the whole container).
+    pub fn kill(&mut self) {
+        let mut cmd = self.runtime.command(&self.state_root);
+        cmd.args(["kill", "--all", &self.id, "KILL"]);
+        let _ = run_to_end(cmd, "kill");
+    }
+
+    fn delete(&mut self) {
+        let mut cmd = self.runtime.command(&self.state_root);
+        cmd.args(["delete", "--force", &self.id]);
+        let _ = run_to_end(cmd, "delete");
+        // Reap our child if it has ended, so no zombie of ours outlives the run.
+        let _ = self.wait_until(
+            Instant::now() + Duration::from_secs(2),
+            &AtomicBool::new(false),
+        );
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if self.poll_exit().is_none() {
+            self.kill();
+        }
+        self.delete();
+    }
+}
+
+/// Orphaned container processes become our children, so we learn their exit status
+/// (a probe killed by SIGSYS shows as signal 31 here).
+fn set_child_subreaper() {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+}
+
+fn wait_with_deadline(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(POLL),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+/// Runs a short CLI call to completion with a deadline; returns stdout or the error.
+fn run_to_end(mut cmd: Command, label: &str) -> Result<String, RuntimeError> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let command = format!("{program} {label}");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| RuntimeError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+    let mut out = child.stdout.take().expect("stdout was piped");
+    let mut err = child.stderr.take().expect("stderr was piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = (&mut err).take(64 * 1024).read_to_string(&mut text);
+        text
+    });
+    let out_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = (&mut out).take(1024 * 1024).read_to_string(&mut text);
+        text
+    });
+    let status = wait_with_deadline(&mut child, CLI_DEADLINE);
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = reader.join().unwrap_or_default();
+    match status {
+        None => Err(RuntimeError::Hung {
+            command,
+            seconds: CLI_DEADLINE.as_secs(),
+        }),
+        Some(s) if s.success() => Ok(stdout),
+        Some(_) => Err(RuntimeError::Failed {
+            command,
+            stderr: stderr.trim().to_string(),
+        }),
+    }
+}

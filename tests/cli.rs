@@ -1,0 +1,124 @@
+//! The CLI without containers: the static probe, bad input and its exit code 2, the
+//! catalog listing. None of these needs root.
+
+mod common;
+
+use common::{breakout, fixture};
+
+#[test]
+fn probe_has_no_program_interpreter() {
+    let probe = std::path::Path::new(env!("CARGO_BIN_EXE_breakout-probe"));
+    assert!(
+        breakout::bundle::is_static_elf(probe).unwrap(),
+        "{} has a PT_INTERP header: it cannot start in an empty rootfs",
+        probe.display()
+    );
+    // Cross-check with binutils where it is installed.
+    if let Ok(out) = std::process::Command::new("readelf")
+        .arg("-l")
+        .arg(probe)
+        .output()
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("program interpreter"), "{text}");
+    }
+}
+
+fn assert_usage_error(args: &[&str], needles: &[&str]) {
+    let out = breakout(args);
+    assert_eq!(out.code, 2, "{args:?}: stderr {}", out.stderr);
+    for needle in needles {
+        assert!(
+            out.stderr.contains(needle),
+            "{args:?}: stderr lacks {needle:?}:\n{}",
+            out.stderr
+        );
+    }
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+}
+
+#[test]
+fn malformed_profiles_name_file_line_and_column() {
+    let cases = [
+        (
+            "invalid-trailing-comma.json",
+            "invalid-trailing-comma.json:",
+        ),
+        ("invalid-unknown-action.json", "SCMP_ACT_"),
+        ("invalid-names-string.json", "invalid-names-string.json:"),
+        ("invalid-truncated.json", "invalid-truncated.json:"),
+    ];
+    for (file, needle) in cases {
+        let path = fixture(file);
+        assert_usage_error(&["run", "--profile", &path], &[file, needle]);
+        // line:column appear right after the file name
+        let out = breakout(&["run", "--profile", &path]);
+        let after = out.stderr.split(file).nth(1).unwrap_or_default();
+        let mut parts = after.trim_start_matches(':').split(':');
+        let line = parts.next().unwrap_or_default();
+        let column = parts.next().unwrap_or_default();
+        assert!(
+            line.parse::<u32>().is_ok() && column.parse::<u32>().is_ok(),
+            "{file}: no line:column in {:?}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn missing_profile_is_a_usage_error() {
+    assert_usage_error(
+        &["run", "--profile", "/nonexistent/profile.json"],
+        &["/nonexistent/profile.json"],
+    );
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    assert_usage_error(&["run", "--network", "bridge"], &["--network"]);
+    assert_usage_error(&["run", "--cap-add", "CAP_FLY"], &["CAP_FLY"]);
+    assert_usage_error(&["run", "--tmpfs", "relative"], &["--tmpfs"]);
+    assert_usage_error(&["run", "-v", "/nonexistent:/data"], &["--volume"]);
+    assert_usage_error(&["run", "--user", "nobody"], &["--user"]);
+    assert_usage_error(&["run", "--probe", "nothing.*"], &["matches no probe"]);
+    assert_usage_error(
+        &["run", "--security-opt", "apparmor=x"],
+        &["--security-opt"],
+    );
+    assert_usage_error(&["run", "--runtime", "nosuch"], &["nosuch"]);
+    assert_usage_error(&["run", "--timeout", "0"], &["--timeout"]);
+    assert_usage_error(&["run", "--bogus"], &["--bogus"]);
+}
+
+#[test]
+fn probes_lists_the_catalog_as_json() {
+    let out = breakout(&["probes", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let list: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        "exec.execve",
+        "exec.execveat",
+        "exec.shell",
+        "spawn.fork",
+        "spawn.vfork",
+        "spawn.clone",
+        "spawn.clone3",
+        "fs.write-rootfs",
+        "fs.write-mount",
+        "fs.exec-mount",
+        "net.tcp-connect",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    for p in list.as_array().unwrap() {
+        for key in ["goal", "technique", "tries", "blocked_by"] {
+            assert!(p[key].is_string(), "{p}: {key}");
+        }
+    }
+}

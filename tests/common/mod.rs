@@ -1,0 +1,226 @@
+//! Shared helpers for the integration tests: running the real `breakout` binary,
+//! reading its JSON report, and proving nothing of the run was left behind.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+pub type TestResult = Result<(), libtest_mimic::Failed>;
+
+/// Why container tests cannot run on this host, if they cannot.
+pub fn container_skip_reason(runtime: &str) -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not running as root (containers need root)".into());
+    }
+    let in_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(runtime).is_file()))
+        .unwrap_or(false);
+    if !in_path {
+        return Some(format!(
+            "{runtime} is not installed (apt-get install {runtime})"
+        ));
+    }
+    if !Path::new("/bin/busybox").is_file() && !Path::new("/usr/bin/busybox").is_file() {
+        return Some("busybox-static is not installed (apt-get install busybox-static)".into());
+    }
+    None
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn profile(name: &str) -> String {
+    repo()
+        .join("scenarios/profiles")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+pub fn fixture(name: &str) -> String {
+    repo()
+        .join("tests/fixtures/profiles")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// A directory of the test's own, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(label: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "breakout-test-{label}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn sub(&self, name: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What one `breakout` invocation produced.
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    pub fn json(&self) -> Result<Value, libtest_mimic::Failed> {
+        serde_json::from_str(&self.stdout).map_err(|e| {
+            format!(
+                "stdout is not a JSON report ({e}); exit {}; stderr:\n{}\nstdout:\n{}",
+                self.code, self.stderr, self.stdout
+            )
+            .into()
+        })
+    }
+
+    pub fn expect_code(&self, code: i32) -> TestResult {
+        if self.code != code {
+            return Err(format!(
+                "expected exit code {code}, got {}; stderr:\n{}\nstdout:\n{}",
+                self.code, self.stderr, self.stdout
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// Runs `breakout ARGS` with its temporary files in a private directory, then checks
+/// that nothing of that run is left: no files, no mounts, no processes.
+pub fn breakout(args: &[&str]) -> Outcome {
+    let tmp = Scratch::new("tmpdir");
+    let child = Command::new(env!("CARGO_BIN_EXE_breakout"))
+        .args(args)
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("breakout starts");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("breakout runs");
+    let outcome = Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_nothing_left(pid, tmp.path());
+    outcome
+}
+
+/// The run's directory is gone, nothing is mounted under it, and no process carries
+/// the run's ids (container ids and nonces embed the harness's pid).
+pub fn assert_nothing_left(harness_pid: u32, tmp: &Path) {
+    let leftovers: Vec<_> = std::fs::read_dir(tmp)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "files left behind: {leftovers:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let tmp_text = tmp.display().to_string();
+    assert!(
+        !mounts.contains(&tmp_text),
+        "mounts left behind under {tmp_text}"
+    );
+    let marks = [
+        format!("breakout-{harness_pid}-"),
+        format!("nonce-{harness_pid}-"),
+    ];
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        for mark in &marks {
+            assert!(
+                !cmdline.contains(mark),
+                "process {} of the run is still alive: {cmdline}",
+                entry.file_name().to_string_lossy()
+            );
+        }
+    }
+}
+
+/// Runs `breakout run --format json ARGS` and returns the report.
+pub fn run_json(args: &[&str]) -> Result<(Outcome, Value), libtest_mimic::Failed> {
+    let mut all = vec!["run", "--format", "json"];
+    all.extend_from_slice(args);
+    let outcome = breakout(&all);
+    let report = outcome.json()?;
+    Ok((outcome, report))
+}
+
+/// The verdict of one step in the first run of a report.
+pub fn verdict<'a>(report: &'a Value, step: &str) -> Result<&'a Value, libtest_mimic::Failed> {
+    let (probe, target) = match step.split_once('@') {
+        Some((p, t)) => (p, Some(t)),
+        None => (step, None),
+    };
+    report["runs"][0]["verdicts"]
+        .as_array()
+        .and_then(|vs| {
+            vs.iter()
+                .find(|v| v["probe"] == probe && v["target"].as_str() == target)
+        })
+        .ok_or_else(|| format!("no verdict for {step} in {report:#}").into())
+}
+
+/// Asserts a step's outcome, and its mechanism and evidence where given.
+pub fn expect(
+    report: &Value,
+    step: &str,
+    outcome: &str,
+    mechanism: Option<&str>,
+    evidence: Option<&str>,
+) -> TestResult {
+    let v = verdict(report, step)?;
+    let got = (
+        v["outcome"].as_str().unwrap_or("?"),
+        v["mechanism"].as_str(),
+        v["evidence"].as_str(),
+    );
+    let mechanism_ok = mechanism.is_none() || got.1 == mechanism;
+    let evidence_ok = evidence.is_none() || got.2 == evidence;
+    if got.0 != outcome || !mechanism_ok || !evidence_ok {
+        return Err(format!(
+            "{step}: expected {outcome} {mechanism:?} {evidence:?}, got {} {:?} {:?} ({})",
+            got.0, got.1, got.2, v["detail"]
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Writes a profile into `dir` and returns its path.
+pub fn write_profile(dir: &Path, name: &str, json: &Value) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(json).unwrap()).unwrap();
+    path.display().to_string()
+}
