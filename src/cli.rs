@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start a container under the given profile and settings, run the probes, report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the probe catalog.
     Probes(ProbesArgs),
 }

@@ -182,6 +182,26 @@ fn seed_minus_execve() -> TestResult {
     Ok(())
 }
 
+/// Denying every process-creation syscall blocks every spawn route, vfork included,
+/// and the container still starts (runc needs none of them after the filter is in).
+fn every_spawn_route_denied() -> TestResult {
+    let scratch = Scratch::new("spawn");
+    let path = write_profile(
+        scratch.path(),
+        "no-spawn.json",
+        &json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["fork", "vfork", "clone", "clone3"], "action": "SCMP_ACT_ERRNO"}]
+        }),
+    );
+    let (out, report) = run_json(&["--profile", &path, "--probe", "spawn.*"])?;
+    out.expect_code(0)?;
+    for step in ["spawn.fork", "spawn.vfork", "spawn.clone", "spawn.clone3"] {
+        expect(&report, step, "blocked", Some("EPERM"), None)?;
+    }
+    Ok(())
+}
+
 /// A probe killed by seccomp (SIGSYS) is blocked, witnessed by the container's death,
 /// and the suite resumes in a new container after it.
 fn sigsys_kill_is_blocked_and_the_run_resumes() -> TestResult {
@@ -456,7 +476,8 @@ fn main() {
     if let Some(reason) = &skip {
         eprintln!("runc container tests are skipped: {reason}");
     }
-    let tests: Vec<(&str, fn() -> TestResult)> = vec![
+    type TestFn = fn() -> TestResult;
+    let tests: Vec<(&str, TestFn)> = vec![
         (
             "no_profile_everything_escapes",
             no_profile_everything_escapes,
@@ -471,6 +492,7 @@ fn main() {
         ),
         ("seed_profile_cannot_start", seed_profile_cannot_start),
         ("seed_minus_execve", seed_minus_execve),
+        ("every_spawn_route_denied", every_spawn_route_denied),
         (
             "sigsys_kill_is_blocked_and_the_run_resumes",
             sigsys_kill_is_blocked_and_the_run_resumes,

@@ -107,7 +107,8 @@ pub(crate) fn from_json(
             message: format!("{message} (the file ends too early: is it truncated?)"),
         },
         Category::Data | Category::Io => {
-            let (line, column) = value_start(text, line, column);
+            let (line, column) = value_start(text, inner.line(), inner.column())
+                .map_or((line, column), |offset| position_of(text, offset));
             ProfileError::Invalid {
                 path,
                 line,
@@ -141,39 +142,39 @@ fn char_position(text: &str, line: usize, byte_column: usize) -> (usize, usize) 
     (line, line_text[..end].chars().count().max(1))
 }
 
-/// serde_json reports a bad value where it finished reading it: on a string's
-/// closing quote, a number's last digit, an object's closing brace. Pointing at the
-/// value's first character is what a reader expects.
-fn value_start(text: &str, line: usize, column: usize) -> (usize, usize) {
-    let Some(end) = byte_offset(text, line, column) else {
-        return (line, column);
-    };
+/// Where the value that caused a data error starts, as a byte offset.
+///
+/// serde_json reports the last character it consumed (column 0: none yet on that
+/// line). For a value it has read that is the value's last character: a string's
+/// closing quote, a number's last digit, an object's closing brace. For a value it
+/// only peeked at (an object where a string belongs) it is the character before the
+/// value. Either way the value's first character is what a reader wants.
+fn value_start(text: &str, line: usize, byte_column: usize) -> Option<usize> {
     let bytes = text.as_bytes();
-    let start = match bytes[end] {
-        b'"' => string_start(bytes, end),
-        b'}' | b']' => container_start(bytes, end),
-        b'0'..=b'9' => {
-            let mut i = end;
-            while i > 0 && matches!(bytes[i - 1], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
-                i -= 1;
-            }
-            Some(i)
-        }
-        _ => None,
-    };
-    start.map_or((line, column), |s| position_of(text, s))
-}
-
-/// Byte offset of 1-based (line, character column) in `text`, if it is inside it.
-fn byte_offset(text: &str, line: usize, column: usize) -> Option<usize> {
     let line_start: usize = text
         .split_inclusive('\n')
         .take(line.checked_sub(1)?)
         .map(str::len)
         .sum();
-    let line_text = text[line_start..].split('\n').next()?;
-    let (offset, _) = line_text.char_indices().nth(column.checked_sub(1)?)?;
-    Some(line_start + offset)
+    let next_value = |from: usize| (from..bytes.len()).find(|&i| !bytes[i].is_ascii_whitespace());
+    let Some(last) = byte_column.checked_sub(1).map(|c| line_start + c) else {
+        return next_value(line_start);
+    };
+    match *bytes.get(last)? {
+        b'"' => string_start(bytes, last),
+        b'}' | b']' => container_start(bytes, last),
+        b if b.is_ascii_alphanumeric() => {
+            // A number or true/false/null: back over its characters.
+            let mut i = last;
+            while i > 0
+                && matches!(bytes[i - 1], b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'-' | b'+' | b'.')
+            {
+                i -= 1;
+            }
+            Some(i)
+        }
+        _ => next_value(last + 1),
+    }
 }
 
 /// Whether the byte at `i` is preceded by an odd number of backslashes.

@@ -22,8 +22,15 @@
 //! Validation is stricter than Docker's, which accepts anything that decodes and
 //! leaves the runtime to fail at container start, or silently ignores what it does
 //! not know. Here unknown keys, actions, architectures, operators, flags and
-//! capabilities are errors, as are rules without syscall names. Syscall names
+//! capabilities are errors, as are rules without syscall names, argument indexes
+//! above 5, and JSON lists where objects belong. Keys must be spelled exactly
+//! (Go's decoder would also take "Names"). `defaultAction` is required: Docker
+//! reads a profile with neither it nor rules as "no filter at all", which the
+//! container settings say with `unconfined`, not with a profile. Syscall names
 //! themselves are not checked against a syscall table.
+//!
+//! Error positions are 1-based lines and columns, in characters, of the first
+//! character of the offending value (for a whole rule, its opening brace).
 
 mod error;
 mod names;
@@ -260,6 +267,16 @@ impl Profile {
 
     pub fn default_errno_ret(&self) -> Option<u32> {
         self.default_errno_ret
+    }
+
+    /// `architectures` as the file gives them (bare OCI form).
+    pub fn architectures(&self) -> &[Arch] {
+        &self.architectures
+    }
+
+    /// `archMap` as the file gives it (Docker form).
+    pub fn arch_map(&self) -> &[ArchMapEntry] {
+        &self.arch_map
     }
 
     /// The rules in file order, before resolution.

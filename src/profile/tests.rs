@@ -115,12 +115,14 @@ fn docker_default_resolves_as_docker_does_on_x86_64() {
     use LinuxSeccompAction::{ScmpActAllow as Allow, ScmpActErrno as Errno};
     use LinuxSeccompOperator::*;
     let first: Vec<String> = serde_json::from_value(file["syscalls"][0]["names"].clone()).unwrap();
-    let expected: Vec<(
-        Vec<&str>,
+    // names, action, errnoRet, args
+    type Expected<'a> = (
+        Vec<&'a str>,
         LinuxSeccompAction,
         Option<u32>,
         Vec<LinuxSeccompArg>,
-    )> = vec![
+    );
+    let expected: Vec<Expected> = vec![
         (
             first.iter().map(String::as_str).collect(),
             Allow,
@@ -762,6 +764,19 @@ fn error_wrong_case_key_says_what_docker_would_do() {
 }
 
 #[test]
+fn error_duplicate_key() {
+    let err = Profile::parse(
+        "{\"defaultAction\": \"SCMP_ACT_ALLOW\",\n \"defaultAction\": \"SCMP_ACT_ERRNO\"}",
+        Path::new("p.json"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "p.json:2:2: top level: duplicate field `defaultAction`"
+    );
+}
+
+#[test]
 fn error_trailing_characters() {
     let err = Profile::parse(
         "{\"defaultAction\": \"SCMP_ACT_ALLOW\"}\n]",
@@ -796,5 +811,38 @@ fn error_wrong_top_level_type() {
     assert_eq!(
         err.to_string(),
         "p.json:1:1: top level: invalid type: sequence, expected a seccomp profile object"
+    );
+}
+
+#[test]
+fn error_positions_land_on_the_start_of_the_value() {
+    let at = |text: &str| {
+        Profile::parse(text, Path::new("p.json"))
+            .unwrap_err()
+            .to_string()
+    };
+    // A string with an escaped quote in it.
+    let m = at(r#"{"defaultAction": "SCMP_\"FOO"}"#);
+    assert!(
+        m.starts_with("p.json:1:19: defaultAction: unknown action"),
+        "{m}"
+    );
+    // A literal where a number belongs.
+    let m = at(r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": true}"#);
+    assert!(
+        m.starts_with("p.json:1:56: defaultErrnoRet: invalid type: boolean `true`"),
+        "{m}"
+    );
+    // A negative number, on a later line, after a multi-byte character.
+    let m = at("{\"defaultAction\": \"SCMP_ACT_ERRNO\",\n \"listenerMetadata\": \"é\", \"defaultErrnoRet\": -12}");
+    assert!(
+        m.starts_with("p.json:2:46: defaultErrnoRet: invalid type: integer `-12`"),
+        "{m}"
+    );
+    // An object where a name belongs (peeked, not read).
+    let m = at(r#"{"defaultAction": {"a": 1}}"#);
+    assert!(
+        m.starts_with("p.json:1:19: defaultAction: invalid type: map"),
+        "{m}"
     );
 }

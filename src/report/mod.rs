@@ -256,7 +256,7 @@ impl Report {
                 }
             }
         }
-        steps.sort_by(|a, b| (a.2, a.0).cmp(&(b.2, b.0)));
+        steps.sort_by_key(|(order, _, goal)| (*goal, *order));
         let cell = |v: Option<&Verdict>| -> (String, bool) {
             match v {
                 None => ("-".into(), false),

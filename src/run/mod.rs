@@ -248,11 +248,15 @@ pub fn execute(
         );
         let outcome = match result {
             Ok(o) => o,
-            Err(e) => {
+            Err(e) if containers == 1 => {
                 // The runtime itself refused: that is a start failure, with its text.
                 start = StartStatus::FailedToStart {
                     error: e.to_string(),
                 };
+                break;
+            }
+            Err(e) => {
+                resume_failed(&mut verdicts, &all_steps, name, &e.to_string());
                 break;
             }
         };
@@ -268,17 +272,7 @@ pub fn execute(
             if containers == 1 {
                 start = StartStatus::FailedToStart { error };
             } else {
-                for step in &all_steps {
-                    verdicts.entry(step.clone()).or_insert_with(|| {
-                        Verdict::new(
-                            name,
-                            step,
-                            Outcome::NotRun,
-                            format!("the container resumed after a kill did not start: {error}"),
-                        )
-                        .mechanism(Some("start-failure"))
-                    });
-                }
+                resume_failed(&mut verdicts, &all_steps, name, &error);
             }
             break;
         }
@@ -391,6 +385,26 @@ pub fn execute(
         containers,
         verdicts,
     })
+}
+
+/// A container started to resume the suite did not start: what is left is not-run.
+fn resume_failed(
+    verdicts: &mut BTreeMap<String, Verdict>,
+    all_steps: &[String],
+    runtime: &str,
+    error: &str,
+) {
+    for step in all_steps {
+        verdicts.entry(step.clone()).or_insert_with(|| {
+            Verdict::new(
+                runtime,
+                step,
+                Outcome::NotRun,
+                format!("the container started to resume the suite did not start: {error}"),
+            )
+            .mechanism(Some("start-failure"))
+        });
+    }
 }
 
 fn first_line(text: &str) -> &str {

@@ -149,6 +149,25 @@ pub fn assert_nothing_left(harness_pid: u32, tmp: &Path) {
         !mounts.contains(&tmp_text),
         "mounts left behind under {tmp_text}"
     );
+    let cgroup_mark = format!("breakout-{harness_pid}-");
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for entry in std::fs::read_dir(hierarchy.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.starts_with(&cgroup_mark),
+                "cgroup left behind: {}",
+                entry.path().display()
+            );
+        }
+    }
     let marks = [
         format!("breakout-{harness_pid}-"),
         format!("nonce-{harness_pid}-"),
