@@ -122,3 +122,32 @@ fn probes_lists_the_catalog_as_json() {
         }
     }
 }
+
+#[test]
+fn dynamic_probe_binary_is_an_environment_error() {
+    // Debian's coreutils are dynamically linked.
+    let out = breakout(&["run", "--probe-bin", "/bin/ls"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("dynamically linked"), "{}", out.stderr);
+}
+
+#[test]
+fn not_root_is_an_environment_error() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        let out = breakout(&["run"]);
+        assert_eq!(out.code, 3, "{}", out.stderr);
+        assert!(out.stderr.contains("root"), "{}", out.stderr);
+        return;
+    }
+    // As root, drop to nobody for the one call.
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_breakout"))
+        .arg("run")
+        .output()
+        .expect("setpriv from util-linux (an essential Debian package)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("must run as root"), "{stderr}");
+}
