@@ -5,24 +5,7 @@ use super::*;
 use oci_spec::runtime::LinuxSeccompOperator;
 use serde_json::Value;
 
-/// Docker's default capability set (moby `oci/caps/defaults.go`): what a plain
-/// `docker run` puts in the bounding set.
-const DOCKER_DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
+use crate::container::DOCKER_DEFAULT_CAPS;
 
 const DOCKER_DEFAULT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
