@@ -2,8 +2,10 @@
 //!
 //! Shared by the harness (listing, `--probe` patterns, grouping reports by goal) and by
 //! the runner (which implements each id). The order here is the order probes run in:
-//! probes that need no process creation come first, and exec probes, which replace the
-//! runner with the payload, come after the cheap ones.
+//! kernel-surface and IPC probes first (they change nothing), then process creation,
+//! the filesystem and the network, then exec probes (which replace the runner with the
+//! payload), and last the probes that change the runner's own state for good
+//! (`namespace.unshare-*`), so that nothing after them runs in a changed process.
 
 use serde::Serialize;
 
@@ -15,10 +17,16 @@ pub enum Goal {
     Exec,
     /// Create a process or thread.
     Spawn,
+    /// Gain privileges through a new namespace.
+    Namespace,
     /// Write or abuse the filesystem.
     Fs,
     /// Reach the outside over the network.
     Net,
+    /// Reach kernel attack surface a profile should close.
+    Kernel,
+    /// Share memory or files with other processes.
+    Ipc,
 }
 
 impl Goal {
@@ -26,8 +34,11 @@ impl Goal {
         match self {
             Goal::Exec => "exec",
             Goal::Spawn => "spawn",
+            Goal::Namespace => "namespace",
             Goal::Fs => "fs",
             Goal::Net => "net",
+            Goal::Kernel => "kernel",
+            Goal::Ipc => "ipc",
         }
     }
 }
@@ -48,6 +59,118 @@ pub struct ProbeInfo {
 }
 
 pub const CATALOG: &[ProbeInfo] = &[
+    ProbeInfo {
+        id: "kernel.io-uring",
+        goal: Goal::Kernel,
+        technique: "io-uring",
+        tries: "io_uring_setup(2) with one entry, then closes the ring",
+        blocked_by: "seccomp denying io_uring_setup, or kernel.io_uring_disabled",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "kernel.bpf",
+        goal: Goal::Kernel,
+        technique: "bpf",
+        tries: "bpf(2) with an invalid command; EINVAL or EFAULT means it reached the kernel",
+        blocked_by: "seccomp denying bpf, or no CAP_BPF/CAP_SYS_ADMIN (EPERM)",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "kernel.keyctl",
+        goal: Goal::Kernel,
+        technique: "keyctl",
+        tries: "keyctl(2) reading the session keyring's id, creating nothing",
+        blocked_by: "seccomp denying keyctl",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "kernel.userfaultfd",
+        goal: Goal::Kernel,
+        technique: "userfaultfd",
+        tries: "userfaultfd(2), closing the descriptor at once",
+        blocked_by: "seccomp denying userfaultfd, or vm.unprivileged_userfaultfd=0 without CAP_SYS_PTRACE",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "kernel.perf-event-open",
+        goal: Goal::Kernel,
+        technique: "perf-event-open",
+        tries: "perf_event_open(2) with a NULL attribute; EFAULT means it reached the kernel",
+        blocked_by: "seccomp denying perf_event_open, or kernel.perf_event_paranoid",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "kernel.ptrace",
+        goal: Goal::Kernel,
+        technique: "ptrace",
+        tries: "PTRACE_ATTACH to a child of its own, then detaches and reaps it",
+        blocked_by: "seccomp denying ptrace, or no CAP_SYS_PTRACE under Yama",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "kernel.process-vm-writev",
+        goal: Goal::Kernel,
+        technique: "process-vm-writev",
+        tries: "process_vm_writev(2) into a buffer of its own",
+        blocked_by: "seccomp denying process_vm_writev",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "kernel.personality",
+        goal: Goal::Kernel,
+        technique: "personality",
+        tries: "personality(2) setting READ_IMPLIES_EXEC, then restores the old persona",
+        blocked_by: "seccomp allowing personality only for harmless personas",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "kernel.uselib",
+        goal: Goal::Kernel,
+        technique: "uselib",
+        tries: "uselib(2) on a file that is not a library; ENOEXEC or ENOENT means it reached the kernel",
+        blocked_by: "seccomp denying uselib (kernels without CONFIG_USELIB answer ENOSYS: not applicable)",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "kernel.init-module",
+        goal: Goal::Kernel,
+        technique: "init-module",
+        tries: "init_module(2) with an invalid image; ENOEXEC/EFAULT means it reached the kernel",
+        blocked_by: "seccomp denying init_module, or no CAP_SYS_MODULE (EPERM)",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "kernel.kexec-load",
+        goal: Goal::Kernel,
+        technique: "kexec-load",
+        tries: "kexec_load(2) with too many segments; EINVAL means it reached the kernel",
+        blocked_by: "seccomp denying kexec_load, or no CAP_SYS_BOOT (EPERM)",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "kernel.reboot",
+        goal: Goal::Kernel,
+        technique: "reboot",
+        tries: "reboot(2) with a bad magic number; EINVAL means it reached the kernel",
+        blocked_by: "seccomp denying reboot, or no CAP_SYS_BOOT (EPERM)",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "ipc.sysv-shm",
+        goal: Goal::Ipc,
+        technique: "sysv-shm",
+        tries: "creates, attaches and removes a private System V shared memory segment",
+        blocked_by: "seccomp denying shmget/shmat",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "ipc.write-dev-shm",
+        goal: Goal::Ipc,
+        technique: "write-dev-shm",
+        tries: "creates a marker file in /dev/shm",
+        blocked_by: "a read-only or missing /dev/shm",
+        per_mount: false,
+    },
     ProbeInfo {
         id: "spawn.fork",
         goal: Goal::Spawn,
@@ -81,11 +204,59 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
     },
     ProbeInfo {
+        id: "spawn.thread",
+        goal: Goal::Spawn,
+        technique: "thread",
+        tries: "clone(2) with CLONE_VM|CLONE_THREAD, the way threads are made; the thread exits at once",
+        blocked_by: "seccomp denying clone (or clone with CLONE_THREAD)",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "spawn.i386-fork",
+        goal: Goal::Spawn,
+        technique: "i386-fork",
+        tries: "fork through the 32-bit entry (int 0x80), which a profile naming only x86_64 numbers misses",
+        blocked_by: "a profile with x86 rules for fork, or one without the x86 architecture (SIGSYS)",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "spawn.x32",
+        goal: Goal::Spawn,
+        technique: "x32",
+        tries: "fork through the x32 ABI (syscall number | 0x40000000)",
+        blocked_by: "seccomp covering the x32 ABI; kernels without x32 answer ENOSYS (not applicable)",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "namespace.clone-newuser",
+        goal: Goal::Namespace,
+        technique: "clone-newuser",
+        tries: "clone(2) with CLONE_NEWUSER; the child exits at once",
+        blocked_by: "seccomp masking CLONE_NEWUSER in clone's flags, or user.max_user_namespaces=0",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "namespace.clone3-newuser",
+        goal: Goal::Namespace,
+        technique: "clone3-newuser",
+        tries: "clone3(2) with CLONE_NEWUSER, which argument filters on clone cannot see",
+        blocked_by: "seccomp denying clone3 (ENOSYS), or user.max_user_namespaces=0",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "namespace.setns",
+        goal: Goal::Namespace,
+        technique: "setns",
+        tries: "setns(2) into its own mount namespace, which needs CAP_SYS_ADMIN",
+        blocked_by: "seccomp denying setns, or no CAP_SYS_ADMIN (EPERM)",
+        per_mount: false,
+    },
+    ProbeInfo {
         id: "fs.write-rootfs",
         goal: Goal::Fs,
         technique: "write-rootfs",
         tries: "creating a marker file in the root of the container's rootfs",
-        blocked_by: "a read-only rootfs (EROFS)",
+        blocked_by: "a read-only rootfs (EROFS), a non-root user (EACCES)",
         per_mount: false,
     },
     ProbeInfo {
@@ -97,12 +268,115 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: true,
     },
     ProbeInfo {
+        id: "fs.remount-rw",
+        goal: Goal::Fs,
+        technique: "remount-rw",
+        tries: "remounting a read-only rootfs or mount read-write (and back)",
+        blocked_by: "no CAP_SYS_ADMIN (EPERM), seccomp denying mount",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "fs.mount-new",
+        goal: Goal::Fs,
+        technique: "mount-new",
+        tries: "mounting a fresh tmpfs under /dev and unmounting it",
+        blocked_by: "no CAP_SYS_ADMIN (EPERM), seccomp denying mount",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "fs.mknod",
+        goal: Goal::Fs,
+        technique: "mknod",
+        tries: "creating a character device node (1:3, like /dev/null) on each writable mount and opening it",
+        blocked_by: "nodev (EACCES), no CAP_MKNOD (EPERM), the device cgroup",
+        per_mount: true,
+    },
+    ProbeInfo {
+        id: "fs.setuid",
+        goal: Goal::Fs,
+        technique: "setuid",
+        tries: "a set-uid-root copy of the payload on each writable mount, run by a child that dropped to uid 65534",
+        blocked_by: "nosuid or no-new-privileges (the payload runs without euid 0)",
+        per_mount: true,
+    },
+    ProbeInfo {
+        id: "fs.proc-sys",
+        goal: Goal::Fs,
+        technique: "proc-sys",
+        tries: "opening a kernel tunable under /proc/sys for writing (never writes it)",
+        blocked_by: "/proc/sys mounted read-only (EROFS)",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "fs.sysfs",
+        goal: Goal::Fs,
+        technique: "sysfs",
+        tries: "opening a kernel attribute under /sys for writing (never writes it)",
+        blocked_by: "/sys mounted read-only (EROFS)",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "fs.open-by-handle",
+        goal: Goal::Fs,
+        technique: "open-by-handle",
+        tries: "name_to_handle_at then open_by_handle_at on the root: the classic host-file escape",
+        blocked_by: "no CAP_DAC_READ_SEARCH (EPERM), seccomp denying open_by_handle_at",
+        per_mount: false,
+    },
+    ProbeInfo {
         id: "net.tcp-connect",
         goal: Goal::Net,
         technique: "tcp-connect",
         tries: "a TCP connection to the harness's canary listener, sending the run's nonce",
-        blocked_by:
-            "a network namespace without a route to the canary, or seccomp denying socket/connect",
+        blocked_by: "a network namespace without a route to the canary, or seccomp denying socket/connect",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "net.udp-send",
+        goal: Goal::Net,
+        technique: "udp-send",
+        tries: "a UDP datagram with the run's nonce to the canary (only the canary's receipt counts)",
+        blocked_by: "a network namespace without a route to the canary, or seccomp denying sendto",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "net.raw-socket",
+        goal: Goal::Net,
+        technique: "raw-socket",
+        tries: "creating an AF_INET SOCK_RAW socket (sends nothing)",
+        blocked_by: "no CAP_NET_RAW (EPERM), seccomp on socket's arguments",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "net.packet-socket",
+        goal: Goal::Net,
+        technique: "packet-socket",
+        tries: "creating an AF_PACKET socket (sends nothing)",
+        blocked_by: "no CAP_NET_RAW (EPERM), seccomp on socket's arguments",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "net.vsock",
+        goal: Goal::Net,
+        technique: "vsock",
+        tries: "creating an AF_VSOCK socket, the way out of a VM guest (connects nowhere)",
+        blocked_by: "seccomp on socket's arguments; kernels without vsock answer EAFNOSUPPORT (not applicable)",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "net.io-uring-connect",
+        goal: Goal::Net,
+        technique: "io-uring-connect",
+        tries: "a TCP connect to the canary submitted as an io_uring operation, which never calls connect(2)",
+        blocked_by: "seccomp denying io_uring_setup/io_uring_enter, or no route to the canary",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "net.i386-socketcall",
+        goal: Goal::Net,
+        technique: "i386-socketcall",
+        tries: "socket and connect to the canary through the 32-bit socketcall multiplexer (int 0x80)",
+        blocked_by: "a profile covering the x86 architecture's socketcall, or one without x86 (SIGSYS)",
         per_mount: false,
     },
     ProbeInfo {
@@ -130,12 +404,68 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
     },
     ProbeInfo {
+        id: "exec.memfd",
+        goal: Goal::Exec,
+        technique: "memfd",
+        tries: "memfd_create, write the payload, execveat(fd, empty path, AT_EMPTY_PATH): fileless, so noexec and a read-only rootfs do not apply",
+        blocked_by: "seccomp denying memfd_create or execveat",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "exec.i386",
+        goal: Goal::Exec,
+        technique: "i386",
+        tries: "execve of the payload through the 32-bit entry (int 0x80)",
+        blocked_by: "a profile with x86 rules for execve, or one without the x86 architecture (SIGSYS)",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "exec.posix-spawn",
+        goal: Goal::Exec,
+        technique: "posix-spawn",
+        tries: "clone(CLONE_VM|CLONE_VFORK) then execve, glibc's posix_spawn route; the payload reports and exits",
+        blocked_by: "seccomp denying clone or execve",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "exec.interpreter",
+        goal: Goal::Exec,
+        technique: "interpreter",
+        tries: "writes a script to each writable mount and has the shell read it: noexec does not stop an interpreter",
+        blocked_by: "seccomp denying execve of the shell, a read-only mount",
+        per_mount: true,
+    },
+    ProbeInfo {
+        id: "exec.mmap-exec",
+        goal: Goal::Exec,
+        technique: "mmap-exec",
+        tries: "mmap(PROT_EXEC) of a file written to each writable mount",
+        blocked_by: "noexec (EPERM), seccomp on mmap's protection argument",
+        per_mount: true,
+    },
+    ProbeInfo {
         id: "fs.exec-mount",
         goal: Goal::Fs,
         technique: "exec-mount",
         tries: "copying the payload onto each writable mount and executing it",
         blocked_by: "the noexec mount option (EACCES), or seccomp denying execve",
         per_mount: true,
+    },
+    ProbeInfo {
+        id: "namespace.unshare-mount",
+        goal: Goal::Namespace,
+        technique: "unshare-mount",
+        tries: "unshare(CLONE_NEWNS), a private mount namespace",
+        blocked_by: "seccomp denying unshare, or no CAP_SYS_ADMIN (EPERM)",
+        per_mount: false,
+    },
+    ProbeInfo {
+        id: "namespace.unshare-user",
+        goal: Goal::Namespace,
+        technique: "unshare-user",
+        tries: "unshare(CLONE_NEWUSER), the first step of most namespace escapes",
+        blocked_by: "seccomp denying unshare, or user.max_user_namespaces=0",
+        per_mount: false,
     },
 ];
 

@@ -8,11 +8,21 @@
 
 use std::path::Path;
 
-use breakout::protocol::{split_step, Event, Invocation, ProbeOutcome};
+use breakout::protocol::{split_step, Invocation};
 
 use crate::fs;
-use crate::runner::{self, Ctx, Verdict};
+use crate::runner::{self, Ctx, Impl, Verdict};
 use crate::sys::{self, CArgv, Errno};
+
+/// This module's catalog ids.
+pub fn implementation(id: &str) -> Option<Impl> {
+    Some(match id {
+        "exec.execve" => Impl::Once(execve),
+        "exec.execveat" => Impl::Once(execveat),
+        "exec.shell" => Impl::Once(shell),
+        _ => return None,
+    })
+}
 
 /// What `exec.shell` asks the shell to do: replace itself with its positional arguments,
 /// so the shell needs no fork.
@@ -99,23 +109,36 @@ pub fn payload_detail(step: &str) -> String {
 }
 
 /// Payload mode: report the exec of `step` as escaped with the nonce as witness, then
-/// carry on with the suite after it, as the runner it replaced would have.
-pub fn payload(ctx: &Ctx, step: &str) {
-    let mut detail = payload_detail(step);
-    if let ("fs.exec-mount", Some(dst)) = split_step(step) {
-        let copy = fs::exec_copy_path(dst, &ctx.inv.nonce);
-        if let Err(err) = std::fs::remove_file(&copy) {
-            detail = format!("{detail}; removing {} failed: {err}", copy.display());
-        }
+/// carry on with the suite after it, as the runner it replaced would have. With `once`
+/// (a payload started in a child while the runner waits) it reports and exits.
+pub fn payload(ctx: &Ctx, step: &str, once: bool) {
+    let verdict = payload_verdict(ctx, step);
+    runner::emit_verdict(ctx, step, verdict);
+    if once {
+        ctx.out.flush();
+        std::process::exit(0);
     }
-    ctx.out.emit(Event::Verdict {
-        step: step.to_string(),
-        outcome: ProbeOutcome::Escaped,
-        mechanism: None,
-        detail,
-        nonce: Some(ctx.inv.nonce.clone()),
-    });
     runner::run_suite(ctx, Some(step));
+}
+
+/// What a payload says about the step that started it: escaped, with the nonce as the
+/// witness, unless the step judges the payload's circumstances (`fs.setuid` looks at
+/// whether it runs with euid 0).
+fn payload_verdict(ctx: &Ctx, step: &str) -> Verdict {
+    let mut verdict = match split_step(step) {
+        ("fs.setuid", Some(dst)) => fs::setuid_payload(ctx, dst),
+        ("fs.exec-mount", Some(dst)) => {
+            let mut detail = payload_detail(step);
+            let copy = fs::exec_copy_path(dst, &ctx.inv.nonce);
+            if let Err(err) = std::fs::remove_file(&copy) {
+                detail = format!("{detail}; removing {} failed: {err}", copy.display());
+            }
+            Verdict::escaped(detail)
+        }
+        _ => Verdict::escaped(payload_detail(step)),
+    };
+    verdict.nonce = Some(ctx.inv.nonce.clone());
+    verdict
 }
 
 #[cfg(test)]

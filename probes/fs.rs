@@ -8,8 +8,18 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::exec::{self, ExecCall};
-use crate::runner::{Ctx, Verdict};
+use crate::runner::{Ctx, Impl, Verdict};
 use crate::sys::Errno;
+
+/// This module's catalog ids.
+pub fn implementation(id: &str) -> Option<Impl> {
+    Some(match id {
+        "fs.write-rootfs" => Impl::Once(write_rootfs),
+        "fs.write-mount" => Impl::PerMount(write_mount),
+        "fs.exec-mount" => Impl::PerMount(exec_mount),
+        _ => return None,
+    })
+}
 
 /// Where `fs.write-rootfs` and `fs.write-mount` leave their marker.
 pub fn marker_path(dir: &str, nonce: &str) -> PathBuf {
@@ -19,6 +29,11 @@ pub fn marker_path(dir: &str, nonce: &str) -> PathBuf {
 /// Where `fs.exec-mount` puts its copy of the payload.
 pub fn exec_copy_path(dir: &str, nonce: &str) -> PathBuf {
     Path::new(dir).join(format!(".breakout-exec-{nonce}"))
+}
+
+/// The verdict of a set-uid payload started by `fs.setuid` for mount `dst`.
+pub fn setuid_payload(_ctx: &Ctx, dst: &str) -> Verdict {
+    Verdict::escaped(format!("set-uid payload ran from {dst}"))
 }
 
 pub fn write_rootfs(ctx: &Ctx) -> Verdict {

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! breakout-probe run --nonce N [--after STEP] [--canary ADDR] [--shell PATH] [--mount DST]... --probes ID,...
-//! breakout-probe payload --step STEP <the same flags>
+//! breakout-probe payload --step STEP [--once] <the same flags>
 //! ```
 //!
 //! `run` prints `hello`, then `start`/`verdict` for every step and `done` (see
@@ -18,6 +18,9 @@ compile_error!("breakout-probe makes raw x86_64 Linux system calls");
 
 mod exec;
 mod fs;
+mod ipc;
+mod kernel;
+mod namespace;
 mod net;
 mod runner;
 mod spawn;
@@ -33,7 +36,13 @@ use runner::{Ctx, Out};
 #[derive(Debug, PartialEq, Eq)]
 enum Mode {
     Run(Invocation),
-    Payload { step: String, inv: Invocation },
+    /// `once`: report the step and exit instead of continuing the suite; for payloads
+    /// started in a child (`exec.posix-spawn`, `fs.setuid`) while the runner goes on.
+    Payload {
+        step: String,
+        once: bool,
+        inv: Invocation,
+    },
 }
 
 fn parse_args(args: &[String]) -> Result<Mode, String> {
@@ -43,8 +52,16 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
     let mode = match mode.as_str() {
         "run" => Mode::Run(Invocation::parse(rest)?),
         "payload" => match rest {
+            [flag, step, once, flags @ ..] if flag == "--step" && once == "--once" => {
+                Mode::Payload {
+                    step: step.clone(),
+                    once: true,
+                    inv: Invocation::parse(flags)?,
+                }
+            }
             [flag, step, flags @ ..] if flag == "--step" => Mode::Payload {
                 step: step.clone(),
+                once: false,
                 inv: Invocation::parse(flags)?,
             },
             _ => return Err("payload mode needs --step STEP first".to_string()),
@@ -104,7 +121,7 @@ fn main() {
         Err(err) => {
             eprintln!("breakout-probe: {err}");
             eprintln!("usage: breakout-probe run --nonce N [--after STEP] [--canary ADDR] [--shell PATH] [--mount DST]... --probes ID,...");
-            eprintln!("       breakout-probe payload --step STEP <run flags>");
+            eprintln!("       breakout-probe payload --step STEP [--once] <run flags>");
             std::process::exit(2);
         }
     };
@@ -126,13 +143,13 @@ fn main() {
             runner::inject_garbage(&ctx);
             runner::run_suite(&ctx, ctx.inv.after.as_deref());
         }
-        Mode::Payload { step, inv } => {
+        Mode::Payload { step, once, inv } => {
             let ctx = Ctx {
                 inv,
                 payload,
                 out: Out::new(),
             };
-            exec::payload(&ctx, &step);
+            exec::payload(&ctx, &step, once);
         }
     }
 }

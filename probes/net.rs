@@ -4,8 +4,18 @@ use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::runner::{Ctx, Verdict};
+use breakout::protocol::canary_token;
+
+use crate::runner::{Ctx, Impl, Verdict};
 use crate::sys::Errno;
+
+/// This module's catalog ids.
+pub fn implementation(id: &str) -> Option<Impl> {
+    Some(match id {
+        "net.tcp-connect" => Impl::Once(tcp_connect),
+        _ => return None,
+    })
+}
 
 /// Long enough for a local bridge, short enough that a dropped SYN does not stall the suite.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -30,7 +40,7 @@ pub fn tcp_connect(ctx: &Ctx) -> Verdict {
     };
     // The canary seeing the nonce is the witness; the connection alone already escaped.
     let sent = stream
-        .write_all(format!("{}\n", ctx.inv.nonce).as_bytes())
+        .write_all(format!("{}\n", canary_token(&ctx.inv.nonce, "net.tcp-connect")).as_bytes())
         .and_then(|()| stream.shutdown(Shutdown::Both));
     match sent {
         Ok(()) => Verdict::escaped(format!("connected to {addr}")),

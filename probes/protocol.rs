@@ -124,6 +124,12 @@ pub fn parse_line(text: &str) -> Result<Event, LineError> {
     Ok(line.event)
 }
 
+/// What a network probe sends to the canary (one line, over TCP or UDP): the run's
+/// nonce and the step, so the harness can tell which probe got through.
+pub fn canary_token(nonce: &str, step: &str) -> String {
+    format!("{nonce} {step}")
+}
+
 /// Splits a step into its probe id and target (`fs.write-mount@/data` -> (`fs.write-mount`, `/data`)).
 pub fn split_step(step: &str) -> (&str, Option<&str>) {
     match step.split_once('@') {

@@ -7,7 +7,7 @@ use breakout::catalog;
 use breakout::protocol::{split_step, Event, Invocation, Line, ProbeOutcome};
 
 use crate::sys::Errno;
-use crate::{exec, fs, net, spawn};
+use crate::{exec, fs, ipc, kernel, namespace, net, spawn};
 
 /// What a probe concluded; the runner adds the step when it prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,15 +16,27 @@ pub struct Verdict {
     pub mechanism: Option<String>,
     pub detail: String,
     pub nonce: Option<String>,
+    /// A payload in a child already printed this step's verdict (`payload --once`);
+    /// the runner prints nothing more for it.
+    pub already_reported: bool,
 }
 
 impl Verdict {
+    /// The step's verdict line came from a payload started in a child.
+    pub fn already_reported(detail: impl Into<String>) -> Self {
+        Verdict {
+            already_reported: true,
+            ..Verdict::escaped(detail)
+        }
+    }
+
     pub fn escaped(detail: impl Into<String>) -> Self {
         Verdict {
             outcome: ProbeOutcome::Escaped,
             mechanism: None,
             detail: detail.into(),
             nonce: None,
+            already_reported: false,
         }
     }
 
@@ -35,6 +47,7 @@ impl Verdict {
             mechanism: Some(errno.name()),
             detail: format!("{what}: {errno}"),
             nonce: None,
+            already_reported: false,
         }
     }
 
@@ -44,6 +57,7 @@ impl Verdict {
             mechanism: mechanism.map(Errno::name),
             detail: detail.into(),
             nonce: None,
+            already_reported: false,
         }
     }
 
@@ -53,6 +67,7 @@ impl Verdict {
             mechanism: mechanism.map(Errno::name),
             detail: detail.into(),
             nonce: None,
+            already_reported: false,
         }
     }
 }
@@ -107,31 +122,21 @@ impl Out {
     }
 }
 
-/// A probe implementation: gets the step's target (the mount) for per-mount probes.
-type ProbeFn = fn(&Ctx, &str) -> Verdict;
-
-/// How a probe runs: once, or once per mount.
-enum Impl {
+/// How a probe runs: once, or once per mount (it gets the mount point).
+pub enum Impl {
     Once(fn(&Ctx) -> Verdict),
-    PerMount(ProbeFn),
+    PerMount(fn(&Ctx, &str) -> Verdict),
 }
 
-/// The implementation of each catalog id.
+/// The implementation of each catalog id: every goal's module answers for its own ids.
 fn implementation(id: &str) -> Option<Impl> {
-    Some(match id {
-        "spawn.fork" => Impl::Once(spawn::fork),
-        "spawn.vfork" => Impl::Once(spawn::vfork),
-        "spawn.clone" => Impl::Once(spawn::clone),
-        "spawn.clone3" => Impl::Once(spawn::clone3),
-        "fs.write-rootfs" => Impl::Once(fs::write_rootfs),
-        "fs.write-mount" => Impl::PerMount(fs::write_mount),
-        "net.tcp-connect" => Impl::Once(net::tcp_connect),
-        "exec.execve" => Impl::Once(exec::execve),
-        "exec.execveat" => Impl::Once(exec::execveat),
-        "exec.shell" => Impl::Once(exec::shell),
-        "fs.exec-mount" => Impl::PerMount(fs::exec_mount),
-        _ => return None,
-    })
+    exec::implementation(id)
+        .or_else(|| spawn::implementation(id))
+        .or_else(|| namespace::implementation(id))
+        .or_else(|| fs::implementation(id))
+        .or_else(|| net::implementation(id))
+        .or_else(|| kernel::implementation(id))
+        .or_else(|| ipc::implementation(id))
 }
 
 pub const NO_MOUNTS: &str = "no volume or tmpfs mounts in the container settings";
@@ -204,6 +209,9 @@ pub fn inject_garbage(ctx: &Ctx) {
 }
 
 pub fn emit_verdict(ctx: &Ctx, step: &str, verdict: Verdict) {
+    if verdict.already_reported {
+        return;
+    }
     ctx.out.emit(Event::Verdict {
         step: step.to_string(),
         outcome: verdict.outcome,

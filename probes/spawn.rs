@@ -1,8 +1,19 @@
 //! `spawn.*` probes: create a process through each creation syscall; the child exits at
 //! once and the parent reaps it.
 
-use crate::runner::{Ctx, Verdict};
+use crate::runner::{Ctx, Impl, Verdict};
 use crate::sys::{self, ChildEnd, Errno};
+
+/// This module's catalog ids.
+pub fn implementation(id: &str) -> Option<Impl> {
+    Some(match id {
+        "spawn.fork" => Impl::Once(fork),
+        "spawn.vfork" => Impl::Once(vfork),
+        "spawn.clone" => Impl::Once(clone),
+        "spawn.clone3" => Impl::Once(clone3),
+        _ => return None,
+    })
+}
 
 pub fn fork(_: &Ctx) -> Verdict {
     let created = sys::raw_fork();

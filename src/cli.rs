@@ -53,7 +53,8 @@ pub struct RunArgs {
     /// Without one the container has no seccomp filter.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
-    /// seccomp=FILE, seccomp=unconfined, no-new-privileges[=true|false].
+    /// seccomp=FILE, seccomp=unconfined, no-new-privileges[=true|false],
+    /// systempaths=unconfined (no masked or read-only paths under /proc and /sys).
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
     /// Capability to drop from Docker's default set (ALL allowed).

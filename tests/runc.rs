@@ -6,6 +6,13 @@
 
 mod common;
 
+#[path = "runc/exec_spawn.rs"]
+mod exec_spawn;
+#[path = "runc/fs_net.rs"]
+mod fs_net;
+#[path = "runc/kernel_ns_ipc.rs"]
+mod kernel_ns_ipc;
+
 use common::*;
 use libtest_mimic::{Arguments, Trial};
 use serde_json::json;
@@ -525,6 +532,10 @@ fn main() {
         ("table_and_output_file", table_and_output_file),
         ("docker_default_profile_runs", docker_default_profile_runs),
     ];
+    let mut tests = tests;
+    tests.extend(exec_spawn::trials());
+    tests.extend(fs_net::trials());
+    tests.extend(kernel_ns_ipc::trials());
     let no_docker_profile = !docker_default().is_file();
     if skip.is_none() && no_docker_profile {
         eprintln!(

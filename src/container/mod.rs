@@ -146,6 +146,8 @@ pub struct Tmpfs {
 pub struct Settings {
     pub seccomp: Seccomp,
     pub no_new_privileges: bool,
+    /// `systempaths=unconfined`: no masked or read-only paths under /proc and /sys.
+    pub unconfined_paths: bool,
     pub caps: BTreeSet<String>,
     pub read_only: bool,
     pub volumes: Vec<Volume>,
@@ -160,6 +162,7 @@ impl Default for Settings {
         Settings {
             seccomp: Seccomp::None,
             no_new_privileges: false,
+            unconfined_paths: false,
             caps: DOCKER_DEFAULT_CAPS.iter().map(|c| c.to_string()).collect(),
             read_only: false,
             volumes: Vec::new(),
@@ -350,6 +353,7 @@ impl RawSettings {
             None => Seccomp::None,
         };
         let mut no_new_privileges = false;
+        let mut unconfined_paths = false;
         for opt in &self.security_opts {
             let problem = |p: &str| SettingsError::SecurityOpt {
                 value: opt.clone(),
@@ -378,8 +382,10 @@ impl RawSettings {
                 ("no-new-privileges", _) => {
                     return Err(problem("expected no-new-privileges[=true|false]"))
                 }
+                ("systempaths", Some("unconfined")) => unconfined_paths = true,
+                ("systempaths", _) => return Err(problem("expected systempaths=unconfined")),
                 _ => return Err(problem(
-                    "supported options are seccomp=FILE, seccomp=unconfined and no-new-privileges",
+                    "supported options are seccomp=FILE, seccomp=unconfined, no-new-privileges and systempaths=unconfined",
                 )),
             }
         }
@@ -413,6 +419,7 @@ impl RawSettings {
         Ok(Settings {
             seccomp,
             no_new_privileges,
+            unconfined_paths,
             caps: resolve_caps(&self.cap_add, &self.cap_drop)?,
             read_only: self.read_only,
             volumes,
@@ -434,6 +441,7 @@ impl Settings {
                 Seccomp::Profile(p) => p.display().to_string().into(),
             },
             "no_new_privileges": self.no_new_privileges,
+            "systempaths": if self.unconfined_paths { "unconfined" } else { "default" },
             "caps": self.caps,
             "read_only": self.read_only,
             "volumes": self.volumes.iter().map(|v| serde_json::json!({
@@ -595,6 +603,10 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
             .build()
             .expect("resources have every field"),
     ));
+    if settings.unconfined_paths {
+        linux.set_masked_paths(None);
+        linux.set_readonly_paths(None);
+    }
     linux.set_seccomp(inputs.seccomp.clone());
     spec.set_linux(Some(linux));
     spec
@@ -689,6 +701,14 @@ mod tests {
         .unwrap();
         assert_eq!(s.seccomp, Seccomp::Unconfined);
         assert!(s.no_new_privileges);
+        assert!(!s.unconfined_paths);
+        let s = RawSettings {
+            security_opts: vec!["systempaths=unconfined".into()],
+            ..raw()
+        }
+        .validate()
+        .unwrap();
+        assert!(s.unconfined_paths);
         let s = RawSettings {
             security_opts: vec!["seccomp=/x.json".into()],
             ..raw()

@@ -1,10 +1,11 @@
-//! The canary: a TCP listener the network probes try to reach. A connection that
-//! delivers the run's nonce is witnessed egress.
+//! The canary: a TCP listener and a UDP socket on the same loopback port, which the
+//! network probes try to reach. A connection or datagram that delivers the run's nonce
+//! and the probe's step (see `protocol::canary_token`) is witnessed egress.
 //!
 //! It listens on loopback only; no probe is ever given another address.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -20,8 +21,20 @@ pub struct Canary {
 
 impl Canary {
     pub fn start() -> std::io::Result<Canary> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        // The UDP port is bound to match the TCP one; another process may hold it, so
+        // try a few ports before giving up.
+        let mut bound = None;
+        for _ in 0..16 {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            if let Ok(udp) = UdpSocket::bind(listener.local_addr()?) {
+                bound = Some((listener, udp));
+                break;
+            }
+        }
+        let (listener, udp) = bound
+            .ok_or_else(|| std::io::Error::other("no loopback port free for both TCP and UDP"))?;
         listener.set_nonblocking(true)?;
+        udp.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let received = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -29,7 +42,13 @@ impl Canary {
             let received = Arc::clone(&received);
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
+                let mut datagram = [0u8; 256];
                 while !stop.load(Ordering::Relaxed) {
+                    if let Ok((n, _)) = udp.recv_from(&mut datagram) {
+                        let text = String::from_utf8_lossy(&datagram[..n]).trim().to_string();
+                        received.lock().expect("canary lock").push(text);
+                        continue;
+                    }
                     match listener.accept() {
                         Ok((mut stream, _)) => {
                             let _ = stream.set_nonblocking(false);
@@ -56,8 +75,8 @@ impl Canary {
         self.addr
     }
 
-    /// Waits up to `patience` for a connection that delivered `nonce`.
-    pub fn saw(&self, nonce: &str, patience: Duration) -> bool {
+    /// Waits up to `patience` for a connection or datagram that delivered `token`.
+    pub fn saw(&self, token: &str, patience: Duration) -> bool {
         let deadline = Instant::now() + patience;
         loop {
             if self
@@ -65,7 +84,7 @@ impl Canary {
                 .lock()
                 .expect("canary lock")
                 .iter()
-                .any(|r| r == nonce)
+                .any(|r| r == token)
             {
                 return true;
             }
@@ -91,6 +110,14 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::net::TcpStream;
+
+    #[test]
+    fn records_datagrams() {
+        let canary = Canary::start().unwrap();
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.send_to(b"n1 net.udp-send\n", canary.addr()).unwrap();
+        assert!(canary.saw("n1 net.udp-send", Duration::from_secs(2)));
+    }
 
     #[test]
     fn records_the_nonce() {

@@ -122,8 +122,15 @@ impl Witness<'_> {
                 }
             };
         }
+        let step = verdict.step();
         let witnessed = match (verdict.probe.as_str(), verdict.target.as_deref()) {
-            ("net.tcp-connect", _) => self.canary.saw(&self.nonce, Duration::from_secs(2)),
+            (
+                "net.tcp-connect" | "net.udp-send" | "net.io-uring-connect" | "net.i386-socketcall",
+                _,
+            ) => self.canary.saw(
+                &protocol::canary_token(&self.nonce, &step),
+                Duration::from_secs(2),
+            ),
             ("fs.write-rootfs", _) => self.take_marker(&self.rootfs_writes),
             ("fs.write-mount", Some(target)) => match self.settings.host_source(target) {
                 Some(source) => self.take_marker(source),
@@ -133,6 +140,16 @@ impl Witness<'_> {
         };
         if witnessed {
             verdict.evidence(Evidence::Witnessed)
+        } else if verdict.probe == "net.udp-send" {
+            // Sending a datagram succeeds whether or not anything can receive it: only
+            // the canary's receipt makes it an escape.
+            Verdict {
+                outcome: Outcome::Blocked,
+                mechanism: Some("not-received".into()),
+                detail: format!("{}; the canary never received it", verdict.detail),
+                ..verdict
+            }
+            .evidence(Evidence::Witnessed)
         } else {
             verdict.evidence(Evidence::Reported)
         }
