@@ -186,6 +186,11 @@ fn seed_minus_execve() -> TestResult {
         expect(&report, step, "escaped", None, None)?;
     }
     expect(&report, "exec.execve", "escaped", None, Some("witnessed"))?;
+    let spawn = report["runs"][0]["escapes_by_goal"]
+        .as_array()
+        .and_then(|goals| goals.iter().find(|g| g["goal"] == "spawn"))
+        .ok_or("no spawn line in escapes_by_goal")?;
+    assert_eq!(spawn["via"], json!(["vfork"]), "{spawn}");
     Ok(())
 }
 
@@ -436,6 +441,11 @@ fn table_and_output_file() -> TestResult {
     assert!(escaped_line.starts_with("!!"), "{}", out.stdout);
     assert!(escaped_line.contains("ESCAPED"), "{}", out.stdout);
     assert!(out.stdout.contains("summary: 1 escaped"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("spawn: escaped via fork\n"),
+        "{}",
+        out.stdout
+    );
     let tmp = Scratch::new("output");
     let file = tmp.path().join("r.json");
     let file_arg = file.display().to_string();

@@ -126,6 +126,41 @@ pub struct RunReport {
     /// Containers started for this run: 1 plus one per probe that killed its container.
     pub containers: u32,
     pub verdicts: Vec<Verdict>,
+    /// For each goal with an escape, the techniques that got through: the one line a
+    /// reader needs ("spawn: escaped via vfork").
+    pub escapes_by_goal: Vec<GoalEscapes>,
+}
+
+/// The techniques through which one goal was reached in one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GoalEscapes {
+    pub goal: Goal,
+    /// `technique`, or `technique@target` for per-mount probes.
+    pub via: Vec<String>,
+}
+
+impl GoalEscapes {
+    /// Groups the escaped verdicts by goal, in goal order, techniques in verdict order.
+    pub fn of(verdicts: &[Verdict]) -> Vec<GoalEscapes> {
+        let mut out: Vec<GoalEscapes> = Vec::new();
+        for v in verdicts.iter().filter(|v| v.outcome == Outcome::Escaped) {
+            let Some(goal) = v.goal else { continue };
+            let technique = v.technique.clone().unwrap_or_else(|| v.probe.clone());
+            let via = match &v.target {
+                Some(t) => format!("{technique}@{t}"),
+                None => technique,
+            };
+            match out.iter_mut().find(|g| g.goal == goal) {
+                Some(g) => g.via.push(via),
+                None => out.push(GoalEscapes {
+                    goal,
+                    via: vec![via],
+                }),
+            }
+        }
+        out.sort_by_key(|g| g.goal);
+        out
+    }
 }
 
 /// The profile and settings a report is about.
@@ -310,11 +345,27 @@ impl Report {
             let marker = if escaped_any { "!!" } else { "  " };
             let _ = writeln!(out, "{marker}{}", line.trim_end());
         }
+        out.push('\n');
+        for run in &self.runs {
+            for g in &run.escapes_by_goal {
+                let _ = writeln!(
+                    out,
+                    "{bold_red}{}: escaped via {}{reset}{}",
+                    g.goal.as_str(),
+                    g.via.join(", "),
+                    if self.runs.len() > 1 {
+                        format!(" ({})", run.runtime.name)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
         let s = &self.summary;
         let containers: u32 = self.runs.iter().map(|r| r.containers).sum();
         let _ = writeln!(
             out,
-            "\nsummary: {} escaped, {} blocked, {} not-applicable, {} error, {} not-run; {} start failure(s); {} container(s){}",
+            "summary: {} escaped, {} blocked, {} not-applicable, {} error, {} not-run; {} start failure(s); {} container(s){}",
             s.escaped,
             s.blocked,
             s.not_applicable,

@@ -385,7 +385,7 @@ pub fn execute(
         ),
         _ => (Outcome::NotRun, "never reached".to_string(), None),
     };
-    let verdicts = all_steps
+    let verdicts: Vec<Verdict> = all_steps
         .iter()
         .map(|step| {
             verdicts.remove(step).unwrap_or_else(|| {
@@ -400,6 +400,7 @@ pub fn execute(
         runtime: version,
         start,
         containers,
+        escapes_by_goal: crate::report::GoalEscapes::of(&verdicts),
         verdicts,
     })
 }
