@@ -4,15 +4,21 @@
 //! Payload argv, for every exec probe:
 //! `[ARGV0, "payload", "--step", STEP, <Invocation::to_args() with `after` cleared>]`
 //! where ARGV0 is the runner's path (the payload takes its own path from it, so an
-//! exec-mount copy that is unlinked does not become the path later probes exec).
+//! exec-mount copy that is unlinked, or a memfd, does not become the path later probes
+//! exec). A payload started in a child (`exec.posix-spawn`) gets `--once` right after
+//! STEP: it reports and exits while the runner goes on.
+//!
+//! The probes themselves are here (execve, execveat, shell), in [`crate::exec_routes`]
+//! (memfd, i386, posix-spawn) and in [`crate::exec_mount`] (per mount: interpreter,
+//! mmap-exec).
 
 use std::path::Path;
 
 use breakout::protocol::{split_step, Invocation};
 
-use crate::fs;
 use crate::runner::{self, Ctx, Impl, Verdict};
 use crate::sys::{self, CArgv, Errno};
+use crate::{exec_mount, exec_routes, fs};
 
 /// This module's catalog ids.
 pub fn implementation(id: &str) -> Option<Impl> {
@@ -20,6 +26,11 @@ pub fn implementation(id: &str) -> Option<Impl> {
         "exec.execve" => Impl::Once(execve),
         "exec.execveat" => Impl::Once(execveat),
         "exec.shell" => Impl::Once(shell),
+        "exec.memfd" => Impl::Once(exec_routes::memfd),
+        "exec.i386" => Impl::Once(exec_routes::i386),
+        "exec.posix-spawn" => Impl::Once(exec_routes::posix_spawn),
+        "exec.interpreter" => Impl::PerMount(exec_mount::interpreter),
+        "exec.mmap-exec" => Impl::PerMount(exec_mount::mmap_exec),
         _ => return None,
     })
 }
@@ -101,6 +112,20 @@ pub fn payload_detail(step: &str) -> String {
         ("exec.execve", None) => "payload started by execve(2)".to_string(),
         ("exec.execveat", None) => "payload started by execveat(2)".to_string(),
         ("exec.shell", None) => "payload started by a shell's exec".to_string(),
+        ("exec.memfd", None) => {
+            "payload started from a memfd by execveat(AT_EMPTY_PATH), with no file on disk"
+                .to_string()
+        }
+        ("exec.i386", None) => {
+            "payload started by execve through the 32-bit entry (int 0x80)".to_string()
+        }
+        ("exec.posix-spawn", None) => {
+            "payload started by execve in a clone(CLONE_VM|CLONE_VFORK) child, as posix_spawn does"
+                .to_string()
+        }
+        ("exec.interpreter", Some(dst)) => {
+            format!("payload started by a shell that read its script from {dst}")
+        }
         ("fs.exec-mount", Some(dst)) => {
             format!("payload copied to {dst} and started from there by execve(2)")
         }
@@ -132,6 +157,14 @@ fn payload_verdict(ctx: &Ctx, step: &str) -> Verdict {
             let copy = fs::exec_copy_path(dst, &ctx.inv.nonce);
             if let Err(err) = std::fs::remove_file(&copy) {
                 detail = format!("{detail}; removing {} failed: {err}", copy.display());
+            }
+            Verdict::escaped(detail)
+        }
+        ("exec.interpreter", Some(dst)) => {
+            let mut detail = payload_detail(step);
+            let script = exec_mount::script_path(dst, &ctx.inv.nonce);
+            if let Err(err) = std::fs::remove_file(&script) {
+                detail = format!("{detail}; removing {} failed: {err}", script.display());
             }
             Verdict::escaped(detail)
         }
@@ -188,6 +221,21 @@ mod tests {
         let argv = shell_argv("/p", &inv());
         assert_eq!(&argv[..3], ["sh", "-c", "exec \"$0\" \"$@\""]);
         assert_eq!(&argv[3..7], ["/p", "payload", "--step", "exec.shell"]);
+    }
+
+    #[test]
+    fn exec_and_spawn_ids_are_implemented_with_their_shape() {
+        use breakout::catalog::{Goal, CATALOG};
+        for info in CATALOG
+            .iter()
+            .filter(|p| matches!(p.goal, Goal::Exec | Goal::Spawn))
+        {
+            match implementation(info.id).or_else(|| crate::spawn::implementation(info.id)) {
+                Some(Impl::Once(_)) => assert!(!info.per_mount, "{}", info.id),
+                Some(Impl::PerMount(_)) => assert!(info.per_mount, "{}", info.id),
+                None => panic!("{} has no implementation", info.id),
+            }
+        }
     }
 
     #[test]

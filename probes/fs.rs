@@ -1,6 +1,8 @@
 //! `fs.*` probes: write marker files on the rootfs and on each mount (the harness looks
-//! for them from the host and removes them), and execute a copy of the payload from
-//! each mount.
+//! for them from the host and removes them), execute a copy of the payload from each
+//! mount, create a device node there, open kernel tunables for writing (never writing
+//! them) and open the root by file handle. The mount(2) probes live in [`fs_mount`], the
+//! set-uid probe in [`fs_setuid`].
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Write};
@@ -9,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use crate::exec::{self, ExecCall};
 use crate::runner::{Ctx, Impl, Verdict};
-use crate::sys::Errno;
+use crate::sys::{self, Errno};
+use crate::{fs_mount, fs_setuid};
 
 /// This module's catalog ids.
 pub fn implementation(id: &str) -> Option<Impl> {
@@ -17,6 +20,13 @@ pub fn implementation(id: &str) -> Option<Impl> {
         "fs.write-rootfs" => Impl::Once(write_rootfs),
         "fs.write-mount" => Impl::PerMount(write_mount),
         "fs.exec-mount" => Impl::PerMount(exec_mount),
+        "fs.remount-rw" => Impl::Once(fs_mount::remount_rw),
+        "fs.mount-new" => Impl::Once(fs_mount::mount_new),
+        "fs.mknod" => Impl::PerMount(mknod),
+        "fs.setuid" => Impl::PerMount(fs_setuid::setuid),
+        "fs.proc-sys" => Impl::Once(proc_sys),
+        "fs.sysfs" => Impl::Once(sysfs),
+        "fs.open-by-handle" => Impl::Once(open_by_handle),
         _ => return None,
     })
 }
@@ -31,9 +41,10 @@ pub fn exec_copy_path(dir: &str, nonce: &str) -> PathBuf {
     Path::new(dir).join(format!(".breakout-exec-{nonce}"))
 }
 
-/// The verdict of a set-uid payload started by `fs.setuid` for mount `dst`.
+/// The verdict of a set-uid payload started by `fs.setuid` for mount `dst`: escaped only
+/// if the set-uid bit made it euid 0 (see [`fs_setuid`]).
 pub fn setuid_payload(_ctx: &Ctx, dst: &str) -> Verdict {
-    Verdict::escaped(format!("set-uid payload ran from {dst}"))
+    fs_setuid::payload_verdict(dst)
 }
 
 pub fn write_rootfs(ctx: &Ctx) -> Verdict {
@@ -122,6 +133,259 @@ fn write_executable(path: &Path, image: &[u8]) -> io::Result<()> {
         let _ = std::fs::remove_file(path);
     }
     written
+}
+
+/// Where `fs.mknod` creates its device node.
+pub fn mknod_path(dir: &str, nonce: &str) -> PathBuf {
+    Path::new(dir).join(format!(".breakout-dev-{nonce}"))
+}
+
+/// `fs.mknod`: a character device 1:3 (the kernel's null device, harmless to open) made
+/// with mknodat(2), which is what glibc's mknod() calls, then opened read-only. The node
+/// is removed whatever happened.
+pub fn mknod(ctx: &Ctx, mount: &str) -> Verdict {
+    let node = mknod_path(mount, &ctx.inv.nonce);
+    let Ok(cnode) = sys::path_cstring(&node) else {
+        return Verdict::error(None, format!("{} is not a valid path", node.display()));
+    };
+    // A node from an earlier container of this run that died in this step.
+    let _ = std::fs::remove_file(&node);
+    // mknodat takes the device as the kernel's 32-bit encoding, which makedev matches
+    // for numbers this small.
+    let dev = libc::c_long::try_from(libc::makedev(1, 3)).unwrap_or(0x103);
+    // SAFETY: cnode is a NUL-terminated path alive across the call; the rest are plain
+    // integers.
+    let made = sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_mknodat,
+            libc::c_long::from(libc::AT_FDCWD),
+            cnode.as_ptr(),
+            libc::c_long::from(libc::S_IFCHR | 0o600),
+            dev,
+        )
+    });
+    if let Err(errno) = made {
+        let unwritable = matches!(errno, Errno(libc::EROFS | libc::EACCES)) && !writable(mount);
+        return if unwritable {
+            Verdict::not_applicable(
+                Some(errno),
+                format!("{mount} is not writable ({})", errno.name()),
+            )
+        } else {
+            Verdict::blocked(errno, &format!("mknod c 1:3 {}", node.display()))
+        };
+    }
+    // SAFETY: as above; the flags ask for nothing beyond a read-only open.
+    let opened = sys::cvt(libc::c_long::from(unsafe {
+        libc::open(
+            cnode.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY,
+        )
+    }));
+    if let Ok(fd) = opened {
+        // SAFETY: fd was just opened by us and is closed once.
+        unsafe { libc::close(fd as libc::c_int) };
+    }
+    let removed = std::fs::remove_file(&node);
+    let verdict = match opened {
+        Ok(_) => Verdict::escaped(format!(
+            "created character device 1:3 at {} and opened it",
+            node.display()
+        )),
+        Err(errno @ Errno(libc::EACCES)) => Verdict::blocked(
+            errno,
+            &format!("created {}, but opening it failed (nodev)", node.display()),
+        ),
+        Err(errno @ Errno(libc::EPERM)) => Verdict::blocked(
+            errno,
+            &format!(
+                "created {}, but opening it failed (the device cgroup)",
+                node.display()
+            ),
+        ),
+        Err(errno) => Verdict::blocked(
+            errno,
+            &format!("created {}, but opening it failed", node.display()),
+        ),
+    };
+    match removed {
+        Ok(()) => verdict,
+        Err(err) => Verdict {
+            detail: format!("{}; removing the node failed: {err}", verdict.detail),
+            ..verdict
+        },
+    }
+}
+
+/// Whether the calling user may create files in `dir` (access(2) with W_OK).
+fn writable(dir: &str) -> bool {
+    let Ok(path) = sys::path_cstring(Path::new(dir)) else {
+        return false;
+    };
+    // SAFETY: path is a NUL-terminated string alive across the call.
+    sys::cvt(libc::c_long::from(unsafe {
+        libc::access(path.as_ptr(), libc::W_OK)
+    }))
+    .is_ok()
+}
+
+/// The tunables `fs.proc-sys` opens for writing, first one that exists. `core_pattern` is
+/// the classic escape: it is global (not namespaced), and a `|program` written there is
+/// run by the kernel as root on the host at the next core dump. `hostname` (in every
+/// kernel with sysctl) is the fallback where core dumps are compiled out.
+pub const PROC_SYS_TUNABLES: &[&str] =
+    &["/proc/sys/kernel/core_pattern", "/proc/sys/kernel/hostname"];
+
+/// The attributes `fs.sysfs` opens for writing, first one that exists. `uevent_helper`
+/// is the classic escape (the kernel runs it as root on the host on every uevent) but
+/// needs CONFIG_UEVENT_HELPER; the transparent hugepage switch (most distribution
+/// kernels) and `profiling` (CONFIG_PROFILING) are global attributes with no effect on
+/// open. All are root-owned 0644 files, so only the mount decides.
+pub const SYSFS_ATTRIBUTES: &[&str] = &[
+    "/sys/kernel/uevent_helper",
+    "/sys/kernel/mm/transparent_hugepage/enabled",
+    "/sys/kernel/profiling",
+];
+
+pub fn proc_sys(_: &Ctx) -> Verdict {
+    open_for_writing(PROC_SYS_TUNABLES, "/proc/sys")
+}
+
+pub fn sysfs(_: &Ctx) -> Verdict {
+    open_for_writing(SYSFS_ATTRIBUTES, "/sys")
+}
+
+/// Opens the first existing file of `candidates` with O_WRONLY and closes it unwritten.
+/// Opening writes nothing: proc and sysfs act only on write(2). Without O_TRUNC and
+/// O_CREAT the open cannot change the file either.
+fn open_for_writing(candidates: &[&str], root: &str) -> Verdict {
+    for candidate in candidates {
+        let Ok(path) = sys::path_cstring(Path::new(candidate)) else {
+            continue;
+        };
+        // SAFETY: path is a NUL-terminated string alive across the call.
+        let opened = sys::cvt(libc::c_long::from(unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOCTTY,
+            )
+        }));
+        match opened {
+            Ok(fd) => {
+                // SAFETY: fd was just opened by us and is closed once, with nothing written.
+                unsafe { libc::close(fd as libc::c_int) };
+                return Verdict::escaped(format!(
+                    "opened {candidate} for writing (closed without writing)"
+                ));
+            }
+            Err(Errno(libc::ENOENT)) => {}
+            Err(errno) => {
+                return Verdict::blocked(errno, &format!("opening {candidate} for writing"))
+            }
+        }
+    }
+    Verdict::not_applicable(
+        Some(Errno(libc::ENOENT)),
+        format!("none of {} exists under {root}", candidates.join(", ")),
+    )
+}
+
+/// `struct file_handle` with room for the largest handle (`MAX_HANDLE_SZ`).
+#[repr(C)]
+struct FileHandle {
+    handle_bytes: u32,
+    handle_type: i32,
+    f_handle: [u8; 128],
+}
+
+/// `fs.open-by-handle`: the "shocker" escape. name_to_handle_at(2) needs no privilege;
+/// open_by_handle_at(2) checks CAP_DAC_READ_SEARCH on every call, before it decodes the
+/// handle, whatever the filesystem. So when `/` cannot give a handle (overlayfs without
+/// `nfs_export`, proc) the probe tries other filesystems: the probe binary, which the
+/// harness bind-mounts from the host's filesystem (the very setting of the original
+/// exploit, which guessed handles relative to such a bind mount), then /dev (a tmpfs,
+/// which issues handles). Only when none can, the probe is not applicable.
+pub fn open_by_handle(ctx: &Ctx) -> Verdict {
+    let candidates = ["/", ctx.payload.as_str(), "/dev"];
+    let mut unsupported = Vec::new();
+    for candidate in candidates {
+        match handle_of(candidate) {
+            Ok(handle) => return open_handle(candidate, &handle),
+            Err(errno @ Errno(libc::EOPNOTSUPP | libc::ENOENT)) => {
+                unsupported.push(format!("{candidate}: {}", errno.name()));
+            }
+            Err(errno) => {
+                return Verdict::blocked(errno, &format!("name_to_handle_at {candidate}"))
+            }
+        }
+    }
+    Verdict::not_applicable(
+        Some(Errno(libc::EOPNOTSUPP)),
+        format!(
+            "no filesystem here gives file handles ({})",
+            unsupported.join(", ")
+        ),
+    )
+}
+
+fn handle_of(path: &str) -> Result<FileHandle, Errno> {
+    let cpath = sys::path_cstring(Path::new(path))?;
+    let mut handle = FileHandle {
+        handle_bytes: 128,
+        handle_type: 0,
+        f_handle: [0; 128],
+    };
+    let mut mount_id: libc::c_int = 0;
+    // SAFETY: cpath is NUL-terminated, `handle` has room for handle_bytes bytes of
+    // handle after its header, and mount_id is a writable int; all live across the call.
+    sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_name_to_handle_at,
+            libc::c_long::from(libc::AT_FDCWD),
+            cpath.as_ptr(),
+            &raw mut handle,
+            &raw mut mount_id,
+            0 as libc::c_long,
+        )
+    })?;
+    Ok(handle)
+}
+
+fn open_handle(path: &str, handle: &FileHandle) -> Verdict {
+    let Ok(cpath) = sys::path_cstring(Path::new(path)) else {
+        return Verdict::error(None, format!("{path} is not a valid path"));
+    };
+    // Any descriptor on the mount the handle belongs to will do.
+    // SAFETY: cpath is NUL-terminated and alive across the call.
+    let mount_fd = match sys::cvt(libc::c_long::from(unsafe {
+        libc::open(cpath.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC)
+    })) {
+        Ok(fd) => fd,
+        Err(errno) => return Verdict::error(Some(errno), format!("opening {path}: {errno}")),
+    };
+    // SAFETY: `handle` was filled by name_to_handle_at and is read-only here; mount_fd
+    // is open; the flags are plain.
+    let opened = sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_open_by_handle_at,
+            mount_fd,
+            std::ptr::from_ref(handle),
+            libc::c_long::from(libc::O_RDONLY | libc::O_CLOEXEC),
+        )
+    });
+    // SAFETY: mount_fd was opened above and is closed once.
+    unsafe { libc::close(mount_fd as libc::c_int) };
+    match opened {
+        Ok(fd) => {
+            // SAFETY: fd was just opened by the kernel for us and is closed once.
+            unsafe { libc::close(fd as libc::c_int) };
+            Verdict::escaped(format!(
+                "opened {path} by its file handle (type {}, {} bytes)",
+                handle.handle_type, handle.handle_bytes
+            ))
+        }
+        Err(errno) => Verdict::blocked(errno, &format!("open_by_handle_at for {path}")),
+    }
 }
 
 #[cfg(test)]

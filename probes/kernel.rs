@@ -1,11 +1,716 @@
 //! `kernel.*` probes: kernel attack surface a profile should close. Each calls the
 //! syscall with arguments the kernel rejects after the seccomp and capability checks:
 //! EPERM/ENOSYS/SIGSYS is a block, EINVAL/EFAULT/EBADF means the call reached the kernel.
+//!
+//! Where the kernel itself can refuse (a sysctl, a missing capability, a facility not
+//! built in), the verdict's detail says so, so a reader can tell the profile's block
+//! from the kernel's. An ENOSYS is read with [`enosys`]: a kernel built without the
+//! syscall makes the probe not applicable, a filter's ENOSYS is a block.
 
-use crate::runner::Impl;
+use std::io::{BufRead, BufReader};
+
+use crate::runner::{Ctx, Impl, Verdict};
+use crate::sys::{self, ChildEnd, Errno};
 
 /// This module's catalog ids.
 pub fn implementation(id: &str) -> Option<Impl> {
-    let _ = id;
-    None
+    Some(match id {
+        "kernel.io-uring" => Impl::Once(io_uring),
+        "kernel.bpf" => Impl::Once(bpf),
+        "kernel.keyctl" => Impl::Once(keyctl),
+        "kernel.userfaultfd" => Impl::Once(userfaultfd),
+        "kernel.perf-event-open" => Impl::Once(perf_event_open),
+        "kernel.ptrace" => Impl::Once(ptrace),
+        "kernel.process-vm-writev" => Impl::Once(process_vm_writev),
+        "kernel.personality" => Impl::Once(personality),
+        "kernel.uselib" => Impl::Once(uselib),
+        "kernel.init-module" => Impl::Once(init_module),
+        "kernel.kexec-load" => Impl::Once(kexec_load),
+        "kernel.reboot" => Impl::Once(reboot),
+        _ => return None,
+    })
+}
+
+pub fn io_uring(_: &Ctx) -> Verdict {
+    // struct io_uring_params is 120 bytes; zeroed it asks for nothing but the ring.
+    let mut params = [0u64; 15];
+    // SAFETY: `params` is a writable, zeroed io_uring_params-sized buffer that outlives
+    // the call; the kernel reads it and writes the ring offsets back into it.
+    let ret = sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_setup,
+            1 as libc::c_long,
+            params.as_mut_ptr(),
+        )
+    });
+    match ret {
+        Ok(fd) => {
+            close(fd);
+            Verdict::escaped(format!(
+                "io_uring_setup created a ring (fd {fd}), closed again"
+            ))
+        }
+        Err(e @ Errno(libc::ENOSYS)) => {
+            enosys(e, "io_uring_setup", "io_uring_setup", "CONFIG_IO_URING")
+        }
+        // Refusals about the ring itself (its memory, its size) come after every check.
+        Err(e @ Errno(libc::ENOMEM | libc::EINVAL | libc::EFAULT)) => reached("io_uring_setup", e),
+        Err(e) => {
+            let note = match sysctl("kernel/io_uring_disabled").as_deref() {
+                _ if e != Errno(libc::EPERM) => None,
+                Some("2") => Some("kernel.io_uring_disabled=2: the kernel refuses io_uring to every process, whatever the profile".to_string()),
+                Some("1") if !has_cap(CAP_SYS_ADMIN) => Some("kernel.io_uring_disabled=1: the kernel allows io_uring only to CAP_SYS_ADMIN or kernel.io_uring_group".to_string()),
+                Some(v) => Some(format!("kernel.io_uring_disabled={v} lets this process use io_uring, so the filter refused it")),
+                None => None,
+            };
+            noted(Verdict::blocked(e, "io_uring_setup"), note)
+        }
+    }
+}
+
+/// A `bpf` command number no kernel defines (commands are a small dense enum).
+const BPF_NO_SUCH_COMMAND: libc::c_long = 0x7fff_0000;
+
+pub fn bpf(_: &Ctx) -> Verdict {
+    // SAFETY: a NULL attribute with size 0 makes the kernel copy nothing; the command is
+    // invalid, so nothing is created or changed.
+    let ret = sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_NO_SUCH_COMMAND,
+            std::ptr::null::<libc::c_void>(),
+            0 as libc::c_long,
+        )
+    });
+    match ret {
+        Ok(_) => Verdict::escaped("bpf accepted a command that does not exist"),
+        Err(e @ Errno(libc::EINVAL | libc::EFAULT | libc::E2BIG)) => {
+            reached("bpf with an invalid command", e)
+        }
+        Err(e @ Errno(libc::ENOSYS)) => enosys(e, "bpf", "bpf", "CONFIG_BPF_SYSCALL"),
+        Err(e) => {
+            // Kernels before 6.5 refuse every command to callers without CAP_BPF or
+            // CAP_SYS_ADMIN when kernel.unprivileged_bpf_disabled is set; later ones
+            // check it only when creating maps and programs.
+            let early_check = kernel_version().is_none_or(|v| v < (6, 5));
+            let note = sysctl("kernel/unprivileged_bpf_disabled")
+                .filter(|v| v != "0" && e == Errno(libc::EPERM))
+                .filter(|_| !has_cap(CAP_BPF) && !has_cap(CAP_SYS_ADMIN))
+                .map(|v| if early_check {
+                    format!("kernel.unprivileged_bpf_disabled={v} and no CAP_BPF: kernels before 6.5 answer EPERM themselves")
+                } else {
+                    format!("kernel.unprivileged_bpf_disabled={v} applies only to creating maps and programs on this kernel, so the filter refused it")
+                });
+            noted(Verdict::blocked(e, "bpf with an invalid command"), note)
+        }
+    }
+}
+
+/// `KEYCTL_GET_KEYRING_ID` and `KEY_SPEC_SESSION_KEYRING` from `<linux/keyctl.h>`.
+const KEYCTL_GET_KEYRING_ID: libc::c_long = 0;
+const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+/// `ENOKEY`, which the errno table does not name.
+const ENOKEY: i32 = 126;
+
+pub fn keyctl(_: &Ctx) -> Verdict {
+    // SAFETY: plain integer arguments; create=0 makes the call look up only.
+    let ret = sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_GET_KEYRING_ID,
+            KEY_SPEC_SESSION_KEYRING,
+            0 as libc::c_long,
+        )
+    });
+    match ret {
+        Ok(id) => Verdict::escaped(format!("keyctl answered the session keyring's id ({id})")),
+        Err(e @ Errno(ENOKEY | libc::EKEYEXPIRED | libc::EKEYREVOKED)) => {
+            reached("keyctl reading the session keyring's id", e)
+        }
+        Err(e @ Errno(libc::ENOSYS)) => enosys(e, "keyctl", "keyctl", "CONFIG_KEYS"),
+        Err(e) => Verdict::blocked(e, "keyctl reading the session keyring's id"),
+    }
+}
+
+pub fn userfaultfd(_: &Ctx) -> Verdict {
+    let flags = libc::c_long::from(libc::O_CLOEXEC | libc::O_NONBLOCK);
+    // SAFETY: a flags-only call; the descriptor it returns is closed below.
+    match sys::cvt(unsafe { libc::syscall(libc::SYS_userfaultfd, flags) }) {
+        Ok(fd) => {
+            close(fd);
+            Verdict::escaped(format!(
+                "userfaultfd created a descriptor (fd {fd}), closed again"
+            ))
+        }
+        Err(e @ Errno(libc::ENOSYS)) => {
+            enosys(e, "userfaultfd", "userfaultfd", "CONFIG_USERFAULTFD")
+        }
+        Err(e) => {
+            let ptrace_cap = has_cap(CAP_SYS_PTRACE);
+            let note = match sysctl("vm/unprivileged_userfaultfd").as_deref() {
+                _ if e != Errno(libc::EPERM) => None,
+                Some("0") if !ptrace_cap => Some("vm.unprivileged_userfaultfd=0 and no CAP_SYS_PTRACE: the kernel refuses it whatever the profile".to_string()),
+                Some(v) => Some(format!(
+                    "vm.unprivileged_userfaultfd={v}{}: the kernel would allow it, so the filter refused it",
+                    if ptrace_cap { " with CAP_SYS_PTRACE" } else { "" }
+                )),
+                None => None,
+            };
+            noted(Verdict::blocked(e, "userfaultfd"), note)
+        }
+    }
+}
+
+pub fn perf_event_open(_: &Ctx) -> Verdict {
+    // SAFETY: a NULL attribute pointer: the kernel fails to copy it (EFAULT) before it
+    // looks at any other argument; pid 0, cpu -1, no group, no flags.
+    let ret = sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            std::ptr::null::<libc::c_void>(),
+            0 as libc::c_long,
+            -1 as libc::c_long,
+            -1 as libc::c_long,
+            0 as libc::c_long,
+        )
+    });
+    let paranoid = sysctl("kernel/perf_event_paranoid");
+    match ret {
+        Ok(fd) => {
+            close(fd);
+            Verdict::escaped("perf_event_open accepted a NULL attribute")
+        }
+        Err(e @ Errno(libc::EFAULT | libc::EINVAL | libc::E2BIG)) => {
+            let mut v = reached("perf_event_open with a NULL attribute", e);
+            if let Some(p) = paranoid {
+                v.detail.push_str(&format!(
+                    "; kernel.perf_event_paranoid={p} still limits what a real event may watch"
+                ));
+            }
+            v
+        }
+        Err(e @ Errno(libc::ENOSYS)) => enosys(
+            e,
+            "perf_event_open",
+            "perf_event_open",
+            "CONFIG_PERF_EVENTS",
+        ),
+        Err(e) => {
+            // The kernel reads the attribute before perf_event_paranoid applies, so a
+            // NULL one only meets the paranoid check on kernels with the Debian/Android
+            // patch that refuses everything at level 3 and up (EACCES, first thing).
+            let level: Option<i32> = paranoid.as_deref().and_then(|p| p.parse().ok());
+            let note = match (e, level) {
+                (Errno(libc::EACCES), Some(l)) if l >= 3 && !has_cap(CAP_SYS_ADMIN) => format!(
+                    "kernel.perf_event_paranoid={l}: the kernel refuses perf_event_open to callers without CAP_SYS_ADMIN, whatever the profile"
+                ),
+                (_, Some(l)) => format!(
+                    "kernel.perf_event_paranoid={l} does not apply to a NULL attribute, so the filter refused it"
+                ),
+                (_, None) => "the kernel answers a NULL attribute with EFAULT, so the filter refused it".to_string(),
+            };
+            noted(Verdict::blocked(e, "perf_event_open"), Some(note))
+        }
+    }
+}
+
+pub fn ptrace(_: &Ctx) -> Verdict {
+    let child = match spawn_waiting_child() {
+        Ok(pid) => pid,
+        Err((e, why)) => {
+            return Verdict::not_applicable(
+                Some(e),
+                format!("cannot create a child to attach to: {why}"),
+            )
+        }
+    };
+    let attach = ptrace_call(libc::PTRACE_ATTACH, child);
+    let mut reaped = false;
+    let verdict = match attach {
+        Ok(()) => {
+            let how = match wait_stopped(child) {
+                Ok(Some(sig)) => match ptrace_call(libc::PTRACE_DETACH, child) {
+                    Ok(()) => format!("it stopped with signal {sig}; detached"),
+                    Err(e) => format!("it stopped with signal {sig}; detaching failed: {e}"),
+                },
+                Ok(None) => {
+                    reaped = true;
+                    "it ended before it stopped".to_string()
+                }
+                Err(e) => format!("waiting for it to stop failed: {e}"),
+            };
+            Verdict::escaped(format!("PTRACE_ATTACH to child {child} succeeded; {how}"))
+        }
+        // The child died before the attach: nothing was tested.
+        Err(e @ Errno(libc::ESRCH)) => Verdict::error(
+            Some(e),
+            format!("child {child} vanished before PTRACE_ATTACH"),
+        ),
+        Err(e) => Verdict::blocked(e, "PTRACE_ATTACH to a child of its own"),
+    };
+    if !reaped {
+        kill_and_reap(child);
+    }
+    verdict
+}
+
+pub fn process_vm_writev(_: &Ctx) -> Verdict {
+    let source = [0x42u8; 8];
+    let mut target = [0u8; 8];
+    let local = libc::iovec {
+        iov_base: source.as_ptr().cast_mut().cast(),
+        iov_len: source.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: target.as_mut_ptr().cast(),
+        iov_len: target.len(),
+    };
+    let pid = libc::c_long::from(std::process::id() as libc::pid_t);
+    // SAFETY: both iovecs describe live buffers of this process of the stated length;
+    // the kernel reads `source` and writes `target`, which nothing else references
+    // during the call.
+    let ret = sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_process_vm_writev,
+            pid,
+            &raw const local,
+            1 as libc::c_ulong,
+            &raw const remote,
+            1 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    });
+    match ret {
+        Ok(n) => {
+            // The kernel wrote through a pointer the compiler cannot follow.
+            let seen = std::hint::black_box(&target);
+            if seen == &source {
+                Verdict::escaped(format!(
+                    "process_vm_writev wrote {n} bytes into its own memory"
+                ))
+            } else {
+                Verdict::escaped(format!(
+                    "process_vm_writev answered {n} bytes, yet the buffer reads {seen:?}"
+                ))
+            }
+        }
+        Err(e @ Errno(libc::ENOSYS)) => enosys(
+            e,
+            "process_vm_writev",
+            "process_vm_writev",
+            "CONFIG_CROSS_MEMORY_ATTACH",
+        ),
+        Err(e) => Verdict::blocked(e, "process_vm_writev into its own memory"),
+    }
+}
+
+/// `personality(0xffffffff)` only reads the current persona.
+const PERSONALITY_QUERY: libc::c_ulong = 0xffff_ffff;
+
+pub fn personality(_: &Ctx) -> Verdict {
+    let old = match set_personality(PERSONALITY_QUERY) {
+        Ok(old) => old,
+        Err(e) => return Verdict::blocked(e, "personality(0xffffffff) reading the persona"),
+    };
+    let wanted = old | READ_IMPLIES_EXEC;
+    if let Err(e) = set_personality(wanted) {
+        return Verdict::blocked(
+            e,
+            &format!("personality({wanted:#x}) setting READ_IMPLIES_EXEC"),
+        );
+    }
+    let now = set_personality(PERSONALITY_QUERY);
+    let restored = set_personality(old);
+    let restore_note = match restored {
+        Ok(_) => "restored".to_string(),
+        Err(e) => format!("restoring {old:#x} failed: {e}"),
+    };
+    match now {
+        Ok(now) if now & READ_IMPLIES_EXEC != 0 => Verdict::escaped(format!(
+            "personality set READ_IMPLIES_EXEC ({old:#x} -> {now:#x}), then {restore_note}"
+        )),
+        Ok(now) => Verdict::error(
+            None,
+            format!(
+                "personality({wanted:#x}) returned, yet the persona reads {now:#x}; {restore_note}"
+            ),
+        ),
+        Err(e) => Verdict::escaped(format!(
+            "personality({wanted:#x}) was accepted; reading it back failed ({e}); {restore_note}"
+        )),
+    }
+}
+
+/// `READ_IMPLIES_EXEC` from `<linux/personality.h>`.
+const READ_IMPLIES_EXEC: libc::c_ulong = 0x0040_0000;
+
+fn set_personality(persona: libc::c_ulong) -> Result<libc::c_ulong, Errno> {
+    // SAFETY: personality takes one integer; every persona is a valid value to set.
+    let ret = sys::cvt(unsafe { libc::syscall(libc::SYS_personality, persona) })?;
+    // The persona is a 32-bit value; the kernel never returns a negative one.
+    Ok(ret as libc::c_ulong)
+}
+
+/// A path that names no file: uselib fails on the lookup (ENOENT) after the seccomp
+/// check, and never gets near loading anything.
+const USELIB_PATH: &std::ffi::CStr = c"/.breakout-no-such-library";
+
+pub fn uselib(_: &Ctx) -> Verdict {
+    // SAFETY: a NUL-terminated static path.
+    let ret = sys::cvt(unsafe { libc::syscall(libc::SYS_uselib, USELIB_PATH.as_ptr()) });
+    match ret {
+        Ok(_) => Verdict::escaped("uselib loaded a file that does not exist"),
+        Err(e @ Errno(libc::ENOENT | libc::ENOEXEC)) => {
+            reached("uselib on a path that names no library", e)
+        }
+        Err(e @ Errno(libc::ENOSYS)) => enosys(e, "uselib", "uselib", "CONFIG_USELIB"),
+        Err(e) => noted(
+            Verdict::blocked(e, "uselib"),
+            not_built_note("uselib", "CONFIG_USELIB"),
+        ),
+    }
+}
+
+pub fn init_module(_: &Ctx) -> Verdict {
+    // SAFETY: length 0 with a NULL image: the kernel refuses the image as too short
+    // (ENOEXEC) without reading it; the parameter string is a static empty C string.
+    let ret = sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_init_module,
+            std::ptr::null::<libc::c_void>(),
+            0 as libc::c_ulong,
+            c"".as_ptr(),
+        )
+    });
+    match ret {
+        Ok(_) => Verdict::error(None, "init_module accepted an empty image"),
+        Err(e @ Errno(libc::ENOEXEC | libc::EFAULT | libc::EINVAL)) => {
+            reached("init_module with an empty image", e)
+        }
+        Err(e @ Errno(libc::ENOSYS)) => enosys(
+            e,
+            "init_module",
+            "init_module",
+            "module support (CONFIG_MODULES)",
+        ),
+        Err(e) => {
+            let note = match sysctl("kernel/modules_disabled").as_deref() {
+                _ if e != Errno(libc::EPERM) => None,
+                _ if syscall_built("init_module") == Some(false) => {
+                    not_built_note("init_module", "module support (CONFIG_MODULES)")
+                }
+                Some("1") => Some("kernel.modules_disabled=1: the kernel refuses every module load, whatever the profile and capabilities".to_string()),
+                _ if !has_cap(CAP_SYS_MODULE) => Some("no CAP_SYS_MODULE: the kernel refuses it whatever the profile".to_string()),
+                _ => None,
+            };
+            noted(Verdict::blocked(e, "init_module"), note)
+        }
+    }
+}
+
+/// One more than `KEXEC_SEGMENT_MAX`: the kernel refuses it with EINVAL, after the
+/// capability check and before it reads any segment.
+const KEXEC_TOO_MANY_SEGMENTS: libc::c_ulong = 17;
+
+pub fn kexec_load(_: &Ctx) -> Verdict {
+    // SAFETY: the segment pointer is NULL and is never read, because the segment count
+    // is over the kernel's limit; entry 0 and flags 0 (the default architecture).
+    let ret = sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_kexec_load,
+            0 as libc::c_ulong,
+            KEXEC_TOO_MANY_SEGMENTS,
+            std::ptr::null::<libc::c_void>(),
+            0 as libc::c_ulong,
+        )
+    });
+    match ret {
+        Ok(_) => Verdict::error(None, "kexec_load accepted 17 segments"),
+        Err(e @ Errno(libc::EINVAL | libc::EFAULT)) => {
+            reached("kexec_load with too many segments", e)
+        }
+        Err(e @ Errno(libc::ENOSYS)) => enosys(e, "kexec_load", "kexec_load", "CONFIG_KEXEC"),
+        Err(e) => {
+            let note = match sysctl("kernel/kexec_load_disabled").as_deref() {
+                _ if e != Errno(libc::EPERM) => None,
+                _ if syscall_built("kexec_load") == Some(false) => {
+                    not_built_note("kexec_load", "CONFIG_KEXEC")
+                }
+                Some("1") => Some("kernel.kexec_load_disabled=1: the kernel refuses kexec_load, whatever the profile and capabilities".to_string()),
+                _ if !has_cap(CAP_SYS_BOOT) => Some("no CAP_SYS_BOOT: the kernel refuses it whatever the profile".to_string()),
+                _ => None,
+            };
+            noted(Verdict::blocked(e, "kexec_load"), note)
+        }
+    }
+}
+
+/// Neither is `LINUX_REBOOT_MAGIC1` (0xfee1dead) nor any `LINUX_REBOOT_MAGIC2`, and the
+/// command is none the kernel knows: two independent reasons for EINVAL.
+const REBOOT_BAD_MAGIC: libc::c_long = 0;
+const REBOOT_NO_SUCH_COMMAND: libc::c_long = 0x0bad_c0de;
+
+pub fn reboot(_: &Ctx) -> Verdict {
+    // SAFETY: integer arguments and a NULL argument pointer, which the kernel reads only
+    // for LINUX_REBOOT_CMD_RESTART2 after the magic check this call fails.
+    let ret = sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_reboot,
+            REBOOT_BAD_MAGIC,
+            REBOOT_BAD_MAGIC,
+            REBOOT_NO_SUCH_COMMAND,
+            std::ptr::null::<libc::c_void>(),
+        )
+    });
+    match ret {
+        Ok(_) => Verdict::error(None, "reboot accepted a bad magic number"),
+        Err(e @ Errno(libc::EINVAL)) => reached("reboot with a bad magic number", e),
+        Err(e) => {
+            let note = (e == Errno(libc::EPERM) && !has_cap(CAP_SYS_BOOT))
+                .then(|| "no CAP_SYS_BOOT: the kernel refuses it whatever the profile".to_string());
+            noted(Verdict::blocked(e, "reboot"), note)
+        }
+    }
+}
+
+/// The verdict of a call that got past seccomp and the capability checks and was
+/// refused only for its deliberately bad arguments.
+fn reached(what: &str, errno: Errno) -> Verdict {
+    Verdict::escaped(format!(
+        "{what} reached the kernel: {errno} is the kernel refusing the arguments, past the seccomp and capability checks"
+    ))
+}
+
+/// A kernel without `syscall` answers ENOSYS before any check of its own, so any other
+/// refusal came from the filter.
+fn not_built_note(syscall: &str, option: &str) -> Option<String> {
+    (syscall_built(syscall) == Some(false)).then(|| {
+        format!(
+            "this kernel is built without {option} and would answer ENOSYS, so the filter answered"
+        )
+    })
+}
+
+/// The running kernel's (major, minor) version.
+fn kernel_version() -> Option<(u32, u32)> {
+    let release = sysctl("kernel/osrelease")?;
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// Appends a note on who refused to a verdict's detail.
+fn noted(mut verdict: Verdict, note: Option<String>) -> Verdict {
+    if let Some(note) = note {
+        verdict.detail.push_str("; ");
+        verdict.detail.push_str(&note);
+    }
+    verdict
+}
+
+/// Reads an ENOSYS: the kernel's (built without `option`: not applicable) or a seccomp
+/// filter's (blocked). No filter at all settles it; otherwise `/proc/kallsyms` tells a
+/// built syscall (`T __x64_sys_NAME`) from the weak stub a kernel without it keeps
+/// (`W __x64_sys_NAME`, which answers ENOSYS). Where neither can be read, a filter is
+/// installed and could have answered, so the verdict is a block and the detail says
+/// the kernel might lack the syscall too: it is no escape either way.
+pub fn enosys(errno: Errno, what: &str, syscall: &str, option: &str) -> Verdict {
+    let built = syscall_built(syscall);
+    match (seccomp_filtered(), built) {
+        (Some(false), _) => Verdict::not_applicable(
+            Some(errno),
+            format!("{what}: {errno} with no seccomp filter installed: this kernel is built without {option}"),
+        ),
+        (_, Some(false)) => Verdict::not_applicable(
+            Some(errno),
+            format!("{what}: {errno}; /proc/kallsyms holds only the stub of {syscall}: this kernel is built without {option}"),
+        ),
+        (_, Some(true)) => Verdict::blocked(
+            errno,
+            &format!("{what} (the kernel implements {syscall}, so the seccomp filter answered)"),
+        ),
+        (_, None) => Verdict::blocked(
+            errno,
+            &format!("{what} (under a seccomp filter, on a kernel whose syscall table cannot be read: a kernel without {option} would answer the same)"),
+        ),
+    }
+}
+
+/// Whether the kernel implements `syscall`, from the symbol type of its x86_64 entry in
+/// `/proc/kallsyms` (`T` real, `W` the ENOSYS stub of a syscall not built in). `None`
+/// when the file cannot be read or does not name the entry (gVisor, old kernels).
+pub fn syscall_built(syscall: &str) -> Option<bool> {
+    let file = std::fs::File::open("/proc/kallsyms").ok()?;
+    let wanted = [format!("__x64_sys_{syscall}"), format!("sys_{syscall}")];
+    let mut found = None;
+    for line in BufReader::new(file).lines() {
+        let line = line.ok()?;
+        let mut fields = line.split_ascii_whitespace();
+        let (Some(_addr), Some(kind), Some(name), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if name == wanted[0] || (found.is_none() && name == wanted[1]) {
+            found = Some(matches!(kind, "T" | "t"));
+            if name == wanted[0] {
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// Whether a seccomp filter is installed on this process (`Seccomp:` in
+/// `/proc/self/status`: 0 none, 1 strict, 2 filter).
+pub fn seccomp_filtered() -> Option<bool> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let mode = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Seccomp:"))?
+        .trim();
+    Some(mode != "0")
+}
+
+pub const CAP_SYS_MODULE: u32 = 16;
+pub const CAP_SYS_PTRACE: u32 = 19;
+pub const CAP_SYS_ADMIN: u32 = 21;
+pub const CAP_SYS_BOOT: u32 = 22;
+pub const CAP_BPF: u32 = 39;
+
+/// Whether `cap` is in this process's effective set (`CapEff` in `/proc/self/status`);
+/// `false` when that cannot be read.
+pub fn has_cap(cap: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|set| cap < 64 && set & (1u64 << cap) != 0)
+}
+
+/// A sysctl's value, trimmed (`kernel/io_uring_disabled` for `kernel.io_uring_disabled`).
+pub fn sysctl(name: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/sys/{name}"))
+        .ok()
+        .map(|v| v.trim().to_string())
+}
+
+fn close(fd: libc::c_long) {
+    // SAFETY: `fd` was returned by the kernel to this probe and is closed exactly once.
+    unsafe {
+        libc::close(fd as libc::c_int);
+    }
+}
+
+/// Forks a child that waits to be killed: it dies with the runner (PDEATHSIG) if the
+/// runner goes first. Tries fork, then clone; the error says why neither worked.
+fn spawn_waiting_child() -> Result<libc::pid_t, (Errno, String)> {
+    let parent = std::process::id() as libc::pid_t;
+    let created = match sys::raw_fork() {
+        Ok(pid) => Ok(pid),
+        Err(fork_err) => sys::raw_clone_sigchld()
+            .map_err(|clone_err| (clone_err, format!("fork: {fork_err}; clone: {clone_err}"))),
+    }?;
+    if created == 0 {
+        wait_to_be_killed(parent);
+    }
+    Ok(created)
+}
+
+/// The child's side: raw system calls only (it is a copy of the runner without its
+/// other state), and it never returns.
+fn wait_to_be_killed(parent: libc::pid_t) -> ! {
+    // SAFETY: prctl and getppid take integers only.
+    let orphaned = unsafe {
+        libc::syscall(
+            libc::SYS_prctl,
+            libc::c_long::from(libc::PR_SET_PDEATHSIG),
+            libc::c_long::from(libc::SIGKILL),
+        );
+        libc::syscall(libc::SYS_getppid) != libc::c_long::from(parent)
+    };
+    if orphaned {
+        sys::exit_now();
+    }
+    let pause = libc::timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    };
+    loop {
+        // SAFETY: `pause` is a valid timespec; the remaining-time pointer may be NULL.
+        // If a filter refuses nanosleep the loop spins until the parent's SIGKILL.
+        unsafe {
+            libc::syscall(
+                libc::SYS_nanosleep,
+                &raw const pause,
+                std::ptr::null_mut::<libc::timespec>(),
+            );
+        }
+    }
+}
+
+fn ptrace_call(request: libc::c_uint, pid: libc::pid_t) -> Result<(), Errno> {
+    // SAFETY: ATTACH and DETACH read no memory: addr is ignored and data is the signal
+    // to deliver on detach (0, none).
+    sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_ptrace,
+            libc::c_long::from(request),
+            libc::c_long::from(pid),
+            0 as libc::c_long,
+            0 as libc::c_long,
+        )
+    })
+    .map(drop)
+}
+
+/// Waits for the traced child's attach stop: `Some(signal)` once it stopped, `None` if
+/// it ended instead (and is reaped).
+fn wait_stopped(pid: libc::pid_t) -> Result<Option<i32>, Errno> {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: `status` is a valid out-pointer for the duration of the call.
+        let ret = sys::cvt(libc::c_long::from(unsafe {
+            libc::waitpid(pid, &raw mut status, libc::__WALL)
+        }));
+        match ret {
+            Ok(_) if libc::WIFSTOPPED(status) => return Ok(Some(libc::WSTOPSIG(status))),
+            Ok(_) => return Ok(None),
+            Err(Errno(libc::EINTR)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// SIGKILL and reap; a child that already ended is reaped all the same.
+fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: kill with our own child's pid and a valid signal.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    // Nothing is left to do if waiting fails: the child is ours and was killed.
+    let _: Result<ChildEnd, Errno> = sys::wait_child(pid);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kallsyms_tells_built_syscalls() {
+        // getpid is in every kernel; where kallsyms is readable it must say "built".
+        if let Some(built) = syscall_built("getpid") {
+            assert!(built);
+        }
+        assert_eq!(syscall_built("no_such_syscall_anywhere"), None);
+    }
+
+    #[test]
+    fn reads_own_status() {
+        assert!(seccomp_filtered().is_some());
+    }
 }

@@ -17,13 +17,20 @@
 compile_error!("breakout-probe makes raw x86_64 Linux system calls");
 
 mod exec;
+mod exec_mount;
+mod exec_routes;
 mod fs;
+mod fs_mount;
+mod fs_setuid;
 mod ipc;
 mod kernel;
 mod namespace;
 mod net;
+mod net_i386;
+mod net_uring;
 mod runner;
 mod spawn;
+mod spawn_clone_vm;
 mod sys;
 
 use std::ffi::OsString;

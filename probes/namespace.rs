@@ -1,9 +1,222 @@
 //! `namespace.*` probes: gain privileges through a new namespace.
+//!
+//! The clone probes put only a child into the new namespace, and it exits at once.
+//! `namespace.setns` enters the runner's own mount namespace (no change of namespace)
+//! and puts its root and working directory back. The `unshare-*` probes move the
+//! runner itself into a new namespace for good, which is why the catalog runs them last.
 
-use crate::runner::Impl;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::kernel;
+use crate::runner::{Ctx, Impl, Verdict};
+use crate::sys::{self, ChildEnd, Errno};
 
 /// This module's catalog ids.
 pub fn implementation(id: &str) -> Option<Impl> {
-    let _ = id;
-    None
+    Some(match id {
+        "namespace.clone-newuser" => Impl::Once(clone_newuser),
+        "namespace.clone3-newuser" => Impl::Once(clone3_newuser),
+        "namespace.setns" => Impl::Once(setns),
+        "namespace.unshare-mount" => Impl::Once(unshare_mount),
+        "namespace.unshare-user" => Impl::Once(unshare_user),
+        _ => return None,
+    })
+}
+
+/// `CLONE_NEWUSER` and `CLONE_NEWNS` as the u64/long the raw calls take.
+const NEWUSER: u64 = libc::CLONE_NEWUSER as u64;
+const NEWNS: u64 = libc::CLONE_NEWNS as u64;
+
+pub fn clone_newuser(_: &Ctx) -> Verdict {
+    let flags = (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_long;
+    // SAFETY: as sys::raw_clone_sigchld: without CLONE_VM the child runs on a private
+    // copy of the stack, so a null stack is fine, and no flag asks the kernel to use the
+    // null pointer arguments. The child exits at once below.
+    let created =
+        sys::cvt(unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) });
+    if created == Ok(0) {
+        sys::exit_now();
+    }
+    in_new_user_ns("clone(CLONE_NEWUSER)", created.map(to_pid))
+}
+
+/// The first version of `struct clone_args` (64 bytes, `CLONE_ARGS_SIZE_VER0`).
+#[repr(C, align(8))]
+#[derive(Default)]
+struct CloneArgsV0 {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
+pub fn clone3_newuser(_: &Ctx) -> Verdict {
+    let args = CloneArgsV0 {
+        flags: NEWUSER,
+        exit_signal: u64::from(libc::SIGCHLD.unsigned_abs()),
+        ..CloneArgsV0::default()
+    };
+    // SAFETY: `args` is an initialised clone_args of the size passed, alive across the
+    // call; no stack and no CLONE_VM, so the child runs on a private copy of the stack
+    // like fork, and exits at once below.
+    let created = sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &raw const args,
+            std::mem::size_of::<CloneArgsV0>(),
+        )
+    });
+    if created == Ok(0) {
+        sys::exit_now();
+    }
+    match created {
+        // Docker's profile answers clone3 with ENOSYS so that libc falls back to clone.
+        Err(e @ Errno(libc::ENOSYS)) => {
+            kernel::enosys(e, "clone3(CLONE_NEWUSER)", "clone3", "clone3 (Linux 5.3)")
+        }
+        other => in_new_user_ns("clone3(CLONE_NEWUSER)", other.map(to_pid)),
+    }
+}
+
+/// The parent's side of a clone into a new user namespace: the child's existence is the
+/// escape; it is reaped whatever became of it.
+fn in_new_user_ns(call: &str, created: Result<libc::pid_t, Errno>) -> Verdict {
+    let pid = match created {
+        Ok(pid) => pid,
+        Err(e) => return noted_userns_limit(Verdict::blocked(e, call), e),
+    };
+    let end = match sys::wait_child(pid) {
+        Ok(ChildEnd::Exited(code)) => format!("exited {code}"),
+        Ok(ChildEnd::Signaled(sig)) => format!("was killed by signal {sig}"),
+        Err(e) => format!("could not be waited for ({e})"),
+    };
+    Verdict::escaped(format!(
+        "{call} created child {pid} in a new user namespace; it {end}"
+    ))
+}
+
+/// ENOSPC is the kernel's own limit on user namespaces, not the profile's.
+fn noted_userns_limit(mut verdict: Verdict, errno: Errno) -> Verdict {
+    if errno == Errno(libc::ENOSPC) {
+        if let Some(max) = kernel::sysctl("user/max_user_namespaces") {
+            verdict.detail.push_str(&format!(
+                "; user.max_user_namespaces={max}: the kernel's limit, not the profile"
+            ));
+        }
+    }
+    verdict
+}
+
+pub fn setns(_: &Ctx) -> Verdict {
+    let ns = match open_dir_or_file(c"/proc/self/ns/mnt", libc::O_RDONLY) {
+        Ok(fd) => fd,
+        Err(e) => {
+            return Verdict::not_applicable(
+                Some(e),
+                format!("cannot open /proc/self/ns/mnt to enter: {e}"),
+            )
+        }
+    };
+    // Entering a mount namespace resets the root and working directory to the
+    // namespace's; these put them back afterwards.
+    let saved = open_dir_or_file(c"/", libc::O_PATH | libc::O_DIRECTORY).and_then(|root| {
+        open_dir_or_file(c".", libc::O_PATH | libc::O_DIRECTORY).map(|cwd| (root, cwd))
+    });
+    let (root, cwd) = match saved {
+        Ok(pair) => pair,
+        Err(e) => {
+            return Verdict::error(
+                Some(e),
+                format!("cannot hold on to the root and working directory: {e}"),
+            )
+        }
+    };
+    // SAFETY: `ns` is an open namespace descriptor owned here; CLONE_NEWNS asks for a
+    // mount namespace, which it is.
+    let entered = sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_setns,
+            libc::c_long::from(ns.as_raw_fd()),
+            NEWNS as libc::c_long,
+        )
+    });
+    if let Err(e) = entered {
+        return Verdict::blocked(e, "setns into its own mount namespace");
+    }
+    let moved = same_file_as_root(&root).map_or(String::new(), |same| {
+        if same {
+            String::new()
+        } else {
+            "; the namespace's root is not the container's root, so the container's root was a chroot that setns left".to_string()
+        }
+    });
+    let restored = restore_root(&root, &cwd).map_or_else(
+        |e| format!("; putting the root and working directory back failed: {e}"),
+        |()| String::new(),
+    );
+    Verdict::escaped(format!(
+        "setns(CLONE_NEWNS) into its own mount namespace succeeded{moved}{restored}"
+    ))
+}
+
+/// Whether `/` (after setns) is the directory `root` (from before).
+fn same_file_as_root(root: &OwnedFd) -> Option<bool> {
+    let before = fstat(root.as_raw_fd())?;
+    let now = std::fs::metadata("/").ok()?;
+    use std::os::unix::fs::MetadataExt;
+    Some(before.st_dev == now.dev() && before.st_ino == now.ino())
+}
+
+fn fstat(fd: libc::c_int) -> Option<libc::stat> {
+    // SAFETY: an all-zero stat is a valid value of this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid out-pointer; fstat on an O_PATH descriptor is allowed.
+    let ret = sys::cvt(libc::c_long::from(unsafe { libc::fstat(fd, &raw mut st) }));
+    ret.ok().map(|_| st)
+}
+
+fn restore_root(root: &OwnedFd, cwd: &OwnedFd) -> Result<(), Errno> {
+    // SAFETY: descriptors owned by the caller; chroot takes a static C string. setns
+    // needed CAP_SYS_CHROOT, so chroot is allowed wherever this runs.
+    unsafe {
+        sys::cvt(libc::c_long::from(libc::fchdir(root.as_raw_fd())))?;
+        sys::cvt(libc::c_long::from(libc::chroot(c".".as_ptr())))?;
+        sys::cvt(libc::c_long::from(libc::fchdir(cwd.as_raw_fd())))?;
+    }
+    Ok(())
+}
+
+fn open_dir_or_file(path: &std::ffi::CStr, flags: libc::c_int) -> Result<OwnedFd, Errno> {
+    // SAFETY: a NUL-terminated path; the descriptor returned is owned by the OwnedFd.
+    let fd = sys::cvt(libc::c_long::from(unsafe {
+        libc::open(path.as_ptr(), flags | libc::O_CLOEXEC)
+    }))?;
+    // SAFETY: `fd` was just opened here and is owned by nobody else.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as libc::c_int) })
+}
+
+pub fn unshare_mount(_: &Ctx) -> Verdict {
+    unshare(NEWNS, "unshare(CLONE_NEWNS)", "a private mount namespace")
+}
+
+pub fn unshare_user(_: &Ctx) -> Verdict {
+    unshare(NEWUSER, "unshare(CLONE_NEWUSER)", "a new user namespace")
+}
+
+fn unshare(flags: u64, call: &str, what: &str) -> Verdict {
+    // SAFETY: unshare takes flags only. The runner is single-threaded, which
+    // CLONE_NEWUSER requires; the change is for good, so these probes run last.
+    match sys::cvt(unsafe { libc::syscall(libc::SYS_unshare, flags as libc::c_long) }) {
+        Ok(_) => Verdict::escaped(format!("{call}: the runner is now in {what}")),
+        Err(e) => noted_userns_limit(Verdict::blocked(e, call), e),
+    }
+}
+
+fn to_pid(ret: libc::c_long) -> libc::pid_t {
+    // Pids fit in pid_t; the kernel never returns a larger positive value here.
+    libc::pid_t::try_from(ret).unwrap_or(libc::pid_t::MAX)
 }

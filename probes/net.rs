@@ -1,32 +1,93 @@
-//! `net.*` probes: reach the harness's canary listener, and nothing else.
+//! `net.*` probes: reach the harness's canary listener, and nothing else. The socket
+//! probes (raw, packet, vsock) only create a socket and close it; the io_uring and i386
+//! routes to the canary live in [`net_uring`] and [`net_i386`].
 
 use std::io::Write;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use breakout::protocol::canary_token;
 
 use crate::runner::{Ctx, Impl, Verdict};
-use crate::sys::Errno;
+use crate::sys::{self, Errno};
+use crate::{net_i386, net_uring};
 
 /// This module's catalog ids.
 pub fn implementation(id: &str) -> Option<Impl> {
     Some(match id {
         "net.tcp-connect" => Impl::Once(tcp_connect),
+        "net.udp-send" => Impl::Once(udp_send),
+        "net.raw-socket" => Impl::Once(raw_socket),
+        "net.packet-socket" => Impl::Once(packet_socket),
+        "net.vsock" => Impl::Once(vsock),
+        "net.io-uring-connect" => Impl::Once(net_uring::io_uring_connect),
+        "net.i386-socketcall" => Impl::Once(net_i386::i386_socketcall),
         _ => return None,
     })
 }
 
 /// Long enough for a local bridge, short enough that a dropped SYN does not stall the suite.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The canary's address, the only address any network probe is given or uses.
+pub fn canary_addr(ctx: &Ctx) -> Result<SocketAddr, Verdict> {
+    let Some(canary) = ctx.inv.canary.as_deref() else {
+        return Err(Verdict::not_applicable(None, "no canary address given"));
+    };
+    canary
+        .parse()
+        .map_err(|_| Verdict::error(None, format!("canary address {canary} is not IP:PORT")))
+}
+
+/// `addr` as the kernel's `sockaddr_in`/`sockaddr_in6`, and its length.
+pub fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data for which all zeroes is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            unsafe { std::ptr::write((&raw mut storage).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: v6.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: v6.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            unsafe { std::ptr::write((&raw mut storage).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    // Both sizes are small constants.
+    (storage, len as libc::socklen_t)
+}
+
+/// The address family of `addr`, for socket(2).
+pub fn family(addr: &SocketAddr) -> libc::c_int {
+    match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    }
+}
 
 pub fn tcp_connect(ctx: &Ctx) -> Verdict {
-    let Some(canary) = ctx.inv.canary.as_deref() else {
-        return Verdict::not_applicable(None, "no canary address given");
-    };
-    let addr: SocketAddr = match canary.parse() {
+    let addr = match canary_addr(ctx) {
         Ok(addr) => addr,
-        Err(_) => return Verdict::error(None, format!("canary address {canary} is not IP:PORT")),
+        Err(verdict) => return verdict,
     };
     let mut stream = match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
         Ok(stream) => stream,
@@ -47,5 +108,71 @@ pub fn tcp_connect(ctx: &Ctx) -> Verdict {
         Err(err) => Verdict::escaped(format!(
             "connected to {addr}, but sending the nonce failed: {err}"
         )),
+    }
+}
+
+/// A datagram to the canary. The send succeeding proves nothing by itself (UDP sends
+/// succeed into the void); the probe says escaped and the harness turns that into
+/// blocked "not-received" unless the canary got the token.
+pub fn udp_send(ctx: &Ctx) -> Verdict {
+    let addr = match canary_addr(ctx) {
+        Ok(addr) => addr,
+        Err(verdict) => return verdict,
+    };
+    let local: SocketAddr = match addr {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let token = canary_token(&ctx.inv.nonce, "net.udp-send");
+    let sent = UdpSocket::bind(local)
+        .map_err(|e| ("creating a UDP socket", e))
+        .and_then(|socket| {
+            socket
+                .send_to(format!("{token}\n").as_bytes(), addr)
+                .map_err(|e| ("sending a datagram", e))
+        });
+    match sent {
+        Ok(n) => Verdict::escaped(format!("sent a {n}-byte datagram to {addr}")),
+        Err((what, err)) => match Errno::from_io(&err) {
+            Some(errno) => Verdict::blocked(errno, &format!("{what} to {addr}")),
+            None => Verdict::error(None, format!("{what} to {addr}: {err}")),
+        },
+    }
+}
+
+/// Creates a socket and closes it at once: nothing is bound, connected or sent.
+fn socket_only(family: libc::c_int, kind: libc::c_int, protocol: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: socket takes three plain integers.
+    let fd = sys::cvt(libc::c_long::from(unsafe {
+        libc::socket(family, kind | libc::SOCK_CLOEXEC, protocol)
+    }))?;
+    // SAFETY: fd was just created by us and is closed once.
+    unsafe { libc::close(fd as libc::c_int) };
+    Ok(())
+}
+
+pub fn raw_socket(_: &Ctx) -> Verdict {
+    match socket_only(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) {
+        Ok(()) => Verdict::escaped("created an AF_INET SOCK_RAW (ICMP) socket; sent nothing"),
+        Err(errno) => Verdict::blocked(errno, "socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)"),
+    }
+}
+
+pub fn packet_socket(_: &Ctx) -> Verdict {
+    match socket_only(libc::AF_PACKET, libc::SOCK_RAW, 0) {
+        Ok(()) => Verdict::escaped("created an AF_PACKET SOCK_RAW socket; sent nothing"),
+        Err(errno) => Verdict::blocked(errno, "socket(AF_PACKET, SOCK_RAW, 0)"),
+    }
+}
+
+/// Only the socket: a connect would go to CID 2, the host outside a VM, which is
+/// nothing a probe may reach.
+pub fn vsock(_: &Ctx) -> Verdict {
+    match socket_only(libc::AF_VSOCK, libc::SOCK_STREAM, 0) {
+        Ok(()) => Verdict::escaped("created an AF_VSOCK socket; connected nowhere"),
+        Err(errno @ Errno(libc::EAFNOSUPPORT)) => {
+            Verdict::not_applicable(Some(errno), "no vsock in this kernel")
+        }
+        Err(errno) => Verdict::blocked(errno, "socket(AF_VSOCK, SOCK_STREAM, 0)"),
     }
 }

@@ -144,6 +144,17 @@ pub fn exit_now() -> ! {
     unreachable!("exit returned")
 }
 
+/// [`exit_now`] with a status: how a forked child tells its parent what happened to it
+/// (the status is cut to its low 8 bits by the kernel).
+pub fn exit_now_with(code: i32) -> ! {
+    // SAFETY: as for exit_now; the status is a plain integer.
+    unsafe {
+        libc::syscall(libc::SYS_exit, libc::c_long::from(code));
+    }
+    // exit cannot fail; this only satisfies the type checker.
+    unreachable!("exit returned")
+}
+
 /// `fork` (nr 57) by number. `Ok(0)` in the child, `Ok(pid)` in the parent.
 pub fn raw_fork() -> Result<libc::pid_t, Errno> {
     // SAFETY: fork takes no arguments. The runner has no other threads, so the child
@@ -326,6 +337,36 @@ pub fn raw_execveat(path: &CStr, argv: &CArgv) -> Errno {
             argv.as_ptr(),
             std::ptr::null::<*const libc::c_char>(),
             0 as libc::c_long,
+        )
+    });
+    match ret {
+        Err(e) => e,
+        Ok(_) => Errno(0),
+    }
+}
+
+/// The kernel's `-errno` return convention, for callers with inline assembly of their
+/// own (see `from_kernel`).
+pub fn kernel_result(ret: i64) -> Result<i64, Errno> {
+    from_kernel(ret)
+}
+
+/// `execveat(fd, "", argv, NULL, AT_EMPTY_PATH)` (nr 322): executes the file `fd` is
+/// open on, which need not have a path at all (a memfd). NULL environment pointer as
+/// for [`raw_execve`]. Returns only on failure.
+pub fn raw_execveat_fd(fd: std::os::fd::BorrowedFd<'_>, argv: &CArgv) -> Errno {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the empty path is a valid NUL-terminated string, argv a NULL-terminated
+    // array owned by the caller, both alive across the call; `fd` is borrowed, so it
+    // stays open; a NULL envp is accepted by the kernel; on success it does not return.
+    let ret = cvt(unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            libc::c_long::from(fd.as_raw_fd()),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            std::ptr::null::<*const libc::c_char>(),
+            libc::c_long::from(libc::AT_EMPTY_PATH),
         )
     });
     match ret {
