@@ -158,7 +158,15 @@ impl Witness<'_> {
 
 impl Drop for Witness<'_> {
     fn drop(&mut self) {
-        let names = [self.marker_name(), format!(".breakout-exec-{}", self.nonce)];
+        // Everything a probe may leave on a mount when its container dies mid-step.
+        let names = [
+            self.marker_name(),
+            format!(".breakout-exec-{}", self.nonce),
+            format!(".breakout-script-{}", self.nonce),
+            format!(".breakout-mmap-{}", self.nonce),
+            format!(".breakout-suid-{}", self.nonce),
+            format!(".breakout-dev-{}", self.nonce),
+        ];
         for volume in &self.settings.volumes {
             for name in &names {
                 let _ = std::fs::remove_file(volume.source.join(name));

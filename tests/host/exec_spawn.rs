@@ -10,12 +10,6 @@ use super::{Case, Cmp, Deny, Expect};
 /// `__X32_SYSCALL_BIT`.
 const X32_BIT: i64 = 0x4000_0000;
 
-/// `exec.mmap-exec` escapes without starting a payload (it maps a file executable and
-/// never runs it), so its escape carries no nonce, which `host.rs` demands of an
-/// `Expect::Escaped` exec probe. A not-applicable text no verdict ever contains leaves
-/// "escaped" as the only verdict that passes.
-const ESCAPED_WITHOUT_PAYLOAD: Expect = Expect::EscapedOrNotApplicable("\0no verdict says this\0");
-
 /// A syscall no probe of this group makes: a filter denying it only shows what the
 /// filter's architecture check does.
 const UNRELATED: i64 = libc::SYS_uselib;
@@ -120,7 +114,7 @@ pub fn cases() -> Vec<Case> {
         )
         .with_scratch_mount(),
         // exec.mmap-exec: mmap asking for PROT_EXEC
-        Case::unfiltered("exec.mmap-exec", ESCAPED_WITHOUT_PAYLOAD).with_scratch_mount(),
+        Case::unfiltered("exec.mmap-exec", Expect::EscapedWithoutPayload).with_scratch_mount(),
         Case::denied(
             "exec.mmap-exec",
             "deny-mmap-prot-exec",
