@@ -27,6 +27,14 @@ pub struct Cli {
 pub enum Command {
     /// Start a container under the given profile and settings, run the probes, report.
     Run(Box<RunArgs>),
+    /// Run the same settings under several runtimes (default: every installed one) and
+    /// explain where they differ.
+    Compare(Box<RunArgs>),
+    /// Show what this host can run: runtimes, kernel, architectures, cgroups, LSMs.
+    Doctor(DoctorArgs),
+    /// Internal: exit 0 if a getpid through ABI (i386, x32) works (used by doctor).
+    #[command(hide = true)]
+    AbiCheck { abi: String },
     /// List the probe catalog.
     Probes(ProbesArgs),
 }
@@ -38,6 +46,12 @@ pub enum Format {
 }
 
 #[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
 pub struct ProbesArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -46,9 +60,11 @@ pub struct ProbesArgs {
 /// `breakout run` flags, in `docker run` vocabulary where one exists.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// OCI runtime to use.
-    #[arg(long, default_value = "runc")]
-    pub runtime: String,
+    /// OCI runtime(s): runc, crun, runsc, runsc-oci, youki; repeatable or a comma
+    /// list; NAME=PATH[,FLAG...] for a binary of one of those families with extra flags.
+    /// `run` defaults to runc, `compare` to every installed runtime.
+    #[arg(long, value_name = "RUNTIME")]
+    pub runtime: Vec<String>,
     /// Seccomp profile (Docker/Moby JSON or a bare OCI linux.seccomp object).
     /// Without one the container has no seccomp filter.
     #[arg(long, value_name = "FILE")]
@@ -75,7 +91,8 @@ pub struct RunArgs {
     /// Run the probes as UID[:GID].
     #[arg(short = 'u', long, value_name = "UID[:GID]")]
     pub user: Option<String>,
-    /// none (a private network namespace with loopback only; the default) or host.
+    /// none (a private network namespace with loopback only; the default), host, or
+    /// bridge (a namespace of the harness's joined by veth to one where the canary listens).
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
     /// Root filesystem to use instead of the minimal one the harness builds. It is used

@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod catalog;
 pub mod cli;
 pub mod container;
+pub mod doctor;
 pub mod profile;
 #[path = "../probes/protocol.rs"]
 pub mod protocol;

@@ -3,16 +3,16 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode as ProcessExit;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
 
 use breakout::catalog::CATALOG;
-use breakout::cli::{Cli, CliError, Command, Format, ProbesArgs, RunArgs};
+use breakout::cli::{Cli, CliError, Command, DoctorArgs, Format, ProbesArgs, RunArgs};
 use breakout::container::Seccomp;
-use breakout::report::{environment::Environment, ExitCode, Report, Subject, Summary};
-use breakout::runtime::Runtime;
+use breakout::report::{environment::Environment, ExitCode, Report, StartStatus, Subject};
+use breakout::runtime::{split_runtime_args, Runtime, RuntimeError, RUNTIMES};
 
 fn main() -> ProcessExit {
     let cli = match Cli::try_parse() {
@@ -24,7 +24,16 @@ fn main() -> ProcessExit {
         }
     };
     let code = match cli.command {
-        Command::Run(args) => run(&args),
+        Command::Run(args) => run(&args, Mode::Run),
+        Command::Compare(args) => run(&args, Mode::Compare),
+        Command::Doctor(args) => doctor(&args),
+        Command::AbiCheck { abi } => {
+            if breakout::doctor::abi_check(&abi) {
+                ExitCode::Clean
+            } else {
+                ExitCode::Environment
+            }
+        }
         Command::Probes(args) => probes(&args),
     };
     ProcessExit::from(code as u8)
@@ -42,6 +51,21 @@ fn fail(e: CliError) -> ExitCode {
 fn print(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+fn doctor(args: &DoctorArgs) -> ExitCode {
+    let found = breakout::doctor::examine();
+    match args.format {
+        Format::Table => print(&found.to_table()),
+        Format::Json => {
+            print(&(serde_json::to_string_pretty(&found).expect("doctor serialises") + "\n"))
+        }
+    }
+    if found.ready() {
+        ExitCode::Clean
+    } else {
+        ExitCode::Environment
+    }
 }
 
 fn probes(args: &ProbesArgs) -> ExitCode {
@@ -69,17 +93,56 @@ fn probes(args: &ProbesArgs) -> ExitCode {
     ExitCode::Clean
 }
 
-fn run(args: &RunArgs) -> ExitCode {
+/// `run` starts runc unless told otherwise; `compare` every installed runtime.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Run,
+    Compare,
+}
+
+fn runtimes(args: &RunArgs, mode: Mode) -> Result<Vec<Runtime>, CliError> {
+    let specs = split_runtime_args(&args.runtime);
+    if specs.is_empty() {
+        return match mode {
+            Mode::Run => Runtime::lookup("runc")
+                .map(|r| vec![r])
+                .map_err(|e| CliError::Environment(e.to_string())),
+            Mode::Compare => {
+                let installed = Runtime::installed();
+                if installed.is_empty() {
+                    Err(CliError::Environment(format!(
+                        "no runtime installed (known: {})",
+                        RUNTIMES
+                            .iter()
+                            .map(|k| k.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )))
+                } else {
+                    Ok(installed)
+                }
+            }
+        };
+    }
+    specs
+        .iter()
+        .map(|spec| {
+            Runtime::lookup(spec).map_err(|e| match e {
+                RuntimeError::NotInstalled { .. } => CliError::Environment(e.to_string()),
+                _ => CliError::Usage(format!("--runtime: {e}")),
+            })
+        })
+        .collect()
+}
+
+fn run(args: &RunArgs, mode: Mode) -> ExitCode {
     let plan = match args.plan() {
         Ok(plan) => plan,
         Err(e) => return fail(e),
     };
-    let runtime = match Runtime::lookup(&args.runtime) {
+    let runtimes = match runtimes(args, mode) {
         Ok(r) => r,
-        Err(e @ breakout::runtime::RuntimeError::Unknown { .. }) => {
-            return fail(CliError::Usage(format!("--runtime: {e}")))
-        }
-        Err(e) => return fail(CliError::Environment(e.to_string())),
+        Err(e) => return fail(e),
     };
     let environment = Environment::probe();
     if environment.euid != 0 {
@@ -91,10 +154,36 @@ fn run(args: &RunArgs) -> ExitCode {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
     }
-    let run = match breakout::run::execute(&plan, &runtime, &interrupted) {
-        Ok(run) => run,
-        Err(e) => return fail(CliError::Environment(e.to_string())),
-    };
+    let mut runs = Vec::new();
+    for runtime in &runtimes {
+        if interrupted.load(Ordering::Relaxed) {
+            break;
+        }
+        let mut run = match breakout::run::execute(&plan, runtime, &interrupted) {
+            Ok(run) => run,
+            Err(e) => return fail(CliError::Environment(e.to_string())),
+        };
+        if matches!(run.start, StartStatus::FailedToStart { .. }) {
+            if let Some(problem) = breakout::doctor::cgroup_problem(&runtime.kind) {
+                // Not the profile's doing: say what is, and skip the bisection.
+                run.triage = Some(breakout::report::Triage {
+                    needed: Vec::new(),
+                    attempts: 0,
+                    conclusion: problem,
+                });
+                runs.push(run);
+                continue;
+            }
+            match breakout::run::triage::triage(&plan, runtime, &interrupted) {
+                Ok(triage) => run.triage = triage,
+                Err(e) => eprintln!(
+                    "breakout: {}: start-failure triage failed: {e}",
+                    runtime.name
+                ),
+            }
+        }
+        runs.push(run);
+    }
     let seccomp = match &plan.settings.seccomp {
         Seccomp::None => {
             "none (no profile given: the container runs without a seccomp filter)".to_string()
@@ -102,19 +191,15 @@ fn run(args: &RunArgs) -> ExitCode {
         Seccomp::Unconfined => "unconfined (no seccomp filter, as requested)".to_string(),
         Seccomp::Profile(path) => path.display().to_string(),
     };
-    let runs = vec![run];
-    let report = Report {
-        schema: breakout::report::REPORT_SCHEMA,
-        breakout_version: env!("CARGO_PKG_VERSION"),
+    let report = Report::new(
         environment,
-        subject: Subject {
+        Subject {
             seccomp,
             settings: plan.settings.to_json(),
         },
-        summary: Summary::of(&runs),
         runs,
-        interrupted: interrupted.load(std::sync::atomic::Ordering::Relaxed),
-    };
+        interrupted.load(Ordering::Relaxed),
+    );
     let color = args.output.is_none() && std::io::stdout().is_terminal();
     let text = match args.format {
         Format::Table => report.to_table(color),

@@ -75,7 +75,7 @@ fn missing_profile_is_a_usage_error() {
 
 #[test]
 fn bad_flags_are_usage_errors() {
-    assert_usage_error(&["run", "--network", "bridge"], &["--network"]);
+    assert_usage_error(&["run", "--network", "wifi"], &["--network"]);
     assert_usage_error(&["run", "--cap-add", "CAP_FLY"], &["CAP_FLY"]);
     assert_usage_error(&["run", "--tmpfs", "relative"], &["--tmpfs"]);
     assert_usage_error(&["run", "-v", "/nonexistent:/data"], &["--volume"]);

@@ -97,7 +97,7 @@ pub enum SettingsError {
     Tmpfs { spec: String, problem: String },
     #[error("--user {spec:?}: expected UID or UID:GID with numeric ids")]
     User { spec: String },
-    #[error("--network {value:?}: expected none or host")]
+    #[error("--network {value:?}: expected none, host or bridge")]
     Network { value: String },
     #[error("--security-opt {value:?}: {problem}")]
     SecurityOpt { value: String, problem: String },
@@ -124,6 +124,9 @@ pub enum Network {
     None,
     /// The host's network namespace.
     Host,
+    /// A network namespace of the harness's, joined by a veth pair to a second one
+    /// where the canary listens: egress to a "remote" host, without leaving the machine.
+    Bridge,
 }
 
 /// A `-v SRC:DST[:opts]` bind mount.
@@ -392,6 +395,7 @@ impl RawSettings {
         let network = match self.network.as_deref() {
             None | Some("none") => Network::None,
             Some("host") => Network::Host,
+            Some("bridge") => Network::Bridge,
             Some(other) => {
                 return Err(SettingsError::Network {
                     value: other.to_string(),
@@ -485,6 +489,8 @@ pub struct SpecInputs<'a> {
     pub args: Vec<String>,
     /// The resolved filter, if any.
     pub seccomp: Option<LinuxSeccomp>,
+    /// The network namespace to join (bridge mode).
+    pub netns: Option<PathBuf>,
 }
 
 fn bind_mount(source: &Path, destination: &str, options: &[&str]) -> Mount {
@@ -585,6 +591,13 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
             ns.typ() != LinuxNamespaceType::Cgroup
                 && !(settings.network == Network::Host && ns.typ() == LinuxNamespaceType::Network)
         });
+        if let Some(path) = &inputs.netns {
+            for ns in namespaces.iter_mut() {
+                if ns.typ() == LinuxNamespaceType::Network {
+                    ns.set_path(Some(path.clone()));
+                }
+            }
+        }
     }
     linux.set_resources(Some(
         LinuxResourcesBuilder::default()
@@ -730,7 +743,7 @@ mod tests {
         assert_eq!(parse_user("1000:50").unwrap(), (1000, 50));
         assert!(parse_user("nobody").is_err());
         assert!(RawSettings {
-            network: Some("bridge".into()),
+            network: Some("wifi".into()),
             ..raw()
         }
         .validate()
@@ -754,6 +767,7 @@ mod tests {
             provided_shell: None,
             args: vec![PROBE_PATH.into(), "run".into()],
             seccomp: None,
+            netns: None,
         });
         let json = serde_json::to_value(&spec).unwrap();
         assert_eq!(json["root"]["readonly"], true);

@@ -4,6 +4,7 @@
 //! The JSON report is a versioned wire format: [`REPORT_SCHEMA`] changes whenever a
 //! field changes meaning or disappears; new fields may be added within a version.
 
+pub mod compare;
 pub mod environment;
 
 use std::fmt::Write as _;
@@ -129,6 +130,78 @@ pub struct RunReport {
     /// For each goal with an escape, the techniques that got through: the one line a
     /// reader needs ("spawn: escaped via vfork").
     pub escapes_by_goal: Vec<GoalEscapes>,
+    /// How this runtime treats a seccomp profile (from the quirks table).
+    pub profile_handling: ProfileHandling,
+    /// When the container did not start under a profile: which denials its start needs.
+    pub triage: Option<Triage>,
+}
+
+/// How a runtime treats a seccomp profile; runc honours all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ProfileHandling {
+    /// The profile is applied at all.
+    pub applies_profile: bool,
+    /// The filter is in place before the container's own execve.
+    pub filters_own_exec: bool,
+    pub honours_errno_ret: bool,
+    pub honours_architectures: bool,
+}
+
+impl Default for ProfileHandling {
+    fn default() -> Self {
+        ProfileHandling {
+            applies_profile: true,
+            filters_own_exec: true,
+            honours_errno_ret: true,
+            honours_architectures: true,
+        }
+    }
+}
+
+impl ProfileHandling {
+    pub const IGNORES_PROFILE: &'static str =
+        "ignores the profile (gVisor applies linux.seccomp only with --oci-seccomp)";
+    pub const FILTERS_AFTER_START: &'static str =
+        "applies the filter after its own start, so a profile denying execve does not stop the container";
+    pub const NO_ERRNO_RET: &'static str = "ignores errnoRet: denied calls fail with EPERM";
+    pub const NO_ARCHITECTURES: &'static str = "ignores the profile's architectures list";
+
+    /// Sentences on how this differs from runc; empty for runc itself.
+    pub fn notes(&self) -> Vec<&'static str> {
+        if !self.applies_profile {
+            return vec![Self::IGNORES_PROFILE];
+        }
+        let mut notes = Vec::new();
+        if !self.filters_own_exec {
+            notes.push(Self::FILTERS_AFTER_START);
+        }
+        if !self.honours_errno_ret {
+            notes.push(Self::NO_ERRNO_RET);
+        }
+        if !self.honours_architectures {
+            notes.push(Self::NO_ARCHITECTURES);
+        }
+        notes
+    }
+}
+
+/// What start-failure triage found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Triage {
+    /// Syscalls the runtime's start needs that the profile denies.
+    pub needed: Vec<String>,
+    /// Empty containers started to find them.
+    pub attempts: u32,
+    pub conclusion: String,
+}
+
+/// A probe whose verdicts differ between runtimes, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Divergence {
+    pub step: String,
+    /// runtime name -> outcome (with mechanism), in run order.
+    pub verdicts: Vec<(String, String)>,
+    pub explanation: String,
 }
 
 /// The techniques through which one goal was reached in one run.
@@ -180,6 +253,8 @@ pub struct Report {
     pub subject: Subject,
     pub runs: Vec<RunReport>,
     pub summary: Summary,
+    /// Steps whose verdicts differ between runtimes (empty with one runtime).
+    pub divergences: Vec<Divergence>,
     /// Set when the run was cut short (Ctrl-C); what did not run is `not-run`.
     pub interrupted: bool,
 }
@@ -234,6 +309,24 @@ pub enum ExitCode {
 }
 
 impl Report {
+    pub fn new(
+        environment: environment::Environment,
+        subject: Subject,
+        runs: Vec<RunReport>,
+        interrupted: bool,
+    ) -> Report {
+        Report {
+            schema: REPORT_SCHEMA,
+            breakout_version: env!("CARGO_PKG_VERSION"),
+            environment,
+            subject,
+            summary: Summary::of(&runs),
+            divergences: compare::divergences(&runs),
+            runs,
+            interrupted,
+        }
+    }
+
     /// Escapes dominate: they are what the user must act on first.
     pub fn exit_code(&self) -> ExitCode {
         if self.interrupted {
@@ -275,6 +368,19 @@ impl Report {
                     run.runtime.name,
                     error.replace('\n', "\n  ")
                 );
+                match &run.triage {
+                    Some(t) if t.attempts > 0 => {
+                        let _ = writeln!(
+                            out,
+                            "  triage ({} empty containers started): {}",
+                            t.attempts, t.conclusion
+                        );
+                    }
+                    Some(t) => {
+                        let _ = writeln!(out, "  diagnosis: {}", t.conclusion);
+                    }
+                    None => {}
+                }
             }
         }
         // Rows: every step seen in any run, in catalog order then target order.
@@ -343,7 +449,19 @@ impl Report {
                 }
             }
             let marker = if escaped_any { "!!" } else { "  " };
-            let _ = writeln!(out, "{marker}{}", line.trim_end());
+            let differs = self.divergences.iter().any(|d| d.step == *step);
+            let _ = writeln!(
+                out,
+                "{marker}{}{}",
+                line.trim_end(),
+                if differs { "  <>" } else { "" }
+            );
+        }
+        if !self.divergences.is_empty() {
+            let _ = writeln!(out, "\nwhere the runtimes differ:");
+            for d in &self.divergences {
+                let _ = writeln!(out, "  {} {}: {}", "<>", d.step, d.explanation);
+            }
         }
         out.push('\n');
         for run in &self.runs {

@@ -20,19 +20,27 @@ pub struct Canary {
 }
 
 impl Canary {
+    /// Listens on loopback.
     pub fn start() -> std::io::Result<Canary> {
+        let (listener, udp) = Canary::bind("127.0.0.1")?;
+        Canary::from_sockets(listener, udp)
+    }
+
+    /// Binds TCP and UDP on one port of `ip`, in the calling thread's network namespace.
+    pub fn bind(ip: &str) -> std::io::Result<(TcpListener, UdpSocket)> {
         // The UDP port is bound to match the TCP one; another process may hold it, so
         // try a few ports before giving up.
-        let mut bound = None;
         for _ in 0..16 {
-            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let listener = TcpListener::bind((ip, 0))?;
             if let Ok(udp) = UdpSocket::bind(listener.local_addr()?) {
-                bound = Some((listener, udp));
-                break;
+                return Ok((listener, udp));
             }
         }
-        let (listener, udp) = bound
-            .ok_or_else(|| std::io::Error::other("no loopback port free for both TCP and UDP"))?;
+        Err(std::io::Error::other("no port free for both TCP and UDP"))
+    }
+
+    /// Serves sockets made by [`Canary::bind`] (possibly in another namespace).
+    pub fn from_sockets(listener: TcpListener, udp: UdpSocket) -> std::io::Result<Canary> {
         listener.set_nonblocking(true)?;
         udp.set_nonblocking(true)?;
         let addr = listener.local_addr()?;

@@ -3,6 +3,8 @@
 
 pub mod canary;
 pub mod collector;
+pub mod netns;
+pub mod triage;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,8 +42,10 @@ pub struct Plan {
 pub enum RunError {
     #[error(transparent)]
     Bundle(#[from] BundleError),
-    #[error("failed to start the canary listener on loopback: {0}")]
+    #[error("failed to start the canary listener: {0}")]
     Canary(std::io::Error),
+    #[error(transparent)]
+    Netns(#[from] netns::NetnsError),
 }
 
 /// Selects catalog probes by glob patterns; no patterns means all of them.
@@ -198,7 +202,7 @@ pub fn execute(
     let version = runtime
         .version()
         .unwrap_or_else(|e| crate::runtime::RuntimeVersion {
-            name: runtime.kind.name.to_string(),
+            name: runtime.name.clone(),
             binary: runtime.binary.clone(),
             version: format!("unknown ({e})"),
             ..Default::default()
@@ -219,7 +223,19 @@ pub fn execute(
             }
         }
     }
-    let canary = Canary::start().map_err(RunError::Canary)?;
+    let runtime = &runtime.for_network(plan.settings.network);
+    // Declared before the canary so the namespaces outlive the sockets inside them.
+    let bridge = match plan.settings.network {
+        container::Network::Bridge => Some(netns::BridgeNet::create()?),
+        _ => None,
+    };
+    let canary = match &bridge {
+        Some(net) => {
+            let (tcp, udp) = net.in_canary_ns(|| Canary::bind(netns::CANARY_IP))?;
+            Canary::from_sockets(tcp, udp).map_err(RunError::Canary)?
+        }
+        None => Canary::start().map_err(RunError::Canary)?,
+    };
     let nonce = format!("nonce-{}", bundle::unique_token());
     let witness = Witness {
         nonce: nonce.clone(),
@@ -234,7 +250,7 @@ pub fn execute(
     let mut after: Option<String> = None;
     let mut containers = 0u32;
     let mut start = StartStatus::Started;
-    let name = runtime.kind.name;
+    let name = runtime.name.as_str();
     let mut was_interrupted = false;
 
     // Each pass is one container; a pass ends in done, a kill (resume), or a failure.
@@ -257,6 +273,7 @@ pub fn execute(
             provided_shell: provided_shell.as_deref(),
             args,
             seccomp: plan.seccomp.clone(),
+            netns: bridge.as_ref().map(|b| b.container_path()),
         });
         run_dir.write_spec(&spec)?;
         let id = format!("breakout-{}-{}", bundle::unique_token(), containers);
@@ -403,12 +420,15 @@ pub fn execute(
         })
         .collect();
     drop(witness);
+    drop(bridge);
     drop(run_dir);
     Ok(RunReport {
         runtime: version,
         start,
         containers,
         escapes_by_goal: crate::report::GoalEscapes::of(&verdicts),
+        profile_handling: runtime.kind.profile_handling(),
+        triage: None,
         verdicts,
     })
 }
@@ -476,7 +496,7 @@ fn run_container(
     verdicts: &mut BTreeMap<String, Verdict>,
     witness: &Witness,
 ) -> Result<ContainerOutcome, RuntimeError> {
-    let name = runtime.kind.name;
+    let name = runtime.name.as_str();
     let (mut container, stdout, stderr) =
         runtime.create(&run_dir.state(), &run_dir.bundle(), id)?;
     let lines = collector::read_lines(stdout);

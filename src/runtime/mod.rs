@@ -15,35 +15,25 @@ const CLI_DEADLINE: Duration = Duration::from_secs(30);
 /// How often we look at a container that has not said anything.
 const POLL: Duration = Duration::from_millis(5);
 
-/// What is known about one runtime configuration. Add a runtime by adding a row.
-#[derive(Debug, Clone, Copy)]
-pub struct RuntimeKind {
-    /// The name users select it by.
-    pub name: &'static str,
-    /// The executable looked up in `PATH`.
-    pub binary: &'static str,
-    /// Global flags placed before the subcommand.
-    pub flags: &'static [&'static str],
-    /// The filter is installed before the container's own `execve`, so a profile that
-    /// denies `execve` keeps the container from starting.
-    pub filters_own_exec: bool,
-}
+pub mod quirks;
 
-/// The quirks table.
-pub const RUNTIMES: &[RuntimeKind] = &[RuntimeKind {
-    name: "runc",
-    binary: "runc",
-    flags: &[],
-    filters_own_exec: true,
-}];
+pub use quirks::{RuntimeKind, RUNTIMES};
 
 /// Failures of the runtime itself (not of the container's process).
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("unknown runtime {name:?} (known: {known})")]
+    #[error("unknown runtime {name:?} (known: {known}; or NAME=PATH[,FLAG...] for a binary of one of those families)")]
     Unknown { name: String, known: String },
-    #[error("runtime {name:?}: executable {binary:?} not found in PATH (install it, e.g. apt-get install {binary})")]
-    NotInstalled { name: String, binary: String },
+    #[error("runtime {name:?}: executable {binary:?} not found in PATH ({install})")]
+    NotInstalled {
+        name: String,
+        binary: String,
+        install: String,
+    },
+    #[error("runtime {name:?}: {path} is not an executable file")]
+    NotExecutable { name: String, path: PathBuf },
+    #[error("runtime {name:?}: cannot tell which runtime family {path} belongs to; name the file after runc, crun, runsc or youki")]
+    UnknownFamily { name: String, path: PathBuf },
     #[error("failed to run {command}: {source}")]
     Spawn {
         command: String,
@@ -59,8 +49,12 @@ pub enum RuntimeError {
 /// A runtime ready to drive: binary, flags and quirks.
 #[derive(Debug, Clone)]
 pub struct Runtime {
+    /// The name in reports (a table row's, or the user's for a custom binary).
+    pub name: String,
     pub kind: RuntimeKind,
     pub binary: PathBuf,
+    /// Global flags: the row's, the user's, and the network mode's.
+    pub flags: Vec<String>,
 }
 
 /// Version facts a report carries.
@@ -81,31 +75,116 @@ fn find_in_path(binary: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+fn known_names() -> String {
+    RUNTIMES
+        .iter()
+        .map(|k| k.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Splits `--runtime` values: `runc,crun` is two runtimes, `NAME=PATH[,FLAG...]` one
+/// custom runtime with flags.
+pub fn split_runtime_args(values: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for value in values {
+        let custom = value
+            .split(',')
+            .next()
+            .is_some_and(|first| first.contains('='));
+        if custom {
+            out.push(value.clone());
+        } else {
+            out.extend(
+                value
+                    .split(',')
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string),
+            );
+        }
+    }
+    out
+}
+
 impl Runtime {
-    /// Looks a runtime up by name in the quirks table and its binary in `PATH`.
-    pub fn lookup(name: &str) -> Result<Runtime, RuntimeError> {
-        let kind = RUNTIMES
-            .iter()
-            .find(|k| k.name == name)
-            .copied()
-            .ok_or_else(|| RuntimeError::Unknown {
+    /// Resolves one runtime spec: a row's name (binary looked up in `PATH`), or
+    /// `NAME=PATH[,FLAG...]` for a binary of one of the known families.
+    pub fn lookup(spec: &str) -> Result<Runtime, RuntimeError> {
+        if let Some((name, rest)) = spec.split_once('=') {
+            let mut parts = rest.split(',');
+            let path = PathBuf::from(parts.next().unwrap_or_default());
+            let user_flags: Vec<String> = parts
+                .filter(|f| !f.is_empty())
+                .map(str::to_string)
+                .collect();
+            let file_name = path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let kind = RuntimeKind::named(name)
+                .or_else(|| RuntimeKind::infer(&file_name, &user_flags))
+                .ok_or_else(|| RuntimeError::UnknownFamily {
+                    name: name.to_string(),
+                    path: path.clone(),
+                })?;
+            if !path.is_file() {
+                return Err(RuntimeError::NotExecutable {
+                    name: name.to_string(),
+                    path,
+                });
+            }
+            let mut flags: Vec<String> = kind.flags.iter().map(|f| f.to_string()).collect();
+            flags.extend(user_flags);
+            return Ok(Runtime {
                 name: name.to_string(),
-                known: RUNTIMES
-                    .iter()
-                    .map(|k| k.name)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-        let binary = find_in_path(kind.binary).ok_or_else(|| RuntimeError::NotInstalled {
-            name: name.to_string(),
-            binary: kind.binary.to_string(),
+                kind,
+                binary: path,
+                flags,
+            });
+        }
+        let kind = RuntimeKind::named(spec).ok_or_else(|| RuntimeError::Unknown {
+            name: spec.to_string(),
+            known: known_names(),
         })?;
-        Ok(Runtime { kind, binary })
+        let binary = find_in_path(kind.binary).ok_or_else(|| RuntimeError::NotInstalled {
+            name: spec.to_string(),
+            binary: kind.binary.to_string(),
+            install: match kind.package {
+                Some(p) => format!("install it: apt-get install {p}"),
+                None => "Debian has no package for it: put its binary in PATH, or name it with NAME=PATH".to_string(),
+            },
+        })?;
+        Ok(Runtime {
+            name: kind.name.to_string(),
+            kind,
+            binary,
+            flags: kind.flags.iter().map(|f| f.to_string()).collect(),
+        })
+    }
+
+    /// Every row of the table whose binary is installed.
+    pub fn installed() -> Vec<Runtime> {
+        RUNTIMES
+            .iter()
+            .filter_map(|k| Runtime::lookup(k.name).ok())
+            .collect()
+    }
+
+    /// The same runtime with the flags a network mode needs.
+    pub fn for_network(&self, network: crate::container::Network) -> Runtime {
+        let mut runtime = self.clone();
+        runtime.flags.extend(
+            self.kind
+                .network_flags(network)
+                .iter()
+                .map(|f| f.to_string()),
+        );
+        runtime
     }
 
     fn command(&self, state_root: &Path) -> Command {
         let mut cmd = Command::new(&self.binary);
-        cmd.args(self.kind.flags)
+        cmd.args(&self.flags)
             .arg("--root")
             .arg(state_root)
             .stdin(Stdio::null());
@@ -123,9 +202,9 @@ impl Runtime {
             .find_map(|l| l.trim().strip_prefix("libseccomp:"))
             .map(|v| v.trim().to_string());
         Ok(RuntimeVersion {
-            name: self.kind.name.to_string(),
+            name: self.name.clone(),
             binary: self.binary.clone(),
-            flags: self.kind.flags.iter().map(|f| f.to_string()).collect(),
+            flags: self.flags.clone(),
             version,
             libseccomp,
         })
@@ -150,7 +229,7 @@ impl Runtime {
             .arg(id)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let label = format!("{} create", self.kind.name);
+        let label = format!("{} create", self.name);
         let mut child = cmd.spawn().map_err(|source| RuntimeError::Spawn {
             command: label.clone(),
             source,
@@ -214,7 +293,7 @@ impl Container {
     pub fn start(&mut self) -> Result<(), RuntimeError> {
         let mut cmd = self.runtime.command(&self.state_root);
         cmd.arg("start").arg(&self.id);
-        run_to_end(cmd, &format!("{} start", self.runtime.kind.name)).map(|_| ())
+        run_to_end(cmd, &format!("{} start", self.runtime.name)).map(|_| ())
     }
 
     /// Non-blocking: has the container's process ended, and how.
@@ -227,10 +306,13 @@ impl Container {
         // SAFETY: waitpid with WNOHANG only writes the status into our local integer.
         let ret = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
         if ret == pid {
+            let code = libc::WEXITSTATUS(status);
             self.exit = Some(if libc::WIFSIGNALED(status) {
                 Exit::Signal(libc::WTERMSIG(status))
+            } else if self.runtime.kind.signal_as_exit_code && (129..160).contains(&code) {
+                Exit::Signal(code - 128)
             } else {
-                Exit::Code(libc::WEXITSTATUS(status))
+                Exit::Code(code)
             });
         } else if ret == -1 {
             // Not our child (the runtime did not hand it over): fall back to existence.
@@ -272,6 +354,7 @@ impl Container {
             Instant::now() + Duration::from_secs(2),
             &AtomicBool::new(false),
         );
+        remove_leftover_cgroups(&self.id);
     }
 }
 
@@ -281,6 +364,21 @@ impl Drop for Container {
             self.kill();
         }
         self.delete();
+    }
+}
+
+/// runsc leaves its container's cgroups behind, empty, after delete. They are named
+/// after the container's id, in every v1 hierarchy and the unified one; removing an
+/// empty cgroup is always safe (a busy one refuses, and is left alone).
+fn remove_leftover_cgroups(id: &str) {
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    for hierarchy in hierarchies.flatten() {
+        let dir = hierarchy.path().join(id);
+        if dir.is_dir() {
+            let _ = std::fs::remove_dir(&dir);
+        }
     }
 }
 

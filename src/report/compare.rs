@@ -1,0 +1,302 @@
+//! Divergences between runtimes: the steps whose verdicts differ, each with a one-line
+//! explanation drawn from the runtimes' quirks (carried in the report) and from the
+//! verdicts' mechanisms.
+
+use super::{Divergence, Outcome, ProfileHandling, RunReport, StartStatus, Verdict};
+
+/// Mechanisms a seccomp filter produces (as opposed to a mount option or a capability
+/// check, which give the same answer under every runtime that honours the settings).
+fn is_seccomp_like(v: &Verdict) -> bool {
+    v.outcome == Outcome::Blocked
+        && matches!(
+            v.mechanism.as_deref(),
+            Some("EPERM" | "EACCES" | "ENOSYS" | "SIGSYS")
+        )
+}
+
+fn cell(v: &Verdict) -> String {
+    match &v.mechanism {
+        Some(m) => format!("{} ({m})", v.outcome.as_str()),
+        None => v.outcome.as_str().to_string(),
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
+}
+
+/// Explains why `runs` disagree on one step; `here` pairs each run with its verdict.
+fn explain(here: &[(&RunReport, &Verdict)]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let started: Vec<_> = here
+        .iter()
+        .filter(|(r, _)| matches!(r.start, StartStatus::Started))
+        .collect();
+    // Runtimes that could not start, grouped by the reason, so the sentence is said once.
+    let mut failed: Vec<(String, Vec<&str>)> = Vec::new();
+    for (run, _) in here {
+        if let StartStatus::FailedToStart { error } = &run.start {
+            let why = match &run.triage {
+                Some(t) if !t.needed.is_empty() => format!(
+                    "{} {} to start a container and the profile denies {}",
+                    if t.needed.len() == 1 { "needs" } else { "need" },
+                    t.needed.join(", "),
+                    if t.needed.len() == 1 { "it" } else { "them" }
+                ),
+                Some(t) => t.conclusion.clone(),
+                None => first_line(error).to_string(),
+            };
+            match failed.iter_mut().find(|(w, _)| *w == why) {
+                Some((_, names)) => names.push(&run.runtime.name),
+                None => failed.push((why, vec![&run.runtime.name])),
+            }
+        }
+    }
+    for (why, names) in &failed {
+        parts.push(format!("{} cannot start: {why}", names.join(" and ")));
+    }
+    if !failed.is_empty() {
+        for (other, _) in &started {
+            let h = other.profile_handling;
+            if h.applies_profile && !h.filters_own_exec {
+                parts.push(format!(
+                    "{} {}",
+                    other.runtime.name,
+                    ProfileHandling::FILTERS_AFTER_START
+                ));
+            }
+        }
+    }
+    let applies = |run: &RunReport| run.profile_handling.applies_profile;
+    let blocked_by_filter = started
+        .iter()
+        .any(|(r, v)| applies(r) && is_seccomp_like(v));
+    for (run, v) in &started {
+        if !applies(run) {
+            if !blocked_by_filter {
+                continue;
+            }
+            let note = ProfileHandling::IGNORES_PROFILE;
+            parts.push(match (v.outcome, v.mechanism.as_deref()) {
+                (Outcome::Blocked, Some("ENOSYS")) => format!(
+                    "{} {note}; its own kernel does not implement the call (ENOSYS)",
+                    run.runtime.name
+                ),
+                (Outcome::Blocked, _) => format!(
+                    "{} {note}; its own kernel answers {}",
+                    run.runtime.name,
+                    cell(v)
+                ),
+                _ => format!("{} {note}", run.runtime.name),
+            });
+            continue;
+        }
+        // errnoRet: this runtime says EPERM where one that honours errnoRet says the
+        // profile's own errno.
+        let custom_errno_elsewhere = started.iter().any(|(o, ov)| {
+            applies(o)
+                && o.profile_handling.honours_errno_ret
+                && ov.outcome == Outcome::Blocked
+                && !matches!(
+                    ov.mechanism.as_deref(),
+                    Some("EPERM" | "ENOSYS" | "SIGSYS") | None
+                )
+        });
+        if v.mechanism.as_deref() == Some("EPERM")
+            && custom_errno_elsewhere
+            && !run.profile_handling.honours_errno_ret
+        {
+            parts.push(format!(
+                "{} {}",
+                run.runtime.name,
+                ProfileHandling::NO_ERRNO_RET
+            ));
+        }
+    }
+    if parts.is_empty() {
+        let listed: Vec<String> = here
+            .iter()
+            .map(|(run, v)| format!("{}: {}", run.runtime.name, cell(v)))
+            .collect();
+        parts.push(format!(
+            "{} (no known quirk explains it; gVisor implements system calls itself)",
+            listed.join(", ")
+        ));
+    }
+    parts.join("; ")
+}
+
+/// Every step whose (outcome, mechanism) is not the same under every runtime.
+pub fn divergences(runs: &[RunReport]) -> Vec<Divergence> {
+    if runs.len() < 2 {
+        return Vec::new();
+    }
+    let mut steps: Vec<String> = Vec::new();
+    for run in runs {
+        for v in &run.verdicts {
+            let step = v.step();
+            if !steps.contains(&step) {
+                steps.push(step);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for step in steps {
+        let here: Vec<(&RunReport, &Verdict)> = runs
+            .iter()
+            .filter_map(|r| r.verdicts.iter().find(|v| v.step() == step).map(|v| (r, v)))
+            .collect();
+        let first = here.first().map(|(_, v)| (v.outcome, v.mechanism.clone()));
+        let same = here
+            .iter()
+            .all(|(_, v)| Some((v.outcome, v.mechanism.clone())) == first);
+        if same {
+            continue;
+        }
+        out.push(Divergence {
+            step,
+            verdicts: here
+                .iter()
+                .map(|(r, v)| (r.runtime.name.clone(), cell(v)))
+                .collect(),
+            explanation: explain(&here),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::RuntimeVersion;
+
+    fn run(
+        name: &str,
+        handling: ProfileHandling,
+        outcome: Outcome,
+        mechanism: Option<&str>,
+    ) -> RunReport {
+        RunReport {
+            runtime: RuntimeVersion {
+                name: name.into(),
+                ..Default::default()
+            },
+            start: StartStatus::Started,
+            containers: 1,
+            verdicts: vec![Verdict::new(name, "spawn.fork", outcome, "").mechanism(mechanism)],
+            escapes_by_goal: Vec::new(),
+            profile_handling: handling,
+            triage: None,
+        }
+    }
+
+    #[test]
+    fn one_runtime_never_diverges() {
+        assert!(divergences(&[run(
+            "runc",
+            ProfileHandling::default(),
+            Outcome::Blocked,
+            Some("EPERM")
+        )])
+        .is_empty());
+    }
+
+    #[test]
+    fn ignored_profile_is_named() {
+        let runs = [
+            run(
+                "runc",
+                ProfileHandling::default(),
+                Outcome::Blocked,
+                Some("EPERM"),
+            ),
+            run(
+                "runsc",
+                ProfileHandling {
+                    applies_profile: false,
+                    ..ProfileHandling::default()
+                },
+                Outcome::Escaped,
+                None,
+            ),
+        ];
+        let d = divergences(&runs);
+        assert_eq!(d.len(), 1);
+        assert!(
+            d[0].explanation.starts_with("runsc ignores the profile"),
+            "{}",
+            d[0].explanation
+        );
+    }
+
+    #[test]
+    fn errno_ret_difference_is_named() {
+        let runs = [
+            run(
+                "runc",
+                ProfileHandling::default(),
+                Outcome::Blocked,
+                Some("EACCES"),
+            ),
+            run(
+                "runsc-oci",
+                ProfileHandling {
+                    honours_errno_ret: false,
+                    ..ProfileHandling::default()
+                },
+                Outcome::Blocked,
+                Some("EPERM"),
+            ),
+        ];
+        let d = divergences(&runs);
+        assert!(
+            d[0].explanation.contains("runsc-oci ignores errnoRet"),
+            "{}",
+            d[0].explanation
+        );
+    }
+
+    #[test]
+    fn start_failure_names_the_triage() {
+        let mut runc = run(
+            "runc",
+            ProfileHandling::default(),
+            Outcome::NotRun,
+            Some("start-failure"),
+        );
+        runc.start = StartStatus::FailedToStart {
+            error: "exec /x: operation not permitted".into(),
+        };
+        runc.triage = Some(crate::report::Triage {
+            needed: vec!["execve".into()],
+            attempts: 3,
+            conclusion: "runc needs execve to start its container; the profile denies it".into(),
+        });
+        let oci = run(
+            "runsc-oci",
+            ProfileHandling {
+                filters_own_exec: false,
+                ..ProfileHandling::default()
+            },
+            Outcome::Blocked,
+            Some("EPERM"),
+        );
+        let d = divergences(&[runc, oci]);
+        assert!(
+            d[0].explanation.contains(
+                "runc cannot start: needs execve to start a container and the profile denies it"
+            ),
+            "{}",
+            d[0].explanation
+        );
+        assert!(
+            d[0].explanation
+                .contains("runsc-oci applies the filter after its own start"),
+            "{}",
+            d[0].explanation
+        );
+    }
+}

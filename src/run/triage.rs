@@ -1,0 +1,204 @@
+//! Start-failure triage: when a container does not start under a profile, find which
+//! of the profile's denials the runtime's own start needs, by starting empty containers
+//! with denials taken out (a bounded bisection).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicBool;
+
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction};
+
+use super::{execute, Plan, RunError};
+use crate::report::{StartStatus, Triage};
+use crate::runtime::Runtime;
+
+/// Containers triage may start before it gives up.
+const MAX_ATTEMPTS: u32 = 24;
+
+fn is_denial(action: LinuxSeccompAction) -> bool {
+    !matches!(
+        action,
+        LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog
+    )
+}
+
+/// The syscall names the profile denies by an explicit rule, in a stable order.
+fn denied_names(seccomp: &LinuxSeccomp) -> Vec<String> {
+    let mut names = BTreeSet::new();
+    for rule in seccomp.syscalls().iter().flatten() {
+        if is_denial(rule.action()) {
+            names.extend(rule.names().iter().cloned());
+        }
+    }
+    names.into_iter().collect()
+}
+
+/// The profile with every denial of the names in `lift` taken out.
+fn without(seccomp: &LinuxSeccomp, lift: &BTreeSet<String>) -> LinuxSeccomp {
+    let mut out = seccomp.clone();
+    let rules = seccomp
+        .syscalls()
+        .iter()
+        .flatten()
+        .filter_map(|rule| {
+            if !is_denial(rule.action()) {
+                return Some(rule.clone());
+            }
+            let names: Vec<String> = rule
+                .names()
+                .iter()
+                .filter(|n| !lift.contains(*n))
+                .cloned()
+                .collect();
+            if names.is_empty() {
+                return None;
+            }
+            let mut rule = rule.clone();
+            rule.set_names(names);
+            Some(rule)
+        })
+        .collect();
+    out.set_syscalls(Some(rules));
+    out
+}
+
+struct Search<'a> {
+    plan: Plan,
+    seccomp: &'a LinuxSeccomp,
+    runtime: &'a Runtime,
+    interrupted: &'a AtomicBool,
+    attempts: u32,
+}
+
+impl Search<'_> {
+    /// Does an empty container start with these denials lifted? `None` once the budget
+    /// is spent.
+    fn starts(&mut self, lift: &BTreeSet<String>) -> Result<Option<bool>, RunError> {
+        if self.attempts >= MAX_ATTEMPTS {
+            return Ok(None);
+        }
+        self.attempts += 1;
+        self.plan.seccomp = Some(without(self.seccomp, lift));
+        let run = execute(&self.plan, self.runtime, self.interrupted)?;
+        Ok(Some(matches!(run.start, StartStatus::Started)))
+    }
+
+    /// The names among `candidates` that must be lifted, given that lifting `kept` and
+    /// all of `candidates` starts the container and lifting `kept` alone does not.
+    fn culprits(
+        &mut self,
+        candidates: &[String],
+        kept: &BTreeSet<String>,
+    ) -> Result<Option<Vec<String>>, RunError> {
+        if candidates.len() == 1 {
+            return Ok(Some(candidates.to_vec()));
+        }
+        let (a, b) = candidates.split_at(candidates.len() / 2);
+        let with = |extra: &[String]| -> BTreeSet<String> {
+            kept.iter().cloned().chain(extra.iter().cloned()).collect()
+        };
+        match self.starts(&with(a))? {
+            None => return Ok(None),
+            Some(true) => return self.culprits(a, kept),
+            Some(false) => {}
+        }
+        match self.starts(&with(b))? {
+            None => return Ok(None),
+            Some(true) => return self.culprits(b, kept),
+            Some(false) => {}
+        }
+        // Both halves hold a culprit: find A's with all of B lifted, then B's with
+        // A's culprits lifted.
+        let Some(in_a) = self.culprits(a, &with(b))? else {
+            return Ok(None);
+        };
+        let Some(in_b) = self.culprits(b, &with(&in_a))? else {
+            return Ok(None);
+        };
+        Ok(Some(in_a.into_iter().chain(in_b).collect()))
+    }
+}
+
+/// Finds the denials a runtime's start needs lifted. Only called after a start failure.
+pub fn triage(
+    plan: &Plan,
+    runtime: &Runtime,
+    interrupted: &AtomicBool,
+) -> Result<Option<Triage>, RunError> {
+    let Some(seccomp) = &plan.seccomp else {
+        return Ok(None);
+    };
+    let names = denied_names(seccomp);
+    let mut search = Search {
+        plan: Plan {
+            probes: Vec::new(),
+            ..plan.clone()
+        },
+        seccomp,
+        runtime,
+        interrupted,
+        attempts: 0,
+    };
+    let all: BTreeSet<String> = names.iter().cloned().collect();
+    let conclusion = |needed: Vec<String>, attempts: u32, text: String| Triage {
+        needed,
+        attempts,
+        conclusion: text,
+    };
+    if names.is_empty() || search.starts(&all)? != Some(true) {
+        let text = if names.is_empty() {
+            "the profile has no explicit denial to lift; its default action is what the start trips on, or the failure is not the profile's".to_string()
+        } else {
+            format!(
+                "the container does not start even with all {} explicit denials lifted: the default action or something besides the profile stops it",
+                names.len()
+            )
+        };
+        return Ok(Some(conclusion(Vec::new(), search.attempts, text)));
+    }
+    let needed = search.culprits(&names, &BTreeSet::new())?;
+    let attempts = search.attempts;
+    Ok(Some(match needed {
+        Some(needed) => {
+            let list = needed.join(", ");
+            let text = format!(
+                "{} needs {} to start its container; the profile denies {}",
+                runtime.name,
+                list,
+                if needed.len() == 1 { "it" } else { "them" }
+            );
+            conclusion(needed, attempts, text)
+        }
+        None => conclusion(
+            Vec::new(),
+            attempts,
+            format!("gave up after {MAX_ATTEMPTS} attempts without isolating the denials the start needs"),
+        ),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(json: serde_json::Value) -> LinuxSeccomp {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn lifts_only_the_named_denials() {
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["execve", "fork"], "action": "SCMP_ACT_ERRNO"},
+                {"names": ["read"], "action": "SCMP_ACT_ALLOW"}
+            ]
+        }));
+        assert_eq!(denied_names(&p), ["execve", "fork"]);
+        let lifted = without(&p, &["execve".to_string()].into_iter().collect());
+        let json = serde_json::to_value(&lifted).unwrap();
+        assert_eq!(json["syscalls"][0]["names"], serde_json::json!(["fork"]));
+        assert_eq!(json["syscalls"][1]["names"], serde_json::json!(["read"]));
+        let all = without(&p, &["execve".into(), "fork".into()].into_iter().collect());
+        assert_eq!(all.syscalls().as_ref().unwrap().len(), 1);
+    }
+}

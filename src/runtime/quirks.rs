@@ -1,0 +1,184 @@
+//! The one table of runtime quirks: every way runtimes differ that the harness must
+//! know about lives in a row here, and nowhere else as a condition on a runtime's name.
+//!
+//! The facts were measured on Debian 12's packages (runc 1.1.5, crun 1.8.1, runsc
+//! 20221219); DESIGN.md lists them.
+
+use crate::container::Network;
+use crate::report::ProfileHandling;
+
+/// What is known about one runtime configuration. Add a runtime by adding a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeKind {
+    /// The name users select it by.
+    pub name: &'static str,
+    /// The executable looked up in `PATH`.
+    pub binary: &'static str,
+    /// The Debian package that provides the executable, if Debian has one.
+    pub package: Option<&'static str>,
+    /// Global flags placed before every subcommand.
+    pub flags: &'static [&'static str],
+    /// Extra global flags per network mode (runsc refuses the host's namespace unless
+    /// told `--network=host`).
+    pub network_flags: &'static [(Network, &'static [&'static str])],
+    /// The profile in `linux.seccomp` is applied at all.
+    pub applies_profile: bool,
+    /// The filter is installed before the container's own `execve`, so a profile that
+    /// denies `execve` keeps the container from starting.
+    pub filters_own_exec: bool,
+    /// `errnoRet` is honoured (runsc always answers EPERM).
+    pub honours_errno_ret: bool,
+    /// The profile's `architectures` are honoured (runsc ignores them).
+    pub honours_architectures: bool,
+    /// A container killed by a signal shows as exit code 128 + signal (runsc's sandbox
+    /// process exits with it) rather than as a death by that signal.
+    pub signal_as_exit_code: bool,
+    /// Refuses to run on a hybrid cgroup layout whose cgroup2 hierarchy holds a
+    /// controller, even with `--cgroup-manager=disabled` (crun).
+    pub refuses_hybrid_cgroups: bool,
+}
+
+const NO_NETWORK_FLAGS: &[(Network, &[&str])] = &[];
+
+const RUNSC_NETWORK_FLAGS: &[(Network, &[&str])] = &[
+    (Network::None, &["--network=none"]),
+    (Network::Host, &["--network=host"]),
+    (Network::Bridge, &["--network=host"]),
+];
+
+const RUNC_LIKE: RuntimeKind = RuntimeKind {
+    name: "runc",
+    binary: "runc",
+    package: Some("runc"),
+    flags: &[],
+    network_flags: NO_NETWORK_FLAGS,
+    applies_profile: true,
+    filters_own_exec: true,
+    honours_errno_ret: true,
+    honours_architectures: true,
+    signal_as_exit_code: false,
+    refuses_hybrid_cgroups: false,
+};
+
+/// The quirks table.
+pub const RUNTIMES: &[RuntimeKind] = &[
+    RUNC_LIKE,
+    RuntimeKind {
+        name: "crun",
+        binary: "crun",
+        package: Some("crun"),
+        refuses_hybrid_cgroups: true,
+        ..RUNC_LIKE
+    },
+    RuntimeKind {
+        name: "runsc",
+        binary: "runsc",
+        package: Some("runsc"),
+        network_flags: RUNSC_NETWORK_FLAGS,
+        // Without --oci-seccomp runsc leaves linux.seccomp aside; only a log line says so.
+        applies_profile: false,
+        filters_own_exec: false,
+        honours_errno_ret: false,
+        honours_architectures: false,
+        signal_as_exit_code: true,
+        ..RUNC_LIKE
+    },
+    RuntimeKind {
+        name: "runsc-oci",
+        binary: "runsc",
+        package: Some("runsc"),
+        flags: &["--oci-seccomp"],
+        network_flags: RUNSC_NETWORK_FLAGS,
+        applies_profile: true,
+        // The sentry applies the filter to the application after its own start.
+        filters_own_exec: false,
+        honours_errno_ret: false,
+        honours_architectures: false,
+        signal_as_exit_code: true,
+        ..RUNC_LIKE
+    },
+    RuntimeKind {
+        name: "youki",
+        binary: "youki",
+        package: None,
+        ..RUNC_LIKE
+    },
+];
+
+impl RuntimeKind {
+    /// The row for a runtime name.
+    pub fn named(name: &str) -> Option<RuntimeKind> {
+        RUNTIMES.iter().find(|k| k.name == name).copied()
+    }
+
+    /// The row whose CLI a custom binary speaks, from its file name and flags
+    /// (`/opt/runsc` with `--oci-seccomp` is runsc-oci).
+    pub fn infer(binary_name: &str, flags: &[String]) -> Option<RuntimeKind> {
+        let base = RUNTIMES.iter().filter(|k| k.flags.is_empty()).find(|k| {
+            binary_name == k.binary || binary_name.starts_with(&format!("{}-", k.binary))
+        })?;
+        if base.binary == "runsc" && flags.iter().any(|f| f.starts_with("--oci-seccomp")) {
+            return RuntimeKind::named("runsc-oci");
+        }
+        Some(*base)
+    }
+
+    pub fn network_flags(&self, network: Network) -> &'static [&'static str] {
+        self.network_flags
+            .iter()
+            .find(|(n, _)| *n == network)
+            .map(|(_, flags)| *flags)
+            .unwrap_or(&[])
+    }
+
+    /// How this runtime treats a seccomp profile, for reports.
+    pub fn profile_handling(&self) -> ProfileHandling {
+        ProfileHandling {
+            applies_profile: self.applies_profile,
+            filters_own_exec: self.filters_own_exec,
+            honours_errno_ret: self.honours_errno_ret,
+            honours_architectures: self.honours_architectures,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        for (i, k) in RUNTIMES.iter().enumerate() {
+            assert!(
+                RUNTIMES[i + 1..].iter().all(|o| o.name != k.name),
+                "{}",
+                k.name
+            );
+        }
+    }
+
+    #[test]
+    fn custom_binaries_map_to_their_family() {
+        assert_eq!(RuntimeKind::infer("runc", &[]).unwrap().name, "runc");
+        assert_eq!(RuntimeKind::infer("crun-1.8", &[]).unwrap().name, "crun");
+        assert_eq!(
+            RuntimeKind::infer("runsc", &["--oci-seccomp".into()])
+                .unwrap()
+                .name,
+            "runsc-oci"
+        );
+        assert_eq!(RuntimeKind::infer("runsc", &[]).unwrap().name, "runsc");
+        assert!(RuntimeKind::infer("kata-runtime", &[]).is_none());
+    }
+
+    #[test]
+    fn runsc_gets_network_flags_per_mode() {
+        let runsc = RuntimeKind::named("runsc").unwrap();
+        assert_eq!(runsc.network_flags(Network::Host), ["--network=host"]);
+        assert_eq!(runsc.network_flags(Network::None), ["--network=none"]);
+        assert!(RuntimeKind::named("runc")
+            .unwrap()
+            .network_flags(Network::Host)
+            .is_empty());
+    }
+}

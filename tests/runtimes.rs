@@ -1,0 +1,367 @@
+//! Runtimes side by side: every driver started for real, `compare` and its
+//! explanations, start-failure triage, bridge networking, custom runtime specs, doctor.
+//!
+//! A runtime that is not installed (or cannot start containers on this host, as crun
+//! on a hybrid cgroup layout) makes the trials that need it ignored, with the reason
+//! printed; CI installs and prepares all of them.
+
+mod common;
+
+use common::*;
+use libtest_mimic::{Arguments, Trial};
+use serde_json::{json, Value};
+
+/// The run of `runtime` in a report.
+fn run_of<'a>(report: &'a Value, runtime: &str) -> Result<&'a Value, libtest_mimic::Failed> {
+    report["runs"]
+        .as_array()
+        .and_then(|runs| runs.iter().find(|r| r["runtime"]["name"] == runtime))
+        .ok_or_else(|| format!("no run for {runtime} in {report:#}").into())
+}
+
+fn verdict_in<'a>(run: &'a Value, step: &str) -> Result<&'a Value, libtest_mimic::Failed> {
+    run["verdicts"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| v["probe"] == step))
+        .ok_or_else(|| format!("no verdict for {step} in {run:#}").into())
+}
+
+fn expect_in(run: &Value, step: &str, outcome: &str, mechanism: Option<&str>) -> TestResult {
+    let v = verdict_in(run, step)?;
+    if v["outcome"] != outcome || (mechanism.is_some() && v["mechanism"].as_str() != mechanism) {
+        return Err(format!(
+            "{} {step}: expected {outcome} {mechanism:?}, got {} {} ({})",
+            run["runtime"]["name"], v["outcome"], v["mechanism"], v["detail"]
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn divergence<'a>(report: &'a Value, step: &str) -> Option<&'a Value> {
+    report["divergences"]
+        .as_array()?
+        .iter()
+        .find(|d| d["step"] == step)
+}
+
+/// Each driver starts a container for real and runs a probe in it.
+fn each_driver_runs(runtime: &'static str) -> impl Fn() -> TestResult {
+    move || {
+        let (out, report) = run_json(&["--runtime", runtime, "--probe", "spawn.fork"])?;
+        out.expect_code(1)?;
+        let run = run_of(&report, runtime)?;
+        assert_eq!(run["start"]["status"], "started", "{run}");
+        expect_in(run, "spawn.fork", "escaped", None)?;
+        assert!(
+            run["runtime"]["version"].as_str().unwrap_or("").len() > 3,
+            "{run}"
+        );
+        Ok(())
+    }
+}
+
+/// A profile denying fork, clone, clone3 and execveat: runsc (no --oci-seccomp) ignores
+/// it, so it diverges from runc and runsc-oci on the spawn probes, and says why.
+fn compare_names_the_oci_seccomp_quirk() -> TestResult {
+    let scratch = Scratch::new("cmp");
+    let path = write_profile(
+        scratch.path(),
+        "no-fork.json",
+        &json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["fork", "clone", "clone3", "execveat"], "action": "SCMP_ACT_ERRNO"}]
+        }),
+    );
+    let out = breakout(&[
+        "compare",
+        "--format",
+        "json",
+        "--profile",
+        &path,
+        "--runtime",
+        "runc,runsc,runsc-oci",
+        "--probe",
+        "spawn.fork",
+        "--probe",
+        "spawn.clone",
+        "--probe",
+        "spawn.vfork",
+    ]);
+    out.expect_code(1)?;
+    let report = out.json()?;
+    for rt in ["runc", "runsc-oci"] {
+        let run = run_of(&report, rt)?;
+        expect_in(run, "spawn.fork", "blocked", Some("EPERM"))?;
+        expect_in(run, "spawn.clone", "blocked", Some("EPERM"))?;
+    }
+    let runsc = run_of(&report, "runsc")?;
+    expect_in(runsc, "spawn.fork", "escaped", None)?;
+    expect_in(runsc, "spawn.clone", "escaped", None)?;
+    for step in ["spawn.fork", "spawn.clone"] {
+        let d = divergence(&report, step).ok_or(format!("{step} should diverge"))?;
+        let why = d["explanation"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("runsc ignores the profile") && why.contains("--oci-seccomp"),
+            "{why}"
+        );
+    }
+    // vfork is not in the list: every runtime lets it through, no divergence.
+    assert!(divergence(&report, "spawn.vfork").is_none(), "{report:#}");
+    // The table marks the same divergences.
+    let table = breakout(&[
+        "compare",
+        "--profile",
+        &path,
+        "--runtime",
+        "runc,runsc,runsc-oci",
+        "--probe",
+        "spawn.fork",
+    ]);
+    assert!(
+        table.stdout.contains("where the runtimes differ"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table
+            .stdout
+            .contains("<> spawn.fork: runsc ignores the profile"),
+        "{}",
+        table.stdout
+    );
+    Ok(())
+}
+
+/// The seed's profile: runc and crun cannot start and triage names execve; runsc-oci
+/// starts and blocks exec.execve.
+fn seed_profile_triage_names_execve(runtimes: &'static str) -> impl Fn() -> TestResult {
+    move || {
+        let out = breakout(&[
+            "compare",
+            "--format",
+            "json",
+            "--profile",
+            &profile("seed.json"),
+            "--runtime",
+            runtimes,
+            "--probe",
+            "exec.execve",
+        ]);
+        // runsc-oci blocks everything here; the start failures make it 4.
+        out.expect_code(4)?;
+        let report = out.json()?;
+        for rt in runtimes.split(',').filter(|r| *r != "runsc-oci") {
+            let run = run_of(&report, rt)?;
+            assert_eq!(run["start"]["status"], "failed-to-start", "{run}");
+            assert_eq!(run["triage"]["needed"], json!(["execve"]), "{run}");
+            expect_in(run, "exec.execve", "not-run", Some("start-failure"))?;
+        }
+        let oci = run_of(&report, "runsc-oci")?;
+        assert_eq!(oci["start"]["status"], "started");
+        expect_in(oci, "exec.execve", "blocked", Some("EPERM"))?;
+        let d = divergence(&report, "exec.execve").ok_or("exec.execve should diverge")?;
+        let why = d["explanation"].as_str().unwrap_or_default();
+        assert!(why.contains("cannot start: needs execve"), "{why}");
+        assert!(
+            why.contains("runsc-oci applies the filter after its own start"),
+            "{why}"
+        );
+        Ok(())
+    }
+}
+
+/// errnoRet: runc answers with the profile's errno, runsc-oci with EPERM.
+fn errno_ret_divergence_is_explained() -> TestResult {
+    let scratch = Scratch::new("errno");
+    let path = write_profile(
+        scratch.path(),
+        "eacces-fork.json",
+        &json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["fork"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]
+        }),
+    );
+    let out = breakout(&[
+        "compare",
+        "--format",
+        "json",
+        "--profile",
+        &path,
+        "--runtime",
+        "runc,runsc-oci",
+        "--probe",
+        "spawn.fork",
+    ]);
+    out.expect_code(0)?;
+    let report = out.json()?;
+    expect_in(
+        run_of(&report, "runc")?,
+        "spawn.fork",
+        "blocked",
+        Some("EACCES"),
+    )?;
+    expect_in(
+        run_of(&report, "runsc-oci")?,
+        "spawn.fork",
+        "blocked",
+        Some("EPERM"),
+    )?;
+    let d = divergence(&report, "spawn.fork").ok_or("spawn.fork should diverge")?;
+    assert!(
+        d["explanation"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("runsc-oci ignores errnoRet"),
+        "{d}"
+    );
+    Ok(())
+}
+
+/// Bridge networking: the canary in a namespace of its own is reached (witnessed); the
+/// default network blocks it; nothing of either namespace is left.
+fn bridge_network(runtime: &'static str) -> impl Fn() -> TestResult {
+    move || {
+        let (out, report) = run_json(&[
+            "--runtime",
+            runtime,
+            "--network",
+            "bridge",
+            "--probe",
+            "net.tcp-connect",
+        ])?;
+        out.expect_code(1)?;
+        let run = run_of(&report, runtime)?;
+        expect_in(run, "net.tcp-connect", "escaped", None)?;
+        assert_eq!(verdict_in(run, "net.tcp-connect")?["evidence"], "witnessed");
+        let (out, report) = run_json(&["--runtime", runtime, "--probe", "net.tcp-connect"])?;
+        out.expect_code(0)?;
+        expect_in(
+            run_of(&report, runtime)?,
+            "net.tcp-connect",
+            "blocked",
+            None,
+        )?;
+        Ok(())
+    }
+}
+
+/// `NAME=PATH[,FLAG...]` names a binary of a known family; bad ones exit 2.
+fn custom_runtime_specs() -> TestResult {
+    let runc = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("runc"))
+        .find(|p| p.is_file())
+        .ok_or("runc not in PATH")?;
+    let spec = format!("mine={}", runc.display());
+    let (out, report) = run_json(&["--runtime", &spec, "--probe", "spawn.fork"])?;
+    out.expect_code(1)?;
+    let run = run_of(&report, "mine")?;
+    assert_eq!(run["runtime"]["binary"], runc.display().to_string());
+    let bad = breakout(&["run", "--runtime", "mine=/nonexistent/runc"]);
+    bad.expect_code(2)?;
+    assert!(bad.stderr.contains("/nonexistent/runc"), "{}", bad.stderr);
+    let unknown = breakout(&["run", "--runtime", "kata=/bin/true"]);
+    unknown.expect_code(2)?;
+    assert!(unknown.stderr.contains("family"), "{}", unknown.stderr);
+    let typo = breakout(&["run", "--runtime", "runcc"]);
+    typo.expect_code(2)?;
+    Ok(())
+}
+
+/// doctor lists the runtimes with versions and says what will be skipped.
+fn doctor_reports_the_host() -> TestResult {
+    let out = breakout(&["doctor", "--format", "json"]);
+    out.expect_code(0)?;
+    let found = out.json()?;
+    assert_eq!(found["root"], true);
+    let runc = found["runtimes"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == "runc"))
+        .ok_or("runc missing from doctor")?;
+    assert_eq!(runc["installed"], true);
+    assert!(runc["version"].as_str().unwrap_or("").contains("runc"));
+    assert!(found["architectures"]
+        .as_array()
+        .map_or(false, |a| !a.is_empty()));
+    let table = breakout(&["doctor"]);
+    assert!(table.stdout.contains("runtimes"), "{}", table.stdout);
+    Ok(())
+}
+
+fn runtime_ready(name: &str) -> Result<(), String> {
+    if let Some(reason) = container_skip_reason("runc") {
+        return Err(reason);
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_breakout"))
+        .args(["doctor", "--format", "json"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let found: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    let row = found["runtimes"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == name))
+        .ok_or(format!("{name} unknown to doctor"))?;
+    if row["installed"] != true {
+        return Err(format!("{name} is not installed"));
+    }
+    if let Some(problem) = row["problem"].as_str() {
+        return Err(format!("{name} cannot start containers here: {problem}"));
+    }
+    Ok(())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    let mut add = |name: &str, needs: &[&str], f: Box<dyn Fn() -> TestResult + Send + Sync>| {
+        let missing: Vec<String> = needs
+            .iter()
+            .filter_map(|rt| runtime_ready(rt).err())
+            .collect();
+        if !missing.is_empty() {
+            eprintln!("{name} is skipped: {}", missing.join("; "));
+        }
+        let f = std::sync::Arc::new(f);
+        trials.push(Trial::test(name, move || f()).with_ignored_flag(!missing.is_empty()));
+    };
+    for rt in ["runc", "crun", "runsc", "runsc-oci"] {
+        add(
+            &format!("driver_runs::{rt}"),
+            &[rt],
+            Box::new(each_driver_runs(rt)),
+        );
+    }
+    add(
+        "compare_names_the_oci_seccomp_quirk",
+        &["runc", "runsc", "runsc-oci"],
+        Box::new(compare_names_the_oci_seccomp_quirk),
+    );
+    add(
+        "seed_profile_triage_names_execve",
+        &["runc", "crun", "runsc-oci"],
+        Box::new(seed_profile_triage_names_execve("runc,crun,runsc-oci")),
+    );
+    add(
+        "errno_ret_divergence_is_explained",
+        &["runc", "runsc-oci"],
+        Box::new(errno_ret_divergence_is_explained),
+    );
+    for rt in ["runc", "runsc"] {
+        add(
+            &format!("bridge_network::{rt}"),
+            &[rt],
+            Box::new(bridge_network(rt)),
+        );
+    }
+    add(
+        "custom_runtime_specs",
+        &["runc"],
+        Box::new(custom_runtime_specs),
+    );
+    add(
+        "doctor_reports_the_host",
+        &["runc"],
+        Box::new(doctor_reports_the_host),
+    );
+    libtest_mimic::run(&args, trials).exit();
+}
