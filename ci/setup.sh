@@ -1,11 +1,26 @@
 #!/usr/bin/env bash
 # Installs what breakout and its tests need on a Debian machine. Run as root.
 # Idempotent: packages already present are left as they are.
+#
+#   bash ci/setup.sh                 install packages
+#   bash ci/setup.sh --fix-cgroups   also move controllers off a hybrid layout's cgroup2
+#                                    mount, which crun requires (changes host setup)
 set -euo pipefail
 
+fix_cgroups=false
+for arg in "$@"; do
+  case "$arg" in
+    --fix-cgroups) fix_cgroups=true ;;
+    *) echo "ci/setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
 packages=(
-  runc            # the OCI runtime the harness drives
+  runc            # OCI runtimes the harness drives
+  crun
+  runsc           # gVisor: runs as `runsc` and, with --oci-seccomp, as `runsc-oci`
   busybox-static  # the shell in the minimal rootfs the harness builds
+  iproute2        # `ip`, for --network bridge
   binutils        # readelf, used by a test to cross-check the static probe
 )
 
@@ -19,8 +34,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+if $fix_cgroups; then
+  # crun refuses a hybrid layout whose cgroup2 mount holds a controller (here: hugetlb).
+  # Mounting each such controller as a v1 hierarchy takes it off cgroup2.
+  unified=/sys/fs/cgroup/unified/cgroup.controllers
+  if [ -f "$unified" ]; then
+    for c in $(cat "$unified"); do
+      mkdir -p "/sys/fs/cgroup/$c"
+      mountpoint -q "/sys/fs/cgroup/$c" || mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c"
+    done
+  fi
+fi
+
 command -v cargo >/dev/null || {
   echo "ci/setup.sh: cargo is not installed; install a Rust toolchain (rustup) first" >&2
   exit 3
 }
-echo "ci/setup.sh: runc $(runc --version | head -1 | awk '{print $3}'), busybox-static, binutils ready"
+echo "ci/setup.sh: $(runc --version | head -1), $(crun --version | head -1), $(runsc --version 2>/dev/null | head -1); busybox-static, iproute2, binutils ready"

@@ -147,7 +147,13 @@ impl RunArgs {
             rootfs: self.rootfs.clone(),
         }
         .validate()
-        .map_err(|e| usage(&e))?;
+        .map_err(|e| match e {
+            // The flag is fine; this host cannot grant it.
+            crate::container::SettingsError::CapabilityUnavailable { .. } => {
+                CliError::Environment(e.to_string())
+            }
+            e => usage(&e),
+        })?;
         let probes = run::select_probes(&self.probe).map_err(|e| usage(&e))?;
         let seccomp = match &settings.seccomp {
             crate::container::Seccomp::Profile(path) => {

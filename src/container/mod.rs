@@ -32,7 +32,8 @@ pub const DOCKER_DEFAULT_CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability name the kernel headers of this era know.
+/// Every capability name the kernel headers of this era know, in the kernel's order:
+/// a capability's index here is its number.
 pub const ALL_CAPS: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -91,6 +92,8 @@ const MEMORY_LIMIT: i64 = 512 * 1024 * 1024;
 pub enum SettingsError {
     #[error("unknown capability {name:?} in {flag} (expected a name like CAP_NET_RAW or NET_RAW, or ALL)")]
     UnknownCapability { flag: &'static str, name: String },
+    #[error("--cap-add {name}: this host's bounding set lacks it, so no container here can be granted it")]
+    CapabilityUnavailable { name: String },
     #[error("--volume {spec:?}: {problem}")]
     Volume { spec: String, problem: String },
     #[error("--tmpfs {spec:?}: {problem}")]
@@ -212,7 +215,33 @@ fn normalize_cap(flag: &'static str, name: &str) -> Result<String, SettingsError
 
 /// Applies `--cap-drop` then `--cap-add` to Docker's default set, as Docker does
 /// (`ALL` allowed in both).
-fn resolve_caps(add: &[String], drop: &[String]) -> Result<BTreeSet<String>, SettingsError> {
+/// The capabilities in this process's bounding set (`CapBnd` in /proc/self/status):
+/// a container can be granted no other. `None` where it cannot be read.
+pub fn own_bounding_caps() -> Option<BTreeSet<String>> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))?
+        .trim();
+    let bits = u64::from_str_radix(hex, 16).ok()?;
+    Some(
+        ALL_CAPS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1u64 << i) != 0)
+            .map(|(_, c)| c.to_string())
+            .collect(),
+    )
+}
+
+/// `ALL` means every capability this host can grant: Docker's own list, cut to what
+/// the harness itself holds (a machine may drop some from every process's bounding
+/// set; runtimes then fail at capset).
+fn resolve_caps(
+    add: &[String],
+    drop: &[String],
+    bounding: Option<&BTreeSet<String>>,
+) -> Result<BTreeSet<String>, SettingsError> {
     let mut caps: BTreeSet<String> = DOCKER_DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
     for name in drop {
         if name.eq_ignore_ascii_case("ALL") {
@@ -223,9 +252,18 @@ fn resolve_caps(add: &[String], drop: &[String]) -> Result<BTreeSet<String>, Set
     }
     for name in add {
         if name.eq_ignore_ascii_case("ALL") {
-            caps.extend(ALL_CAPS.iter().map(|c| c.to_string()));
+            caps.extend(
+                ALL_CAPS
+                    .iter()
+                    .filter(|c| bounding.is_none_or(|b| b.contains(**c)))
+                    .map(|c| c.to_string()),
+            );
         } else {
-            caps.insert(normalize_cap("--cap-add", name)?);
+            let cap = normalize_cap("--cap-add", name)?;
+            if bounding.is_some_and(|b| !b.contains(&cap)) {
+                return Err(SettingsError::CapabilityUnavailable { name: cap });
+            }
+            caps.insert(cap);
         }
     }
     Ok(caps)
@@ -351,6 +389,14 @@ fn parse_user(spec: &str) -> Result<(u32, u32), SettingsError> {
 impl RawSettings {
     /// Validates every flag; the first problem found is returned.
     pub fn validate(&self) -> Result<Settings, SettingsError> {
+        self.validate_for(own_bounding_caps().as_ref())
+    }
+
+    /// Validates against a given bounding set (`None`: no limit), for tests.
+    pub fn validate_for(
+        &self,
+        bounding: Option<&BTreeSet<String>>,
+    ) -> Result<Settings, SettingsError> {
         let mut seccomp = match &self.profile {
             Some(path) => Seccomp::Profile(path.clone()),
             None => Seccomp::None,
@@ -424,7 +470,7 @@ impl RawSettings {
             seccomp,
             no_new_privileges,
             unconfined_paths,
-            caps: resolve_caps(&self.cap_add, &self.cap_drop)?,
+            caps: resolve_caps(&self.cap_add, &self.cap_drop, bounding)?,
             read_only: self.read_only,
             volumes,
             tmpfs,
@@ -661,9 +707,25 @@ mod tests {
             cap_add: vec!["all".into()],
             ..raw()
         }
-        .validate()
+        .validate_for(None)
         .unwrap();
         assert_eq!(all.caps.len(), ALL_CAPS.len());
+        let bounding: BTreeSet<String> = ["CAP_CHOWN".to_string(), "CAP_KILL".to_string()].into();
+        let limited = RawSettings {
+            cap_drop: vec!["all".into()],
+            cap_add: vec!["all".into()],
+            ..raw()
+        }
+        .validate_for(Some(&bounding))
+        .unwrap();
+        assert_eq!(limited.caps, bounding);
+        let missing = RawSettings {
+            cap_add: vec!["SYS_RESOURCE".into()],
+            ..raw()
+        }
+        .validate_for(Some(&bounding))
+        .unwrap_err();
+        assert!(missing.to_string().contains("bounding set"), "{missing}");
         let bad = RawSettings {
             cap_add: vec!["CAP_FLY".into()],
             ..raw()
@@ -671,6 +733,14 @@ mod tests {
         .validate()
         .unwrap_err();
         assert!(bad.to_string().contains("CAP_FLY"));
+    }
+
+    #[test]
+    fn cap_index_is_its_number() {
+        assert_eq!(ALL_CAPS[0], "CAP_CHOWN");
+        assert_eq!(ALL_CAPS[21], "CAP_SYS_ADMIN");
+        assert_eq!(ALL_CAPS[24], "CAP_SYS_RESOURCE");
+        assert_eq!(ALL_CAPS[40], "CAP_CHECKPOINT_RESTORE");
     }
 
     #[test]

@@ -421,7 +421,7 @@ impl Report {
             }
         };
         let step_width = steps.iter().map(|s| s.1.len()).max().unwrap_or(5).max(5);
-        let mut header = format!("\n   {:<6} {:<step_width$}", "GOAL", "PROBE");
+        let mut header = format!("\n   {:<9} {:<step_width$}", "GOAL", "PROBE");
         for run in &self.runs {
             let _ = write!(header, "  {:<32}", run.runtime.name.to_uppercase());
         }
@@ -435,7 +435,7 @@ impl Report {
             };
             last_goal = Some(*goal);
             let mut escaped_any = false;
-            let mut line = format!(" {:<6} {:<step_width$}", goal_text, step);
+            let mut line = format!(" {:<9} {:<step_width$}", goal_text, step);
             for run in &self.runs {
                 let v = run.verdicts.iter().find(|v| v.step() == *step);
                 let (text, escaped) = cell(v);
