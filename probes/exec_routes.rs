@@ -25,14 +25,9 @@ const MFD_EXEC: libc::c_uint = 0x0010;
 /// has the file open for the exec already, and only a script (whose interpreter reopens
 /// it through /dev/fd) needs the descriptor to survive; the payload is an ELF.
 pub fn memfd(ctx: &Ctx) -> Verdict {
-    let image = match std::fs::read(&ctx.payload) {
+    let image = match ctx.payload_image() {
         Ok(image) => image,
-        Err(err) => {
-            return Verdict::error(
-                Errno::from_io(&err),
-                format!("cannot read the payload {}: {err}", ctx.payload),
-            )
-        }
+        Err(verdict) => return verdict,
     };
     let fd = match memfd_create(c"breakout-payload") {
         Ok(fd) => fd,

@@ -91,14 +91,9 @@ fn write_marker(path: &Path, nonce: &str) -> Verdict {
 pub fn exec_mount(ctx: &Ctx, mount: &str) -> Verdict {
     let step = format!("fs.exec-mount@{mount}");
     let copy = exec_copy_path(mount, &ctx.inv.nonce);
-    let image = match std::fs::read(&ctx.payload) {
+    let image = match ctx.payload_image() {
         Ok(image) => image,
-        Err(err) => {
-            return Verdict::error(
-                Errno::from_io(&err),
-                format!("cannot read the payload {}: {err}", ctx.payload),
-            )
-        }
+        Err(verdict) => return verdict,
     };
     if let Err(err) = write_executable(&copy, &image) {
         let errno = Errno::from_io(&err);

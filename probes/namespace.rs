@@ -40,36 +40,8 @@ pub fn clone_newuser(_: &Ctx) -> Verdict {
     in_new_user_ns("clone(CLONE_NEWUSER)", created.map(to_pid))
 }
 
-/// The first version of `struct clone_args` (64 bytes, `CLONE_ARGS_SIZE_VER0`).
-#[repr(C, align(8))]
-#[derive(Default)]
-struct CloneArgsV0 {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-}
-
 pub fn clone3_newuser(_: &Ctx) -> Verdict {
-    let args = CloneArgsV0 {
-        flags: NEWUSER,
-        exit_signal: u64::from(libc::SIGCHLD.unsigned_abs()),
-        ..CloneArgsV0::default()
-    };
-    // SAFETY: `args` is an initialised clone_args of the size passed, alive across the
-    // call; no stack and no CLONE_VM, so the child runs on a private copy of the stack
-    // like fork, and exits at once below.
-    let created = sys::cvt(unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &raw const args,
-            std::mem::size_of::<CloneArgsV0>(),
-        )
-    });
+    let created = sys::raw_clone3(NEWUSER);
     if created == Ok(0) {
         sys::exit_now();
     }
@@ -78,7 +50,7 @@ pub fn clone3_newuser(_: &Ctx) -> Verdict {
         Err(e @ Errno(libc::ENOSYS)) => {
             kernel::enosys(e, "clone3(CLONE_NEWUSER)", "clone3", "clone3 (Linux 5.3)")
         }
-        other => in_new_user_ns("clone3(CLONE_NEWUSER)", other.map(to_pid)),
+        other => in_new_user_ns("clone3(CLONE_NEWUSER)", other),
     }
 }
 

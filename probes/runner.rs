@@ -81,6 +81,19 @@ pub struct Ctx {
     pub out: Out,
 }
 
+impl Ctx {
+    /// The payload binary's bytes, for probes that copy it somewhere to run it; the
+    /// error is the verdict to give when it cannot be read.
+    pub fn payload_image(&self) -> Result<Vec<u8>, Verdict> {
+        std::fs::read(&self.payload).map_err(|err| {
+            Verdict::error(
+                Errno::from_io(&err),
+                format!("cannot read the payload {}: {err}", self.payload),
+            )
+        })
+    }
+}
+
 /// Protocol output on stdout: one line per event, flushed at once, because the container
 /// may be killed (SIGSYS) by the very next step.
 pub struct Out {

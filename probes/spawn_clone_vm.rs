@@ -36,25 +36,9 @@ impl ChildStack {
     /// A stack for one child. Separate from creating the child, so that a failure here
     /// is not mistaken for the creation being blocked.
     pub fn new() -> Result<ChildStack, Errno> {
-        let len = STACK_LEN;
-        // SAFETY: a fresh anonymous private mapping at an address the kernel picks; no
-        // existing memory is touched.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(Errno::last());
-        }
         Ok(ChildStack {
-            base: base.cast(),
-            len,
+            base: sys::map_anonymous(STACK_LEN, libc::MAP_STACK)?,
+            len: STACK_LEN,
         })
     }
 

@@ -192,13 +192,20 @@ struct CloneArgsV0 {
 
 /// `clone3` (nr 435) with an exit signal of `SIGCHLD` and nothing else.
 pub fn raw_clone3_sigchld() -> Result<libc::pid_t, Errno> {
+    raw_clone3(0)
+}
+
+/// `clone3` (nr 435) with `flags` (no CLONE_VM: the child gets a copy of memory) and
+/// an exit signal of `SIGCHLD`.
+pub fn raw_clone3(flags: u64) -> Result<libc::pid_t, Errno> {
     let args = CloneArgsV0 {
+        flags,
         exit_signal: u64::from(libc::SIGCHLD.unsigned_abs()),
         ..CloneArgsV0::default()
     };
     // SAFETY: `args` is a valid, initialised clone_args of the size passed and lives
-    // across the call; with no flags and no stack the child runs on a private copy of
-    // the parent's stack, like fork.
+    // across the call; with no stack and no CLONE_VM the child runs on a private copy
+    // of the parent's stack, like fork.
     let ret = cvt(unsafe {
         libc::syscall(
             libc::SYS_clone3,
@@ -207,6 +214,28 @@ pub fn raw_clone3_sigchld() -> Result<libc::pid_t, Errno> {
         )
     })?;
     Ok(to_pid(ret))
+}
+
+/// An anonymous private read-write mapping of `len` bytes with `extra` mmap flags
+/// (`MAP_32BIT`, `MAP_STACK`). The caller owns it and unmaps it.
+pub fn map_anonymous(len: usize, extra: libc::c_int) -> Result<*mut u8, Errno> {
+    // SAFETY: a fresh anonymous private mapping at an address the kernel picks; no
+    // existing memory is touched.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        Err(Errno::last())
+    } else {
+        Ok(base.cast())
+    }
 }
 
 /// `vfork` (nr 58) whose child exits inside the same assembly block.
@@ -437,23 +466,8 @@ pub struct LowMem {
 
 impl LowMem {
     pub fn new(len: usize) -> Result<LowMem, Errno> {
-        // SAFETY: an anonymous private mapping at an address the kernel picks; no
-        // existing memory is touched.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(Errno::last());
-        }
         Ok(LowMem {
-            base: base.cast(),
+            base: map_anonymous(len, libc::MAP_32BIT)?,
             len,
             used: 0,
         })

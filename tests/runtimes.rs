@@ -282,7 +282,7 @@ fn doctor_reports_the_host() -> TestResult {
     assert!(runc["version"].as_str().unwrap_or("").contains("runc"));
     assert!(found["architectures"]
         .as_array()
-        .map_or(false, |a| !a.is_empty()));
+        .is_some_and(|a| !a.is_empty()));
     let table = breakout(&["doctor"]);
     assert!(table.stdout.contains("runtimes"), "{}", table.stdout);
     Ok(())

@@ -460,7 +460,7 @@ impl Report {
         if !self.divergences.is_empty() {
             let _ = writeln!(out, "\nwhere the runtimes differ:");
             for d in &self.divergences {
-                let _ = writeln!(out, "  {} {}: {}", "<>", d.step, d.explanation);
+                let _ = writeln!(out, "  <> {}: {}", d.step, d.explanation);
             }
         }
         out.push('\n');

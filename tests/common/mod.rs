@@ -10,6 +10,9 @@ use serde_json::Value;
 
 pub type TestResult = Result<(), libtest_mimic::Failed>;
 
+/// Named container trials, as each group's `trials()` returns them.
+pub type Trials = Vec<(&'static str, fn() -> TestResult)>;
+
 /// Why container tests cannot run on this host, if they cannot.
 pub fn container_skip_reason(runtime: &str) -> Option<String> {
     // SAFETY: geteuid has no preconditions.

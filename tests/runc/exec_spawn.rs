@@ -7,10 +7,7 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
-/// A named container trial, as `tests/runc.rs` collects them.
-type NamedTrial = (&'static str, fn() -> TestResult);
-
-pub fn trials() -> Vec<NamedTrial> {
+pub fn trials() -> Trials {
     vec![
         (
             "exec_interpreter_and_mmap_exec_on_noexec_mounts",

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
-pub fn trials() -> Vec<(&'static str, fn() -> TestResult)> {
+pub fn trials() -> Trials {
     vec![
         (
             "fs_remount_rw_needs_sys_admin",

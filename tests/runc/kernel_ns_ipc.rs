@@ -32,12 +32,10 @@
 
 use crate::common::*;
 
-type TrialFn = fn() -> TestResult;
-
 /// The trials under Docker's default profile are left out, with the reason printed,
 /// when the profile is missing (as `docker_default_profile_runs` is ignored).
-pub fn trials() -> Vec<(&'static str, TrialFn)> {
-    let mut trials: Vec<(&'static str, TrialFn)> = Vec::new();
+pub fn trials() -> Trials {
+    let mut trials: Trials = Vec::new();
     let profile = crate::docker_default();
     if profile.is_file() {
         trials.push(("docker_default_kernel_ns_ipc", docker_default_kernel_ns_ipc));
@@ -54,7 +52,7 @@ pub fn trials() -> Vec<(&'static str, TrialFn)> {
     trials.extend([
         (
             "kernel_ns_ipc_without_profile",
-            kernel_ns_ipc_without_profile as TrialFn,
+            kernel_ns_ipc_without_profile as fn() -> TestResult,
         ),
         (
             "namespace_setns_and_unshare_mount_need_sys_admin",
