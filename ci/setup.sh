@@ -19,6 +19,8 @@ packages=(
   runc            # OCI runtimes the harness drives
   crun
   runsc           # gVisor: runs as `runsc` and, with --oci-seccomp, as `runsc-oci`
+  podman          # the engine driver; resolves profiles itself
+  golang-github-containers-common  # Podman's default profile, /usr/share/containers/seccomp.json
   busybox-static  # the shell in the minimal rootfs the harness builds
   iproute2        # `ip`, for --network bridge
   binutils        # readelf, used by a test to cross-check the static probe

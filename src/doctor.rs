@@ -66,6 +66,25 @@ pub fn cgroup_problem(kind: &crate::runtime::RuntimeKind) -> Option<String> {
     ))
 }
 
+/// Why an installed runtime cannot start containers here, if it cannot: crun on a
+/// hybrid cgroup layout, the docker CLI without an engine behind it.
+pub fn runtime_problem(runtime: &Runtime) -> Option<String> {
+    if let Some(problem) = cgroup_problem(&runtime.kind) {
+        return Some(problem);
+    }
+    if runtime.engine() == Some(crate::runtime::engine::Engine::Docker) {
+        let answers = Command::new(&runtime.binary)
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !answers {
+            return Some("no Docker engine answers (the docker CLI is installed, the daemon is not running or not reachable)".to_string());
+        }
+    }
+    None
+}
+
 /// The fix for crun on a hybrid layout: move each controller to a v1 hierarchy.
 pub fn hybrid_cgroup_fix(controllers: &[String]) -> String {
     controllers
@@ -128,7 +147,7 @@ pub fn examine() -> Doctor {
         let status = match Runtime::lookup(kind.name) {
             Ok(rt) => {
                 let version = rt.version().ok();
-                let problem = cgroup_problem(kind);
+                let problem = runtime_problem(&rt);
                 if let Some(p) = &problem {
                     skipped.push(format!("{}: containers will not start: {p}", kind.name));
                 }

@@ -108,7 +108,17 @@ fn runtimes(args: &RunArgs, mode: Mode) -> Result<Vec<Runtime>, CliError> {
                 .map(|r| vec![r])
                 .map_err(|e| CliError::Environment(e.to_string())),
             Mode::Compare => {
-                let installed = Runtime::installed();
+                // Installed and able to start containers here; the rest is named.
+                let installed: Vec<Runtime> = Runtime::installed()
+                    .into_iter()
+                    .filter(|rt| match breakout::doctor::runtime_problem(rt) {
+                        Some(problem) => {
+                            eprintln!("breakout: compare leaves out {}: {problem}", rt.name);
+                            false
+                        }
+                        None => true,
+                    })
+                    .collect();
                 if installed.is_empty() {
                     Err(CliError::Environment(format!(
                         "no runtime installed (known: {})",
@@ -164,7 +174,7 @@ fn run(args: &RunArgs, mode: Mode) -> ExitCode {
             Err(e) => return fail(CliError::Environment(e.to_string())),
         };
         if matches!(run.start, StartStatus::FailedToStart { .. }) {
-            if let Some(problem) = breakout::doctor::cgroup_problem(&runtime.kind) {
+            if let Some(problem) = breakout::doctor::runtime_problem(runtime) {
                 // Not the profile's doing: say what is, and skip the bisection.
                 run.triage = Some(breakout::report::Triage {
                     needed: Vec::new(),

@@ -288,6 +288,70 @@ fn doctor_reports_the_host() -> TestResult {
     Ok(())
 }
 
+const PODMAN_PROFILE: &str = "/usr/share/containers/seccomp.json";
+
+/// Podman resolves its own default profile; ours must agree with it, probe by probe.
+fn podman_profile_cross_check() -> TestResult {
+    let out = breakout(&[
+        "compare",
+        "--format",
+        "json",
+        "--profile",
+        PODMAN_PROFILE,
+        "--runtime",
+        "runc,podman",
+        "--probe",
+        "namespace.*",
+        "--probe",
+        "spawn.fork",
+        "--probe",
+        "kernel.bpf",
+        "--probe",
+        "kernel.keyctl",
+    ]);
+    out.expect_code(1)?;
+    let report = out.json()?;
+    let divergences = report["divergences"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        divergences, 0,
+        "our resolution differs from podman's: {:#}",
+        report["divergences"]
+    );
+    for rt in ["runc", "podman"] {
+        let run = run_of(&report, rt)?;
+        // Podman's default, unlike Docker's, lets a user namespace be made.
+        expect_in(run, "namespace.clone-newuser", "escaped", None)?;
+        expect_in(run, "namespace.setns", "blocked", Some("EPERM"))?;
+        expect_in(run, "kernel.bpf", "blocked", Some("EPERM"))?;
+        expect_in(run, "spawn.fork", "escaped", None)?;
+    }
+    Ok(())
+}
+
+/// Through podman too, the seed's profile stops the start, and triage names execve.
+fn podman_seed_triage() -> TestResult {
+    let (out, report) = run_json(&[
+        "--runtime",
+        "podman",
+        "--profile",
+        &profile("seed.json"),
+        "--probe",
+        "exec.execve",
+    ])?;
+    out.expect_code(4)?;
+    let run = run_of(&report, "podman")?;
+    assert_eq!(run["start"]["status"], "failed-to-start", "{run}");
+    assert!(
+        run["start"]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Operation not permitted"),
+        "{run}"
+    );
+    assert_eq!(run["triage"]["needed"], json!(["execve"]), "{run}");
+    Ok(())
+}
+
 fn runtime_ready(name: &str) -> Result<(), String> {
     if let Some(reason) = container_skip_reason("runc") {
         return Err(reason);
@@ -324,13 +388,30 @@ fn main() {
         let f = std::sync::Arc::new(f);
         trials.push(Trial::test(name, move || f()).with_ignored_flag(!missing.is_empty()));
     };
-    for rt in ["runc", "crun", "runsc", "runsc-oci"] {
+    for rt in ["runc", "crun", "runsc", "runsc-oci", "podman", "docker"] {
         add(
             &format!("driver_runs::{rt}"),
             &[rt],
             Box::new(each_driver_runs(rt)),
         );
     }
+    // Podman's default profile ships with golang-github-containers-common.
+    let podman_profile_needs: &[&str] = if std::path::Path::new(PODMAN_PROFILE).is_file() {
+        &["runc", "podman"]
+    } else {
+        eprintln!("podman_profile_cross_check needs {PODMAN_PROFILE} (apt-get install golang-github-containers-common)");
+        &["podman-profile"]
+    };
+    add(
+        "podman_profile_cross_check",
+        podman_profile_needs,
+        Box::new(podman_profile_cross_check),
+    );
+    add(
+        "podman_seed_triage",
+        &["podman"],
+        Box::new(podman_seed_triage),
+    );
     add(
         "compare_names_the_oci_seccomp_quirk",
         &["runc", "runsc", "runsc-oci"],

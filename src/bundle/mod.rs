@@ -99,12 +99,17 @@ pub fn find_static_busybox() -> Result<PathBuf, BundleError> {
 #[derive(Debug)]
 pub struct RunDir {
     root: PathBuf,
+    /// The runtime's `--root`: under /run where it can be, see [`RunDir::create`].
+    state: PathBuf,
     overlay: Option<PathBuf>,
     /// Where files written to the container's rootfs land on the host.
     rootfs_writes: PathBuf,
 }
 
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Where runtime state directories go: `/run/breakout/TOKEN`.
+pub const SHORT_STATE_BASE: &str = "/run/breakout";
 
 /// A run-unique token: process id, a counter and clock noise.
 pub fn unique_token() -> String {
@@ -120,16 +125,28 @@ impl RunDir {
     /// Creates the directory under `$TMPDIR` (or /tmp) with a unique name.
     pub fn create() -> Result<RunDir, BundleError> {
         let base = std::env::temp_dir();
-        let root = base.join(format!("breakout-{}", unique_token()));
-        fs::create_dir_all(root.join("state")).map_err(io_err("create", &root))?;
+        let token = unique_token();
+        let root = base.join(format!("breakout-{token}"));
+        fs::create_dir_all(&root).map_err(io_err("create", &root))?;
         fs::set_permissions(&root, fs::Permissions::from_mode(0o711))
             .map_err(io_err("set permissions on", &root))?;
-        let rootfs = root.join("bundle/rootfs");
-        Ok(RunDir {
-            rootfs_writes: rootfs,
+        // Runtime state wants a short path (podman refuses a runroot over 50 bytes,
+        // sockets live there); /run is short and in memory. A host without a
+        // writable /run keeps it in the run directory.
+        let short = PathBuf::from(SHORT_STATE_BASE).join(&token);
+        let state = match fs::create_dir_all(&short) {
+            Ok(()) => short,
+            Err(_) => root.join("state"),
+        };
+        let mut dir = RunDir {
+            rootfs_writes: root.join("bundle/rootfs"),
             root,
+            state,
             overlay: None,
-        })
+        };
+        fs::create_dir_all(&dir.state).map_err(io_err("create", &dir.state))?;
+        dir.rootfs_writes = dir.rootfs();
+        Ok(dir)
     }
 
     pub fn path(&self) -> &Path {
@@ -141,7 +158,7 @@ impl RunDir {
     }
 
     pub fn state(&self) -> PathBuf {
-        self.root.join("state")
+        self.state.clone()
     }
 
     pub fn rootfs(&self) -> PathBuf {
@@ -265,6 +282,7 @@ impl Drop for RunDir {
             }
         }
         let _ = fs::remove_dir_all(&self.root);
+        let _ = fs::remove_dir_all(&self.state);
     }
 }
 
@@ -276,9 +294,11 @@ mod tests {
     fn run_dir_is_removed_on_drop() {
         let dir = RunDir::create().unwrap();
         let path = dir.path().to_path_buf();
-        assert!(path.join("state").is_dir());
+        let state = dir.state();
+        assert!(state.is_dir());
         drop(dir);
         assert!(!path.exists());
+        assert!(!state.exists());
     }
 
     #[test]

@@ -539,6 +539,85 @@ pub struct SpecInputs<'a> {
     pub netns: Option<PathBuf>,
 }
 
+/// The same settings as flags of a docker-compatible engine's `run`, for the engine
+/// drivers: the engine builds the spec (and resolves the profile) itself.
+pub fn engine_args(inputs: &SpecInputs, podman: bool) -> Vec<String> {
+    let settings = inputs.settings;
+    let mut args: Vec<String> = vec!["--hostname".into(), "breakout".into()];
+    let mut opt = |flag: &str, value: String| {
+        args.push(flag.to_string());
+        args.push(value);
+    };
+    match &settings.seccomp {
+        Seccomp::Profile(path) => {
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            opt("--security-opt", format!("seccomp={}", path.display()));
+        }
+        // No profile means no filter here too, not the engine's default profile.
+        Seccomp::None | Seccomp::Unconfined => opt("--security-opt", "seccomp=unconfined".into()),
+    }
+    if settings.no_new_privileges {
+        opt("--security-opt", "no-new-privileges".into());
+    }
+    if settings.unconfined_paths {
+        opt("--security-opt", "systempaths=unconfined".into());
+    }
+    opt("--cap-drop", "ALL".into());
+    for cap in &settings.caps {
+        opt("--cap-add", cap.clone());
+    }
+    for volume in &settings.volumes {
+        opt(
+            "--volume",
+            format!(
+                "{}:{}:{}",
+                volume.source.display(),
+                volume.destination,
+                volume.options.join(",")
+            ),
+        );
+    }
+    for tmpfs in &settings.tmpfs {
+        opt(
+            "--tmpfs",
+            format!("{}:{}", tmpfs.destination, tmpfs.options.join(",")),
+        );
+    }
+    if let Some((uid, gid)) = settings.user {
+        opt("--user", format!("{uid}:{gid}"));
+    }
+    let network = match (&inputs.netns, settings.network) {
+        (Some(path), _) => format!("ns:{}", path.display()),
+        (None, Network::Host) => "host".into(),
+        (None, _) => "none".into(),
+    };
+    opt("--network", network);
+    opt("--pids-limit", PIDS_LIMIT.to_string());
+    opt("--memory", MEMORY_LIMIT.to_string());
+    // The same open-files limit as the OCI spec; podman would otherwise raise nofile
+    // and nproc to values a host without CAP_SYS_RESOURCE cannot grant.
+    opt("--ulimit", "nofile=1024:1024".into());
+    opt("--ulimit", "nproc=1024:1024".into());
+    opt(
+        "--volume",
+        format!("{}:{PROBE_PATH}:ro", inputs.probe_bin.display()),
+    );
+    if let Some(shell) = inputs.provided_shell {
+        opt(
+            "--volume",
+            format!("{}:{PROVIDED_SHELL_PATH}:ro", shell.display()),
+        );
+    }
+    if settings.read_only {
+        args.push("--read-only".into());
+        if podman {
+            // podman adds writable tmpfs mounts on /tmp, /run and /var/tmp otherwise.
+            args.push("--read-only-tmpfs=false".into());
+        }
+    }
+    args
+}
+
 fn bind_mount(source: &Path, destination: &str, options: &[&str]) -> Mount {
     MountBuilder::default()
         .destination(destination)

@@ -180,7 +180,10 @@ impl Profile {
         Ok(Profile {
             path: path.to_path_buf(),
             default_action: raw.default_action.0,
-            default_errno_ret: raw.default_errno_ret.map(|e| e.0),
+            default_errno_ret: raw
+                .default_errno_ret
+                .map(|e| e.0)
+                .or(raw.default_errno.map(|e| e.0)),
             architectures: raw.architectures.into_iter().map(|a| a.0).collect(),
             arch_map: raw
                 .arch_map

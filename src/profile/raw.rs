@@ -32,6 +32,10 @@ pub(crate) struct RawProfile {
     pub default_action: Known<LinuxSeccompAction>,
     #[serde(default)]
     pub default_errno_ret: Option<Errno>,
+    /// Podman's profiles (containers/common) also name the errno; it is used only
+    /// where no number is given, as containers/common does.
+    #[serde(default)]
+    pub default_errno: Option<ErrnoName>,
     #[serde(default, deserialize_with = "architectures")]
     pub architectures: Vec<Known<Arch>>,
     #[serde(default, deserialize_with = "arch_map")]
@@ -75,6 +79,9 @@ struct RawRuleFields {
     action: Known<LinuxSeccompAction>,
     #[serde(default)]
     errno_ret: Option<Errno>,
+    /// containers/common's errno name, used where `errnoRet` is absent.
+    #[serde(default)]
+    errno: Option<ErrnoName>,
     #[serde(default, deserialize_with = "args")]
     args: Vec<Obj<RawArg>>,
     #[serde(default)]
@@ -126,7 +133,7 @@ impl TryFrom<RawRuleFields> for RawRule {
         Ok(RawRule {
             names,
             action: raw.action.0,
-            errno_ret: raw.errno_ret.map(|e| e.0),
+            errno_ret: raw.errno_ret.map(|e| e.0).or(raw.errno.map(|e| e.0)),
             args: raw.args.into_iter().map(|a| a.0).collect(),
             comment: raw.comment,
             includes: raw.includes.map(|f| f.0).unwrap_or_default(),
@@ -250,6 +257,53 @@ impl Visitor<'_> for Unsigned {
             return Err(E::custom((self.too_big)(v)));
         }
         Ok(v)
+    }
+}
+
+/// An errno name as containers/common writes it (`"errno": "EPERM"`), read as its
+/// number.
+pub(crate) struct ErrnoName(pub u32);
+
+/// The errno names a seccomp profile plausibly returns, with their x86_64 numbers.
+const ERRNO_NAMES: &[(&str, u32)] = &[
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("ENXIO", 6),
+    ("E2BIG", 7),
+    ("EBADF", 9),
+    ("EAGAIN", 11),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("ENODEV", 19),
+    ("EINVAL", 22),
+    ("EROFS", 30),
+    ("ENOSYS", 38),
+    ("EOPNOTSUPP", 95),
+    ("EAFNOSUPPORT", 97),
+];
+
+impl<'de> Deserialize<'de> for ErrnoName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        ERRNO_NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, number)| ErrnoName(*number))
+            .ok_or_else(|| {
+                de::Error::custom(format!(
+                    "unknown errno name {name:?}, expected one of {}",
+                    ERRNO_NAMES
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
     }
 }
 

@@ -829,3 +829,42 @@ fn error_positions_land_on_the_start_of_the_value() {
         "{m}"
     );
 }
+
+/// Podman's default profile (Debian's golang-github-containers-common) names errnos
+/// beside the numbers; it loads and resolves.
+#[test]
+fn podman_default_profile_resolves() {
+    let path = Path::new("/usr/share/containers/seccomp.json");
+    if !path.is_file() {
+        eprintln!(
+            "skipped: {} is missing (apt-get install golang-github-containers-common)",
+            path.display()
+        );
+        return;
+    }
+    let profile = Profile::load(path).unwrap();
+    assert_eq!(profile.default_errno_ret(), Some(38));
+    let seccomp = profile.resolve(&platform("x86_64", (6, 1), &[])).unwrap();
+    assert_eq!(seccomp.default_errno_ret(), Some(38));
+}
+
+#[test]
+fn errno_names_stand_in_for_numbers() {
+    let p = Profile::parse(
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrno": "ENOSYS",
+            "syscalls": [{"names": ["fork"], "action": "SCMP_ACT_ERRNO", "errno": "EACCES"},
+                         {"names": ["vfork"], "action": "SCMP_ACT_ERRNO", "errno": "EPERM", "errnoRet": 22}]}"#,
+        Path::new("p.json"),
+    )
+    .unwrap();
+    assert_eq!(p.default_errno_ret(), Some(38));
+    assert_eq!(p.rules()[0].errno_ret, Some(13));
+    assert_eq!(p.rules()[1].errno_ret, Some(22));
+    let err = Profile::parse(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "defaultErrno": "EWHAT"}"#,
+        Path::new("p.json"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("p.json:1:") && err.contains("EWHAT"), "{err}");
+}

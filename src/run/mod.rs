@@ -19,6 +19,7 @@ use crate::catalog::{ProbeInfo, CATALOG};
 use crate::container::{self, Settings, PROBE_PATH, PROVIDED_SHELL_PATH};
 use crate::protocol::{self, Event, Invocation, ProbeOutcome};
 use crate::report::{Evidence, Outcome, RunReport, StartStatus, Verdict};
+use crate::runtime::engine::Engine;
 use crate::runtime::{Exit, Runtime, RuntimeError};
 
 use canary::Canary;
@@ -179,6 +180,13 @@ impl Drop for Witness<'_> {
     }
 }
 
+/// How the next container is started: from the bundle's config.json by the OCI
+/// runtime, or by an engine from an imported image with these `run` arguments.
+enum Launch {
+    Oci,
+    Engine(Vec<String>),
+}
+
 /// What one container produced.
 #[derive(Default)]
 struct ContainerOutcome {
@@ -248,13 +256,26 @@ pub fn execute(
     let all_steps = crate::catalog::expand_steps(&probe_ids, &mounts);
     let mut verdicts: BTreeMap<String, Verdict> = BTreeMap::new();
     let mut after: Option<String> = None;
+    // Engines run images, not bundles: the rootfs is imported once per run.
+    let mut image = None;
+    let mut import_error = None;
+    if runtime.engine().is_some() {
+        let tag = format!("breakout-rootfs:{}", bundle::unique_token());
+        match runtime.import_image(&run_dir.state(), &run_dir.rootfs(), &tag) {
+            Ok(()) => image = Some(tag),
+            Err(e) => import_error = Some(e.to_string()),
+        }
+    }
     let mut containers = 0u32;
     let mut start = StartStatus::Started;
     let name = runtime.name.as_str();
     let mut was_interrupted = false;
 
+    if let Some(error) = import_error {
+        start = StartStatus::FailedToStart { error };
+    }
     // Each pass is one container; a pass ends in done, a kill (resume), or a failure.
-    while containers as usize <= all_steps.len() {
+    while start == StartStatus::Started && containers as usize <= all_steps.len() {
         containers += 1;
         let invocation = Invocation {
             nonce: nonce.clone(),
@@ -267,19 +288,32 @@ pub fn execute(
         };
         let mut args = vec![PROBE_PATH.to_string(), "run".to_string()];
         args.extend(invocation.to_args());
-        let spec = container::build_spec(&container::SpecInputs {
+        let inputs = container::SpecInputs {
             settings: &plan.settings,
             probe_bin: &plan.probe_bin,
             provided_shell: provided_shell.as_deref(),
             args,
             seccomp: plan.seccomp.clone(),
             netns: bridge.as_ref().map(|b| b.container_path()),
-        });
-        run_dir.write_spec(&spec)?;
+        };
+        let launch = match &image {
+            Some(tag) => {
+                let mut args =
+                    container::engine_args(&inputs, runtime.engine() == Some(Engine::Podman));
+                args.push(tag.clone());
+                args.extend(inputs.args.iter().cloned());
+                Launch::Engine(args)
+            }
+            None => {
+                run_dir.write_spec(&container::build_spec(&inputs))?;
+                Launch::Oci
+            }
+        };
         let id = format!("breakout-{}-{}", bundle::unique_token(), containers);
         let result = run_container(
             runtime,
             &run_dir,
+            &launch,
             &id,
             plan.timeout,
             interrupted,
@@ -419,6 +453,9 @@ pub fn execute(
             })
         })
         .collect();
+    if let Some(tag) = &image {
+        runtime.remove_image(&run_dir.state(), tag);
+    }
     drop(witness);
     drop(bridge);
     drop(run_dir);
@@ -469,10 +506,26 @@ fn describe_exit(exit: Option<Exit>) -> String {
     }
 }
 
+/// A runtime's error text, with JSON log lines (podman, crun) reduced to their message.
+fn runtime_error_text(stderr: &str) -> String {
+    stderr
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("msg").and_then(|m| m.as_str()).map(str::to_string))
+                .unwrap_or_else(|| line.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string()
+}
+
 fn describe_start_failure(outcome: &ContainerOutcome) -> String {
-    let text = outcome.stderr.trim();
+    let text = runtime_error_text(&outcome.stderr);
     if !text.is_empty() {
-        text.to_string()
+        text
     } else if outcome.timed_out {
         "the container said nothing before the deadline".to_string()
     } else {
@@ -488,6 +541,7 @@ fn describe_start_failure(outcome: &ContainerOutcome) -> String {
 fn run_container(
     runtime: &Runtime,
     run_dir: &RunDir,
+    launch: &Launch,
     id: &str,
     timeout: Duration,
     interrupted: &AtomicBool,
@@ -497,8 +551,10 @@ fn run_container(
     witness: &Witness,
 ) -> Result<ContainerOutcome, RuntimeError> {
     let name = runtime.name.as_str();
-    let (mut container, stdout, stderr) =
-        runtime.create(&run_dir.state(), &run_dir.bundle(), id)?;
+    let (mut container, stdout, stderr) = match launch {
+        Launch::Oci => runtime.create(&run_dir.state(), &run_dir.bundle(), id)?,
+        Launch::Engine(args) => runtime.engine_run(&run_dir.state(), id, args)?,
+    };
     let lines = collector::read_lines(stdout);
     let stderr = collector::read_bounded(stderr);
     container.start()?;

@@ -63,6 +63,8 @@ fn without(seccomp: &LinuxSeccomp, lift: &BTreeSet<String>) -> LinuxSeccomp {
 
 struct Search<'a> {
     plan: Plan,
+    /// Engines read the profile from a file: each attempt's profile is written here.
+    profile_file: std::path::PathBuf,
     seccomp: &'a LinuxSeccomp,
     runtime: &'a Runtime,
     interrupted: &'a AtomicBool,
@@ -77,7 +79,20 @@ impl Search<'_> {
             return Ok(None);
         }
         self.attempts += 1;
-        self.plan.seccomp = Some(without(self.seccomp, lift));
+        let lifted = without(self.seccomp, lift);
+        if self.runtime.engine().is_some() {
+            let json = serde_json::to_vec_pretty(&lifted).expect("a profile serialises");
+            std::fs::write(&self.profile_file, json).map_err(|e| {
+                RunError::Bundle(crate::bundle::BundleError::Io {
+                    action: "write",
+                    path: self.profile_file.clone(),
+                    source: e,
+                })
+            })?;
+            self.plan.settings.seccomp =
+                crate::container::Seccomp::Profile(self.profile_file.clone());
+        }
+        self.plan.seccomp = Some(lifted);
         let run = execute(&self.plan, self.runtime, self.interrupted)?;
         Ok(Some(matches!(run.start, StartStatus::Started)))
     }
@@ -128,11 +143,13 @@ pub fn triage(
         return Ok(None);
     };
     let names = denied_names(seccomp);
+    let scratch = crate::bundle::RunDir::create()?;
     let mut search = Search {
         plan: Plan {
             probes: Vec::new(),
             ..plan.clone()
         },
+        profile_file: scratch.path().join("triage-profile.json"),
         seccomp,
         runtime,
         interrupted,

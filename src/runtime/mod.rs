@@ -15,6 +15,7 @@ const CLI_DEADLINE: Duration = Duration::from_secs(30);
 /// How often we look at a container that has not said anything.
 const POLL: Duration = Duration::from_millis(5);
 
+pub mod engine;
 pub mod quirks;
 
 pub use quirks::{RuntimeKind, RUNTIMES};
@@ -291,6 +292,10 @@ impl Container {
     }
 
     pub fn start(&mut self) -> Result<(), RuntimeError> {
+        if self.runtime.engine().is_some() {
+            // `ENGINE run` started it already.
+            return Ok(());
+        }
         let mut cmd = self.runtime.command(&self.state_root);
         cmd.arg("start").arg(&self.id);
         run_to_end(cmd, &format!("{} start", self.runtime.name)).map(|_| ())
@@ -340,14 +345,34 @@ impl Container {
 
     /// Sends SIGKILL through the runtime (which knows the whole container).
     pub fn kill(&mut self) {
-        let mut cmd = self.runtime.command(&self.state_root);
-        cmd.args(["kill", "--all", &self.id, "KILL"]);
+        let cmd = match self.runtime.engine() {
+            Some(_) => {
+                let mut cmd = self.runtime.engine_command(&self.state_root);
+                cmd.args(["kill", "--signal", "KILL", &self.id]);
+                cmd
+            }
+            None => {
+                let mut cmd = self.runtime.command(&self.state_root);
+                cmd.args(["kill", "--all", &self.id, "KILL"]);
+                cmd
+            }
+        };
         let _ = run_to_end(cmd, "kill");
     }
 
     fn delete(&mut self) {
-        let mut cmd = self.runtime.command(&self.state_root);
-        cmd.args(["delete", "--force", &self.id]);
+        let cmd = match self.runtime.engine() {
+            Some(_) => {
+                let mut cmd = self.runtime.engine_command(&self.state_root);
+                cmd.args(["rm", "--force", &self.id]);
+                cmd
+            }
+            None => {
+                let mut cmd = self.runtime.command(&self.state_root);
+                cmd.args(["delete", "--force", &self.id]);
+                cmd
+            }
+        };
         let _ = run_to_end(cmd, "delete");
         // Reap our child if it has ended, so no zombie of ours outlives the run.
         let _ = self.wait_until(
@@ -367,7 +392,7 @@ impl Drop for Container {
     }
 }
 
-/// runsc leaves its container's cgroups behind, empty, after delete. They are named
+/// runsc and podman leave their container's cgroups behind, empty, after delete. They are named
 /// after the container's id, in every v1 hierarchy and the unified one; removing an
 /// empty cgroup is always safe (a busy one refuses, and is left alone).
 fn remove_leftover_cgroups(id: &str) {
@@ -377,9 +402,22 @@ fn remove_leftover_cgroups(id: &str) {
     for hierarchy in hierarchies.flatten() {
         let dir = hierarchy.path().join(id);
         if dir.is_dir() {
-            let _ = std::fs::remove_dir(&dir);
+            remove_empty_cgroup_tree(&dir);
         }
     }
+}
+
+/// Removes a cgroup and the cgroups below it, deepest first; a cgroup that still holds
+/// a process refuses and stays.
+fn remove_empty_cgroup_tree(dir: &Path) {
+    if let Ok(children) = std::fs::read_dir(dir) {
+        for child in children.flatten() {
+            if child.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_cgroup_tree(&child.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 /// Orphaned container processes become our children, so we learn their exit status
@@ -407,7 +445,7 @@ fn wait_with_deadline(child: &mut Child, limit: Duration) -> Option<std::process
 }
 
 /// Runs a short CLI call to completion with a deadline; returns stdout or the error.
-fn run_to_end(mut cmd: Command, label: &str) -> Result<String, RuntimeError> {
+pub(crate) fn run_to_end(mut cmd: Command, label: &str) -> Result<String, RuntimeError> {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let command = format!("{program} {label}");
     let mut child = cmd

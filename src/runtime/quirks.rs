@@ -4,6 +4,7 @@
 //! The facts were measured on Debian 12's packages (runc 1.1.5, crun 1.8.1, runsc
 //! 20221219); DESIGN.md lists them.
 
+use super::engine::Engine;
 use crate::container::Network;
 use crate::report::ProfileHandling;
 
@@ -33,6 +34,8 @@ pub struct RuntimeKind {
     /// A container killed by a signal shows as exit code 128 + signal (runsc's sandbox
     /// process exits with it) rather than as a death by that signal.
     pub signal_as_exit_code: bool,
+    /// Started through a docker-compatible engine CLI rather than an OCI runtime's.
+    pub engine: Option<Engine>,
     /// Refuses to run on a hybrid cgroup layout whose cgroup2 hierarchy holds a
     /// controller, even with `--cgroup-manager=disabled` (crun).
     pub refuses_hybrid_cgroups: bool,
@@ -57,6 +60,7 @@ const RUNC_LIKE: RuntimeKind = RuntimeKind {
     honours_errno_ret: true,
     honours_architectures: true,
     signal_as_exit_code: false,
+    engine: None,
     refuses_hybrid_cgroups: false,
 };
 
@@ -101,6 +105,25 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         name: "youki",
         binary: "youki",
         package: None,
+        ..RUNC_LIKE
+    },
+    // The engines run the container with their default OCI runtime (add
+    // `--runtime=NAME` with NAME=PATH,FLAG to pick another) and resolve the profile
+    // themselves. They report a signal death as 128 + signal.
+    RuntimeKind {
+        name: "podman",
+        binary: "podman",
+        package: Some("podman"),
+        engine: Some(Engine::Podman),
+        signal_as_exit_code: true,
+        ..RUNC_LIKE
+    },
+    RuntimeKind {
+        name: "docker",
+        binary: "docker",
+        package: Some("docker.io"),
+        engine: Some(Engine::Docker),
+        signal_as_exit_code: true,
         ..RUNC_LIKE
     },
 ];

@@ -146,11 +146,25 @@ pub fn assert_nothing_left(harness_pid: u32, tmp: &Path) {
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "files left behind: {leftovers:?}");
+    let state_mark = format!("{harness_pid}-");
+    let states: Vec<_> = std::fs::read_dir(breakout::bundle::SHORT_STATE_BASE)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&state_mark))
+        .map(|e| e.path())
+        .collect();
+    assert!(states.is_empty(), "runtime state left behind: {states:?}");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let tmp_text = tmp.display().to_string();
     assert!(
         !mounts.contains(&tmp_text),
         "mounts left behind under {tmp_text}"
+    );
+    let state_mount = format!("{}/{state_mark}", breakout::bundle::SHORT_STATE_BASE);
+    assert!(
+        !mounts.contains(&state_mount),
+        "mounts left behind under {state_mount}"
     );
     let cgroup_mark = format!("breakout-{harness_pid}-");
     for hierarchy in std::fs::read_dir("/sys/fs/cgroup")

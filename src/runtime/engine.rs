@@ -1,0 +1,128 @@
+//! Engine drivers: containers started through a docker-compatible CLI (podman, or
+//! docker where an engine runs) instead of an OCI runtime's own CLI. The engine
+//! resolves the profile itself, which makes it a cross-check of ours.
+//!
+//! podman keeps its storage, images and state under the run's own directory
+//! (`--root`/`--runroot`), so removing the run directory removes everything it made.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::{run_to_end, Container, Runtime, RuntimeError};
+
+/// Which engine CLI a row speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Podman,
+    Docker,
+}
+
+impl Runtime {
+    pub fn engine(&self) -> Option<Engine> {
+        self.kind.engine
+    }
+
+    /// The engine command with the run's global flags.
+    pub(super) fn engine_command(&self, state_root: &Path) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        if self.kind.engine == Some(Engine::Podman) {
+            cmd.arg("--root")
+                .arg(state_root.join("storage"))
+                .arg("--runroot")
+                .arg(state_root.join("run"))
+                .args([
+                    "--storage-driver=vfs",
+                    "--cgroup-manager=cgroupfs",
+                    "--events-backend=none",
+                    "--log-level=error",
+                ]);
+        }
+        cmd.args(&self.flags).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Imports a rootfs directory as an image tagged `tag`; the image lives in the
+    /// run's storage (podman) or is removed by [`Runtime::remove_image`] (docker).
+    pub fn import_image(
+        &self,
+        state_root: &Path,
+        rootfs: &Path,
+        tag: &str,
+    ) -> Result<(), RuntimeError> {
+        let label = format!("{} import", self.name);
+        let spawn_err = |source| RuntimeError::Spawn {
+            command: label.clone(),
+            source,
+        };
+        let mut tar = Command::new("tar")
+            .arg("-C")
+            .arg(rootfs)
+            .args(["-cf", "-", "."])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(spawn_err)?;
+        let archive = tar.stdout.take().expect("stdout was piped");
+        let mut cmd = self.engine_command(state_root);
+        cmd.args(["import", "-", tag]).stdin(Stdio::from(archive));
+        let result = run_to_end(cmd, &label);
+        let _ = tar.wait();
+        result.map(|_| ())
+    }
+
+    pub fn remove_image(&self, state_root: &Path, tag: &str) {
+        let mut cmd = self.engine_command(state_root);
+        cmd.args(["rmi", "--force", tag]);
+        let _ = run_to_end(cmd, "rmi");
+    }
+
+    /// `ENGINE run --name ID ARGS...` in the foreground, stdout and stderr piped back;
+    /// the engine process is our child and ends with the container.
+    pub fn engine_run(
+        &self,
+        state_root: &Path,
+        id: &str,
+        args: &[String],
+    ) -> Result<
+        (
+            Container,
+            std::process::ChildStdout,
+            std::process::ChildStderr,
+        ),
+        RuntimeError,
+    > {
+        let mut cmd = self.engine_command(state_root);
+        cmd.args(["run", "--name", id]);
+        if self.kind.engine == Some(Engine::Podman) {
+            // Under a parent named after the container, so its cgroups can be found
+            // and removed afterwards (podman leaves the parents behind); conmon stays
+            // in our own cgroup rather than in a podman-made one.
+            cmd.arg(format!("--cgroup-parent=/{id}"))
+                .arg("--cgroups=no-conmon");
+        }
+        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let label = format!("{} run", self.name);
+        let mut child = cmd.spawn().map_err(|source| RuntimeError::Spawn {
+            command: label,
+            source,
+        })?;
+        let stdout = child.stdout.take().expect("stdout was piped");
+        let stderr = child.stderr.take().expect("stderr was piped");
+        let pid = i32::try_from(child.id()).ok();
+        // The Child handle is dropped without waiting: the container guard reaps the
+        // engine process by its pid.
+        drop(child);
+        Ok((
+            Container {
+                runtime: self.clone(),
+                state_root: state_root.to_path_buf(),
+                id: id.to_string(),
+                pid,
+                exit: None,
+            },
+            stdout,
+            stderr,
+        ))
+    }
+}
