@@ -7,10 +7,10 @@
 //! payload), and last the probes that change the runner's own state for good
 //! (`namespace.unshare-*`), so that nothing after them runs in a changed process.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What an escape attempt is after.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Goal {
     /// Run a program that is not the container's process.

@@ -6,6 +6,7 @@
 
 pub mod compare;
 pub mod environment;
+pub mod suite;
 
 use std::fmt::Write as _;
 

@@ -1,0 +1,99 @@
+//! The results of `breakout test`: one trial per (scenario, runtime), each with one
+//! check per probe step (expected against got). Every CI reporter (JUnit, Markdown,
+//! SARIF, the JSON suite report, baseline comparison) reads only these types.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::environment::Environment;
+use crate::catalog::Goal;
+
+/// Identifies the JSON suite report format (`breakout test --json FILE`).
+pub const SUITE_SCHEMA: &str = "breakout-suite/1";
+
+/// One expected-against-got comparison for one probe step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// `probe` or `probe@target`.
+    pub step: String,
+    pub goal: Option<Goal>,
+    /// What the scenario expects, as written there (`blocked`, `blocked:EPERM`, `any`).
+    pub expected: String,
+    /// The verdict's outcome (`escaped`, `blocked`, ...).
+    pub got: String,
+    /// The verdict's mechanism, if any.
+    pub mechanism: Option<String>,
+    /// The verdict's detail line.
+    pub detail: String,
+    pub ok: bool,
+}
+
+/// How a trial ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "status")]
+pub enum TrialStatus {
+    Passed,
+    /// At least one check failed, or the start expectation was not met.
+    Failed {
+        message: String,
+    },
+    /// Not run here (runtime not installed, not root, ...), with the reason.
+    Ignored {
+        reason: String,
+    },
+}
+
+/// One (scenario, runtime) trial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrialOutcome {
+    /// `scenario::runtime`, the libtest trial name.
+    pub name: String,
+    pub scenario: String,
+    pub scenario_file: PathBuf,
+    pub runtime: String,
+    /// `starts` or `fails-to-start`, as expected by the scenario.
+    pub expected_start: String,
+    /// `started` or `failed-to-start`, as happened (absent when ignored).
+    pub start: Option<String>,
+    /// The runtime's error text when the container did not start.
+    pub start_error: Option<String>,
+    pub status: TrialStatus,
+    pub checks: Vec<Check>,
+    /// Wall time of the trial, seconds.
+    pub duration: f64,
+}
+
+impl TrialOutcome {
+    /// Steps whose verdict was `escaped`.
+    pub fn escapes(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| c.got == "escaped")
+    }
+}
+
+/// Everything one `breakout test` invocation found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SuiteReport {
+    pub schema: String,
+    pub breakout_version: String,
+    pub environment: Option<Environment>,
+    pub trials: Vec<TrialOutcome>,
+}
+
+impl SuiteReport {
+    pub fn new(environment: Option<Environment>, trials: Vec<TrialOutcome>) -> SuiteReport {
+        SuiteReport {
+            schema: SUITE_SCHEMA.to_string(),
+            breakout_version: env!("CARGO_PKG_VERSION").to_string(),
+            environment,
+            trials,
+        }
+    }
+
+    pub fn failed(&self) -> usize {
+        self.trials
+            .iter()
+            .filter(|t| matches!(t.status, TrialStatus::Failed { .. }))
+            .count()
+    }
+}
