@@ -45,7 +45,7 @@ pub enum TrialStatus {
 }
 
 /// One (scenario, runtime) trial.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrialOutcome {
     /// `scenario::runtime`, the libtest trial name.
     pub name: String,
