@@ -3,7 +3,7 @@
 //! Raw flags and validated arguments are separate types: clap handles syntax, and
 //! [`RunArgs::plan`] turns the rest into a [`Plan`] or an error that names the flag.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -131,10 +131,8 @@ pub enum CliError {
 }
 
 impl RunArgs {
-    /// Validates flags and files, resolves the profile: everything short of starting.
-    pub fn plan(&self) -> Result<Plan, CliError> {
-        let usage = |e: &dyn std::fmt::Display| CliError::Usage(e.to_string());
-        let settings = RawSettings {
+    fn raw_settings(&self) -> RawSettings {
+        RawSettings {
             profile: self.profile.clone(),
             security_opts: self.security_opt.clone(),
             cap_add: self.cap_add.clone(),
@@ -146,50 +144,10 @@ impl RunArgs {
             network: self.network.clone(),
             rootfs: self.rootfs.clone(),
         }
-        .validate()
-        .map_err(|e| match e {
-            // The flag is fine; this host cannot grant it.
-            crate::container::SettingsError::CapabilityUnavailable { .. } => {
-                CliError::Environment(e.to_string())
-            }
-            e => usage(&e),
-        })?;
-        let probes = run::select_probes(&self.probe).map_err(|e| usage(&e))?;
-        let seccomp = match &settings.seccomp {
-            crate::container::Seccomp::Profile(path) => {
-                let profile = Profile::load(path).map_err(|e| usage(&e))?;
-                let platform = Platform::host(settings.caps.iter().cloned().collect());
-                Some(profile.resolve(&platform).map_err(|e| usage(&e))?)
-            }
-            _ => None,
-        };
-        let probe_bin = match &self.probe_bin {
-            Some(path) => {
-                if !path.is_file() {
-                    return Err(CliError::Usage(format!(
-                        "--probe-bin {}: no such file",
-                        path.display()
-                    )));
-                }
-                path.clone()
-            }
-            None => default_probe_bin()?,
-        };
-        match crate::bundle::is_static_elf(&probe_bin) {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(CliError::Environment(format!(
-                    "{} is dynamically linked; the probe must be static to start in any rootfs (build with this repository's .cargo/config.toml)",
-                    probe_bin.display()
-                )))
-            }
-            Err(e) => {
-                return Err(CliError::Environment(format!(
-                    "{}: not a usable probe binary: {e}",
-                    probe_bin.display()
-                )))
-            }
-        }
+    }
+
+    /// Validates flags and files, resolves the profile: everything short of starting.
+    pub fn plan(&self) -> Result<Plan, CliError> {
         if let Some(fault) = &self.inject_fault {
             let known = fault == "garbage"
                 || matches!(fault.split_once('@'), Some(("hang" | "exit", step)) if !step.is_empty());
@@ -199,14 +157,75 @@ impl RunArgs {
                 )));
             }
         }
-        Ok(Plan {
-            settings,
-            seccomp,
-            probes,
-            probe_bin,
-            timeout: Duration::from_secs(self.timeout),
-            fault: self.inject_fault.clone(),
-        })
+        let mut plan = build_plan(&self.raw_settings(), &self.probe, self.timeout, || {
+            probe_bin(self.probe_bin.as_deref())
+        })?;
+        plan.fault = self.inject_fault.clone();
+        Ok(plan)
+    }
+}
+
+/// Validates settings and probe patterns and resolves the profile for this host: the
+/// plan `run`, `compare` and each trial of `test` execute. The probe binary is looked
+/// for last, so that bad input is reported as such before any environment problem.
+pub fn build_plan(
+    raw: &RawSettings,
+    probe_patterns: &[String],
+    timeout_secs: u64,
+    probe_bin: impl FnOnce() -> Result<PathBuf, CliError>,
+) -> Result<Plan, CliError> {
+    let usage = |e: &dyn std::fmt::Display| CliError::Usage(e.to_string());
+    let settings = raw.validate().map_err(|e| match e {
+        // The flag is fine; this host cannot grant it.
+        crate::container::SettingsError::CapabilityUnavailable { .. } => {
+            CliError::Environment(e.to_string())
+        }
+        e => usage(&e),
+    })?;
+    let probes = run::select_probes(probe_patterns).map_err(|e| usage(&e))?;
+    let seccomp = match &settings.seccomp {
+        crate::container::Seccomp::Profile(path) => {
+            let profile = Profile::load(path).map_err(|e| usage(&e))?;
+            let platform = Platform::host(settings.caps.iter().cloned().collect());
+            Some(profile.resolve(&platform).map_err(|e| usage(&e))?)
+        }
+        _ => None,
+    };
+    Ok(Plan {
+        settings,
+        seccomp,
+        probes,
+        probe_bin: probe_bin()?,
+        timeout: Duration::from_secs(timeout_secs),
+        fault: None,
+    })
+}
+
+/// The probe binary: the one given, or `breakout-probe` beside this executable; it must
+/// be static to start in any rootfs.
+pub fn probe_bin(explicit: Option<&Path>) -> Result<PathBuf, CliError> {
+    let probe_bin = match explicit {
+        Some(path) => {
+            if !path.is_file() {
+                return Err(CliError::Usage(format!(
+                    "--probe-bin {}: no such file",
+                    path.display()
+                )));
+            }
+            path.to_path_buf()
+        }
+        None => default_probe_bin()?,
+    };
+    match crate::bundle::is_static_elf(&probe_bin) {
+        Ok(true) => Ok(probe_bin),
+        Ok(false) => Err(CliError::Environment(format!(
+            "{} is dynamically linked; the probe must be static to start in any rootfs (build with this repository's .cargo/config.toml)",
+            probe_bin.display()
+        ))),
+        Err(e) => Err(CliError::Environment(format!(
+            "{}: not a usable probe binary: {e}",
+            probe_bin.display()
+        ))),
     }
 }
 
