@@ -30,6 +30,11 @@ pub enum Command {
     /// Run the same settings under several runtimes (default: every installed one) and
     /// explain where they differ.
     Compare(Box<RunArgs>),
+    /// Run scenario files as a regression suite: one trial per (scenario, runtime),
+    /// with libtest's conventions (--list, --exact, filters, --ignored, --format).
+    Test(Box<TestArgs>),
+    /// Validate profile and scenario files and resolve them, without starting anything.
+    Check(CheckArgs),
     /// Show what this host can run: runtimes, kernel, architectures, cgroups, LSMs.
     Doctor(DoctorArgs),
     /// Internal: exit 0 if a getpid through ABI (i386, x32) works (used by doctor).
@@ -43,6 +48,81 @@ pub enum Command {
 pub enum Format {
     Table,
     Json,
+}
+
+/// `breakout test` flags: the suite's own, then libtest's.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Scenario files or directories (default: scenarios/); one argument that is not an
+    /// existing path is the libtest FILTER.
+    #[arg(value_name = "PATH|FILTER")]
+    pub paths: Vec<PathBuf>,
+    /// Write a JUnit XML report (one test case per probe verdict).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the suite's JSON report (the input of a later --baseline).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a SARIF 2.1.0 report for code-scanning tools.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// Write a Markdown summary (for a pull-request comment).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// A previous --json report: the exit code and summary speak of changes (new
+    /// escapes, fixed ones) rather than of every mismatch.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Run partition K of N (1-based): N machines with 1/N .. N/N run every trial once.
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<String>,
+    /// libtest's output (pretty, terse, json), or a whole document on stdout instead
+    /// (markdown, sarif; libtest's progress then goes to stderr).
+    #[arg(long, value_enum, default_value_t = TestFormat::Pretty)]
+    pub format: TestFormat,
+    /// The probe binary (default: breakout-probe beside this executable).
+    #[arg(long = "probe-bin", value_name = "PATH")]
+    pub probe_bin: Option<PathBuf>,
+    /// List the trials without running them.
+    #[arg(long)]
+    pub list: bool,
+    /// The FILTER must match a trial name exactly.
+    #[arg(long)]
+    pub exact: bool,
+    /// Run only the ignored trials.
+    #[arg(long)]
+    pub ignored: bool,
+    /// Run the ignored trials too.
+    #[arg(long = "include-ignored")]
+    pub include_ignored: bool,
+    /// Skip trials whose name contains this (repeatable).
+    #[arg(long, value_name = "FILTER")]
+    pub skip: Vec<String>,
+    /// Trials run at once (default: the number of cores).
+    #[arg(long = "test-threads", value_name = "N")]
+    pub test_threads: Option<usize>,
+    /// Less output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    Pretty,
+    Terse,
+    Json,
+    Markdown,
+    Sarif,
+}
+
+/// `breakout check` flags.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Profile or scenario files (a scenario is recognised by its "runtimes" key).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

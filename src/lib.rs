@@ -4,6 +4,7 @@
 pub mod bundle;
 #[path = "../probes/catalog.rs"]
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod container;
 pub mod doctor;
@@ -13,3 +14,5 @@ pub mod protocol;
 pub mod report;
 pub mod run;
 pub mod runtime;
+pub mod scenario;
+pub mod suite;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use clap::Parser;
 
 use breakout::catalog::CATALOG;
-use breakout::cli::{Cli, CliError, Command, DoctorArgs, Format, ProbesArgs, RunArgs};
+use breakout::cli::{CheckArgs, Cli, CliError, Command, DoctorArgs, Format, ProbesArgs, RunArgs};
 use breakout::container::Seccomp;
 use breakout::report::{environment::Environment, ExitCode, Report, StartStatus, Subject};
 use breakout::runtime::{split_runtime_args, Runtime, RuntimeError, RUNTIMES};
@@ -27,6 +27,11 @@ fn main() -> ProcessExit {
         Command::Run(args) => run(&args, Mode::Run),
         Command::Compare(args) => run(&args, Mode::Compare),
         Command::Doctor(args) => doctor(&args),
+        Command::Test(args) => match breakout::suite::run_cli(&args) {
+            Ok(code) => code,
+            Err(e) => fail(e),
+        },
+        Command::Check(args) => check(&args),
         Command::AbiCheck { abi } => {
             if breakout::doctor::abi_check(&abi) {
                 ExitCode::Clean
@@ -51,6 +56,16 @@ fn fail(e: CliError) -> ExitCode {
 fn print(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+fn check(args: &CheckArgs) -> ExitCode {
+    match breakout::check::run(&args.files, args.format == Format::Json) {
+        Ok((text, code)) => {
+            print(&text);
+            code
+        }
+        Err(e) => fail(e),
+    }
 }
 
 fn doctor(args: &DoctorArgs) -> ExitCode {

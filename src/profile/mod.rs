@@ -26,16 +26,24 @@
 //! above 5, and JSON lists where objects belong. Keys must be spelled exactly
 //! (Go's decoder would also take "Names"). `defaultAction` is required: Docker
 //! reads a profile with neither it nor rules as "no filter at all", which the
-//! container settings say with `unconfined`, not with a profile. Syscall names
-//! themselves are not checked against a syscall table.
+//! container settings say with `unconfined`, not with a profile. Syscall names must
+//! be in [`SYSCALLS`] (every name the kernel or libseccomp knows on any architecture);
+//! a near miss is named in the error ("did you mean").
+//!
+//! [`start_analysis`] judges whether runtimes can start a container under a resolved
+//! profile at all, and [`check`] wraps loading, resolution and that judgement into a
+//! report with warnings about rules that do not do what they seem to.
 //!
 //! Error positions are 1-based lines and columns, in characters, of the first
 //! character of the offending value (for a whole rule, its opening brace).
 
+mod analysis;
+mod check;
 mod error;
 mod names;
 mod platform;
 mod raw;
+mod syscalls;
 
 #[cfg(test)]
 mod tests;
@@ -48,8 +56,11 @@ use oci_spec::runtime::{
     LinuxSeccompBuilder, LinuxSeccompFilterFlag, LinuxSyscall, LinuxSyscallBuilder,
 };
 
+pub use analysis::{start_analysis, StartAnalysis};
+pub use check::{check, CheckReport};
 pub use error::ProfileError;
 pub use platform::Platform;
+pub use syscalls::SYSCALLS;
 
 use names::{HostArch, KNOWN_MACHINES};
 use raw::{Obj, RawProfile};

@@ -1,11 +1,14 @@
-//! The spellings a profile may use for actions, architectures, operators and flags,
-//! and the architecture names Docker compares `includes.arches`/`excludes.arches` with.
+//! The spellings a profile may use for actions, architectures, operators, flags and
+//! syscalls, and the architecture names Docker compares `includes.arches`/
+//! `excludes.arches` with.
 //!
 //! The tables are written out rather than taken from oci-spec's `FromStr`, so that an
 //! error can list every accepted spelling, and so that a test can check each spelling
 //! against what oci-spec serialises (which is what runc will read).
 
 use oci_spec::runtime::{Arch, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
+
+use super::syscalls::SYSCALLS;
 
 /// A closed set of names that map one to one onto a value.
 pub(crate) trait Named: Copy + PartialEq + 'static {
@@ -21,6 +24,14 @@ pub(crate) trait Named: Copy + PartialEq + 'static {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| *v)
+    }
+
+    /// The spelling of `value` (the first, where a value has several).
+    fn name_of(value: Self) -> Option<&'static str> {
+        Self::TABLE
+            .iter()
+            .find(|(_, v)| *v == value)
+            .map(|(n, _)| *n)
     }
 
     fn all_names() -> String {
@@ -198,3 +209,59 @@ impl HostArch {
 /// uname machine names `HostArch::from_machine` knows, for error messages.
 pub(crate) const KNOWN_MACHINES: &str =
     "x86_64, i686, aarch64, armv7l, ppc64le, ppc64, ppc, s390x, s390, riscv64, loongarch64";
+
+/// Whether `name` is a syscall name on some architecture (see `syscalls`).
+pub(crate) fn is_known_syscall(name: &str) -> bool {
+    SYSCALLS.binary_search(&name).is_ok()
+}
+
+/// The known syscall name closest to `name`, if one is within two edits (insertions,
+/// deletions, substitutions and swaps of neighbouring characters), or one for names
+/// of up to three characters (two edits turn "x" into "mpx"); ties go to the first in
+/// the table's order.
+pub(crate) fn syscall_suggestion(name: &str) -> Option<&'static str> {
+    let name: Vec<char> = name.chars().collect();
+    let max_distance = if name.len() <= 3 { 1 } else { 2 };
+    let mut best: Option<(usize, &'static str)> = None;
+    for &known in SYSCALLS {
+        let limit = best.map_or(max_distance, |(d, _)| d.saturating_sub(1));
+        if let Some(d) = edit_distance(&name, known, limit) {
+            best = Some((d, known));
+            if d == 1 {
+                break;
+            }
+        }
+    }
+    best.map(|(_, known)| known)
+}
+
+/// Optimal string alignment distance between `a` and `b`, or `None` if it exceeds
+/// `limit`.
+fn edit_distance(a: &[char], b: &str, limit: usize) -> Option<usize> {
+    let b: Vec<char> = b.chars().collect();
+    if a.len().abs_diff(b.len()) > limit {
+        return None;
+    }
+    // Three rows: the one before the previous (for swaps), the previous, the current.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur: Vec<usize> = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(before[j - 2] + 1);
+            }
+            cur[j] = d;
+        }
+        if cur.iter().min().is_some_and(|&m| m > limit) {
+            return None;
+        }
+        std::mem::swap(&mut before, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    let d = prev[b.len()];
+    (d <= limit).then_some(d)
+}

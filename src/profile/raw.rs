@@ -21,7 +21,7 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::names::{docker_arch_hint, Named, DOCKER_ARCHES};
+use super::names::{docker_arch_hint, is_known_syscall, syscall_suggestion, Named, DOCKER_ARCHES};
 
 /// Highest syscall argument index: the kernel passes six arguments (0 to 5).
 const MAX_ARG_INDEX: u64 = 5;
@@ -354,16 +354,37 @@ impl<'de> Deserialize<'de> for ArgValue {
     }
 }
 
-/// A syscall name; its spelling is not checked against a syscall table here.
+/// A syscall name that some architecture's kernel or libseccomp knows.
+///
+/// runc and crun skip a name libseccomp cannot resolve, so a misspelt name in a rule
+/// silently denies (or allows) nothing.
 pub(crate) struct SyscallName(pub String);
 
 impl<'de> Deserialize<'de> for SyscallName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(d)?;
-        if name.is_empty() {
-            return Err(de::Error::custom("syscall name is empty"));
+        // Checked in the visitor, while serde_json still knows where the string is;
+        // after `String::deserialize` returns, a list has read on to the next element.
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = SyscallName;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a syscall name such as \"execve\"")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<SyscallName, E> {
+                if name.is_empty() {
+                    return Err(E::custom("syscall name is empty"));
+                }
+                if !is_known_syscall(name) {
+                    let hint = match syscall_suggestion(name) {
+                        Some(known) => format!(" (did you mean {known:?}?)"),
+                        None => String::new(),
+                    };
+                    return Err(E::custom(format!("unknown syscall {name:?}{hint}")));
+                }
+                Ok(SyscallName(name.to_string()))
+            }
         }
-        Ok(SyscallName(name))
+        d.deserialize_str(V)
     }
 }
 

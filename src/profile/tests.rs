@@ -401,9 +401,9 @@ fn resolved_names(profile: &Profile, platform: &Platform) -> Vec<String> {
 fn includes_caps_need_all_and_excludes_caps_need_any() {
     let profile = parse(
         r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
-            {"names": ["both"], "action": "SCMP_ACT_ALLOW",
+            {"names": ["mount"], "action": "SCMP_ACT_ALLOW",
              "includes": {"caps": ["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]}},
-            {"names": ["neither"], "action": "SCMP_ACT_ALLOW",
+            {"names": ["umount2"], "action": "SCMP_ACT_ALLOW",
              "excludes": {"caps": ["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]}}
         ]}"#,
     );
@@ -412,14 +412,14 @@ fn includes_caps_need_all_and_excludes_caps_need_any() {
         kernel: (6, 8),
         caps: caps.iter().map(|c| c.to_string()).collect(),
     };
-    assert_eq!(resolved_names(&profile, &with(&[])), ["neither"]);
+    assert_eq!(resolved_names(&profile, &with(&[])), ["umount2"]);
     assert_eq!(
         resolved_names(&profile, &with(&["CAP_SYS_ADMIN"])),
         Vec::<String>::new()
     );
     assert_eq!(
         resolved_names(&profile, &with(&["CAP_NET_ADMIN", "CAP_SYS_ADMIN"])),
-        ["both"]
+        ["mount"]
     );
 }
 
@@ -427,12 +427,12 @@ fn includes_caps_need_all_and_excludes_caps_need_any() {
 fn excludes_min_kernel_drops_rules_on_newer_kernels() {
     let profile = parse(
         r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
-            {"names": ["legacy"], "action": "SCMP_ACT_ALLOW", "excludes": {"minKernel": "5.10"}}
+            {"names": ["uselib"], "action": "SCMP_ACT_ALLOW", "excludes": {"minKernel": "5.10"}}
         ]}"#,
     );
     assert_eq!(
         resolved_names(&profile, &platform("x86_64", (5, 4), &[])),
-        ["legacy"]
+        ["uselib"]
     );
     assert!(resolved_names(&profile, &platform("x86_64", (5, 10), &[])).is_empty());
 
@@ -641,7 +641,7 @@ fn error_empty_syscall_name() {
     assert_load_error(
         "invalid-empty-name.json",
         5,
-        16,
+        27,
         "syscalls[0].names[1]: syscall name is empty",
     );
 }
@@ -867,4 +867,586 @@ fn errno_names_stand_in_for_numbers() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("p.json:1:") && err.contains("EWHAT"), "{err}");
+}
+
+// ---- Syscall names ----------------------------------------------------------------
+
+#[test]
+fn error_unknown_syscall_suggests_the_closest_name() {
+    let err = assert_load_error(
+        "invalid-syscall-typo.json",
+        13,
+        17,
+        "syscalls[2].names[0]: unknown syscall \"exeve\" (did you mean \"execve\"?)",
+    );
+    assert!(matches!(err, ProfileError::Invalid { .. }));
+}
+
+#[test]
+fn error_unknown_syscall_far_from_every_name_has_no_suggestion() {
+    let err = Profile::parse(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"name": "frobnicate", "action": "SCMP_ACT_ERRNO"}]}"#,
+        Path::new("p.json"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "p.json:2:35: syscalls[0].name: unknown syscall \"frobnicate\""
+    );
+}
+
+#[test]
+fn suggestions_allow_two_edits_and_count_a_swap_as_one() {
+    use super::names::syscall_suggestion as suggest;
+    assert_eq!(suggest("exeve"), Some("execve"));
+    assert_eq!(suggest("exceve"), Some("execve"));
+    assert_eq!(suggest("execev"), Some("execve"));
+    assert_eq!(suggest("ptarce"), Some("ptrace"));
+    assert_eq!(suggest("pivotroot"), Some("pivot_root"));
+    assert_eq!(suggest("unshar"), Some("unshare"));
+    assert_eq!(suggest("keyctrl"), Some("keyctl"));
+    assert_eq!(suggest("bkr"), Some("brk"));
+    assert_eq!(suggest("x"), None);
+    assert_eq!(suggest("frobnicate"), None);
+    assert_eq!(suggest("io_uring"), None);
+}
+
+#[test]
+fn syscall_table_is_sorted_unique_and_well_formed() {
+    assert!(SYSCALLS.len() > 450, "{} names", SYSCALLS.len());
+    for pair in SYSCALLS.windows(2) {
+        assert!(pair[0] < pair[1], "{:?} before {:?}", pair[0], pair[1]);
+    }
+    for name in SYSCALLS {
+        assert!(
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            "{name:?}"
+        );
+    }
+    // Names of other architectures that Docker's profile uses.
+    for name in [
+        "arm_fadvise64_64",
+        "s390_pci_mmio_read",
+        "riscv_flush_icache",
+        "riscv_hwprobe",
+        "breakpoint",
+        "spu_run",
+        "sysmips",
+        "mmap2",
+        "socketcall",
+        "_llseek",
+    ] {
+        assert!(SYSCALLS.contains(&name), "{name}");
+    }
+}
+
+/// Every name the sources of the table hold is in it, where the sources are on this
+/// machine. A newer linux-libc-dev or libseccomp-dev fails this test: regenerate the
+/// table with `python3 src/profile/gen_syscalls.py > src/profile/syscalls.rs`.
+#[test]
+fn syscall_table_covers_the_kernel_headers_and_libseccomp() {
+    let sources = [
+        (
+            "/usr/include/x86_64-linux-gnu/asm/unistd_64.h",
+            "#define __NR_",
+        ),
+        (
+            "/usr/include/x86_64-linux-gnu/asm/unistd_32.h",
+            "#define __NR_",
+        ),
+        (
+            "/usr/include/x86_64-linux-gnu/asm/unistd_x32.h",
+            "#define __NR_",
+        ),
+        ("/usr/include/seccomp-syscalls.h", "#define __SNR_"),
+        ("/usr/include/seccomp-syscalls.h", "#define __PNR_"),
+    ];
+    for (path, prefix) in sources {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            eprintln!("skipped: {path} is missing (apt-get install linux-libc-dev libseccomp-dev)");
+            continue;
+        };
+        let mut seen = 0;
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix(prefix) else {
+                continue;
+            };
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                SYSCALLS.binary_search(&name.as_str()).is_ok(),
+                "{path} names {name:?}, which the table lacks: regenerate it"
+            );
+            seen += 1;
+        }
+        assert!(seen > 200, "{path}: only {seen} names read");
+    }
+}
+
+// ---- Start analysis -----------------------------------------------------------------
+
+fn x86_64() -> Platform {
+    platform("x86_64", (6, 8), &[])
+}
+
+fn analysis_of(text: &str) -> StartAnalysis {
+    start_analysis(&parse(text).resolve(&x86_64()).unwrap())
+}
+
+#[test]
+fn seed_stops_runc_crun_and_youki_but_not_runsc_oci() {
+    let seccomp = Profile::load(&fixture("seed.json"))
+        .unwrap()
+        .resolve(&x86_64())
+        .unwrap();
+    let a = start_analysis(&seccomp);
+    assert_eq!(
+        a,
+        StartAnalysis {
+            runc_like_can_start: false,
+            runsc_oci_can_start: true,
+            denied_needed: vec!["execve".to_string()],
+            never_starts: false,
+        }
+    );
+    assert_eq!(
+        a.summary(),
+        "denies execve: runc, crun and youki cannot start a container under it; runsc-oci can"
+    );
+}
+
+/// The shipped scenario profile is the fixture's twin.
+#[test]
+fn shipped_seed_profiles_match_the_fixtures() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["seed.json", "seed-minus-execve.json"] {
+        let shipped = root.join("scenarios/profiles").join(name);
+        let a = start_analysis(&Profile::load(&shipped).unwrap().resolve(&x86_64()).unwrap());
+        let b = start_analysis(
+            &Profile::load(&fixture(name))
+                .unwrap()
+                .resolve(&x86_64())
+                .unwrap(),
+        );
+        assert_eq!(a, b, "{name}");
+    }
+}
+
+#[test]
+fn seed_minus_execve_starts_everywhere() {
+    let seccomp = Profile::load(&fixture("seed-minus-execve.json"))
+        .unwrap()
+        .resolve(&x86_64())
+        .unwrap();
+    let a = start_analysis(&seccomp);
+    assert!(a.runc_like_can_start && a.runsc_oci_can_start && !a.never_starts);
+    assert!(a.denied_needed.is_empty());
+    assert_eq!(
+        a.summary(),
+        "denies nothing a start needs: runc, crun, youki and runsc-oci can start a container \
+         under it"
+    );
+}
+
+#[test]
+fn docker_default_starts_everywhere() {
+    let Some(profile) = docker_default() else {
+        return;
+    };
+    let a = start_analysis(&profile.resolve(&x86_64()).unwrap());
+    assert!(a.runc_like_can_start && a.runsc_oci_can_start, "{a:?}");
+    assert!(a.denied_needed.is_empty() && !a.never_starts, "{a:?}");
+}
+
+#[test]
+fn podman_default_starts_everywhere() {
+    let path = Path::new("/usr/share/containers/seccomp.json");
+    if !path.is_file() {
+        eprintln!("skipped: {} is missing", path.display());
+        return;
+    }
+    let a = start_analysis(&Profile::load(path).unwrap().resolve(&x86_64()).unwrap());
+    assert!(a.runc_like_can_start && a.runsc_oci_can_start, "{a:?}");
+}
+
+#[test]
+fn kill_by_default_without_rules_never_starts() {
+    let a = analysis_of(r#"{"defaultAction": "SCMP_ACT_KILL"}"#);
+    assert!(!a.runc_like_can_start && !a.runsc_oci_can_start && a.never_starts);
+    // Under a kill, every call the start makes is fatal, in the order it makes them.
+    assert_eq!(
+        &a.denied_needed[..4],
+        ["execve", "arch_prctl", "brk", "set_tid_address"]
+    );
+    assert_eq!(
+        a.denied_needed.len(),
+        1 + super::analysis::PROCESS_NEEDS.len()
+    );
+    assert!(
+        a.summary()
+            .starts_with("denies execve, arch_prctl, brk, set_tid_address, set_robust_list, rseq,"),
+        "{}",
+        a.summary()
+    );
+    assert!(a.summary().ends_with(
+        ", which the container's process needs to start: no runtime that applies the \
+         profile can start a container under it"
+    ));
+}
+
+/// Under an errno default only the failures the start does not survive count: glibc's
+/// TLS set-up, relocation protection and Rust's runtime set-up, and the first write.
+#[test]
+fn errno_by_default_denies_only_what_the_start_cannot_survive() {
+    let a = analysis_of(r#"{"defaultAction": "SCMP_ACT_ERRNO"}"#);
+    assert!(a.never_starts);
+    assert_eq!(
+        a.denied_needed,
+        [
+            "execve",
+            "arch_prctl",
+            "mprotect",
+            "poll",
+            "rt_sigaction",
+            "mmap",
+            "write"
+        ]
+    );
+}
+
+/// The bare OCI fixture allows read, write and exit_group only.
+#[test]
+fn an_allow_list_without_the_start_never_starts() {
+    let seccomp = Profile::load(&fixture("oci-bare.json"))
+        .unwrap()
+        .resolve(&x86_64())
+        .unwrap();
+    let a = start_analysis(&seccomp);
+    assert!(a.never_starts);
+    assert!(!a.denied_needed.contains(&"write".to_string()));
+}
+
+/// Positive control: an allow list of exactly what the analysis says a start needs.
+#[test]
+fn an_allow_list_of_the_needs_starts_everywhere() {
+    let needed: Vec<&str> = std::iter::once("execve")
+        .chain(super::analysis::PROCESS_NEEDS.iter().map(|n| n.syscall))
+        .collect();
+    let text = serde_json::json!({
+        "defaultAction": "SCMP_ACT_KILL_PROCESS",
+        "syscalls": [{"names": needed, "action": "SCMP_ACT_ALLOW"}]
+    })
+    .to_string();
+    let a = analysis_of(&text);
+    assert!(a.runc_like_can_start && a.runsc_oci_can_start, "{a:?}");
+}
+
+#[test]
+fn denying_arch_prctl_never_starts() {
+    let a = analysis_of(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["arch_prctl"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    );
+    assert!(a.never_starts && !a.runc_like_can_start && !a.runsc_oci_can_start);
+    assert_eq!(a.denied_needed, ["arch_prctl"]);
+    assert_eq!(
+        a.summary(),
+        "denies arch_prctl, which the container's process needs to start: no runtime that \
+         applies the profile can start a container under it"
+    );
+}
+
+/// exit_group comes after the start: measured, glibc falls back to exit when it fails,
+/// and a kill there ends a process that has already done its work. `check` warns.
+#[test]
+fn denying_exit_group_does_not_stop_the_start() {
+    for action in ["SCMP_ACT_ERRNO", "SCMP_ACT_KILL"] {
+        let a = analysis_of(&format!(
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{{"names": ["exit_group"], "action": "{action}"}}]}}"#
+        ));
+        assert!(a.runc_like_can_start && !a.never_starts, "{action}: {a:?}");
+    }
+}
+
+#[test]
+fn killing_a_call_the_start_survives_as_an_error_stops_it() {
+    let deny_brk = |action: &str| {
+        analysis_of(&format!(
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{{"names": ["brk"], "action": "{action}"}}]}}"#
+        ))
+    };
+    assert!(deny_brk("SCMP_ACT_KILL_PROCESS").never_starts);
+    assert!(deny_brk("SCMP_ACT_TRAP").never_starts);
+    assert!(!deny_brk("SCMP_ACT_ERRNO").never_starts);
+    assert!(!deny_brk("SCMP_ACT_LOG").never_starts);
+}
+
+#[test]
+fn a_conditional_execve_deny_does_not_stop_runc() {
+    let a = analysis_of(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["execve"], "action": "SCMP_ACT_ERRNO",
+                          "args": [{"index": 2, "value": 0, "op": "SCMP_CMP_EQ"}]}]}"#,
+    );
+    assert!(a.runc_like_can_start && a.denied_needed.is_empty(), "{a:?}");
+}
+
+#[test]
+fn a_conditional_allow_under_a_denying_default_may_start() {
+    let a = analysis_of(
+        r#"{"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+              {"names": ["arch_prctl", "mprotect", "poll", "rt_sigaction", "mmap", "write"],
+               "action": "SCMP_ACT_ALLOW"},
+              {"names": ["execve"], "action": "SCMP_ACT_ALLOW",
+               "args": [{"index": 2, "value": 0, "op": "SCMP_CMP_NE"}]}
+            ]}"#,
+    );
+    assert!(a.runc_like_can_start, "{a:?}");
+}
+
+#[test]
+fn an_allow_rule_under_an_allowing_default_does_not_undo_a_deny() {
+    // runc leaves out rules whose action is the default action.
+    let a = analysis_of(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["execve"], "action": "SCMP_ACT_ALLOW"},
+                         {"names": ["execve"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    );
+    assert!(!a.runc_like_can_start && a.runsc_oci_can_start, "{a:?}");
+}
+
+#[test]
+fn start_analysis_serialises_with_its_summary() {
+    let seccomp = Profile::load(&fixture("seed.json"))
+        .unwrap()
+        .resolve(&x86_64())
+        .unwrap();
+    let json = serde_json::to_value(start_analysis(&seccomp)).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "runc_like_can_start": false,
+            "runsc_oci_can_start": true,
+            "denied_needed": ["execve"],
+            "never_starts": false,
+            "summary": "denies execve: runc, crun and youki cannot start a container under it; \
+                        runsc-oci can"
+        })
+    );
+}
+
+// ---- Check report -------------------------------------------------------------------
+
+/// Writes `text` to a fresh file and checks it on x86_64; `name` must be unique among
+/// the tests, which run in parallel.
+fn check_text(name: &str, text: &str) -> CheckReport {
+    let dir = std::env::temp_dir().join(format!("breakout-check-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    let report = check(&path, &x86_64());
+    let _ = std::fs::remove_dir_all(&dir);
+    report.unwrap()
+}
+
+#[test]
+fn check_reports_the_seed_profile() {
+    let path = fixture("seed.json");
+    let report = check(&path, &x86_64()).unwrap();
+    assert_eq!(report.rules, 1);
+    assert!(report.architectures.is_empty());
+    assert_eq!(report.default_action, "SCMP_ACT_ALLOW");
+    assert!(!report.analysis.runc_like_can_start);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert_eq!(
+        report.to_text(),
+        format!(
+            "{}: 1 rule, default action SCMP_ACT_ALLOW, architectures native only\n\
+             start: denies execve: runc, crun and youki cannot start a container under it; \
+             runsc-oci can\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn check_report_json_has_every_field() {
+    let path = fixture("oci-bare.json");
+    let report = check(&path, &x86_64()).unwrap();
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["path"], path.to_string_lossy().as_ref());
+    assert_eq!(json["rules"], 3);
+    assert_eq!(
+        json["architectures"],
+        serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"])
+    );
+    assert_eq!(json["default_action"], "SCMP_ACT_ERRNO");
+    assert_eq!(json["analysis"]["never_starts"], true);
+    assert!(json["analysis"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("no runtime that applies the profile can start a container under it"));
+    assert!(json["warnings"].is_array());
+}
+
+#[test]
+fn check_of_docker_default_warns_about_nothing() {
+    if docker_default().is_none() {
+        return;
+    }
+    let report = check(Path::new(DOCKER_DEFAULT), &x86_64()).unwrap();
+    assert!(report.warnings.is_empty(), "{:#?}", report.warnings);
+    assert!(!report.analysis.never_starts);
+    assert_eq!(
+        report.architectures,
+        ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    );
+    let text = report.to_text();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.lines().next().unwrap().ends_with(
+            "default action SCMP_ACT_ERRNO, architectures SCMP_ARCH_X86_64, SCMP_ARCH_X86, \
+             SCMP_ARCH_X32"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_warns_about_rules_with_the_default_action() {
+    let report = check_text(
+        "no-effect.json",
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+            "syscalls": [
+              {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+              {"names": ["reboot", "kexec_load", "init_module", "delete_module"],
+               "action": "SCMP_ACT_ERRNO"},
+              {"names": ["ptrace"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}
+            ]}"#,
+    );
+    assert_eq!(
+        report.warnings,
+        [
+            "syscalls[1] (\"reboot\", \"kexec_load\", \"init_module\" and 1 more): its action \
+          SCMP_ACT_ERRNO(1) is the default action, so the rule has no effect"
+        ]
+    );
+    let text = report.to_text();
+    assert!(
+        text.ends_with(&format!("warning: {}\n", report.warnings[0])),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_warns_about_rules_that_disagree() {
+    let report = check_text(
+        "conflicts.json",
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+              {"names": ["uname", "getpid"], "action": "SCMP_ACT_ERRNO"},
+              {"names": ["uname"], "action": "SCMP_ACT_KILL"},
+              {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+              {"names": ["mount"], "action": "SCMP_ACT_ERRNO",
+               "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]},
+              {"names": ["mount"], "action": "SCMP_ACT_KILL"},
+              {"names": ["socket"], "action": "SCMP_ACT_ERRNO",
+               "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_EQ"}]},
+              {"names": ["socket"], "action": "SCMP_ACT_TRAP",
+               "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_EQ"}]},
+              {"names": ["bind"], "action": "SCMP_ACT_ERRNO",
+               "args": [{"index": 0, "value": 3, "op": "SCMP_CMP_EQ"}]},
+              {"names": ["bind"], "action": "SCMP_ACT_LOG",
+               "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]},
+              {"names": ["uname"], "action": "SCMP_ACT_ERRNO",
+               "includes": {"caps": ["CAP_SYS_ADMIN"]}}
+            ]}"#,
+    );
+    assert_eq!(
+        report.warnings,
+        [
+            // getpid's two rules agree: ERRNO without errnoRet is EPERM.
+            "syscalls[0] (SCMP_ACT_ERRNO(1)) and syscalls[1] (SCMP_ACT_KILL) both name \
+             \"uname\" without argument conditions: libseccomp keeps syscalls[0] and ignores \
+             syscalls[1] for them",
+            "syscalls[3] (SCMP_ACT_ERRNO(1), with argument conditions) and syscalls[4] \
+             (SCMP_ACT_KILL, without) both name \"mount\": libseccomp applies syscalls[4] to \
+             every call and ignores syscalls[3] for them",
+            "syscalls[5] (SCMP_ACT_ERRNO(1)) and syscalls[6] (SCMP_ACT_TRAP) both name \
+             \"socket\" with the same argument conditions: libseccomp refuses such rules, so \
+             runtimes that use it (runc, crun, youki) may fail to start the container",
+            "syscalls[7] (SCMP_ACT_ERRNO(1)) and syscalls[8] (SCMP_ACT_LOG) both name \
+             \"bind\" with different argument conditions: where both hold, which action \
+             applies is up to the runtime's seccomp library",
+        ]
+    );
+}
+
+#[test]
+fn check_warns_when_processes_cannot_exit() {
+    let warnings = |exit_group: &str, exit: &str| {
+        check_text(
+            "exit.json",
+            &format!(
+                r#"{{"defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{{"names": ["exit_group"], "action": "{exit_group}"}},
+                                 {{"names": ["exit"], "action": "{exit}"}}]}}"#
+            ),
+        )
+        .warnings
+    };
+    assert_eq!(
+        warnings("SCMP_ACT_KILL", "SCMP_ACT_LOG"),
+        [
+            "kills on exit_group: a process that ends by itself is killed by SIGSYS instead of \
+          exiting with its status"
+        ]
+    );
+    assert_eq!(
+        warnings("SCMP_ACT_ERRNO", "SCMP_ACT_LOG"),
+        [
+            "makes exit_group fail: glibc and musl fall back to exit, go programs crash when \
+          they exit"
+        ]
+    );
+    assert_eq!(
+        warnings("SCMP_ACT_ERRNO", "SCMP_ACT_ERRNO"),
+        [
+            "makes exit_group and exit fail: processes cannot exit (glibc programs crash with \
+          SIGSEGV when they try, musl programs retry forever)"
+        ]
+    );
+}
+
+#[test]
+fn check_judges_only_execve_off_x86_64() {
+    let path = fixture("oci-bare.json");
+    let report = check(&path, &platform("aarch64", (6, 8), &[])).unwrap();
+    // oci-bare denies execve by default: runc-like cannot start, runsc-oci is not judged.
+    assert_eq!(report.analysis.denied_needed, ["execve"]);
+    assert!(!report.analysis.never_starts);
+    assert_eq!(
+        report.warnings[0],
+        "what a process needs to start is known for x86_64 only: on aarch64 only the \
+         runtime's execve was judged"
+    );
+}
+
+#[test]
+fn check_passes_load_errors_through() {
+    let path = fixture("invalid-syscall-typo.json");
+    let err = check(&path, &x86_64()).unwrap_err();
+    assert!(
+        err.to_string().contains("did you mean \"execve\"?"),
+        "{err}"
+    );
 }

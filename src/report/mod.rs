@@ -4,8 +4,12 @@
 //! The JSON report is a versioned wire format: [`REPORT_SCHEMA`] changes whenever a
 //! field changes meaning or disappears; new fields may be added within a version.
 
+pub mod baseline;
 pub mod compare;
 pub mod environment;
+pub mod junit;
+pub mod markdown;
+pub mod sarif;
 pub mod suite;
 
 use std::fmt::Write as _;

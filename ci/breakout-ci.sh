@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs a breakout regression suite on any Debian machine, as root: installs the
+# runtimes, builds breakout, runs the scenarios and leaves JUnit, SARIF, Markdown and
+# JSON reports in $OUT (default: breakout-reports/).
+#
+#   bash ci/breakout-ci.sh [SCENARIO_PATH...]        default: scenarios/
+#
+# Environment:
+#   BREAKOUT            a breakout binary to use instead of building one
+#   BREAKOUT_PARTITION  K/N: run partition K of N (a CI matrix of N machines)
+#   BREAKOUT_BASELINE   a previous suite.json: report changes, fail only on new escapes
+#   OUT                 where reports go
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash ci/setup.sh --fix-cgroups
+if [ -z "${BREAKOUT:-}" ]; then
+  cargo build --release --locked
+  BREAKOUT=target/x86_64-unknown-linux-gnu/release/breakout
+fi
+OUT=${OUT:-breakout-reports}
+mkdir -p "$OUT"
+args=(test "$@" --junit "$OUT/junit.xml" --sarif "$OUT/breakout.sarif" --markdown "$OUT/summary.md" --json "$OUT/suite.json")
+[ -n "${BREAKOUT_PARTITION:-}" ] && args+=(--partition "$BREAKOUT_PARTITION")
+[ -n "${BREAKOUT_BASELINE:-}" ] && args+=(--baseline "$BREAKOUT_BASELINE")
+set +e
+"$BREAKOUT" "${args[@]}"
+status=$?
+set -e
+echo "breakout-ci: reports in $OUT (exit $status)"
+exit "$status"

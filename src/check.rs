@@ -1,0 +1,171 @@
+//! `breakout check`: validates profile and scenario files and resolves them for this
+//! host, without starting a container. Every problem names the file, the place and
+//! what is wrong; a profile no runtime can start a container under is one of them.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::cli::CliError;
+use crate::container::DOCKER_DEFAULT_CAPS;
+use crate::profile::{self, CheckReport, Platform};
+use crate::report::ExitCode;
+use crate::scenario::{ProfileSource, Scenario, StartExpectation};
+
+/// What checking one file found.
+#[derive(Debug, Serialize)]
+struct FileCheck {
+    file: PathBuf,
+    /// `profile` or `scenario`.
+    kind: &'static str,
+    ok: bool,
+    errors: Vec<String>,
+    notes: Vec<String>,
+    profile: Option<CheckReport>,
+}
+
+/// A scenario is an object with a `runtimes` key; anything else is read as a profile
+/// (and a file that is no JSON at all gets the profile parser's precise error).
+fn is_scenario(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v.get("runtimes").is_some())
+}
+
+fn check_profile(path: &Path, caps: Vec<String>) -> FileCheck {
+    let mut out = FileCheck {
+        file: path.to_path_buf(),
+        kind: "profile",
+        ok: true,
+        errors: Vec::new(),
+        notes: Vec::new(),
+        profile: None,
+    };
+    match profile::check(path, &Platform::host(caps)) {
+        Ok(report) => {
+            if report.analysis.never_starts {
+                out.errors
+                    .push(format!("{}: {}", path.display(), report.analysis.summary()));
+            }
+            out.profile = Some(report);
+        }
+        Err(e) => out.errors.push(e.to_string()),
+    }
+    out.ok = out.errors.is_empty();
+    out
+}
+
+fn check_scenario(path: &Path) -> FileCheck {
+    let mut out = FileCheck {
+        file: path.to_path_buf(),
+        kind: "scenario",
+        ok: true,
+        errors: Vec::new(),
+        notes: Vec::new(),
+        profile: None,
+    };
+    let scenario = match Scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            out.errors.push(e.to_string());
+            out.ok = false;
+            return out;
+        }
+    };
+    out.notes.push(format!(
+        "scenario {}: {} runtime(s), probes {}",
+        scenario.name,
+        scenario.runtimes.len(),
+        if scenario.probes.is_empty() {
+            "all".to_string()
+        } else {
+            scenario.probes.join(", ")
+        }
+    ));
+    let caps: Vec<String> = match scenario.settings.validate_for(None) {
+        Ok(settings) => settings.caps.into_iter().collect(),
+        Err(_) => DOCKER_DEFAULT_CAPS.iter().map(|c| c.to_string()).collect(),
+    };
+    match &scenario.profile {
+        ProfileSource::File(profile_path) => {
+            let inner = check_profile(profile_path, caps);
+            out.errors.extend(inner.errors);
+            if let Some(report) = &inner.profile {
+                // The scenario's start expectations against what the profile allows.
+                for runtime in &scenario.runtimes {
+                    let name = crate::scenario::runtime_name(runtime);
+                    let runc_like = crate::runtime::RuntimeKind::named(name)
+                        .is_some_and(|k| k.filters_own_exec && k.applies_profile);
+                    if runc_like
+                        && !report.analysis.runc_like_can_start
+                        && scenario.expect.start_for(runtime) == StartExpectation::Starts
+                    {
+                        out.notes.push(format!(
+                            "expects {name} to start, but {}",
+                            report.analysis.summary()
+                        ));
+                    }
+                }
+            }
+            out.profile = inner.profile;
+        }
+        ProfileSource::Missing { tried } => out.notes.push(format!(
+            "none of the profile paths exists here ({}): its trials will be ignored",
+            tried
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        ProfileSource::Inline(_) => out.notes.push("inline profile".to_string()),
+        ProfileSource::None => out.notes.push("no seccomp filter".to_string()),
+        ProfileSource::Unconfined => out.notes.push("seccomp unconfined".to_string()),
+    }
+    out.ok = out.errors.is_empty();
+    out
+}
+
+/// Checks every file; the text (or JSON) to print and the exit code: 2 if any file
+/// has a problem, 0 otherwise.
+pub fn run(files: &[PathBuf], json: bool) -> Result<(String, ExitCode), CliError> {
+    let checks: Vec<FileCheck> = files
+        .iter()
+        .map(|f| {
+            if is_scenario(f) {
+                check_scenario(f)
+            } else {
+                check_profile(
+                    f,
+                    DOCKER_DEFAULT_CAPS.iter().map(|c| c.to_string()).collect(),
+                )
+            }
+        })
+        .collect();
+    let code = if checks.iter().all(|c| c.ok) {
+        ExitCode::Clean
+    } else {
+        ExitCode::Usage
+    };
+    if json {
+        let text = serde_json::to_string_pretty(&checks).expect("checks serialise") + "\n";
+        return Ok((text, code));
+    }
+    let mut text = String::new();
+    for c in &checks {
+        let verdict = if c.ok { "ok" } else { "FAILED" };
+        text.push_str(&format!("{} ({}): {verdict}\n", c.file.display(), c.kind));
+        for e in &c.errors {
+            text.push_str(&format!("  error: {e}\n"));
+        }
+        for n in &c.notes {
+            text.push_str(&format!("  {n}\n"));
+        }
+        if let Some(report) = &c.profile {
+            for line in report.to_text().lines() {
+                text.push_str(&format!("  {line}\n"));
+            }
+        }
+    }
+    Ok((text, code))
+}

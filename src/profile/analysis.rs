@@ -1,0 +1,279 @@
+//! Whether a container can start at all under a resolved profile, and under which
+//! runtimes, judged from the filter alone without starting anything.
+//!
+//! Two runtime facts decide it (the quirks table holds them per runtime):
+//!
+//! * runc, crun and youki install the filter before they `execve` the container's
+//!   process, so the filter must allow `execve`;
+//! * runsc-oci (runsc `--oci-seccomp`) applies it to the container's process after its
+//!   own start, so only that process's needs count; runsc without `--oci-seccomp`
+//!   ignores the profile, and nothing here concerns it.
+//!
+//! The container's first process is breakout's probe, a static glibc Rust binary.
+//! What it needs was measured on x86_64 with strace's fault injection
+//! (`strace -f -e inject=SYSCALL:error=EPERM breakout-probe run --nonce n --probes
+//! spawn.fork`) for every syscall it makes up to its first `write`: see
+//! [`PROCESS_NEEDS`]. A dynamic glibc program (`/bin/echo`) and busybox-static died on
+//! the same failures of `arch_prctl`, `mprotect` and `write`. Real filters (libseccomp
+//! 2.5.4) agreed: allowing `execve` and the needs marked `OnError` under an errno
+//! default, or all of them under `SCMP_ACT_KILL_PROCESS`, the probe started and
+//! reported; leaving out any one of them, it did not.
+//!
+//! `exit_group` is not a need: it comes after the start, glibc falls back to `exit`
+//! when it fails, and a kill there ends a process that has done its work. The
+//! profile check warns about it instead.
+//!
+//! A syscall's fate is judged for every call at once, erring towards "allowed" so that
+//! a start is never called impossible unless it is:
+//!
+//! * `SCMP_ACT_ALLOW` and `SCMP_ACT_LOG` allow; `SCMP_ACT_NOTIFY` leaves the answer to
+//!   a supervisor and counts as allowing; `SCMP_ACT_ERRNO` and `SCMP_ACT_TRACE` (with
+//!   no tracer attached the call fails with ENOSYS) make the call fail; the kill
+//!   actions and `SCMP_ACT_TRAP` (SIGSYS, which nothing handles at start) kill.
+//! * Under an allowing default, a syscall is denied only when a rule *without*
+//!   argument conditions names it with a denying action; a conditional one denies
+//!   only some calls.
+//! * Under a denying default, a syscall is denied unless some rule with an allowing
+//!   action names it, with argument conditions or not (a conditional allow may allow
+//!   the call the start makes).
+//! * Where rules disagree, the least severe outcome is taken. libseccomp is stricter
+//!   (an unconditional rule overrides conditional ones for the same syscall, and of
+//!   two unconditional ones the first wins); the profile check warns about such rules.
+//!
+//! Not modelled: the syscalls runc itself makes between installing the filter and its
+//! `execve` when `no_new_privileges` is off (it then installs the filter before it
+//! sets up the user and capabilities).
+
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSyscall};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+use crate::runtime::quirks::{RuntimeKind, RUNTIMES};
+
+/// What runc, crun and youki call to start the container's process, after the filter
+/// is in place.
+const RUNTIME_EXEC: &str = "execve";
+
+/// When a denied call stops the process that makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fatal {
+    /// When the call fails (errno) or kills.
+    OnError,
+    /// Only when the call kills: the process copes with an error.
+    OnKill,
+}
+
+/// One syscall the container's process makes before it can report anything.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Need {
+    pub syscall: &'static str,
+    pub fatal: Fatal,
+}
+
+const fn need(syscall: &'static str, fatal: Fatal) -> Need {
+    Need { syscall, fatal }
+}
+
+/// The probe's start on x86_64, in the order it makes the calls.
+pub(crate) const PROCESS_NEEDS: &[Need] = &[
+    // glibc sets the thread pointer for thread-local storage and exits without it
+    // ("cannot set %fs base address"); musl and Go do the same.
+    need("arch_prctl", Fatal::OnError),
+    need("brk", Fatal::OnKill),
+    need("set_tid_address", Fatal::OnKill),
+    need("set_robust_list", Fatal::OnKill),
+    need("rseq", Fatal::OnKill),
+    need("prlimit64", Fatal::OnKill),
+    need("readlink", Fatal::OnKill),
+    need("getrandom", Fatal::OnKill),
+    // glibc write-protects its relocated data and exits if it cannot.
+    need("mprotect", Fatal::OnError),
+    // Rust's runtime checks that file descriptors 0 to 2 are open, and aborts.
+    need("poll", Fatal::OnError),
+    // Rust's runtime ignores SIGPIPE, and aborts if it cannot.
+    need("rt_sigaction", Fatal::OnError),
+    need("openat", Fatal::OnKill),
+    need("newfstatat", Fatal::OnKill),
+    need("read", Fatal::OnKill),
+    need("close", Fatal::OnKill),
+    need("sched_getaffinity", Fatal::OnKill),
+    need("sigaltstack", Fatal::OnKill),
+    // Rust's runtime maps the stack for its stack-overflow handler, and panics.
+    need("mmap", Fatal::OnError),
+    need("gettid", Fatal::OnKill),
+    need("getpid", Fatal::OnKill),
+    need("getuid", Fatal::OnKill),
+    need("getgid", Fatal::OnKill),
+    // The probe reports on stdout: without write nothing it does is observable.
+    need("write", Fatal::OnError),
+];
+
+/// What happens to a call, from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Fate {
+    Allowed,
+    Fails,
+    Killed,
+}
+
+pub(crate) fn action_fate(action: LinuxSeccompAction) -> Fate {
+    use LinuxSeccompAction as A;
+    match action {
+        A::ScmpActAllow | A::ScmpActLog | A::ScmpActNotify => Fate::Allowed,
+        A::ScmpActErrno | A::ScmpActTrace => Fate::Fails,
+        A::ScmpActKill | A::ScmpActKillProcess | A::ScmpActKillThread | A::ScmpActTrap => {
+            Fate::Killed
+        }
+    }
+}
+
+pub(crate) fn is_conditional(rule: &LinuxSyscall) -> bool {
+    rule.args().as_ref().is_some_and(|a| !a.is_empty())
+}
+
+/// What certainly happens to every call of `syscall` under `seccomp` (see the module
+/// documentation for how doubt is resolved).
+pub(crate) fn fate(seccomp: &LinuxSeccomp, syscall: &str) -> Fate {
+    let default = seccomp.default_action();
+    let naming = seccomp
+        .syscalls()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .filter(|r| r.names().iter().any(|n| n == syscall));
+    match action_fate(default) {
+        Fate::Allowed => naming
+            .filter(|r| !is_conditional(r) && r.action() != default)
+            .map(|r| action_fate(r.action()))
+            .min()
+            .unwrap_or(Fate::Allowed),
+        denying => naming
+            .map(|r| action_fate(r.action()))
+            .fold(denying, Fate::min),
+    }
+}
+
+fn denies(fate: Fate, fatal: Fatal) -> bool {
+    match fatal {
+        Fatal::OnError => fate >= Fate::Fails,
+        Fatal::OnKill => fate == Fate::Killed,
+    }
+}
+
+/// Which runtimes can start a container under a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartAnalysis {
+    /// runc, crun and youki, which filter their own `execve` of the container's
+    /// process, can start it.
+    pub runc_like_can_start: bool,
+    /// runsc-oci, which filters the container's process after its own start, can
+    /// start it.
+    pub runsc_oci_can_start: bool,
+    /// Syscalls a start needs that the profile denies, `execve` first.
+    pub denied_needed: Vec<String>,
+    /// No runtime that applies the profile can start a container under it.
+    pub never_starts: bool,
+}
+
+/// Judges whether runtimes can start a container under `seccomp`, a resolved profile,
+/// on x86_64.
+pub fn start_analysis(seccomp: &LinuxSeccomp) -> StartAnalysis {
+    analyse(seccomp, PROCESS_NEEDS)
+}
+
+/// [`start_analysis`] with the given needs of the container's process (none where
+/// they are not known, as on architectures other than x86_64).
+pub(crate) fn analyse(seccomp: &LinuxSeccomp, process_needs: &[Need]) -> StartAnalysis {
+    let exec_denied = denies(fate(seccomp, RUNTIME_EXEC), Fatal::OnError);
+    let process_denied: Vec<String> = process_needs
+        .iter()
+        .filter(|n| denies(fate(seccomp, n.syscall), n.fatal))
+        .map(|n| n.syscall.to_string())
+        .collect();
+    let runsc_oci_can_start = process_denied.is_empty();
+    let runc_like_can_start = runsc_oci_can_start && !exec_denied;
+    let mut denied_needed = Vec::with_capacity(process_denied.len() + 1);
+    if exec_denied {
+        denied_needed.push(RUNTIME_EXEC.to_string());
+    }
+    denied_needed.extend(process_denied);
+    StartAnalysis {
+        runc_like_can_start,
+        runsc_oci_can_start,
+        denied_needed,
+        never_starts: !runc_like_can_start && !runsc_oci_can_start,
+    }
+}
+
+/// Runtimes that install the filter before their own `execve` (runc, crun, youki).
+fn runc_like() -> Vec<&'static str> {
+    runtime_names(|k| k.applies_profile && k.filters_own_exec)
+}
+
+/// Runtimes that apply the filter after their own start (runsc-oci).
+fn late_filtering() -> Vec<&'static str> {
+    runtime_names(|k| k.applies_profile && !k.filters_own_exec)
+}
+
+/// OCI runtimes (not engines, which pick one of these) of the quirks table.
+fn runtime_names(select: impl Fn(&RuntimeKind) -> bool) -> Vec<&'static str> {
+    RUNTIMES
+        .iter()
+        .filter(|k| k.engine.is_none() && select(k))
+        .map(|k| k.name)
+        .collect()
+}
+
+/// "a", "a and b", "a, b and c".
+pub(crate) fn and_list<S: AsRef<str>>(items: &[S]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_string(),
+        [init @ .., last] => {
+            let init: Vec<&str> = init.iter().map(AsRef::as_ref).collect();
+            format!("{} and {}", init.join(", "), last.as_ref())
+        }
+    }
+}
+
+impl StartAnalysis {
+    /// One sentence for humans, e.g. "denies execve: runc, crun and youki cannot start
+    /// a container under it; runsc-oci can".
+    pub fn summary(&self) -> String {
+        let runc_like = runc_like();
+        let late = late_filtering();
+        let denied = and_list(&self.denied_needed);
+        if self.never_starts {
+            let whose = if self.denied_needed.iter().any(|s| s != RUNTIME_EXEC) {
+                ", which the container's process needs to start"
+            } else {
+                ""
+            };
+            format!(
+                "denies {denied}{whose}: no runtime that applies the profile can start a \
+                 container under it"
+            )
+        } else if !self.runc_like_can_start {
+            format!(
+                "denies {denied}: {} cannot start a container under it; {} can",
+                and_list(&runc_like),
+                and_list(&late)
+            )
+        } else {
+            let all = and_list(&[runc_like, late].concat());
+            format!("denies nothing a start needs: {all} can start a container under it")
+        }
+    }
+}
+
+/// The fields, and the summary for readers of the JSON.
+impl Serialize for StartAnalysis {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("StartAnalysis", 5)?;
+        st.serialize_field("runc_like_can_start", &self.runc_like_can_start)?;
+        st.serialize_field("runsc_oci_can_start", &self.runsc_oci_can_start)?;
+        st.serialize_field("denied_needed", &self.denied_needed)?;
+        st.serialize_field("never_starts", &self.never_starts)?;
+        st.serialize_field("summary", &self.summary())?;
+        st.end()
+    }
+}

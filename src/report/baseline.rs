@@ -1,0 +1,514 @@
+//! Comparison of a `breakout test` run with a baseline: a suite report saved by an
+//! earlier run (`breakout test --json FILE`), so CI can tell what a change made worse.
+//!
+//! Trials are matched by name (`scenario::runtime`) and checks by step. A baseline is
+//! only as good as what it ran: an ignored trial (runtime missing here) has no checks,
+//! so its steps count neither as fixed nor as gone, and a step that now did not run,
+//! or ended in `error`, is not called fixed either: only a verdict seen not escaping is.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::suite::{SuiteReport, TrialOutcome, TrialStatus, SUITE_SCHEMA};
+use super::Outcome;
+
+/// Why a baseline file could not be used.
+///
+/// Each message starts with the file; those about its content give the 1-based line
+/// and column as `file:line:column: ...`, so editors can jump there.
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    /// The file could not be read.
+    #[error("{}: cannot read baseline: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The file is not JSON, or is JSON of the wrong shape. `field` is the key path of
+    /// the offending value (`trials[2].checks[0].ok`), or `top level`.
+    #[error("{}:{line}:{column}: {field}: {message}", path.display())]
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        field: String,
+        message: String,
+    },
+
+    /// The JSON is a report of another kind or version; comparing fields whose
+    /// meaning may differ would give a wrong diff, so this is refused.
+    #[error(
+        "{}: not a {expected} report (its schema is {}); make the baseline with `breakout test --json FILE`",
+        path.display(),
+        found.as_deref().map_or_else(|| "missing".to_string(), |s| format!("{s:?}"))
+    )]
+    Schema {
+        path: PathBuf,
+        found: Option<String>,
+        expected: &'static str,
+    },
+}
+
+/// Reads a suite report written by `breakout test --json FILE`.
+///
+/// Fields added in later releases of the same schema are ignored; a different schema
+/// (including a `breakout run` report, `breakout-report/1`) is an error.
+pub fn load_baseline(path: &Path) -> Result<SuiteReport, BaselineError> {
+    let bytes = std::fs::read(path).map_err(|source| BaselineError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&bytes, path)
+}
+
+/// Parses a suite report from `text`; `path` is where it came from, for messages.
+pub fn parse_baseline(text: &str, path: &Path) -> Result<SuiteReport, BaselineError> {
+    parse(text.as_bytes(), path)
+}
+
+/// Bytes rather than text so that invalid UTF-8 is reported by serde_json with its
+/// position, like any other error in the file.
+fn parse(bytes: &[u8], path: &Path) -> Result<SuiteReport, BaselineError> {
+    /// Only the schema, read first so that a report of another kind is named as such
+    /// rather than by its first field that does not fit.
+    #[derive(Deserialize)]
+    struct Head {
+        schema: Option<serde_json::Value>,
+    }
+    let head: Head = serde_json::from_slice(bytes)
+        .map_err(|e| json_error(path, bytes, "top level".to_string(), &e))?;
+    let found = head.schema.map(|s| match s {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    });
+    if found.as_deref() != Some(SUITE_SCHEMA) {
+        return Err(BaselineError::Schema {
+            path: path.to_path_buf(),
+            found,
+            expected: SUITE_SCHEMA,
+        });
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = match e.path().to_string() {
+            p if p == "." => "top level".to_string(),
+            p => p,
+        };
+        json_error(path, bytes, field, e.inner())
+    })
+}
+
+fn json_error(path: &Path, bytes: &[u8], field: String, err: &serde_json::Error) -> BaselineError {
+    let full = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
+    let line = err.line().max(1);
+    BaselineError::Json {
+        path: path.to_path_buf(),
+        line,
+        column: char_column(bytes, line, err.column()),
+        field,
+        message,
+    }
+}
+
+/// serde_json counts columns in bytes; editors count characters from 1.
+fn char_column(bytes: &[u8], line: usize, byte_column: usize) -> usize {
+    let Some(line_bytes) = bytes.split(|b| *b == b'\n').nth(line - 1) else {
+        return byte_column.max(1);
+    };
+    let end = byte_column.min(line_bytes.len());
+    // Counting UTF-8 lead bytes counts characters, even on a line that is not
+    // valid UTF-8 (each stray byte then counts as one).
+    line_bytes[..end]
+        .iter()
+        .filter(|b| (**b & 0xC0) != 0x80)
+        .count()
+        .max(1)
+}
+
+/// What changed between a baseline and this run. Every list is in the order of the
+/// run it comes from (`now` for what appeared, the baseline for what went away).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BaselineDiff {
+    /// (trial name, step) escaped now and not in the baseline, including the escapes
+    /// of trials the baseline does not have or did not run.
+    pub new_escapes: Vec<(String, String)>,
+    /// (trial name, step) escaped in the baseline, and now ran without escaping
+    /// (`blocked` or `not-applicable`).
+    pub fixed: Vec<(String, String)>,
+    /// Trials failed now that had not failed in the baseline (passed, ignored, absent).
+    pub new_failures: Vec<String>,
+    /// Trials failed in the baseline that pass now.
+    pub fixed_failures: Vec<String>,
+    /// Trials now that the baseline does not have.
+    pub new_trials: Vec<String>,
+    /// Trials of the baseline that this run does not have.
+    pub gone_trials: Vec<String>,
+}
+
+impl BaselineDiff {
+    /// Whether this run is worse than the baseline: a new escape or a new failure.
+    pub fn worse(&self) -> bool {
+        !self.new_escapes.is_empty() || !self.new_failures.is_empty()
+    }
+
+    /// One line: `2 new escapes, 1 fixed; 0 new failures`, then the other counts
+    /// only where they are not zero.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "{}, {} fixed; {}",
+            count(self.new_escapes.len(), "new escape", "new escapes"),
+            self.fixed.len(),
+            count(self.new_failures.len(), "new failure", "new failures"),
+        );
+        if !self.fixed_failures.is_empty() {
+            let _ = write!(
+                out,
+                ", {}",
+                count(self.fixed_failures.len(), "fixed failure", "fixed failures")
+            );
+        }
+        if !self.new_trials.is_empty() || !self.gone_trials.is_empty() {
+            let _ = write!(
+                out,
+                "; {}, {} gone",
+                count(self.new_trials.len(), "new trial", "new trials"),
+                self.gone_trials.len()
+            );
+        }
+        out
+    }
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Compares this run with a baseline, by trial name and step.
+pub fn diff(baseline: &SuiteReport, now: &SuiteReport) -> BaselineDiff {
+    // First occurrence wins should a name repeat: a report never repeats one, and a
+    // hand-edited baseline must not make the diff panic or double count.
+    let mut before: HashMap<&str, &TrialOutcome> = HashMap::new();
+    for t in &baseline.trials {
+        before.entry(t.name.as_str()).or_insert(t);
+    }
+    let now_names: HashSet<&str> = now.trials.iter().map(|t| t.name.as_str()).collect();
+    let mut out = BaselineDiff::default();
+    let mut seen: HashSet<&str> = HashSet::new();
+    for t in &now.trials {
+        if !seen.insert(t.name.as_str()) {
+            continue;
+        }
+        let old = before.get(t.name.as_str()).copied();
+        if old.is_none() {
+            out.new_trials.push(t.name.clone());
+        }
+        let failed_now = matches!(t.status, TrialStatus::Failed { .. });
+        let failed_before = old.is_some_and(|o| matches!(o.status, TrialStatus::Failed { .. }));
+        if failed_now && !failed_before {
+            out.new_failures.push(t.name.clone());
+        }
+        if failed_before && t.status == TrialStatus::Passed {
+            out.fixed_failures.push(t.name.clone());
+        }
+        let escaped_before = |step: &str| old.is_some_and(|o| o.escapes().any(|c| c.step == step));
+        for c in t.escapes() {
+            if !escaped_before(&c.step) {
+                out.new_escapes.push((t.name.clone(), c.step.clone()));
+            }
+        }
+        if let Some(old) = old {
+            for c in old.escapes() {
+                let now_seen_holding = t.checks.iter().any(|n| {
+                    n.step == c.step
+                        && (n.got == Outcome::Blocked.as_str()
+                            || n.got == Outcome::NotApplicable.as_str())
+                });
+                if now_seen_holding {
+                    out.fixed.push((t.name.clone(), c.step.clone()));
+                }
+            }
+        }
+    }
+    let mut gone_seen: HashSet<&str> = HashSet::new();
+    for t in &baseline.trials {
+        if !now_names.contains(t.name.as_str()) && gone_seen.insert(t.name.as_str()) {
+            out.gone_trials.push(t.name.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::report::suite::Check;
+
+    pub(crate) fn check(step: &str, expected: &str, got: &str, ok: bool) -> Check {
+        Check {
+            step: step.to_string(),
+            goal: crate::catalog::find(crate::protocol::split_step(step).0).map(|p| p.goal),
+            expected: expected.to_string(),
+            got: got.to_string(),
+            mechanism: None,
+            detail: String::new(),
+            ok,
+        }
+    }
+
+    pub(crate) fn trial(name: &str, status: TrialStatus, checks: Vec<Check>) -> TrialOutcome {
+        let (scenario, runtime) = name.split_once("::").unwrap_or((name, "runc"));
+        let ignored = matches!(status, TrialStatus::Ignored { .. });
+        TrialOutcome {
+            name: name.to_string(),
+            scenario: scenario.to_string(),
+            scenario_file: PathBuf::from(format!("scenarios/{scenario}.toml")),
+            runtime: runtime.to_string(),
+            expected_start: "starts".to_string(),
+            start: (!ignored).then(|| "started".to_string()),
+            start_error: None,
+            status,
+            checks,
+            duration: 1.5,
+        }
+    }
+
+    fn failed() -> TrialStatus {
+        TrialStatus::Failed {
+            message: "1 check failed".into(),
+        }
+    }
+
+    fn suite(trials: Vec<TrialOutcome>) -> SuiteReport {
+        SuiteReport::new(None, trials)
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn new_escape_and_new_failure_make_it_worse() {
+        let before = suite(vec![trial(
+            "seed::runc",
+            TrialStatus::Passed,
+            vec![check("spawn.vfork", "blocked", "blocked", true)],
+        )]);
+        let now = suite(vec![trial(
+            "seed::runc",
+            failed(),
+            vec![check("spawn.vfork", "blocked", "escaped", false)],
+        )]);
+        let d = diff(&before, &now);
+        assert_eq!(d.new_escapes, pairs(&[("seed::runc", "spawn.vfork")]));
+        assert_eq!(d.new_failures, vec!["seed::runc".to_string()]);
+        assert!(d.fixed.is_empty() && d.fixed_failures.is_empty());
+        assert!(d.worse());
+        assert_eq!(d.summary(), "1 new escape, 0 fixed; 1 new failure");
+    }
+
+    #[test]
+    fn escape_that_stops_is_fixed_and_failure_that_passes_is_fixed() {
+        let before = suite(vec![trial(
+            "seed::runc",
+            failed(),
+            vec![
+                check("spawn.vfork", "blocked", "escaped", false),
+                check("exec.shell", "any", "escaped", true),
+            ],
+        )]);
+        let now = suite(vec![trial(
+            "seed::runc",
+            TrialStatus::Passed,
+            vec![
+                check("spawn.vfork", "blocked", "blocked", true),
+                check("exec.shell", "any", "not-applicable", true),
+            ],
+        )]);
+        let d = diff(&before, &now);
+        assert_eq!(
+            d.fixed,
+            pairs(&[("seed::runc", "spawn.vfork"), ("seed::runc", "exec.shell")])
+        );
+        assert_eq!(d.fixed_failures, vec!["seed::runc".to_string()]);
+        assert!(d.new_escapes.is_empty() && d.new_failures.is_empty());
+        assert!(!d.worse());
+        assert_eq!(
+            d.summary(),
+            "0 new escapes, 2 fixed; 0 new failures, 1 fixed failure"
+        );
+    }
+
+    #[test]
+    fn an_escape_that_now_did_not_run_is_not_fixed() {
+        let before = suite(vec![
+            trial(
+                "seed::runc",
+                TrialStatus::Passed,
+                vec![check("spawn.vfork", "any", "escaped", true)],
+            ),
+            trial(
+                "seed::crun",
+                TrialStatus::Passed,
+                vec![check("spawn.vfork", "any", "escaped", true)],
+            ),
+        ]);
+        let mut not_started = trial(
+            "seed::runc",
+            failed(),
+            vec![check("spawn.vfork", "any", "not-run", true)],
+        );
+        not_started.start = Some("failed-to-start".into());
+        let now = suite(vec![
+            not_started,
+            trial(
+                "seed::crun",
+                TrialStatus::Ignored {
+                    reason: "crun is not installed".into(),
+                },
+                vec![],
+            ),
+        ]);
+        let d = diff(&before, &now);
+        assert!(d.fixed.is_empty(), "{d:?}");
+        assert_eq!(d.new_failures, vec!["seed::runc".to_string()]);
+        assert!(d.new_trials.is_empty() && d.gone_trials.is_empty());
+    }
+
+    #[test]
+    fn new_and_gone_trials() {
+        let before = suite(vec![trial("old::runc", TrialStatus::Passed, vec![])]);
+        let now = suite(vec![trial(
+            "new::runc",
+            TrialStatus::Passed,
+            vec![check("kernel.bpf", "any", "escaped", true)],
+        )]);
+        let d = diff(&before, &now);
+        assert_eq!(d.new_trials, vec!["new::runc".to_string()]);
+        assert_eq!(d.gone_trials, vec!["old::runc".to_string()]);
+        // A trial the baseline never ran has nothing to vouch for its escapes.
+        assert_eq!(d.new_escapes, pairs(&[("new::runc", "kernel.bpf")]));
+        assert_eq!(
+            d.summary(),
+            "1 new escape, 0 fixed; 0 new failures; 1 new trial, 1 gone"
+        );
+    }
+
+    #[test]
+    fn same_run_is_no_change() {
+        let run = suite(vec![trial(
+            "seed::runc",
+            failed(),
+            vec![check("spawn.vfork", "blocked", "escaped", false)],
+        )]);
+        let d = diff(&run, &run);
+        assert_eq!(d, BaselineDiff::default());
+        assert!(!d.worse());
+        assert_eq!(d.summary(), "0 new escapes, 0 fixed; 0 new failures");
+    }
+
+    /// A file under the temporary directory, removed when dropped.
+    struct TempFile(PathBuf);
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn write_temp(name: &str, text: &str) -> TempFile {
+        // Unique per process and test, since tests run in parallel threads.
+        let path =
+            std::env::temp_dir().join(format!("breakout-baseline-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        TempFile(path)
+    }
+
+    #[test]
+    fn load_baseline_round_trips_a_suite_report() {
+        let run = suite(vec![trial(
+            "seed::runc",
+            failed(),
+            vec![check("spawn.vfork", "blocked", "escaped", false)],
+        )]);
+        let file = write_temp("ok.json", &serde_json::to_string_pretty(&run).unwrap());
+        let loaded = load_baseline(&file.0).unwrap();
+        assert_eq!(loaded.trials, run.trials);
+        assert_eq!(diff(&loaded, &run), BaselineDiff::default());
+    }
+
+    #[test]
+    fn load_baseline_names_file_line_and_column() {
+        let file = write_temp(
+            "syntax.json",
+            "{\n  \"schema\": \"breakout-suite/1\",\n  oops\n}\n",
+        );
+        let err = load_baseline(&file.0).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(
+                err,
+                BaselineError::Json {
+                    line: 3,
+                    column: 3,
+                    ..
+                }
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.starts_with(&format!("{}:3:3: ", file.0.display())),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn load_baseline_names_the_field_of_a_wrong_shape() {
+        let mut value = serde_json::to_value(suite(vec![trial(
+            "seed::runc",
+            TrialStatus::Passed,
+            vec![check("spawn.vfork", "blocked", "blocked", true)],
+        )]))
+        .unwrap();
+        value["trials"][0]["checks"][0]["ok"] = serde_json::json!("yes");
+        let file = write_temp("shape.json", &serde_json::to_string_pretty(&value).unwrap());
+        let msg = load_baseline(&file.0).unwrap_err().to_string();
+        assert!(msg.contains("trials[0].checks[0].ok"), "{msg}");
+        assert!(msg.starts_with(&file.0.display().to_string()), "{msg}");
+    }
+
+    #[test]
+    fn load_baseline_refuses_another_schema() {
+        let file = write_temp("run.json", r#"{"schema": "breakout-report/1", "runs": []}"#);
+        let err = load_baseline(&file.0).unwrap_err();
+        assert!(
+            matches!(&err, BaselineError::Schema { found: Some(s), .. } if s == "breakout-report/1"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("breakout-suite/1"), "{err}");
+        let file = write_temp("none.json", r#"{"trials": []}"#);
+        assert!(matches!(
+            load_baseline(&file.0),
+            Err(BaselineError::Schema { found: None, .. })
+        ));
+    }
+
+    #[test]
+    fn load_baseline_names_a_missing_file() {
+        let path = Path::new("/nonexistent/breakout-baseline.json");
+        let msg = load_baseline(path).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("/nonexistent/breakout-baseline.json: cannot read baseline"),
+            "{msg}"
+        );
+    }
+}

@@ -1,0 +1,510 @@
+//! `breakout test`: scenario files as a regression suite. Each (scenario, runtime) pair
+//! is one libtest-mimic trial named `scenario::runtime`, so the libtest conventions
+//! (`--list`, `--exact`, filters, `--ignored`, `--format`) hold and the same trials run
+//! under cargo-nextest through `tests/scenarios.rs`.
+//!
+//! A trial that cannot run on this host (runtime not installed, not root, profile file
+//! missing) is an ignored trial whose reason is printed, never a pass.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+use crate::cli::{build_plan, CliError};
+use crate::container::RawSettings;
+use crate::report::suite::{TrialOutcome, TrialStatus};
+use crate::report::StartStatus;
+use crate::runtime::Runtime;
+use crate::scenario::{self, ProfileSource, Scenario, StartExpectation};
+
+/// Splits the full, sorted trial list deterministically: trial `i` (0-based) belongs to
+/// partition `i % count + 1`, so `1/N` .. `N/N` together run every trial exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Partition {
+    /// `K/N` with 1 <= K <= N.
+    pub fn parse(text: &str) -> Result<Partition, String> {
+        let err = || format!("--partition {text:?}: expected K/N with 1 <= K <= N, e.g. 1/2");
+        let (k, n) = text.split_once('/').ok_or_else(err)?;
+        let (index, count): (usize, usize) =
+            (k.parse().map_err(|_| err())?, n.parse().map_err(|_| err())?);
+        if index == 0 || count == 0 || index > count {
+            return Err(err());
+        }
+        Ok(Partition { index, count })
+    }
+
+    pub fn keeps(&self, position: usize) -> bool {
+        position % self.count + 1 == self.index
+    }
+}
+
+/// One (scenario, runtime) pair before it runs.
+#[derive(Debug, Clone)]
+pub struct Pair {
+    pub scenario: Arc<Scenario>,
+    pub runtime: String,
+    /// Why it cannot run here, if it cannot.
+    pub skip: Option<String>,
+}
+
+impl Pair {
+    pub fn name(&self) -> String {
+        format!(
+            "{}::{}",
+            self.scenario.name,
+            crate::scenario::runtime_name(&self.runtime)
+        )
+    }
+}
+
+/// Why nothing can run on this host at all, if so.
+fn host_skip_reason() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not running as root (containers need root)".into());
+    }
+    None
+}
+
+/// Every (scenario, runtime) pair, sorted by name, with skip reasons decided now.
+pub fn pairs(scenarios: &[Scenario], partition: Option<Partition>) -> Vec<Pair> {
+    let host = host_skip_reason();
+    let mut runtimes_seen: Vec<(String, Option<String>)> = Vec::new();
+    let mut runtime_skip = |name: &str| -> Option<String> {
+        if let Some((_, reason)) = runtimes_seen.iter().find(|(n, _)| n == name) {
+            return reason.clone();
+        }
+        let reason = match Runtime::lookup(name) {
+            Ok(rt) => crate::doctor::runtime_problem(&rt)
+                .map(|p| format!("{name} cannot start containers here: {p}")),
+            Err(e) => Some(e.to_string()),
+        };
+        runtimes_seen.push((name.to_string(), reason.clone()));
+        reason
+    };
+    let mut all = Vec::new();
+    for scenario in scenarios {
+        let scenario = Arc::new(scenario.clone());
+        for runtime in &scenario.runtimes {
+            let profile_skip = match &scenario.profile {
+                ProfileSource::Missing { tried } => Some(format!(
+                    "none of the profile paths exists: {}",
+                    tried
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                _ => None,
+            };
+            let skip = host
+                .clone()
+                .or(profile_skip)
+                .or_else(|| runtime_skip(runtime));
+            all.push(Pair {
+                scenario: Arc::clone(&scenario),
+                runtime: runtime.clone(),
+                skip,
+            });
+        }
+    }
+    all.sort_by_key(Pair::name);
+    match partition {
+        Some(p) => all
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| p.keeps(*i))
+            .map(|(_, pair)| pair)
+            .collect(),
+        None => all,
+    }
+}
+
+/// The run flags a scenario stands for, with its profile in place; an inline profile
+/// is written to `inline_dir` (engines read profiles from files).
+fn raw_settings(scenario: &Scenario, inline_dir: &Path) -> Result<RawSettings, String> {
+    let mut raw = scenario.settings.clone();
+    match &scenario.profile {
+        ProfileSource::None => {}
+        ProfileSource::Unconfined => raw.security_opts.push("seccomp=unconfined".into()),
+        ProfileSource::File(path) => raw.profile = Some(path.clone()),
+        ProfileSource::Inline(value) => {
+            let path = inline_dir.join("inline-profile.json");
+            std::fs::write(&path, serde_json::to_vec_pretty(value).unwrap_or_default()).map_err(
+                |e| format!("cannot write the inline profile to {}: {e}", path.display()),
+            )?;
+            raw.profile = Some(path);
+        }
+        ProfileSource::Missing { tried } => {
+            return Err(format!("no profile file: tried {tried:?}"));
+        }
+    }
+    Ok(raw)
+}
+
+/// Runs one pair for real and judges it against the scenario.
+pub fn run_pair(pair: &Pair, probe_bin: &Path, interrupted: &AtomicBool) -> TrialOutcome {
+    let started = Instant::now();
+    let scenario = &pair.scenario;
+    let expected_start = match scenario.expect.start_for(&pair.runtime) {
+        StartExpectation::Starts => "starts",
+        StartExpectation::FailsToStart => "fails-to-start",
+    };
+    let mut outcome = TrialOutcome {
+        name: pair.name(),
+        scenario: scenario.name.clone(),
+        scenario_file: scenario.file.clone(),
+        runtime: crate::scenario::runtime_name(&pair.runtime).to_string(),
+        expected_start: expected_start.to_string(),
+        start: None,
+        start_error: None,
+        status: TrialStatus::Passed,
+        checks: Vec::new(),
+        duration: 0.0,
+    };
+    let fail = |mut o: TrialOutcome, message: String| {
+        o.status = TrialStatus::Failed { message };
+        o.duration = started.elapsed().as_secs_f64();
+        o
+    };
+    let scratch = match crate::bundle::RunDir::create() {
+        Ok(dir) => dir,
+        Err(e) => return fail(outcome, e.to_string()),
+    };
+    let raw = match raw_settings(scenario, scratch.path()) {
+        Ok(raw) => raw,
+        Err(e) => return fail(outcome, e),
+    };
+    let timeout = scenario.timeout.unwrap_or(60);
+    let plan = match build_plan(&raw, &scenario.probes, timeout, || {
+        Ok(probe_bin.to_path_buf())
+    }) {
+        Ok(plan) => plan,
+        Err(e) => return fail(outcome, e.to_string()),
+    };
+    let runtime = match Runtime::lookup(&pair.runtime) {
+        Ok(rt) => rt,
+        Err(e) => return fail(outcome, e.to_string()),
+    };
+    let run = match crate::run::execute(&plan, &runtime, interrupted) {
+        Ok(run) => run,
+        Err(e) => return fail(outcome, e.to_string()),
+    };
+    match &run.start {
+        StartStatus::Started => outcome.start = Some("started".into()),
+        StartStatus::FailedToStart { error } => {
+            outcome.start = Some("failed-to-start".into());
+            outcome.start_error = Some(error.clone());
+        }
+    }
+    let (checks, failure) = scenario::judge(&scenario.expect, &pair.runtime, &run);
+    outcome.checks = checks;
+    outcome.duration = started.elapsed().as_secs_f64();
+    if let Some(message) = failure {
+        outcome.status = TrialStatus::Failed { message };
+    }
+    outcome
+}
+
+/// libtest trials for the pairs; each finished trial's outcome lands in `sink`.
+pub fn trials(
+    pairs: Vec<Pair>,
+    probe_bin: PathBuf,
+    sink: Arc<Mutex<Vec<TrialOutcome>>>,
+    interrupted: Arc<AtomicBool>,
+) -> Vec<Trial> {
+    pairs
+        .into_iter()
+        .map(|pair| {
+            let name = pair.name();
+            if let Some(reason) = &pair.skip {
+                eprintln!("{name} is skipped: {reason}");
+            }
+            let ignored = pair.skip.is_some();
+            let sink = Arc::clone(&sink);
+            let probe_bin = probe_bin.clone();
+            let interrupted = Arc::clone(&interrupted);
+            Trial::test(name, move || {
+                let outcome = run_pair(&pair, &probe_bin, &interrupted);
+                let result = match &outcome.status {
+                    TrialStatus::Failed { message } => Err(Failed::from(message.clone())),
+                    _ => Ok(()),
+                };
+                sink.lock().expect("suite lock").push(outcome);
+                result
+            })
+            .with_ignored_flag(ignored)
+        })
+        .collect()
+}
+
+/// Would libtest run a trial of this name with these arguments (filters, --exact, --skip)?
+pub fn selected(name: &str, args: &Arguments) -> bool {
+    let matches = |filter: &str| {
+        if args.exact {
+            name == filter
+        } else {
+            name.contains(filter)
+        }
+    };
+    let filtered = args.filter.as_deref().is_none_or(matches);
+    let skipped = args.skip.iter().any(|s| matches(s));
+    filtered && !skipped
+}
+
+/// Outcomes for the ignored pairs libtest would have listed, so reports show them as
+/// skipped with their reason.
+pub fn ignored_outcomes(pairs: &[Pair], args: &Arguments) -> Vec<TrialOutcome> {
+    pairs
+        .iter()
+        .filter(|p| selected(&p.name(), args))
+        .filter_map(|p| {
+            let reason = p.skip.clone()?;
+            Some(TrialOutcome {
+                name: p.name(),
+                scenario: p.scenario.name.clone(),
+                scenario_file: p.scenario.file.clone(),
+                runtime: crate::scenario::runtime_name(&p.runtime).to_string(),
+                expected_start: match p.scenario.expect.start_for(&p.runtime) {
+                    StartExpectation::Starts => "starts".into(),
+                    StartExpectation::FailsToStart => "fails-to-start".into(),
+                },
+                start: None,
+                start_error: None,
+                status: TrialStatus::Ignored { reason },
+                checks: Vec::new(),
+                duration: 0.0,
+            })
+        })
+        .collect()
+}
+
+/// Loads scenarios, or says which file is wrong and where.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, CliError> {
+    scenario::discover(paths).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// Points fd 1 at stderr while libtest prints, so that stdout carries only the
+/// document `--format markdown|sarif` asked for; restored on drop.
+struct StdoutToStderr {
+    saved: libc::c_int,
+}
+
+impl StdoutToStderr {
+    fn new() -> Option<StdoutToStderr> {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        // SAFETY: dup and dup2 on the process's standard descriptors, which exist; the
+        // saved copy is restored and closed in drop.
+        unsafe {
+            let saved = libc::dup(1);
+            if saved < 0 || libc::dup2(2, 1) < 0 {
+                return None;
+            }
+            Some(StdoutToStderr { saved })
+        }
+    }
+}
+
+impl Drop for StdoutToStderr {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        // SAFETY: `saved` is the descriptor dup'd in new(); it is put back and closed once.
+        unsafe {
+            libc::dup2(self.saved, 1);
+            libc::close(self.saved);
+        }
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text)
+        .map_err(|e| CliError::Environment(format!("failed to write {}: {e}", path.display())))
+}
+
+/// `breakout test`: the whole command, returning the documented exit code.
+pub fn run_cli(args: &crate::cli::TestArgs) -> Result<crate::report::ExitCode, CliError> {
+    use crate::cli::TestFormat;
+    use crate::report::ExitCode;
+
+    // Positionals that exist are scenario paths; one that does not is the filter.
+    let (paths, filters): (Vec<PathBuf>, Vec<PathBuf>) =
+        args.paths.iter().cloned().partition(|p| p.exists());
+    if filters.len() > 1 {
+        return Err(CliError::Usage(format!(
+            "more than one argument is neither a scenario path nor a single filter: {}",
+            filters
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths
+    };
+    let partition = args
+        .partition
+        .as_deref()
+        .map(Partition::parse)
+        .transpose()
+        .map_err(CliError::Usage)?;
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(crate::report::baseline::load_baseline)
+        .transpose()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let scenarios = load(&paths)?;
+    let probe_bin = crate::cli::probe_bin(args.probe_bin.as_deref())?;
+    let libtest = Arguments {
+        list: args.list,
+        exact: args.exact,
+        ignored: args.ignored,
+        include_ignored: args.include_ignored,
+        skip: args.skip.clone(),
+        test_threads: args.test_threads,
+        quiet: args.quiet,
+        filter: filters.first().map(|f| f.display().to_string()),
+        format: match args.format {
+            TestFormat::Terse => Some(libtest_mimic::FormatSetting::Terse),
+            TestFormat::Json => Some(libtest_mimic::FormatSetting::Json),
+            _ => Some(libtest_mimic::FormatSetting::Pretty),
+        },
+        ..Arguments::default()
+    };
+    let pairs = pairs(&scenarios, partition);
+    let sink = Arc::new(Mutex::new(Vec::new()));
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
+    }
+    let document = matches!(args.format, TestFormat::Markdown | TestFormat::Sarif);
+    let conclusion = {
+        let _redirect = if document {
+            StdoutToStderr::new()
+        } else {
+            None
+        };
+        libtest_mimic::run(
+            &libtest,
+            trials(
+                pairs.clone(),
+                probe_bin,
+                Arc::clone(&sink),
+                Arc::clone(&interrupted),
+            ),
+        )
+    };
+    if args.list {
+        return Ok(ExitCode::Clean);
+    }
+    let mut outcomes = std::mem::take(&mut *sink.lock().expect("suite lock"));
+    if !args.ignored && !args.include_ignored {
+        outcomes.extend(ignored_outcomes(&pairs, &libtest));
+    }
+    outcomes.sort_by(|a, b| a.name.cmp(&b.name));
+    let environment = Some(crate::report::environment::Environment::probe());
+    let suite = crate::report::suite::SuiteReport::new(environment, outcomes);
+    let diff = baseline
+        .as_ref()
+        .map(|b| crate::report::baseline::diff(b, &suite));
+    if let Some(path) = &args.junit {
+        write_file(path, &crate::report::junit::to_junit(&suite))?;
+    }
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&suite).expect("suite serialises") + "\n";
+        write_file(path, &text)?;
+    }
+    if let Some(path) = &args.sarif {
+        write_file(path, &crate::report::sarif::to_sarif(&suite))?;
+    }
+    if let Some(path) = &args.markdown {
+        write_file(
+            path,
+            &crate::report::markdown::to_markdown(&suite, diff.as_ref()),
+        )?;
+    }
+    match args.format {
+        TestFormat::Markdown => {
+            print!(
+                "{}",
+                crate::report::markdown::to_markdown(&suite, diff.as_ref())
+            )
+        }
+        TestFormat::Sarif => print!("{}", crate::report::sarif::to_sarif(&suite)),
+        _ => {}
+    }
+    if let Some(diff) = &diff {
+        eprintln!("breakout: against the baseline: {}", diff.summary());
+        return Ok(if diff.worse() {
+            ExitCode::Escaped
+        } else {
+            ExitCode::Clean
+        });
+    }
+    let start_failure = suite.trials.iter().any(|t| {
+        matches!(t.status, TrialStatus::Failed { .. })
+            && t.expected_start == "starts"
+            && t.start.as_deref() == Some("failed-to-start")
+    });
+    let ran = suite
+        .trials
+        .iter()
+        .any(|t| !matches!(t.status, TrialStatus::Ignored { .. }));
+    Ok(if conclusion.has_failed() {
+        if start_failure {
+            ExitCode::StartFailure
+        } else {
+            ExitCode::Escaped
+        }
+    } else if !ran && !suite.trials.is_empty() {
+        // Everything was skipped: the host cannot run this suite.
+        ExitCode::Environment
+    } else {
+        ExitCode::Clean
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_cover_every_trial_exactly_once() {
+        for count in 1..5 {
+            let mut seen = vec![0; 23];
+            for index in 1..=count {
+                let p = Partition { index, count };
+                for (i, n) in seen.iter_mut().enumerate() {
+                    if p.keeps(i) {
+                        *n += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|n| *n == 1), "{count}: {seen:?}");
+        }
+    }
+
+    #[test]
+    fn partition_syntax() {
+        assert_eq!(
+            Partition::parse("1/2"),
+            Ok(Partition { index: 1, count: 2 })
+        );
+        for bad in ["0/2", "3/2", "1", "a/b", "1/0", ""] {
+            assert!(Partition::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! `breakout test` and `breakout check` as a CI user drives them: a wrong expectation
+//! fails exactly its trial (and JUnit says so), bad files exit 2 with file, line and
+//! column, partitions cover every trial once, a baseline turns results into changes.
+
+mod common;
+
+use common::*;
+use libtest_mimic::{Arguments, Trial};
+use serde_json::{json, Value};
+
+/// A scenario directory of the test's own: the shipped seed-minus-execve scenario (its
+/// profile copied beside it) with `edit` applied.
+fn scenario_dir(label: &str, edit: impl FnOnce(&mut Value)) -> Scratch {
+    let dir = Scratch::new(label);
+    let profiles = dir.sub("profiles");
+    std::fs::copy(
+        repo().join("scenarios/profiles/seed-minus-execve.json"),
+        profiles.join("seed-minus-execve.json"),
+    )
+    .unwrap();
+    let mut scenario: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("scenarios/seed-minus-execve.json")).unwrap(),
+    )
+    .unwrap();
+    scenario["runtimes"] = json!(["runc"]);
+    edit(&mut scenario);
+    std::fs::write(
+        dir.path().join("seed-minus-execve.json"),
+        serde_json::to_string_pretty(&scenario).unwrap(),
+    )
+    .unwrap();
+    dir
+}
+
+/// Editing one expectation to the wrong value fails exactly that trial, naming the
+/// probe, the expected and the got; the JUnit file shows the same failure.
+fn wrong_expectation_fails_its_trial() -> TestResult {
+    let dir = scenario_dir("wrong", |s| {
+        s["expect"]["probes"]["spawn.vfork"] = json!("blocked");
+    });
+    let reports = Scratch::new("wrong-reports");
+    let junit = reports.path().join("junit.xml");
+    let path = dir.path().display().to_string();
+    let junit_arg = junit.display().to_string();
+    let out = breakout(&["test", &path, "--junit", &junit_arg]);
+    out.expect_code(1)?;
+    assert!(
+        out.stdout.contains("seed-minus-execve::runc ... FAILED"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("probe spawn.vfork: expected blocked, got escaped"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("1 failed"), "{}", out.stdout);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("failures=\"1\""), "{xml}");
+    assert!(xml.contains("expected blocked, got escaped"), "{xml}");
+    // The untouched scenario passes.
+    let dir = scenario_dir("right", |_| {});
+    let path = dir.path().display().to_string();
+    breakout(&["test", &path]).expect_code(0)
+}
+
+/// A baseline turns the verdict into changes: against itself nothing is worse; against
+/// one where an escape was still blocked, that escape is new.
+fn baseline_speaks_of_changes() -> TestResult {
+    let dir = scenario_dir("baseline", |_| {});
+    let path = dir.path().display().to_string();
+    // Reports go elsewhere: every JSON file in a scenario directory is read as one.
+    let reports = Scratch::new("baseline-reports");
+    let first = reports.path().join("first.json");
+    let first_arg = first.display().to_string();
+    breakout(&["test", &path, "--json", &first_arg]).expect_code(0)?;
+    let out = breakout(&["test", &path, "--baseline", &first_arg]);
+    out.expect_code(0)?;
+    assert!(out.stderr.contains("0 new escapes"), "{}", out.stderr);
+    // Rewrite history: vfork used to be blocked.
+    let mut old: Value = serde_json::from_str(&std::fs::read_to_string(&first).unwrap()).unwrap();
+    for check in old["trials"][0]["checks"].as_array_mut().unwrap() {
+        if check["step"] == "spawn.vfork" {
+            check["got"] = json!("blocked");
+        }
+    }
+    let old_path = reports.path().join("old.json");
+    std::fs::write(&old_path, old.to_string()).unwrap();
+    let old_arg = old_path.display().to_string();
+    let out = breakout(&["test", &path, "--baseline", &old_arg]);
+    out.expect_code(1)?;
+    assert!(out.stderr.contains("1 new escape"), "{}", out.stderr);
+    Ok(())
+}
+
+/// A runtime that is not installed makes its trial ignored, with the reason printed
+/// and a skipped case in JUnit; never a pass.
+fn missing_runtime_is_ignored_with_reason() -> TestResult {
+    let dir = scenario_dir("youki", |s| {
+        s["runtimes"] = json!(["runc", "mine=/nonexistent/runc"]);
+    });
+    let junit = dir.path().join("junit.xml");
+    let path = dir.path().display().to_string();
+    let junit_arg = junit.display().to_string();
+    let out = breakout(&["test", &path, "--junit", &junit_arg]);
+    out.expect_code(0)?;
+    assert!(
+        out.stdout.contains("seed-minus-execve::mine ... ignored"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("seed-minus-execve::mine is skipped"),
+        "{}",
+        out.stderr
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<skipped"), "{xml}");
+    Ok(())
+}
+
+fn list_names(extra: &[&str]) -> Vec<String> {
+    let scenarios = repo().join("scenarios").display().to_string();
+    let mut args = vec!["test", scenarios.as_str(), "--list"];
+    args.extend_from_slice(extra);
+    let out = breakout(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut names: Vec<String> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+/// `--partition 1/2` and `2/2` together list every trial exactly once.
+fn partitions_run_every_trial_once() -> TestResult {
+    let all = list_names(&[]);
+    assert!(all.len() >= 10, "{all:?}");
+    let mut parts = list_names(&["--partition", "1/2"]);
+    let second = list_names(&["--partition", "2/2"]);
+    assert!(parts.iter().all(|n| !second.contains(n)), "overlap");
+    parts.extend(second);
+    parts.sort();
+    assert_eq!(parts, all);
+    let bad = breakout(&["test", "--partition", "3/2", "--list"]);
+    bad.expect_code(2)?;
+    Ok(())
+}
+
+/// Bad input: a typo in a syscall name gets a suggestion, a trailing comma its line
+/// and column; `check` and `test` both exit 2 and name the file.
+fn bad_files_exit_2() -> TestResult {
+    let typo = fixture("invalid-syscall-typo.json");
+    let out = breakout(&["check", &typo]);
+    out.expect_code(2)?;
+    assert!(
+        out.stdout.contains("invalid-syscall-typo.json:13:17")
+            && out.stdout.contains("did you mean \"execve\""),
+        "{}",
+        out.stdout
+    );
+    let comma = fixture("invalid-trailing-comma.json");
+    let out = breakout(&["check", &comma]);
+    out.expect_code(2)?;
+    assert!(
+        out.stdout.contains("invalid-trailing-comma.json:7:5"),
+        "{}",
+        out.stdout
+    );
+    // A scenario with the same typo in an inline profile, run through `test`.
+    let dir = Scratch::new("typo");
+    std::fs::write(
+        dir.path().join("typo.json"),
+        r#"{"runtimes": ["runc"],
+ "profile": {"inline": {"defaultAction": "SCMP_ACT_ALLOW",
+   "syscalls": [{"names": ["exeve"], "action": "SCMP_ACT_ERRNO"}]}}}"#,
+    )
+    .unwrap();
+    let path = dir.path().display().to_string();
+    let out = breakout(&["test", &path]);
+    out.expect_code(2)?;
+    assert!(
+        out.stderr.contains("typo.json:3:")
+            && out
+                .stderr
+                .contains("unknown syscall \"exeve\" (did you mean \"execve\"?)"),
+        "{}",
+        out.stderr
+    );
+    // Unknown keys are errors, not ignored.
+    std::fs::write(
+        dir.path().join("typo.json"),
+        r#"{"runtimes": ["runc"], "expekt": {}}"#,
+    )
+    .unwrap();
+    let out = breakout(&["test", &path]);
+    out.expect_code(2)?;
+    assert!(out.stderr.contains("expekt"), "{}", out.stderr);
+    // The shipped files are all valid, and check says what each profile allows.
+    let shipped: Vec<String> = std::fs::read_dir(repo().join("scenarios"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .map(|e| e.path().display().to_string())
+        .collect();
+    let mut args = vec!["check"];
+    args.extend(shipped.iter().map(String::as_str));
+    let out = breakout(&args);
+    out.expect_code(0)?;
+    Ok(())
+}
+
+/// `check` flags a profile no runtime can start a container under.
+fn never_starting_profile_is_flagged() -> TestResult {
+    let dir = Scratch::new("never");
+    let path = write_profile(
+        dir.path(),
+        "kill-all.json",
+        &json!({"defaultAction": "SCMP_ACT_KILL_PROCESS"}),
+    );
+    let out = breakout(&["check", &path]);
+    out.expect_code(2)?;
+    assert!(out.stdout.contains("no runtime"), "{}", out.stdout);
+    Ok(())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let skip = container_skip_reason("runc");
+    if let Some(reason) = &skip {
+        eprintln!("suite trials that start containers are skipped: {reason}");
+    }
+    type TestFn = fn() -> TestResult;
+    let containers: Vec<(&str, TestFn)> = vec![
+        (
+            "wrong_expectation_fails_its_trial",
+            wrong_expectation_fails_its_trial,
+        ),
+        ("baseline_speaks_of_changes", baseline_speaks_of_changes),
+        (
+            "missing_runtime_is_ignored_with_reason",
+            missing_runtime_is_ignored_with_reason,
+        ),
+    ];
+    let plain: Vec<(&str, TestFn)> = vec![
+        (
+            "partitions_run_every_trial_once",
+            partitions_run_every_trial_once,
+        ),
+        ("bad_files_exit_2", bad_files_exit_2),
+        (
+            "never_starting_profile_is_flagged",
+            never_starting_profile_is_flagged,
+        ),
+    ];
+    let mut trials: Vec<Trial> = containers
+        .into_iter()
+        .map(|(name, f)| Trial::test(name, f).with_ignored_flag(skip.is_some()))
+        .collect();
+    trials.extend(plain.into_iter().map(|(name, f)| Trial::test(name, f)));
+    libtest_mimic::run(&args, trials).exit();
+}
