@@ -98,8 +98,13 @@ pub struct TestArgs {
     /// Skip trials whose name contains this (repeatable).
     #[arg(long, value_name = "FILTER")]
     pub skip: Vec<String>,
-    /// Trials run at once (default: the number of cores).
-    #[arg(long = "test-threads", value_name = "N")]
+    /// Trials run at once (default: the number of cores); --jobs is the same.
+    #[arg(
+        long = "test-threads",
+        visible_alias = "jobs",
+        short = 'j',
+        value_name = "N"
+    )]
     pub test_threads: Option<usize>,
     /// Less output.
     #[arg(short, long)]
@@ -182,6 +187,9 @@ pub struct RunArgs {
     /// Run only probes whose id matches this glob (repeatable), e.g. 'spawn.*'.
     #[arg(long = "probe", value_name = "PATTERN")]
     pub probe: Vec<String>,
+    /// Runtimes to run at once (default: the number of cores).
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(usize))]
+    pub jobs: Option<usize>,
     /// Seconds each container may run before it is killed.
     #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod container;
 pub mod doctor;
 pub mod profile;
+pub mod progress;
 #[path = "../probes/protocol.rs"]
 pub mod protocol;
 pub mod report;

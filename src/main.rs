@@ -11,7 +11,7 @@ use clap::Parser;
 use breakout::catalog::CATALOG;
 use breakout::cli::{CheckArgs, Cli, CliError, Command, DoctorArgs, Format, ProbesArgs, RunArgs};
 use breakout::container::Seccomp;
-use breakout::report::{environment::Environment, ExitCode, Report, StartStatus, Subject};
+use breakout::report::{environment::Environment, ExitCode, Report, Subject};
 use breakout::runtime::{split_runtime_args, Runtime, RuntimeError, RUNTIMES};
 
 fn main() -> ProcessExit {
@@ -179,36 +179,19 @@ fn run(args: &RunArgs, mode: Mode) -> ExitCode {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
     }
-    let mut runs = Vec::new();
-    for runtime in &runtimes {
-        if interrupted.load(Ordering::Relaxed) {
-            break;
-        }
-        let mut run = match breakout::run::execute(&plan, runtime, &interrupted) {
-            Ok(run) => run,
-            Err(e) => return fail(CliError::Environment(e.to_string())),
-        };
-        if matches!(run.start, StartStatus::FailedToStart { .. }) {
-            if let Some(problem) = breakout::doctor::runtime_problem(runtime) {
-                // Not the profile's doing: say what is, and skip the bisection.
-                run.triage = Some(breakout::report::Triage {
-                    needed: Vec::new(),
-                    attempts: 0,
-                    conclusion: problem,
-                });
-                runs.push(run);
-                continue;
-            }
-            match breakout::run::triage::triage(&plan, runtime, &interrupted) {
-                Ok(triage) => run.triage = triage,
-                Err(e) => eprintln!(
-                    "breakout: {}: start-failure triage failed: {e}",
-                    runtime.name
-                ),
-            }
-        }
-        runs.push(run);
-    }
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let show_progress = args.format == Format::Table
+        && args.output.is_none()
+        && std::io::stdout().is_terminal()
+        && std::io::stderr().is_terminal();
+    let bars = breakout::progress::Bars::new(show_progress);
+    let runs = match breakout::run::run_matrix(&plan, &runtimes, jobs, &interrupted, &bars) {
+        Ok(runs) => runs,
+        Err(e) => return fail(CliError::Environment(e.to_string())),
+    };
+    drop(bars);
     let seccomp = match &plan.settings.seccomp {
         Seccomp::None => {
             "none (no profile given: the container runs without a seccomp filter)".to_string()

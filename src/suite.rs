@@ -204,6 +204,10 @@ pub fn run_pair(pair: &Pair, probe_bin: &Path, interrupted: &AtomicBool) -> Tria
             outcome.start = Some("failed-to-start".into());
             outcome.start_error = Some(error.clone());
         }
+        StartStatus::NotRun { reason } => {
+            outcome.start = Some("not-run".into());
+            outcome.start_error = Some(reason.clone());
+        }
     }
     let (checks, failure) = scenario::judge(&scenario.expect, &pair.runtime, &run);
     outcome.checks = checks;

@@ -118,6 +118,10 @@ impl Verdict {
 #[serde(rename_all = "kebab-case", tag = "status")]
 pub enum StartStatus {
     Started,
+    /// The run never happened (interrupted before its turn).
+    NotRun {
+        reason: String,
+    },
     /// The runtime could not start the container; `error` is its own text.
     FailedToStart {
         error: String,

@@ -201,11 +201,46 @@ struct ContainerOutcome {
     notes: Vec<String>,
 }
 
+/// Hears of a run's progress, for a progress bar. Called from the run's thread.
+pub trait Progress: Sync {
+    /// The run is about to start `total` probe steps.
+    fn begin(&self, _runtime: &str, _total: usize) {}
+    /// A step got its verdict.
+    fn step(&self, _runtime: &str, _step: &str) {}
+    /// The run is over.
+    fn end(&self, _runtime: &str) {}
+}
+
+/// No progress display.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// What following one container needs besides the container.
+struct Follow<'a> {
+    name: &'a str,
+    nonce: &'a str,
+    all_steps: &'a [String],
+    witness: &'a Witness<'a>,
+    timeout: Duration,
+    interrupted: &'a AtomicBool,
+    progress: &'a dyn Progress,
+}
+
 /// Runs the plan under one runtime and returns its verdicts.
 pub fn execute(
     plan: &Plan,
     runtime: &Runtime,
     interrupted: &AtomicBool,
+) -> Result<RunReport, RunError> {
+    execute_with(plan, runtime, interrupted, &NoProgress)
+}
+
+/// [`execute`], telling `progress` about each verdict.
+pub fn execute_with(
+    plan: &Plan,
+    runtime: &Runtime,
+    interrupted: &AtomicBool,
+    progress: &dyn Progress,
 ) -> Result<RunReport, RunError> {
     let version = runtime
         .version()
@@ -270,6 +305,16 @@ pub fn execute(
     let mut start = StartStatus::Started;
     let name = runtime.name.as_str();
     let mut was_interrupted = false;
+    let follow = Follow {
+        name,
+        nonce: &nonce,
+        all_steps: &all_steps,
+        witness: &witness,
+        timeout: plan.timeout,
+        interrupted,
+        progress,
+    };
+    progress.begin(name, all_steps.len());
 
     if let Some(error) = import_error {
         start = StartStatus::FailedToStart { error };
@@ -310,18 +355,7 @@ pub fn execute(
             }
         };
         let id = format!("breakout-{}-{}", bundle::unique_token(), containers);
-        let result = run_container(
-            runtime,
-            &run_dir,
-            &launch,
-            &id,
-            plan.timeout,
-            interrupted,
-            &nonce,
-            &all_steps,
-            &mut verdicts,
-            &witness,
-        );
+        let result = run_container(runtime, &run_dir, &launch, &id, &follow, &mut verdicts);
         let outcome = match result {
             Ok(o) => o,
             Err(e) if containers == 1 => {
@@ -399,6 +433,7 @@ pub fn execute(
                 }
             };
             verdicts.insert(step.clone(), verdict);
+            progress.step(name, &step);
             after = Some(step);
             continue;
         }
@@ -453,6 +488,7 @@ pub fn execute(
             })
         })
         .collect();
+    progress.end(name);
     if let Some(tag) = &image {
         runtime.remove_image(&run_dir.state(), tag);
     }
@@ -537,20 +573,15 @@ fn describe_start_failure(outcome: &ContainerOutcome) -> String {
 }
 
 /// Creates, starts and follows one container until it ends, killing it at the deadline.
-#[allow(clippy::too_many_arguments)]
 fn run_container(
     runtime: &Runtime,
     run_dir: &RunDir,
     launch: &Launch,
     id: &str,
-    timeout: Duration,
-    interrupted: &AtomicBool,
-    nonce: &str,
-    all_steps: &[String],
+    follow: &Follow,
     verdicts: &mut BTreeMap<String, Verdict>,
-    witness: &Witness,
 ) -> Result<ContainerOutcome, RuntimeError> {
-    let name = runtime.name.as_str();
+    let (timeout, interrupted) = (follow.timeout, follow.interrupted);
     let (mut container, stdout, stderr) = match launch {
         Launch::Oci => runtime.create(&run_dir.state(), &run_dir.bundle(), id)?,
         Launch::Engine(args) => runtime.engine_run(&run_dir.state(), id, args)?,
@@ -564,9 +595,7 @@ fn run_container(
     let mut exit_seen_at: Option<Instant> = None;
     loop {
         match lines.recv_timeout(Duration::from_millis(5)) {
-            Ok(Incoming::Line(text)) => {
-                handle_line(&text, name, nonce, all_steps, verdicts, witness, &mut out)
-            }
+            Ok(Incoming::Line(text)) => handle_line(&text, follow, verdicts, &mut out),
             Ok(Incoming::Overlong(start)) => out.notes.push(format!(
                 "ignored an overlong line from the container: {}…",
                 start.chars().take(80).collect::<String>()
@@ -598,7 +627,7 @@ fn run_container(
             out.exit = container.wait_until(Instant::now() + Duration::from_secs(5), interrupted);
             // Read what it printed before it died.
             while let Ok(Incoming::Line(text)) = lines.recv_timeout(Duration::from_millis(50)) {
-                handle_line(&text, name, nonce, all_steps, verdicts, witness, &mut out);
+                handle_line(&text, follow, verdicts, &mut out);
             }
             break;
         }
@@ -610,13 +639,12 @@ fn run_container(
 
 fn handle_line(
     text: &str,
-    runtime: &str,
-    nonce: &str,
-    all_steps: &[String],
+    follow: &Follow,
     verdicts: &mut BTreeMap<String, Verdict>,
-    witness: &Witness,
     out: &mut ContainerOutcome,
 ) {
+    let (runtime, nonce, all_steps, witness) =
+        (follow.name, follow.nonce, follow.all_steps, follow.witness);
     let event = match protocol::parse_line(text) {
         Ok(event) => event,
         Err(e) => {
@@ -665,11 +693,110 @@ fn handle_line(
             let verdict = Verdict::new(runtime, &step, outcome, detail).mechanism(mechanism);
             let verdict = witness.judge(verdict, payload_nonce.as_deref());
             verdicts.insert(step.clone(), verdict);
+            follow.progress.step(runtime, &step);
             out.in_flight = None;
             out.last_verdict = Some(step);
         }
         Event::Done => out.done = true,
     }
+}
+
+/// A run that never happened (interrupted before its runtime's turn): every step
+/// not-run, saying why.
+pub fn not_run(plan: &Plan, runtime: &Runtime, reason: &str) -> RunReport {
+    let mounts = plan.settings.mount_points();
+    let probe_ids: Vec<String> = plan.probes.iter().map(|p| p.id.to_string()).collect();
+    let verdicts: Vec<Verdict> = crate::catalog::expand_steps(&probe_ids, &mounts)
+        .iter()
+        .map(|step| {
+            Verdict::new(&runtime.name, step, Outcome::NotRun, reason)
+                .mechanism(Some("interrupted"))
+        })
+        .collect();
+    RunReport {
+        runtime: crate::runtime::RuntimeVersion {
+            name: runtime.name.clone(),
+            binary: runtime.binary.clone(),
+            flags: runtime.flags.clone(),
+            ..Default::default()
+        },
+        start: StartStatus::NotRun {
+            reason: reason.to_string(),
+        },
+        containers: 0,
+        escapes_by_goal: Vec::new(),
+        profile_handling: runtime.kind.profile_handling(),
+        triage: None,
+        verdicts,
+    }
+}
+
+/// One runtime's run, with triage when its container does not start.
+pub fn run_one(
+    plan: &Plan,
+    runtime: &Runtime,
+    interrupted: &AtomicBool,
+    progress: &dyn Progress,
+) -> Result<RunReport, RunError> {
+    let mut run = execute_with(plan, runtime, interrupted, progress)?;
+    if matches!(run.start, StartStatus::FailedToStart { .. }) {
+        if let Some(problem) = crate::doctor::runtime_problem(runtime) {
+            // Not the profile's doing: say what is, and skip the bisection.
+            run.triage = Some(crate::report::Triage {
+                needed: Vec::new(),
+                attempts: 0,
+                conclusion: problem,
+            });
+        } else {
+            run.triage = triage::triage(plan, runtime, interrupted)?;
+        }
+    }
+    Ok(run)
+}
+
+/// Runs the plan under every runtime, up to `jobs` at once, results in runtime order.
+/// Runtimes whose turn comes after an interrupt are reported as not run.
+pub fn run_matrix(
+    plan: &Plan,
+    runtimes: &[Runtime],
+    jobs: usize,
+    interrupted: &AtomicBool,
+    progress: &dyn Progress,
+) -> Result<Vec<RunReport>, RunError> {
+    let jobs = jobs.max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<RunReport, RunError>>>> = runtimes
+        .iter()
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(runtimes.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(runtime) = runtimes.get(i) else {
+                    break;
+                };
+                let result = if interrupted.load(Ordering::Relaxed) {
+                    Ok(not_run(
+                        plan,
+                        runtime,
+                        "interrupted before this runtime ran",
+                    ))
+                } else {
+                    run_one(plan, runtime, interrupted, progress)
+                };
+                *results[i].lock().expect("matrix lock") = Some(result);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .expect("matrix lock")
+                .expect("every runtime ran")
+        })
+        .collect()
 }
 
 #[cfg(test)]

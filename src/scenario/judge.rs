@@ -23,7 +23,9 @@ pub fn judge(
     let runtime = super::runtime_name(runtime);
     let start = expect.start_for(runtime);
     let failed_to_start = match &run.start {
-        StartStatus::Started => None,
+        // A run interrupted before its turn never tried to start: its not-run verdicts
+        // are judged one by one (and fail unless the scenario expects not-run).
+        StartStatus::Started | StartStatus::NotRun { .. } => None,
         StartStatus::FailedToStart { error } => Some(error.as_str()),
     };
     let checks: Vec<Check> = run
