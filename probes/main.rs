@@ -134,6 +134,8 @@ fn main() {
     };
     let payload = payload_path(argv.first());
     match mode {
+        // Fault injection: a container that ends without a word.
+        Mode::Run(inv) if inv.fault.as_deref() == Some("silent") => std::process::exit(0),
         Mode::Run(inv) => {
             let ctx = Ctx {
                 inv,

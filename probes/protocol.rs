@@ -160,8 +160,10 @@ pub struct Invocation {
     /// Probe ids to run, in order.
     pub probes: Vec<String>,
     /// A fault to inject, for tests of the harness's error paths: `hang@STEP` (stop
-    /// answering once STEP started), `exit@STEP` (exit 3 once STEP started), `garbage`
-    /// (print malformed and overlong lines after `hello`).
+    /// answering once STEP started), `exit@STEP` (exit 3 once STEP started),
+    /// `forkbomb@STEP` (fork until the pids limit, then hang), `flood@STEP` (print
+    /// without end), `garbage` (print malformed and overlong lines after `hello`),
+    /// `silent` (exit 0 before saying anything).
     pub fault: Option<String>,
 }
 

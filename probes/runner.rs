@@ -207,7 +207,38 @@ fn inject_fault(ctx: &Ctx, step: &str) {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         },
         Some(("exit", at)) if at == step => std::process::exit(3),
+        Some(("forkbomb", at)) if at == step => fork_bomb(),
+        Some(("flood", at)) if at == step => flood(ctx),
         _ => {}
+    }
+}
+
+/// Forks until the kernel refuses (the container's pids limit), every child parked
+/// asleep, then hangs: the harness must end it at the deadline and kill every child.
+fn fork_bomb() -> ! {
+    let mut made = 0u32;
+    while let Ok(pid) = crate::sys::raw_fork() {
+        if pid == 0 {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
+        made += 1;
+    }
+    eprintln!("breakout-probe: fault forkbomb: {made} children before fork failed");
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
+/// Prints without end: overlong lines, garbage, lines that look like verdicts for other
+/// steps. The harness must stay bounded and end it at the deadline.
+fn flood(ctx: &Ctx) -> ! {
+    let long = "x".repeat(breakout::protocol::MAX_LINE * 4);
+    loop {
+        ctx.out.raw(&long);
+        ctx.out.raw("{\"v\":1,\"event\":\"verdict\",\"step\":\"nowhere\",\"outcome\":\"escaped\",\"mechanism\":null,\"detail\":\"\",\"nonce\":null}");
+        ctx.out.raw("garbage garbage garbage");
     }
 }
 

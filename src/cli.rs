@@ -201,8 +201,9 @@ pub struct RunArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Test hook: make the runner misbehave (hang@STEP, exit@STEP, garbage) so tests can
-    /// drive the harness's timeout, death and bad-line paths with a real container.
+    /// Test hook: make the runner misbehave (hang@STEP, exit@STEP, forkbomb@STEP,
+    /// flood@STEP, garbage, silent) so tests can drive the harness's timeout, death and
+    /// bad-output paths with a real container.
     #[arg(long = "inject-fault", hide = true, value_name = "FAULT")]
     pub inject_fault: Option<String>,
 }
@@ -238,10 +239,11 @@ impl RunArgs {
     pub fn plan(&self) -> Result<Plan, CliError> {
         if let Some(fault) = &self.inject_fault {
             let known = fault == "garbage"
-                || matches!(fault.split_once('@'), Some(("hang" | "exit", step)) if !step.is_empty());
+                || fault == "silent"
+                || matches!(fault.split_once('@'), Some(("hang" | "exit" | "forkbomb" | "flood", step)) if !step.is_empty());
             if !known {
                 return Err(CliError::Usage(format!(
-                    "--inject-fault {fault:?}: expected hang@STEP, exit@STEP or garbage"
+                    "--inject-fault {fault:?}: expected hang@STEP, exit@STEP, forkbomb@STEP, flood@STEP, garbage or silent"
                 )));
             }
         }

@@ -199,6 +199,21 @@ struct ContainerOutcome {
     exit: Option<Exit>,
     stderr: String,
     notes: Vec<String>,
+    /// Notes past [`MAX_NOTES`], counted rather than kept: a flooding container must
+    /// not flood the harness's own output.
+    notes_dropped: usize,
+}
+
+const MAX_NOTES: usize = 20;
+
+impl ContainerOutcome {
+    fn note(&mut self, text: String) {
+        if self.notes.len() < MAX_NOTES {
+            self.notes.push(text);
+        } else {
+            self.notes_dropped += 1;
+        }
+    }
 }
 
 /// Hears of a run's progress, for a progress bar. Called from the run's thread.
@@ -242,6 +257,9 @@ pub fn execute_with(
     interrupted: &AtomicBool,
     progress: &dyn Progress,
 ) -> Result<RunReport, RunError> {
+    let runtime = &runtime
+        .for_network(plan.settings.network)
+        .with_cli_deadline(plan.timeout);
     let version = runtime
         .version()
         .unwrap_or_else(|e| crate::runtime::RuntimeVersion {
@@ -266,7 +284,6 @@ pub fn execute_with(
             }
         }
     }
-    let runtime = &runtime.for_network(plan.settings.network);
     // Declared before the canary so the namespaces outlive the sockets inside them.
     let bridge = match plan.settings.network {
         container::Network::Bridge => Some(netns::BridgeNet::create()?),
@@ -372,6 +389,12 @@ pub fn execute_with(
         };
         for note in &outcome.notes {
             eprintln!("breakout: {name}: {note}");
+        }
+        if outcome.notes_dropped > 0 {
+            eprintln!(
+                "breakout: {name}: and {} more such notes",
+                outcome.notes_dropped
+            );
         }
         if outcome.interrupted {
             was_interrupted = true;
@@ -596,7 +619,7 @@ fn run_container(
     loop {
         match lines.recv_timeout(Duration::from_millis(5)) {
             Ok(Incoming::Line(text)) => handle_line(&text, follow, verdicts, &mut out),
-            Ok(Incoming::Overlong(start)) => out.notes.push(format!(
+            Ok(Incoming::Overlong(start)) => out.note(format!(
                 "ignored an overlong line from the container: {}…",
                 start.chars().take(80).collect::<String>()
             )),
@@ -648,7 +671,7 @@ fn handle_line(
     let event = match protocol::parse_line(text) {
         Ok(event) => event,
         Err(e) => {
-            out.notes.push(format!(
+            out.note(format!(
                 "ignored a line from the container ({e}): {}",
                 text.chars().take(120).collect::<String>()
             ));
@@ -658,8 +681,7 @@ fn handle_line(
     match event {
         Event::Hello { nonce: said, .. } => {
             if said != nonce {
-                out.notes
-                    .push("the runner greeted with another run's nonce".to_string());
+                out.note("the runner greeted with another run's nonce".to_string());
             }
             out.hello = true;
         }
@@ -667,8 +689,7 @@ fn handle_line(
             if all_steps.contains(&step) {
                 out.in_flight = Some(step);
             } else {
-                out.notes
-                    .push(format!("ignored start of unplanned step {step:?}"));
+                out.note(format!("ignored start of unplanned step {step:?}"));
             }
         }
         Event::Verdict {
@@ -679,7 +700,7 @@ fn handle_line(
             nonce: payload_nonce,
         } => {
             if !all_steps.contains(&step) || verdicts.contains_key(&step) {
-                out.notes.push(format!(
+                out.note(format!(
                     "ignored a verdict for unplanned or decided step {step:?}"
                 ));
                 return;

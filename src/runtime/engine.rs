@@ -66,7 +66,7 @@ impl Runtime {
         let archive = tar.stdout.take().expect("stdout was piped");
         let mut cmd = self.engine_command(state_root);
         cmd.args(["import", "-", tag]).stdin(Stdio::from(archive));
-        let result = run_to_end(cmd, &label);
+        let result = run_to_end(cmd, &label, self.cli_deadline);
         let _ = tar.wait();
         result.map(|_| ())
     }
@@ -74,7 +74,7 @@ impl Runtime {
     pub fn remove_image(&self, state_root: &Path, tag: &str) {
         let mut cmd = self.engine_command(state_root);
         cmd.args(["rmi", "--force", tag]);
-        let _ = run_to_end(cmd, "rmi");
+        let _ = run_to_end(cmd, "rmi", self.cli_deadline);
     }
 
     /// `ENGINE run --name ID ARGS...` in the foreground, stdout and stderr piped back;

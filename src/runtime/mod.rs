@@ -10,7 +10,8 @@ use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long a runtime CLI call (create, start, kill, delete, --version) may take.
+/// How long a runtime CLI call (create, start, kill, delete, --version) may take, at
+/// most; a run with a shorter timeout gives its runtime calls that instead.
 const CLI_DEADLINE: Duration = Duration::from_secs(30);
 /// How often we look at a container that has not said anything.
 const POLL: Duration = Duration::from_millis(5);
@@ -56,6 +57,8 @@ pub struct Runtime {
     pub binary: PathBuf,
     /// Global flags: the row's, the user's, and the network mode's.
     pub flags: Vec<String>,
+    /// How long one CLI call may take before the runtime is taken for hung.
+    pub cli_deadline: Duration,
 }
 
 /// Version facts a report carries.
@@ -141,6 +144,7 @@ impl Runtime {
                 kind,
                 binary: path,
                 flags,
+                cli_deadline: CLI_DEADLINE,
             });
         }
         let kind = RuntimeKind::named(spec).ok_or_else(|| RuntimeError::Unknown {
@@ -160,6 +164,7 @@ impl Runtime {
             kind,
             binary,
             flags: kind.flags.iter().map(|f| f.to_string()).collect(),
+            cli_deadline: CLI_DEADLINE,
         })
     }
 
@@ -169,6 +174,15 @@ impl Runtime {
             .iter()
             .filter_map(|k| Runtime::lookup(k.name).ok())
             .collect()
+    }
+
+    /// The same runtime, with CLI calls held to `limit`, within 10s..30s: a slow
+    /// runtime (runsc takes seconds to create) is not taken for hung.
+    pub fn with_cli_deadline(&self, limit: Duration) -> Runtime {
+        Runtime {
+            cli_deadline: limit.clamp(Duration::from_secs(10), CLI_DEADLINE),
+            ..self.clone()
+        }
     }
 
     /// The same runtime with the flags a network mode needs.
@@ -196,7 +210,7 @@ impl Runtime {
     pub fn version(&self) -> Result<RuntimeVersion, RuntimeError> {
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--version").stdin(Stdio::null());
-        let text = run_to_end(cmd, "--version")?;
+        let text = run_to_end(cmd, "--version", self.cli_deadline)?;
         let version = text.lines().next().unwrap_or_default().trim().to_string();
         let libseccomp = text
             .lines()
@@ -245,10 +259,11 @@ impl Runtime {
             pid: None,
             exit: None,
         };
-        let status = wait_with_deadline(&mut child, CLI_DEADLINE).ok_or(RuntimeError::Hung {
-            command: label.clone(),
-            seconds: CLI_DEADLINE.as_secs(),
-        })?;
+        let status =
+            wait_with_deadline(&mut child, self.cli_deadline).ok_or(RuntimeError::Hung {
+                command: label.clone(),
+                seconds: self.cli_deadline.as_secs(),
+            })?;
         if !status.success() {
             // The runtime failed before handing the pipe to a container: its own
             // message is all that is on stderr, and nothing else holds the pipe.
@@ -298,7 +313,12 @@ impl Container {
         }
         let mut cmd = self.runtime.command(&self.state_root);
         cmd.arg("start").arg(&self.id);
-        run_to_end(cmd, &format!("{} start", self.runtime.name)).map(|_| ())
+        run_to_end(
+            cmd,
+            &format!("{} start", self.runtime.name),
+            self.runtime.cli_deadline,
+        )
+        .map(|_| ())
     }
 
     /// Non-blocking: has the container's process ended, and how.
@@ -357,7 +377,7 @@ impl Container {
                 cmd
             }
         };
-        let _ = run_to_end(cmd, "kill");
+        let _ = run_to_end(cmd, "kill", self.runtime.cli_deadline);
     }
 
     fn delete(&mut self) {
@@ -373,7 +393,7 @@ impl Container {
                 cmd
             }
         };
-        let _ = run_to_end(cmd, "delete");
+        let _ = run_to_end(cmd, "delete", self.runtime.cli_deadline);
         // Reap our child if it has ended, so no zombie of ours outlives the run.
         let _ = self.wait_until(
             Instant::now() + Duration::from_secs(2),
@@ -445,7 +465,11 @@ fn wait_with_deadline(child: &mut Child, limit: Duration) -> Option<std::process
 }
 
 /// Runs a short CLI call to completion with a deadline; returns stdout or the error.
-pub(crate) fn run_to_end(mut cmd: Command, label: &str) -> Result<String, RuntimeError> {
+pub(crate) fn run_to_end(
+    mut cmd: Command,
+    label: &str,
+    deadline: Duration,
+) -> Result<String, RuntimeError> {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let command = format!("{program} {label}");
     let mut child = cmd
@@ -468,13 +492,13 @@ pub(crate) fn run_to_end(mut cmd: Command, label: &str) -> Result<String, Runtim
         let _ = (&mut out).take(1024 * 1024).read_to_string(&mut text);
         text
     });
-    let status = wait_with_deadline(&mut child, CLI_DEADLINE);
+    let status = wait_with_deadline(&mut child, deadline);
     let stdout = out_reader.join().unwrap_or_default();
     let stderr = reader.join().unwrap_or_default();
     match status {
         None => Err(RuntimeError::Hung {
             command,
-            seconds: CLI_DEADLINE.as_secs(),
+            seconds: deadline.as_secs(),
         }),
         Some(s) if s.success() => Ok(stdout),
         Some(_) => Err(RuntimeError::Failed {

@@ -120,6 +120,11 @@ impl Outcome {
 /// Runs `breakout ARGS` with its temporary files in a private directory, then checks
 /// that nothing of that run is left: no files, no mounts, no processes.
 pub fn breakout(args: &[&str]) -> Outcome {
+    breakout_with_pid(args).0
+}
+
+/// [`breakout`], also returning the harness's pid (the runs' ids and nonces embed it).
+pub fn breakout_with_pid(args: &[&str]) -> (Outcome, u32) {
     let tmp = Scratch::new("tmpdir");
     let child = Command::new(env!("CARGO_BIN_EXE_breakout"))
         .args(args)
@@ -136,7 +141,7 @@ pub fn breakout(args: &[&str]) -> Outcome {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
     assert_nothing_left(pid, tmp.path());
-    outcome
+    (outcome, pid)
 }
 
 /// The run's directory is gone, nothing is mounted under it, and no process carries
