@@ -450,6 +450,10 @@ pub fn run_cli(args: &crate::cli::TestArgs) -> Result<crate::report::ExitCode, C
         TestFormat::Sarif => print!("{}", crate::report::sarif::to_sarif(&suite)),
         _ => {}
     }
+    if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("breakout: interrupted; the reports cover what ran");
+        return Ok(ExitCode::Interrupted);
+    }
     if let Some(diff) = &diff {
         eprintln!("breakout: against the baseline: {}", diff.summary());
         return Ok(if diff.worse() {

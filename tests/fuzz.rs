@@ -516,6 +516,12 @@ const PROFILE_PATHS: Words = Words {
     ],
 };
 
+/// Relative to the directory of the generated scenarios (`scenarios/`).
+const ROOTFS: Words = Words {
+    good: &[".", "profiles", "/tmp"],
+    bad: &["profiles/seed.json", "", "/nonexistent"],
+};
+
 const VOLUMES: Words = Words {
     good: &["/tmp:/data", "/tmp:/x:ro", "/tmp:/x:rw,noexec,nosuid,nodev"],
     bad: &[
@@ -590,6 +596,7 @@ const ALL_WORDS: &[&Words] = &[
     &VERDICTS,
     &STARTS,
     &PROFILE_PATHS,
+    &ROOTFS,
     &VOLUMES,
     &TMPFS,
     &USERS,
@@ -950,24 +957,36 @@ fn object(fields: Vec<Field>, n: Noise, keys: &'static [&'static str]) -> BoxedS
 
 /// A JSON list of `item`; with noise now and then the item alone or null.
 fn list(item: BoxedStrategy<Json>, max: usize, n: Noise) -> BoxedStrategy<Json> {
-    let items = vec(item.clone(), 0..max).prop_map(Json::Arr).boxed();
+    list_from(0, item, max, n)
+}
+
+/// A list that must not be empty: clean ones are not.
+fn list1(item: BoxedStrategy<Json>, max: usize, n: Noise) -> BoxedStrategy<Json> {
+    list_from(usize::from(n.wrong_type == 0), item, max, n)
+}
+
+fn list_from(min: usize, item: BoxedStrategy<Json>, max: usize, n: Noise) -> BoxedStrategy<Json> {
+    let items = vec(item.clone(), min..max).prop_map(Json::Arr).boxed();
     let odd = prop_oneof![item, Just(Json::Null)].boxed();
     either((10, items), (n.wrong_type, odd))
 }
 
-/// An object whose keys are words of `keys` and values from `value`.
-fn map(keys: BoxedStrategy<Json>, value: BoxedStrategy<Json>) -> BoxedStrategy<Json> {
+/// An object whose keys are words of `keys` and values from `value`; only noisy
+/// ones repeat a key.
+fn map(keys: BoxedStrategy<Json>, value: BoxedStrategy<Json>, n: Noise) -> BoxedStrategy<Json> {
     vec((keys, value), 0..5)
-        .prop_map(|entries| {
-            Json::Obj(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| match k {
-                        Json::Str(k) => (k, v),
-                        other => (other.render(LAYOUTS[0]), v),
-                    })
-                    .collect(),
-            )
+        .prop_map(move |entries| {
+            let mut members: Vec<(String, Json)> = Vec::new();
+            for (k, v) in entries {
+                let k = match k {
+                    Json::Str(k) => k,
+                    other => other.render(LAYOUTS[0]),
+                };
+                if n.wrong_type > 0 || !members.iter().any(|(seen, _)| *seen == k) {
+                    members.push((k, v));
+                }
+            }
+            Json::Obj(members)
         })
         .boxed()
 }
@@ -994,7 +1013,7 @@ fn profile_json(n: Noise) -> BoxedStrategy<Json> {
         k,
     );
     let mut rule_fields = vec![
-        required("names", list(syscall(n), 5, n), n, k),
+        required("names", list1(syscall(n), 5, n), n, k),
         required("action", word(&ACTIONS, n), n, k),
         field("errnoRet", int(0..=4095, n), n, k),
         field("errno", word(&ERRNOS, n), n, k),
@@ -1047,19 +1066,43 @@ fn probe_key(n: Noise) -> BoxedStrategy<Json> {
     prop_oneof![4 => ids, 1 => word(&STEPS, n)].boxed()
 }
 
+/// A scenario's `runtimes`; only noisy ones name a runtime twice.
+fn runtimes(n: Noise) -> BoxedStrategy<Json> {
+    list1(word(&RUNTIMES, n), 4, n)
+        .prop_map(move |list| match list {
+            Json::Arr(items) if n.wrong_type == 0 => {
+                let mut seen: Vec<String> = Vec::new();
+                let mut kept = Vec::new();
+                for item in items {
+                    if let Json::Str(spec) = &item {
+                        let name = spec.split('=').next().unwrap_or_default().to_string();
+                        if seen.contains(&name) {
+                            continue;
+                        }
+                        seen.push(name);
+                    }
+                    kept.push(item);
+                }
+                Json::Arr(kept)
+            }
+            other => other,
+        })
+        .boxed()
+}
+
 fn scenario_json(n: Noise) -> BoxedStrategy<Json> {
     let k = SCENARIO_KEYS;
     let expectations = |runtimes: Option<BoxedStrategy<Json>>| {
         let mut fields = vec![
             field("start", word(&STARTS, n), n, k),
             field("default", word(&VERDICTS, n), n, k),
-            field("goals", map(word(&GOALS, n), word(&VERDICTS, n)), n, k),
-            field("probes", map(probe_key(n), word(&VERDICTS, n)), n, k),
+            field("goals", map(word(&GOALS, n), word(&VERDICTS, n), n), n, k),
+            field("probes", map(probe_key(n), word(&VERDICTS, n), n), n, k),
         ];
         if let Some(per_runtime) = runtimes {
             fields.push(field(
                 "runtimes",
-                map(word(&RUNTIMES, n), per_runtime),
+                map(word(&RUNTIMES, n), per_runtime, n),
                 n,
                 k,
             ));
@@ -1068,7 +1111,7 @@ fn scenario_json(n: Noise) -> BoxedStrategy<Json> {
     };
     let profile = prop_oneof![
         4 => word(&PROFILE_PATHS, n),
-        2 => list(word(&PROFILE_PATHS, n), 3, n),
+        2 => list1(word(&PROFILE_PATHS, n), 3, n),
         3 => object(vec![required("inline", profile_json(n), n, k)], n, k),
     ]
     .boxed();
@@ -1087,19 +1130,20 @@ fn scenario_json(n: Noise) -> BoxedStrategy<Json> {
             field("user", word(&USERS, n), n, k),
             field("network", word(&NETWORKS, n), n, k),
             field("security_opt", list(word(&SECURITY_OPTS, n), 3, n), n, k),
-            field("rootfs", word(&PROFILE_PATHS, n), n, k),
+            field("rootfs", word(&ROOTFS, n), n, k),
         ],
         n,
         k,
     );
-    let patterns = prop_oneof![word(&PATTERNS, n), probe_key(n)].boxed();
+    let ids: Vec<&'static str> = CATALOG.iter().map(|p| p.id).collect();
+    let patterns = prop_oneof![word(&PATTERNS, n), strs(Box::leak(ids.into_boxed_slice()))].boxed();
     object(
         vec![
             field("name", word(&NAMES, n), n, k),
             field("description", text_json(), n, k),
             field("profile", profile, n, k),
             field("settings", settings, n, k),
-            required("runtimes", list(word(&RUNTIMES, n), 4, n), n, k),
+            required("runtimes", runtimes(n), n, k),
             field("probes", list(patterns, 4, n), n, k),
             field("timeout", int(1..=3600, n), n, k),
             field("expect", expectations(Some(expectations(None))), n, k),
@@ -1329,7 +1373,10 @@ impl Debug for Mutated {
 }
 
 fn mutated(seeds: &'static [Seed]) -> impl Strategy<Value = Mutated> {
-    (select(seeds), vec(mutation(), 1..8)).prop_map(|(seed, mutations)| {
+    // Mostly one or two changes, which keep the rest of the file valid, so that
+    // the error lands anywhere in a long, well-formed document.
+    let mutations = prop_oneof![3 => vec(mutation(), 1..3), 1 => vec(mutation(), 3..10)];
+    (select(seeds), mutations).prop_map(|(seed, mutations)| {
         let mut bytes = seed.bytes.clone();
         for m in &mutations {
             m.apply(&mut bytes);
@@ -1542,17 +1589,15 @@ fn protocol_parse_line_structured() {
     });
 }
 
+const INVOCATION_FLAGS: &[&str] = &[
+    "--nonce", "--after", "--canary", "--shell", "--mount", "--fault", "--probes",
+];
+
 const INVOCATION_WORDS: &[&str] = &[
-    "--nonce",
-    "--after",
-    "--canary",
-    "--shell",
-    "--mount",
-    "--fault",
-    "--probes",
     "--bogus",
     "--",
     "-n",
+    "--nonce=abc",
     "",
     ",",
     "spawn.fork,exec.execve",
@@ -1562,13 +1607,41 @@ const INVOCATION_WORDS: &[&str] = &[
     "/scratch",
 ];
 
+/// An argv: flag and value pairs as `to_args` writes them (a nonce mostly
+/// included), now and then a stray word or a flag without its value; or any words.
+fn invocation_args() -> impl Strategy<Value = Vec<String>> {
+    let word = prop_oneof![
+        3 => select(INVOCATION_WORDS).prop_map(str::to_string),
+        1 => select(INVOCATION_FLAGS).prop_map(str::to_string),
+        2 => text(),
+    ];
+    let pair = (select(INVOCATION_FLAGS), word.clone())
+        .prop_map(|(flag, value)| vec![flag.to_string(), value]);
+    let item = prop_oneof![
+        8 => pair,
+        1 => word.clone().prop_map(|w| vec![w]),
+    ];
+    let nonce = prop_oneof![
+        4 => text().prop_map(|n| vec!["--nonce".to_string(), n]),
+        1 => Just(Vec::new()),
+    ];
+    // Pairs move as units, so a shuffled argv still reads as flags and values.
+    let pairs = (nonce, vec(item, 0..8))
+        .prop_map(|(nonce, items)| {
+            let mut units = items;
+            if !nonce.is_empty() {
+                units.push(nonce);
+            }
+            units
+        })
+        .prop_shuffle()
+        .prop_map(|units| units.into_iter().flatten().collect());
+    prop_oneof![4 => pairs, 1 => vec(word, 0..14)]
+}
+
 #[test]
 fn invocation_parse() {
-    let arg = prop_oneof![
-        4 => select(INVOCATION_WORDS).prop_map(str::to_string),
-        1 => text(),
-    ];
-    fuzz("invocation_parse", "accepted", vec(arg, 0..14), |args| {
+    fuzz("invocation_parse", "accepted", invocation_args(), |args| {
         let Ok(inv) = Invocation::parse(&args) else {
             return Ok(false);
         };
@@ -1749,29 +1822,4 @@ fn read_lines_output_bytes_stay_within_max_line() {
             line.len()
         );
     }
-}
-
-#[test]
-fn zz_diag() {
-    if std::env::var("FUZZ_DIAG").is_err() { return; }
-    let mut runner = TestRunner::default();
-    let mut counts = std::collections::BTreeMap::<String, usize>::new();
-    let which = std::env::var("FUZZ_DIAG").unwrap();
-    for _ in 0..2000 {
-        let (text, ok) = if which == "scenario" {
-            let t = scenario_json(CLEAN).new_tree(&mut runner).unwrap().current().render(LAYOUTS[1]);
-            let r = Scenario::parse(&t, &generated_scenario_path()).map(|_| ()).map_err(|e| e.to_string());
-            (t, r)
-        } else {
-            let t = profile_json(CLEAN).new_tree(&mut runner).unwrap().current().render(LAYOUTS[1]);
-            let r = Profile::parse(&t, generated_profile_path()).map(|_| ()).map_err(|e| e.to_string());
-            (t, r)
-        };
-        let _ = text;
-        let key = match ok { Ok(()) => "OK".to_string(), Err(e) => { let parts: Vec<&str> = e.splitn(5, ':').collect(); format!("{}:{}", parts.get(3).unwrap_or(&""), parts.get(4).unwrap_or(&"").chars().take(60).collect::<String>()) } };
-        *counts.entry(key).or_default() += 1;
-    }
-    let mut v: Vec<_> = counts.into_iter().collect();
-    v.sort_by_key(|(_, c)| std::cmp::Reverse(*c));
-    for (k, c) in v.iter().take(25) { eprintln!("{c:5} {k}"); }
 }

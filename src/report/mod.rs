@@ -392,6 +392,17 @@ impl Report {
                 }
             }
         }
+        for run in &self.runs {
+            let r = &run.runtime;
+            let mut line = format!("runtime {}: {}", r.name, r.version);
+            if let Some(lib) = &r.libseccomp {
+                let _ = write!(line, ", libseccomp {lib}");
+            }
+            if !r.flags.is_empty() {
+                let _ = write!(line, "; flags {}", r.flags.join(" "));
+            }
+            let _ = writeln!(out, "{line}");
+        }
         // Rows: every step seen in any run, in catalog order then target order.
         let mut steps: Vec<(usize, String, Option<Goal>)> = Vec::new();
         for run in &self.runs {

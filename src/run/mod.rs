@@ -338,6 +338,10 @@ pub fn execute_with(
     }
     // Each pass is one container; a pass ends in done, a kill (resume), or a failure.
     while start == StartStatus::Started && containers as usize <= all_steps.len() {
+        if interrupted.load(Ordering::Relaxed) {
+            was_interrupted = true;
+            break;
+        }
         containers += 1;
         let invocation = Invocation {
             nonce: nonce.clone(),
