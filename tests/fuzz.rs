@@ -16,8 +16,10 @@
 //!
 //! `FUZZ_CASES` sets the cases per target (default 256, so `cargo test` stays fast);
 //! a long campaign is `FUZZ_CASES=100000 cargo test --release --test fuzz`. Every
-//! target prints how many cases ran clean. The seeds are read at run time; a missing
-//! one is skipped with its reason printed.
+//! target prints how many cases ran clean and how many got through the parser (add
+//! `-- --nocapture` to see it for passing targets). The seeds are read at run time;
+//! a missing one is skipped with its reason printed. Failures are not persisted to
+//! files: inputs the fuzzer found are kept as named regression tests at the end.
 
 use std::fmt::Debug;
 use std::fs;
@@ -1205,10 +1207,43 @@ fn json_soup() -> BoxedStrategy<String> {
     .boxed()
 }
 
+/// Deep nesting after a prefix that may already be wrong, left open or closed.
+/// Deep enough for serde_json's recursion limit (128) and the code that finds an
+/// error's position; far deeper input is the regression test at the end.
+fn nested() -> BoxedStrategy<String> {
+    const PREFIXES: &[&str] = &[
+        "",
+        "{\"runtimes\": 5, \"x\": ",
+        "{\"defaultAction\": 5, \"x\": ",
+        "{\"profile\": {\"inline\": ",
+        "{\"syscalls\": ",
+        "{\"v\":1,\"event\":\"done\",\"x\":",
+    ];
+    const OPENERS: &[(&str, &str)] = &[("[", "]"), ("{\"a\":", "}"), ("[{\"names\":", "}]")];
+    (
+        select(PREFIXES),
+        select(OPENERS),
+        0usize..3000,
+        any::<bool>(),
+    )
+        .prop_map(|(prefix, (open, close), depth, closed)| {
+            let mut text = format!("{prefix}{}", open.repeat(depth));
+            if closed {
+                text.push_str(&close.repeat(depth));
+                if !prefix.is_empty() {
+                    text.push('}');
+                }
+            }
+            text
+        })
+        .boxed()
+}
+
 fn arbitrary_text() -> BoxedStrategy<String> {
     prop_oneof![
-        vec(any::<char>(), 0..256).prop_map(|cs| cs.into_iter().collect()),
-        json_soup(),
+        4 => vec(any::<char>(), 0..256).prop_map(|cs| cs.into_iter().collect()),
+        4 => json_soup(),
+        1 => nested(),
     ]
     .boxed()
 }
@@ -1683,10 +1718,16 @@ fn expected_lines(input: &[u8]) -> Vec<(bool, String)> {
             break;
         }
         let kept = &segment[..segment.len().min(MAX_LINE)];
-        out.push((
-            segment.len() > MAX_LINE,
-            String::from_utf8_lossy(kept).into_owned(),
-        ));
+        let mut text = String::from_utf8_lossy(kept).into_owned();
+        // Replacement characters take three bytes: the line is cut back to the bound.
+        if text.len() > MAX_LINE {
+            let mut cut = MAX_LINE;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+        }
+        out.push((segment.len() > MAX_LINE, text));
     }
     out.truncate(MAX_LINES);
     out
@@ -1822,4 +1863,33 @@ fn read_lines_output_bytes_stay_within_max_line() {
             line.len()
         );
     }
+}
+
+/// A scenario whose `runtimes` has the wrong type, followed by `depth` unclosed
+/// lists: serde stops at the type error, long before its recursion limit.
+fn deeply_nested_scenario(depth: usize) -> String {
+    format!("{{\"runtimes\": 5, \"x\": {}", "[".repeat(depth))
+}
+
+#[test]
+fn scenario_error_position_survives_deep_nesting() {
+    // Placing the error in the text (scenario/error.rs `locate`) skips the whole
+    // document; it once recursed per nesting level, so ~300 KB of `[` after a type
+    // error overflowed the stack and aborted `breakout test` instead of exiting 2.
+    // Now iterative: two million levels on a main thread's stack size.
+    let text = deeply_nested_scenario(2_000_000);
+    let path = generated_scenario_path();
+    let parsed = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            Scenario::parse(&text, &path)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .expect("spawn the parsing thread")
+        .join()
+        .expect("the parsing thread panicked");
+    let message = parsed.expect_err("a scenario with \"runtimes\": 5 must be refused");
+    let want = format!("{}:1:14: runtimes: ", generated_scenario_path().display());
+    assert!(message.starts_with(&want), "{message}");
 }

@@ -30,7 +30,15 @@ pub fn read_lines(mut source: impl Read + Send + 'static) -> Receiver<Incoming> 
         let mut sent = 0usize;
         let mut emit = |line: &mut Vec<u8>, overlong: bool| {
             if sent < MAX_LINES {
-                let text = String::from_utf8_lossy(line).into_owned();
+                let mut text = String::from_utf8_lossy(line).into_owned();
+                // Invalid bytes become U+FFFD (three bytes each): cut back to the bound.
+                if text.len() > MAX_LINE {
+                    let mut cut = MAX_LINE;
+                    while !text.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    text.truncate(cut);
+                }
                 let msg = if overlong {
                     Incoming::Overlong(text)
                 } else {

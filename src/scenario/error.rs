@@ -348,35 +348,44 @@ impl Scanner<'_> {
         }
     }
 
-    /// Skips the value starting at `pos`; returns its end.
+    /// Skips the value starting at `pos`; returns its end. Iterative, with the open
+    /// brackets on a heap stack: a file nested a million levels deep must give an
+    /// error, not overflow the harness's stack.
     fn skip_value(&mut self) -> Option<usize> {
-        match *self.bytes.get(self.pos)? {
-            b'"' => self.skip_string(),
-            open @ (b'{' | b'[') => {
-                let close = if open == b'{' { b'}' } else { b']' };
-                self.pos += 1;
-                loop {
-                    self.skip_ws();
-                    match *self.bytes.get(self.pos)? {
-                        b if b == close => {
-                            self.pos += 1;
-                            return Some(self.pos);
-                        }
-                        b',' | b':' => self.pos += 1,
-                        _ => {
-                            self.skip_value()?;
-                        }
+        let mut open: Vec<u8> = Vec::new();
+        loop {
+            self.skip_ws();
+            match *self.bytes.get(self.pos)? {
+                b'"' => {
+                    self.skip_string()?;
+                }
+                b @ (b'{' | b'[') => {
+                    open.push(if b == b'{' { b'}' } else { b']' });
+                    self.pos += 1;
+                    continue;
+                }
+                b @ (b'}' | b']') if open.last() == Some(&b) => {
+                    open.pop();
+                    self.pos += 1;
+                }
+                b',' | b':' if !open.is_empty() => {
+                    self.pos += 1;
+                    continue;
+                }
+                _ => {
+                    let start = self.pos;
+                    while self.bytes.get(self.pos).is_some_and(|b| {
+                        !b.is_ascii_whitespace() && !matches!(b, b',' | b'}' | b']' | b':')
+                    }) {
+                        self.pos += 1;
+                    }
+                    if self.pos == start {
+                        return None;
                     }
                 }
             }
-            _ => {
-                let start = self.pos;
-                while self.bytes.get(self.pos).is_some_and(|b| {
-                    !b.is_ascii_whitespace() && !matches!(b, b',' | b'}' | b']' | b':')
-                }) {
-                    self.pos += 1;
-                }
-                (self.pos > start).then_some(self.pos)
+            if open.is_empty() {
+                return Some(self.pos);
             }
         }
     }
