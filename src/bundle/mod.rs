@@ -190,6 +190,8 @@ impl RunDir {
         fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777))
             .map_err(io_err("set permissions on", &rootfs.join("tmp")))?;
         let target = rootfs.join("bin/busybox");
+        // A copy, never a hard link: a writable rootfs would let the container change
+        // the host's own busybox through a link.
         fs::copy(busybox, &target).map_err(io_err("copy busybox to", &target))?;
         for applet in ["sh", "cat", "ls", "echo"] {
             let link = rootfs.join("bin").join(applet);

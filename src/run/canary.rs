@@ -66,7 +66,7 @@ impl Canary {
                             let text = String::from_utf8_lossy(&buf).trim().to_string();
                             received.lock().expect("canary lock").push(text);
                         }
-                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                        Err(_) => std::thread::sleep(Duration::from_millis(2)),
                     }
                 }
             })

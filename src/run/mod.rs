@@ -128,14 +128,20 @@ impl Witness<'_> {
             };
         }
         let step = verdict.step();
+        // A connection the probe made has reached the canary already; a datagram takes
+        // microseconds on these links, so a short wait tells a lost one.
+        let patience = if verdict.probe == "net.udp-send" {
+            Duration::from_millis(500)
+        } else {
+            Duration::from_secs(2)
+        };
         let witnessed = match (verdict.probe.as_str(), verdict.target.as_deref()) {
             (
                 "net.tcp-connect" | "net.udp-send" | "net.io-uring-connect" | "net.i386-socketcall",
                 _,
-            ) => self.canary.saw(
-                &protocol::canary_token(&self.nonce, &step),
-                Duration::from_secs(2),
-            ),
+            ) => self
+                .canary
+                .saw(&protocol::canary_token(&self.nonce, &step), patience),
             ("fs.write-rootfs", _) => self.take_marker(&self.rootfs_writes),
             ("fs.write-mount", Some(target)) => match self.settings.host_source(target) {
                 Some(source) => self.take_marker(source),

@@ -120,6 +120,7 @@ impl Runtime {
                 id: id.to_string(),
                 pid,
                 exit: None,
+                orphans: Vec::new(),
             },
             stdout,
             stderr,

@@ -206,8 +206,27 @@ impl Runtime {
         cmd
     }
 
-    /// `RUNTIME --version`, parsed into the version line and libseccomp's version.
+    /// `RUNTIME --version`, parsed into the version line and libseccomp's version;
+    /// asked once per binary and flags in a process.
     pub fn version(&self) -> Result<RuntimeVersion, RuntimeError> {
+        static CACHE: std::sync::OnceLock<std::sync::Mutex<Vec<RuntimeVersion>>> =
+            std::sync::OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        let known = cache
+            .lock()
+            .expect("version cache")
+            .iter()
+            .find(|v| v.binary == self.binary && v.flags == self.flags && v.name == self.name)
+            .cloned();
+        if let Some(v) = known {
+            return Ok(v);
+        }
+        let v = self.ask_version()?;
+        cache.lock().expect("version cache").push(v.clone());
+        Ok(v)
+    }
+
+    fn ask_version(&self) -> Result<RuntimeVersion, RuntimeError> {
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--version").stdin(Stdio::null());
         let text = run_to_end(cmd, "--version", self.cli_deadline)?;
@@ -258,6 +277,7 @@ impl Runtime {
             id: id.to_string(),
             pid: None,
             exit: None,
+            orphans: Vec::new(),
         };
         let status =
             wait_with_deadline(&mut child, self.cli_deadline).ok_or(RuntimeError::Hung {
@@ -278,6 +298,7 @@ impl Runtime {
             .ok()
             .and_then(|t| t.trim().parse::<i32>().ok());
         container.pid = pid;
+        container.orphans = adopted_runtime_processes(state_root, pid);
         Ok((container, stdout, stderr))
     }
 }
@@ -299,6 +320,10 @@ pub struct Container {
     id: String,
     pid: Option<i32>,
     exit: Option<Exit>,
+    /// The runtime's own long-lived processes that became our children when `create`
+    /// exited (runsc's sandbox and gofer): reaped while `delete` runs, since runsc
+    /// waits for them to be gone.
+    orphans: Vec<i32>,
 }
 
 impl Container {
@@ -393,7 +418,12 @@ impl Container {
                 cmd
             }
         };
+        let orphans = std::mem::take(&mut self.orphans);
+        let reaper = (!orphans.is_empty()).then(|| std::thread::spawn(move || reap(&orphans)));
         let _ = run_to_end(cmd, "delete", self.runtime.cli_deadline);
+        if let Some(reaper) = reaper {
+            let _ = reaper.join();
+        }
         // Reap our child if it has ended, so no zombie of ours outlives the run.
         let _ = self.wait_until(
             Instant::now() + Duration::from_secs(2),
@@ -409,6 +439,50 @@ impl Drop for Container {
             self.kill();
         }
         self.delete();
+    }
+}
+
+/// Our children (adopted as subreaper) that belong to this container's runtime state:
+/// their command line names the state directory. The container's own process is not
+/// one of them.
+fn adopted_runtime_processes(state_root: &Path, container: Option<i32>) -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let root = state_root.display().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| Some(*pid) != container)
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Field 4, after the parenthesised command name, is the parent pid.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            ppid == Some(me.as_str())
+        })
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&root))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Waits for each of these children to end (up to the CLI deadline), reaping them.
+fn reap(pids: &[i32]) {
+    let deadline = Instant::now() + CLI_DEADLINE;
+    let mut left: Vec<i32> = pids.to_vec();
+    while !left.is_empty() && Instant::now() < deadline {
+        left.retain(|pid| {
+            let mut status = 0;
+            // SAFETY: waitpid on a pid that is our child, WNOHANG, status into a local.
+            let ret = unsafe { libc::waitpid(*pid, &mut status, libc::WNOHANG) };
+            ret == 0
+        });
+        std::thread::sleep(POLL);
     }
 }
 
