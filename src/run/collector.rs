@@ -3,7 +3,6 @@
 
 use std::io::Read;
 use std::sync::mpsc::{self, Receiver};
-use std::thread::JoinHandle;
 
 use crate::protocol::MAX_LINE;
 
@@ -72,17 +71,51 @@ pub fn read_lines(mut source: impl Read + Send + 'static) -> Receiver<Incoming> 
     rx
 }
 
+/// The first [`MAX_STDERR`] bytes of a stream, collected by a thread that drains the
+/// rest so the writer never blocks.
+pub struct Captured {
+    text: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    ended: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Captured {
+    /// What was collected, once the stream ended or `patience` ran out (a process
+    /// the harness could not end may keep the pipe open).
+    pub fn finish(self, patience: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + patience;
+        while !self.ended.load(std::sync::atomic::Ordering::Relaxed)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let bytes = self.text.lock().expect("capture lock");
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
 /// Collects up to [`MAX_STDERR`] bytes of `source` in a thread.
-pub fn read_bounded(source: impl Read + Send + 'static) -> JoinHandle<String> {
+pub fn read_bounded(mut source: impl Read + Send + 'static) -> Captured {
+    let text = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let captured = Captured {
+        text: std::sync::Arc::clone(&text),
+        ended: std::sync::Arc::clone(&ended),
+    };
     std::thread::spawn(move || {
-        let mut limited = source.take(MAX_STDERR as u64);
-        let mut buf = Vec::new();
-        let _ = limited.read_to_end(&mut buf);
-        // Drain the rest so the writer never blocks on a full pipe.
-        let mut rest = limited.into_inner();
-        let _ = std::io::copy(&mut rest, &mut std::io::sink());
-        String::from_utf8_lossy(&buf).into_owned()
-    })
+        let mut chunk = [0u8; 4096];
+        loop {
+            match source.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let mut text = text.lock().expect("capture lock");
+                    let room = MAX_STDERR.saturating_sub(text.len());
+                    text.extend_from_slice(&chunk[..n.min(room)]);
+                }
+            }
+        }
+        ended.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    captured
 }
 
 #[cfg(test)]

@@ -596,7 +596,8 @@ fn describe_start_failure(outcome: &ContainerOutcome) -> String {
     if !text.is_empty() {
         text
     } else if outcome.timed_out {
-        "the container said nothing before the deadline".to_string()
+        "nothing came from the container before the deadline: the runtime or the container hung"
+            .to_string()
     } else {
         format!(
             "the container ended before the probe runner started ({})",
@@ -616,12 +617,11 @@ fn run_container(
 ) -> Result<ContainerOutcome, RuntimeError> {
     let (timeout, interrupted) = (follow.timeout, follow.interrupted);
     let (mut container, stdout, stderr) = match launch {
-        Launch::Oci => runtime.create(&run_dir.state(), &run_dir.bundle(), id)?,
+        Launch::Oci => runtime.launch(&run_dir.state(), &run_dir.bundle(), id)?,
         Launch::Engine(args) => runtime.engine_run(&run_dir.state(), id, args)?,
     };
     let lines = collector::read_lines(stdout);
     let stderr = collector::read_bounded(stderr);
-    container.start()?;
     let deadline = Instant::now() + timeout;
     let mut out = ContainerOutcome::default();
     let mut eof = false;
@@ -666,7 +666,7 @@ fn run_container(
         }
     }
     drop(container);
-    out.stderr = stderr.join().unwrap_or_default();
+    out.stderr = stderr.finish(Duration::from_secs(2));
     Ok(out)
 }
 

@@ -120,7 +120,7 @@ impl Runtime {
                 id: id.to_string(),
                 pid,
                 exit: None,
-                orphans: Vec::new(),
+                killed: false,
             },
             stdout,
             stderr,

@@ -244,62 +244,45 @@ impl Runtime {
         })
     }
 
-    /// Creates a container whose stdout and stderr are pipes back to us. The container
-    /// is started by [`Container::start`] and always deleted when dropped.
-    pub fn create(
+    /// Starts a container from the bundle with `RUNTIME run`, in the foreground: one
+    /// runtime process that creates, starts and waits for the container, deletes it
+    /// when it ends, and exits with its status (128 + N for a death by signal N). Its
+    /// stdout and stderr, which the container shares, are pipes back to us. The
+    /// guard kills and deletes the container if it is still there when dropped.
+    pub fn launch(
         &self,
         state_root: &Path,
         bundle: &Path,
         id: &str,
     ) -> Result<(Container, ChildStdout, ChildStderr), RuntimeError> {
-        set_child_subreaper();
-        let pid_file = state_root.join(format!("{id}.pid"));
         let mut cmd = self.command(state_root);
-        cmd.arg("create")
+        cmd.arg("run")
             .arg("--bundle")
             .arg(bundle)
-            .arg("--pid-file")
-            .arg(&pid_file)
             .arg(id)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let label = format!("{} create", self.name);
         let mut child = cmd.spawn().map_err(|source| RuntimeError::Spawn {
-            command: label.clone(),
+            command: format!("{} run", self.name),
             source,
         })?;
         let stdout = child.stdout.take().expect("stdout was piped");
-        let mut stderr = child.stderr.take().expect("stderr was piped");
-        // From here on the container may exist: the guard deletes it on every path.
-        let mut container = Container {
-            runtime: self.clone(),
-            state_root: state_root.to_path_buf(),
-            id: id.to_string(),
-            pid: None,
-            exit: None,
-            orphans: Vec::new(),
-        };
-        let status =
-            wait_with_deadline(&mut child, self.cli_deadline).ok_or(RuntimeError::Hung {
-                command: label.clone(),
-                seconds: self.cli_deadline.as_secs(),
-            })?;
-        if !status.success() {
-            // The runtime failed before handing the pipe to a container: its own
-            // message is all that is on stderr, and nothing else holds the pipe.
-            let mut text = String::new();
-            let _ = (&mut stderr).take(64 * 1024).read_to_string(&mut text);
-            return Err(RuntimeError::Failed {
-                command: label,
-                stderr: text.trim().to_string(),
-            });
-        }
-        let pid = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|t| t.trim().parse::<i32>().ok());
-        container.pid = pid;
-        container.orphans = adopted_runtime_processes(state_root, pid);
-        Ok((container, stdout, stderr))
+        let stderr = child.stderr.take().expect("stderr was piped");
+        let pid = i32::try_from(child.id()).ok();
+        // The guard reaps the runtime process by its pid; the handle is not needed.
+        drop(child);
+        Ok((
+            Container {
+                runtime: self.clone(),
+                state_root: state_root.to_path_buf(),
+                id: id.to_string(),
+                pid,
+                exit: None,
+                killed: false,
+            },
+            stdout,
+            stderr,
+        ))
     }
 }
 
@@ -312,38 +295,23 @@ pub enum Exit {
     Unknown,
 }
 
-/// A created container; dropping it kills and deletes it.
+/// A running container: the runtime (or engine) process in the foreground is our
+/// child. Dropping it kills and deletes whatever of the container is left.
 #[derive(Debug)]
 pub struct Container {
     runtime: Runtime,
     state_root: PathBuf,
     id: String,
+    /// The foreground runtime process (`RUNTIME run`, `ENGINE run`).
     pid: Option<i32>,
     exit: Option<Exit>,
-    /// The runtime's own long-lived processes that became our children when `create`
-    /// exited (runsc's sandbox and gofer): reaped while `delete` runs, since runsc
-    /// waits for them to be gone.
-    orphans: Vec<i32>,
+    /// We had to kill it: the runtime may not have cleaned up after itself.
+    killed: bool,
 }
 
 impl Container {
     pub fn id(&self) -> &str {
         &self.id
-    }
-
-    pub fn start(&mut self) -> Result<(), RuntimeError> {
-        if self.runtime.engine().is_some() {
-            // `ENGINE run` started it already.
-            return Ok(());
-        }
-        let mut cmd = self.runtime.command(&self.state_root);
-        cmd.arg("start").arg(&self.id);
-        run_to_end(
-            cmd,
-            &format!("{} start", self.runtime.name),
-            self.runtime.cli_deadline,
-        )
-        .map(|_| ())
     }
 
     /// Non-blocking: has the container's process ended, and how.
@@ -357,9 +325,10 @@ impl Container {
         let ret = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
         if ret == pid {
             let code = libc::WEXITSTATUS(status);
+            // Every `run` reports the container's death by signal N as 128 + N.
             self.exit = Some(if libc::WIFSIGNALED(status) {
                 Exit::Signal(libc::WTERMSIG(status))
-            } else if self.runtime.kind.signal_as_exit_code && (129..160).contains(&code) {
+            } else if (129..160).contains(&code) {
                 Exit::Signal(code - 128)
             } else {
                 Exit::Code(code)
@@ -390,6 +359,7 @@ impl Container {
 
     /// Sends SIGKILL through the runtime (which knows the whole container).
     pub fn kill(&mut self) {
+        self.killed = true;
         let cmd = match self.runtime.engine() {
             Some(_) => {
                 let mut cmd = self.runtime.engine_command(&self.state_root);
@@ -403,6 +373,27 @@ impl Container {
             }
         };
         let _ = run_to_end(cmd, "kill", self.runtime.cli_deadline);
+        // A runtime that does not stop its own foreground process (hung, or a fake):
+        // end that process, which we started, by its pid.
+        if self
+            .wait_until(
+                Instant::now() + Duration::from_secs(3),
+                &AtomicBool::new(false),
+            )
+            .is_none()
+        {
+            if let Some(pid) = self.pid {
+                // SAFETY: kill(2) on the pid of the child process we spawned and have
+                // not reaped yet, so the pid cannot have been reused.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+                let _ = self.wait_until(
+                    Instant::now() + Duration::from_secs(2),
+                    &AtomicBool::new(false),
+                );
+            }
+        }
     }
 
     fn delete(&mut self) {
@@ -418,12 +409,7 @@ impl Container {
                 cmd
             }
         };
-        let orphans = std::mem::take(&mut self.orphans);
-        let reaper = (!orphans.is_empty()).then(|| std::thread::spawn(move || reap(&orphans)));
         let _ = run_to_end(cmd, "delete", self.runtime.cli_deadline);
-        if let Some(reaper) = reaper {
-            let _ = reaper.join();
-        }
         // Reap our child if it has ended, so no zombie of ours outlives the run.
         let _ = self.wait_until(
             Instant::now() + Duration::from_secs(2),
@@ -438,55 +424,21 @@ impl Drop for Container {
         if self.poll_exit().is_none() {
             self.kill();
         }
-        self.delete();
+        // `RUNTIME run` deletes a container that ended by itself; one we killed, or
+        // an engine's (which keeps its containers), is deleted here.
+        if self.killed || self.runtime.engine().is_some() || self.exit == Some(Exit::Unknown) {
+            self.delete();
+        } else {
+            let _ = self.wait_until(
+                Instant::now() + Duration::from_secs(2),
+                &AtomicBool::new(false),
+            );
+            remove_leftover_cgroups(&self.id);
+        }
     }
 }
 
-/// Our children (adopted as subreaper) that belong to this container's runtime state:
-/// their command line names the state directory. The container's own process is not
-/// one of them.
-fn adopted_runtime_processes(state_root: &Path, container: Option<i32>) -> Vec<i32> {
-    let me = std::process::id().to_string();
-    let root = state_root.display().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| Some(*pid) != container)
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            // Field 4, after the parenthesised command name, is the parent pid.
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
-            ppid == Some(me.as_str())
-        })
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(&root))
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
-/// Waits for each of these children to end (up to the CLI deadline), reaping them.
-fn reap(pids: &[i32]) {
-    let deadline = Instant::now() + CLI_DEADLINE;
-    let mut left: Vec<i32> = pids.to_vec();
-    while !left.is_empty() && Instant::now() < deadline {
-        left.retain(|pid| {
-            let mut status = 0;
-            // SAFETY: waitpid on a pid that is our child, WNOHANG, status into a local.
-            let ret = unsafe { libc::waitpid(*pid, &mut status, libc::WNOHANG) };
-            ret == 0
-        });
-        std::thread::sleep(POLL);
-    }
-}
-
-/// runsc and podman leave their container's cgroups behind, empty, after delete. They are named
+/// runsc and podman leave their container's cgroups behind, empty. They are named
 /// after the container's id, in every v1 hierarchy and the unified one; removing an
 /// empty cgroup is always safe (a busy one refuses, and is left alone).
 fn remove_leftover_cgroups(id: &str) {
@@ -512,15 +464,6 @@ fn remove_empty_cgroup_tree(dir: &Path) {
         }
     }
     let _ = std::fs::remove_dir(dir);
-}
-
-/// Orphaned container processes become our children, so we learn their exit status
-/// (a probe killed by SIGSYS shows as signal 31 here).
-fn set_child_subreaper() {
-    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory of ours.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    }
 }
 
 fn wait_with_deadline(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {

@@ -31,9 +31,6 @@ pub struct RuntimeKind {
     pub honours_errno_ret: bool,
     /// The profile's `architectures` are honoured (runsc ignores them).
     pub honours_architectures: bool,
-    /// A container killed by a signal shows as exit code 128 + signal (runsc's sandbox
-    /// process exits with it) rather than as a death by that signal.
-    pub signal_as_exit_code: bool,
     /// Started through a docker-compatible engine CLI rather than an OCI runtime's.
     pub engine: Option<Engine>,
     /// Refuses to run on a hybrid cgroup layout whose cgroup2 hierarchy holds a
@@ -59,7 +56,6 @@ const RUNC_LIKE: RuntimeKind = RuntimeKind {
     filters_own_exec: true,
     honours_errno_ret: true,
     honours_architectures: true,
-    signal_as_exit_code: false,
     engine: None,
     refuses_hybrid_cgroups: false,
 };
@@ -84,7 +80,6 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         filters_own_exec: false,
         honours_errno_ret: false,
         honours_architectures: false,
-        signal_as_exit_code: true,
         ..RUNC_LIKE
     },
     RuntimeKind {
@@ -98,7 +93,6 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         filters_own_exec: false,
         honours_errno_ret: false,
         honours_architectures: false,
-        signal_as_exit_code: true,
         ..RUNC_LIKE
     },
     RuntimeKind {
@@ -109,13 +103,12 @@ pub const RUNTIMES: &[RuntimeKind] = &[
     },
     // The engines run the container with their default OCI runtime (add
     // `--runtime=NAME` with NAME=PATH,FLAG to pick another) and resolve the profile
-    // themselves. They report a signal death as 128 + signal.
+    // themselves.
     RuntimeKind {
         name: "podman",
         binary: "podman",
         package: Some("podman"),
         engine: Some(Engine::Podman),
-        signal_as_exit_code: true,
         ..RUNC_LIKE
     },
     RuntimeKind {
@@ -123,7 +116,6 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         binary: "docker",
         package: Some("docker.io"),
         engine: Some(Engine::Docker),
-        signal_as_exit_code: true,
         ..RUNC_LIKE
     },
 ];
