@@ -627,7 +627,7 @@ fn run_container(
     let mut eof = false;
     let mut exit_seen_at: Option<Instant> = None;
     loop {
-        match lines.recv_timeout(Duration::from_millis(5)) {
+        match lines.recv_timeout(Duration::from_millis(1)) {
             Ok(Incoming::Line(text)) => handle_line(&text, follow, verdicts, &mut out),
             Ok(Incoming::Overlong(start)) => out.note(format!(
                 "ignored an overlong line from the container: {}…",

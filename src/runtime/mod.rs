@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// most; a run with a shorter timeout gives its runtime calls that instead.
 const CLI_DEADLINE: Duration = Duration::from_secs(30);
 /// How often we look at a container that has not said anything.
-const POLL: Duration = Duration::from_millis(5);
+const POLL: Duration = Duration::from_millis(1);
 
 pub mod engine;
 pub mod quirks;
@@ -226,10 +226,48 @@ impl Runtime {
         Ok(v)
     }
 
+    /// Where `--version`'s answer for this binary (as it is now: path, size, mtime,
+    /// flags) is kept between invocations: asking costs a process start per run.
+    fn version_cache_file(&self) -> Option<PathBuf> {
+        use std::hash::{Hash, Hasher};
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&self.binary).ok()?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (
+            &self.binary,
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            &self.flags,
+        )
+            .hash(&mut h);
+        Some(
+            Path::new(crate::bundle::SHORT_STATE_BASE)
+                .join(format!(".version-{:016x}", h.finish())),
+        )
+    }
+
     fn ask_version(&self) -> Result<RuntimeVersion, RuntimeError> {
-        let mut cmd = Command::new(&self.binary);
-        cmd.arg("--version").stdin(Stdio::null());
-        let text = run_to_end(cmd, "--version", self.cli_deadline)?;
+        let cached = self.version_cache_file();
+        let text = match cached
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+        {
+            Some(text) => text,
+            None => {
+                let mut cmd = Command::new(&self.binary);
+                cmd.arg("--version").stdin(Stdio::null());
+                let text = run_to_end(cmd, "--version", self.cli_deadline)?;
+                if let Some(file) = &cached {
+                    // Written aside and renamed, so a parallel reader never sees half.
+                    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+                    if std::fs::write(&tmp, &text).is_ok() {
+                        let _ = std::fs::rename(&tmp, file);
+                    }
+                }
+                text
+            }
+        };
         let version = text.lines().next().unwrap_or_default().trim().to_string();
         let libseccomp = text
             .lines()
