@@ -101,29 +101,7 @@ impl Runtime {
             cmd.arg(format!("--cgroup-parent=/{id}"))
                 .arg("--cgroups=no-conmon");
         }
-        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let label = format!("{} run", self.name);
-        let mut child = cmd.spawn().map_err(|source| RuntimeError::Spawn {
-            command: label,
-            source,
-        })?;
-        let stdout = child.stdout.take().expect("stdout was piped");
-        let stderr = child.stderr.take().expect("stderr was piped");
-        let pid = i32::try_from(child.id()).ok();
-        // The Child handle is dropped without waiting: the container guard reaps the
-        // engine process by its pid.
-        drop(child);
-        Ok((
-            Container {
-                runtime: self.clone(),
-                state_root: state_root.to_path_buf(),
-                id: id.to_string(),
-                pid,
-                exit: None,
-                killed: false,
-            },
-            stdout,
-            stderr,
-        ))
+        cmd.args(args);
+        self.spawn_foreground(cmd, state_root, id)
     }
 }

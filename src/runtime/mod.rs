@@ -294,12 +294,19 @@ impl Runtime {
         id: &str,
     ) -> Result<(Container, ChildStdout, ChildStderr), RuntimeError> {
         let mut cmd = self.command(state_root);
-        cmd.arg("run")
-            .arg("--bundle")
-            .arg(bundle)
-            .arg(id)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.arg("run").arg("--bundle").arg(bundle).arg(id);
+        self.spawn_foreground(cmd, state_root, id)
+    }
+
+    /// Spawns a foreground `run` (a runtime's or an engine's) with stdout and stderr
+    /// piped back, as the guard of the container it runs.
+    pub(crate) fn spawn_foreground(
+        &self,
+        mut cmd: Command,
+        state_root: &Path,
+        id: &str,
+    ) -> Result<(Container, ChildStdout, ChildStderr), RuntimeError> {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|source| RuntimeError::Spawn {
             command: format!("{} run", self.name),
             source,
@@ -307,7 +314,7 @@ impl Runtime {
         let stdout = child.stdout.take().expect("stdout was piped");
         let stderr = child.stderr.take().expect("stderr was piped");
         let pid = i32::try_from(child.id()).ok();
-        // The guard reaps the runtime process by its pid; the handle is not needed.
+        // The guard reaps the process by its pid; the handle is not needed.
         drop(child);
         Ok((
             Container {
