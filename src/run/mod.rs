@@ -90,7 +90,7 @@ struct Witness<'a> {
     nonce: String,
     rootfs_writes: PathBuf,
     settings: &'a Settings,
-    canary: Canary,
+    canary: Option<Canary>,
 }
 
 impl Witness<'_> {
@@ -141,7 +141,8 @@ impl Witness<'_> {
                 _,
             ) => self
                 .canary
-                .saw(&protocol::canary_token(&self.nonce, &step), patience),
+                .as_ref()
+                .is_some_and(|c| c.saw(&protocol::canary_token(&self.nonce, &step), patience)),
             ("fs.write-rootfs", _) => self.take_marker(&self.rootfs_writes),
             ("fs.write-mount", Some(target)) => match self.settings.host_source(target) {
                 Some(source) => self.take_marker(source),
@@ -295,12 +296,18 @@ pub fn execute_with(
         container::Network::Bridge => Some(netns::BridgeNet::create()?),
         _ => None,
     };
-    let canary = match &bridge {
-        Some(net) => {
+    // Only network probes talk to the canary; without them there is none to start.
+    let needs_canary = plan
+        .probes
+        .iter()
+        .any(|p| p.goal == crate::catalog::Goal::Net);
+    let canary = match (&bridge, needs_canary) {
+        (_, false) => None,
+        (Some(net), true) => {
             let (tcp, udp) = net.in_canary_ns(|| Canary::bind(netns::CANARY_IP))?;
-            Canary::from_sockets(tcp, udp).map_err(RunError::Canary)?
+            Some(Canary::from_sockets(tcp, udp).map_err(RunError::Canary)?)
         }
-        None => Canary::start().map_err(RunError::Canary)?,
+        (None, true) => Some(Canary::start().map_err(RunError::Canary)?),
     };
     let nonce = format!("nonce-{}", bundle::unique_token());
     let witness = Witness {
@@ -352,7 +359,7 @@ pub fn execute_with(
         let invocation = Invocation {
             nonce: nonce.clone(),
             after: after.clone(),
-            canary: Some(witness.canary.addr().to_string()),
+            canary: witness.canary.as_ref().map(|c| c.addr().to_string()),
             shell: shell.clone(),
             mounts: mounts.clone(),
             probes: probe_ids.clone(),
