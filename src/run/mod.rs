@@ -634,7 +634,16 @@ fn run_container(
     let mut eof = false;
     let mut exit_seen_at: Option<Instant> = None;
     loop {
-        match lines.recv_timeout(Duration::from_millis(1)) {
+        // Lines wake us at once; while none come, look at the process now and then.
+        // Waking every millisecond here competes with the runtime for the CPU while
+        // it starts the container, so the wait is longer until the output ends.
+        let wait = if eof {
+            std::thread::sleep(Duration::from_millis(1));
+            Duration::ZERO
+        } else {
+            Duration::from_millis(20)
+        };
+        match lines.recv_timeout(wait) {
             Ok(Incoming::Line(text)) => handle_line(&text, follow, verdicts, &mut out),
             Ok(Incoming::Overlong(start)) => out.note(format!(
                 "ignored an overlong line from the container: {}…",
