@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod container;
 pub mod doctor;
+mod json;
 pub mod profile;
 pub mod progress;
 #[path = "../probes/protocol.rs"]

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::error::Category;
 
+pub(crate) use crate::json::position_of;
+use crate::json::{bare_message, char_position, is_escaped, string_start};
+
 /// Why a profile could not be loaded or resolved.
 ///
 /// Each message names the file; those about its content also give the 1-based line
@@ -120,28 +123,6 @@ pub(crate) fn from_json(
     }
 }
 
-/// The message of a serde_json error without the " at line L column C" that its
-/// Display appends; the position is reported in `file:line:column` form instead.
-fn bare_message(err: &serde_json::Error) -> String {
-    let full = err.to_string();
-    let suffix = format!(" at line {} column {}", err.line(), err.column());
-    full.strip_suffix(&suffix).unwrap_or(&full).to_string()
-}
-
-/// serde_json counts columns in bytes, and reports column 0 before the first
-/// character of a line; editors count characters from 1.
-fn char_position(text: &str, line: usize, byte_column: usize) -> (usize, usize) {
-    let line = line.max(1);
-    let Some(line_text) = text.split('\n').nth(line - 1) else {
-        return (line, byte_column.max(1));
-    };
-    let mut end = byte_column.min(line_text.len());
-    while !line_text.is_char_boundary(end) {
-        end -= 1;
-    }
-    (line, line_text[..end].chars().count().max(1))
-}
-
 /// Where the value that caused a data error starts, as a byte offset.
 ///
 /// serde_json reports the last character it consumed (column 0: none yet on that
@@ -175,19 +156,6 @@ fn value_start(text: &str, line: usize, byte_column: usize) -> Option<usize> {
         }
         _ => next_value(last + 1),
     }
-}
-
-/// Whether the byte at `i` is preceded by an odd number of backslashes.
-fn is_escaped(bytes: &[u8], i: usize) -> bool {
-    bytes[..i].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
-}
-
-/// Offset of the quote that opens the string whose closing quote is at `close`.
-/// The text before a reported error is valid JSON, so quotes pair up.
-fn string_start(bytes: &[u8], close: usize) -> Option<usize> {
-    (0..close)
-        .rev()
-        .find(|&i| bytes[i] == b'"' && !is_escaped(bytes, i))
 }
 
 /// Offset of the bracket that opens the object or list closed at `close`.
@@ -231,18 +199,6 @@ fn with_key_hint(message: String) -> String {
         Some(hint) => format!("{message}{hint}"),
         None => message,
     }
-}
-
-/// Line and column (1-based, in characters) of byte offset `offset` in `text`.
-pub(crate) fn position_of(text: &str, offset: usize) -> (usize, usize) {
-    let mut end = offset.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let before = &text[..end];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
 }
 
 /// Position of the first `"key":` in `text`, for errors found after parsing; falls

@@ -21,6 +21,8 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+pub(crate) use crate::json::{Obj, Object};
+
 use super::names::{docker_arch_hint, is_known_syscall, syscall_suggestion, Named, DOCKER_ARCHES};
 
 /// Highest syscall argument index: the kernel passes six arguments (0 to 5).
@@ -166,18 +168,6 @@ pub(crate) struct RawFilter {
     pub min_kernel: Option<MinKernel>,
 }
 
-/// A JSON object read into `T`.
-///
-/// serde's derived structs also accept a JSON list, read by position; Go's decoder
-/// does not, and neither should a profile (`"args": [[0, 8, 0, "SCMP_CMP_EQ"]]` would
-/// otherwise pass), so objects are read through this.
-pub(crate) struct Obj<T>(pub T);
-
-/// A profile object type, and how to describe it when something else is found.
-pub(crate) trait Object {
-    const EXPECTING: &'static str;
-}
-
 impl Object for RawProfile {
     const EXPECTING: &'static str = "a seccomp profile object";
 }
@@ -194,22 +184,6 @@ impl Object for RawArg {
 
 impl Object for RawFilter {
     const EXPECTING: &'static str = "a condition object with \"caps\", \"arches\" or \"minKernel\"";
-}
-
-impl<'de, T: Object + Deserialize<'de>> Deserialize<'de> for Obj<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Object + Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Obj<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(T::EXPECTING)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
-                T::deserialize(MapAccessDeserializer::new(map)).map(Obj)
-            }
-        }
-        d.deserialize_map(V(PhantomData))
-    }
 }
 
 /// A value from one of the closed name tables in `names`.

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::error::Category;
 
+pub(crate) use crate::json::position_of;
+use crate::json::{bare_message, char_position, is_escaped, string_start};
 use crate::profile::ProfileError;
 
 /// Why a scenario could not be loaded.
@@ -211,28 +213,6 @@ pub(crate) fn position_at(text: &str, segs: &[Seg], on_key: bool) -> (usize, usi
         .map_or((1, 1), |o| position_of(text, o))
 }
 
-/// The message of a serde_json error without the " at line L column C" that its
-/// Display appends; the position is reported in `file:line:column` form instead.
-fn bare_message(err: &serde_json::Error) -> String {
-    let full = err.to_string();
-    let suffix = format!(" at line {} column {}", err.line(), err.column());
-    full.strip_suffix(&suffix).unwrap_or(&full).to_string()
-}
-
-/// serde_json counts columns in bytes, and reports column 0 before the first
-/// character of a line; editors count characters from 1.
-fn char_position(text: &str, line: usize, byte_column: usize) -> (usize, usize) {
-    let line = line.max(1);
-    let Some(line_text) = text.split('\n').nth(line - 1) else {
-        return (line, byte_column.max(1));
-    };
-    let mut end = byte_column.min(line_text.len());
-    while !line_text.is_char_boundary(end) {
-        end -= 1;
-    }
-    (line, line_text[..end].chars().count().max(1))
-}
-
 /// Byte offset of the last character serde_json consumed (`None` before the first
 /// of a line).
 fn byte_offset(text: &str, line: usize, byte_column: usize) -> Option<usize> {
@@ -253,26 +233,7 @@ fn string_ending_at(text: &str, last: usize) -> Option<usize> {
     if bytes[last] != b'"' || is_escaped(bytes, last) {
         return None;
     }
-    (0..last)
-        .rev()
-        .find(|&i| bytes[i] == b'"' && !is_escaped(bytes, i))
-}
-
-/// Whether the byte at `i` is preceded by an odd number of backslashes.
-fn is_escaped(bytes: &[u8], i: usize) -> bool {
-    bytes[..i].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
-}
-
-/// Line and column (1-based, in characters) of byte offset `offset` in `text`.
-pub(crate) fn position_of(text: &str, offset: usize) -> (usize, usize) {
-    let mut end = offset.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let before = &text[..end];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
+    string_start(bytes, last)
 }
 
 /// Where a value is in the text: byte ranges `[start, end)` of its key (for an

@@ -12,6 +12,8 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+pub(crate) use crate::json::{Obj, Object};
+
 use super::expect::{goal_named, goal_names, Expected, StartExpectation};
 use crate::catalog::{self, Goal};
 use crate::runtime::{RuntimeKind, RUNTIMES};
@@ -89,17 +91,6 @@ pub(crate) struct RawRuntimeExpect {
     pub probes: Option<UniqueMap<StepKey, Expected>>,
 }
 
-/// A JSON object read into `T`.
-///
-/// serde's derived structs also accept a JSON list, read by position; a scenario
-/// written that way would be unreadable, so objects are read through this.
-pub(crate) struct Obj<T>(pub T);
-
-/// An object type, and how to describe it when something else is found.
-pub(crate) trait Object {
-    const EXPECTING: &'static str;
-}
-
 impl Object for RawScenario {
     const EXPECTING: &'static str = "a scenario object";
 }
@@ -116,22 +107,6 @@ impl Object for RawExpect {
 impl Object for RawRuntimeExpect {
     const EXPECTING: &'static str =
         "an object with \"start\", \"default\", \"goals\" or \"probes\"";
-}
-
-impl<'de, T: Object + Deserialize<'de>> Deserialize<'de> for Obj<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Object + Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Obj<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(T::EXPECTING)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
-                T::deserialize(MapAccessDeserializer::new(map)).map(Obj)
-            }
-        }
-        d.deserialize_map(V(PhantomData))
-    }
 }
 
 /// A scenario's name: it becomes part of trial names (`NAME::RUNTIME`).
