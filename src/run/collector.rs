@@ -75,19 +75,16 @@ pub fn read_lines(mut source: impl Read + Send + 'static) -> Receiver<Incoming> 
 /// rest so the writer never blocks.
 pub struct Captured {
     text: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    ended: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Closed by the thread when the stream ends.
+    ended: Receiver<()>,
 }
 
 impl Captured {
     /// What was collected, once the stream ended or `patience` ran out (a process
     /// the harness could not end may keep the pipe open).
     pub fn finish(self, patience: std::time::Duration) -> String {
-        let deadline = std::time::Instant::now() + patience;
-        while !self.ended.load(std::sync::atomic::Ordering::Relaxed)
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
+        // Returns at once when the thread is gone (the sender dropped), else waits.
+        let _ = self.ended.recv_timeout(patience);
         let bytes = self.text.lock().expect("capture lock");
         String::from_utf8_lossy(&bytes).into_owned()
     }
@@ -96,12 +93,13 @@ impl Captured {
 /// Collects up to [`MAX_STDERR`] bytes of `source` in a thread.
 pub fn read_bounded(mut source: impl Read + Send + 'static) -> Captured {
     let text = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (ended_tx, ended) = mpsc::channel::<()>();
     let captured = Captured {
         text: std::sync::Arc::clone(&text),
-        ended: std::sync::Arc::clone(&ended),
+        ended,
     };
     std::thread::spawn(move || {
+        let _ended = ended_tx;
         let mut chunk = [0u8; 4096];
         loop {
             match source.read(&mut chunk) {
@@ -113,7 +111,6 @@ pub fn read_bounded(mut source: impl Read + Send + 'static) -> Captured {
                 }
             }
         }
-        ended.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     captured
 }
@@ -121,6 +118,7 @@ pub fn read_bounded(mut source: impl Read + Send + 'static) -> Captured {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn splits_and_bounds_lines() {
@@ -133,5 +131,18 @@ mod tests {
         assert!(matches!(&got[0], Incoming::Line(l) if l == "one"));
         assert!(matches!(&got[2], Incoming::Overlong(l) if l.len() == MAX_LINE));
         assert!(matches!(&got[3], Incoming::Line(l) if l == "three"));
+    }
+
+    #[test]
+    fn captures_a_bounded_start_and_waits_only_as_long_as_asked() {
+        let input = vec![b'e'; MAX_STDERR + 100];
+        let got = read_bounded(std::io::Cursor::new(input)).finish(Duration::from_secs(5));
+        assert_eq!(got.len(), MAX_STDERR);
+        // A stream that never ends: finish gives up after its patience.
+        let (reader, _writer) = std::io::pipe().unwrap();
+        let started = std::time::Instant::now();
+        let got = read_bounded(reader).finish(Duration::from_millis(50));
+        assert!(got.is_empty());
+        assert!(started.elapsed() >= Duration::from_millis(50));
     }
 }

@@ -54,22 +54,44 @@ pub fn select_probes(patterns: &[String]) -> Result<Vec<&'static ProbeInfo>, Str
     if patterns.is_empty() {
         return Ok(CATALOG.iter().collect());
     }
-    let mut globs = Vec::new();
+    let mut matchers = Vec::new();
     for pattern in patterns {
-        let glob = globset::Glob::new(pattern)
-            .map_err(|e| format!("--probe {pattern:?}: {e}"))?
-            .compile_matcher();
-        if !CATALOG.iter().any(|p| glob.is_match(p.id)) {
+        let matcher = ProbeMatcher::new(pattern)?;
+        if !CATALOG.iter().any(|p| matcher.is_match(p.id)) {
             return Err(format!(
                 "--probe {pattern:?} matches no probe (see `breakout probes`)"
             ));
         }
-        globs.push(glob);
+        matchers.push(matcher);
     }
     Ok(CATALOG
         .iter()
-        .filter(|p| globs.iter().any(|g| g.is_match(p.id)))
+        .filter(|p| matchers.iter().any(|m| m.is_match(p.id)))
         .collect())
+}
+
+/// One `--probe` pattern. A plain probe id is compared as it is: compiling it as a
+/// glob costs a regex build, a fixed cost on every run for nothing.
+enum ProbeMatcher {
+    Exact(String),
+    Glob(globset::GlobMatcher),
+}
+
+impl ProbeMatcher {
+    fn new(pattern: &str) -> Result<ProbeMatcher, String> {
+        if !pattern.contains(['*', '?', '[', ']', '{', '}', '\\']) {
+            return Ok(ProbeMatcher::Exact(pattern.to_string()));
+        }
+        let glob = globset::Glob::new(pattern).map_err(|e| format!("--probe {pattern:?}: {e}"))?;
+        Ok(ProbeMatcher::Glob(glob.compile_matcher()))
+    }
+
+    fn is_match(&self, id: &str) -> bool {
+        match self {
+            ProbeMatcher::Exact(name) => name == id,
+            ProbeMatcher::Glob(glob) => glob.is_match(id),
+        }
+    }
 }
 
 fn signal_name(sig: i32) -> String {
@@ -811,6 +833,24 @@ pub fn run_matrix(
     progress: &dyn Progress,
 ) -> Result<Vec<RunReport>, RunError> {
     let jobs = jobs.max(1);
+    if jobs == 1 || runtimes.len() == 1 {
+        // Nothing runs beside: no worker thread (starting one, and waking it on the
+        // other core, is a fixed cost of every single-runtime run).
+        return runtimes
+            .iter()
+            .map(|runtime| {
+                if interrupted.load(Ordering::Relaxed) {
+                    Ok(not_run(
+                        plan,
+                        runtime,
+                        "interrupted before this runtime ran",
+                    ))
+                } else {
+                    run_one(plan, runtime, interrupted, progress)
+                }
+            })
+            .collect();
+    }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<std::sync::Mutex<Option<Result<RunReport, RunError>>>> = runtimes
         .iter()
@@ -856,5 +896,12 @@ mod tests {
         let spawn = select_probes(&["spawn.*".into()]).unwrap();
         assert!(spawn.iter().all(|p| p.id.starts_with("spawn.")));
         assert!(select_probes(&["nothing.*".into()]).is_err());
+        // Plain ids match exactly, not as prefixes; globs still work.
+        let one = select_probes(&["spawn.fork".into()]).unwrap();
+        assert_eq!(one.iter().map(|p| p.id).collect::<Vec<_>>(), ["spawn.fork"]);
+        assert!(select_probes(&["spawn.for".into()]).is_err());
+        let braces = select_probes(&["spawn.{fork,vfork}".into()]).unwrap();
+        assert_eq!(braces.len(), 2);
+        assert!(select_probes(&["spawn.[".into()]).is_err());
     }
 }
