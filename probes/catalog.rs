@@ -335,7 +335,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         id: "net.udp-send",
         goal: Goal::Net,
         technique: "udp-send",
-        tries: "a UDP datagram with the run's nonce to the canary (only the canary's receipt counts)",
+        tries: "a UDP datagram with the run's nonce to the canary, which answers it (only the canary's receipt counts; an ICMP error back means it never arrived)",
         blocked_by: "a network namespace without a route to the canary, or seccomp denying sendto",
         per_mount: false,
     },

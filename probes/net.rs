@@ -111,9 +111,18 @@ pub fn tcp_connect(ctx: &Ctx) -> Verdict {
     }
 }
 
+/// How long the UDP probe listens for the canary's answer or an ICMP error after its
+/// datagram; only a datagram that meets neither (dropped on the way) waits this long.
+pub const UDP_ANSWER_WAIT: Duration = Duration::from_millis(500);
+
 /// A datagram to the canary. The send succeeding proves nothing by itself (UDP sends
-/// succeed into the void); the probe says escaped and the harness turns that into
-/// blocked "not-received" unless the canary got the token.
+/// succeed into the void), so the probe listens for what comes back: the canary
+/// answers every datagram with the same token, and with IP_RECVERR an ICMP error (a
+/// closed port in the container's own namespace: no route to the canary) comes back
+/// as an error on the socket. An answer is escaped (the harness still asks the canary,
+/// which is the witness); an ICMP error is blocked; neither within the wait is escaped
+/// as far as the probe can tell, and the harness turns that into blocked
+/// "not-received" unless the canary got the token.
 pub fn udp_send(ctx: &Ctx) -> Verdict {
     let addr = match canary_addr(ctx) {
         Ok(addr) => addr,
@@ -124,20 +133,82 @@ pub fn udp_send(ctx: &Ctx) -> Verdict {
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
     let token = canary_token(&ctx.inv.nonce, "net.udp-send");
-    let sent = UdpSocket::bind(local)
-        .map_err(|e| ("creating a UDP socket", e))
-        .and_then(|socket| {
-            socket
-                .send_to(format!("{token}\n").as_bytes(), addr)
-                .map_err(|e| ("sending a datagram", e))
-        });
-    match sent {
-        Ok(n) => Verdict::escaped(format!("sent a {n}-byte datagram to {addr}")),
-        Err((what, err)) => match Errno::from_io(&err) {
-            Some(errno) => Verdict::blocked(errno, &format!("{what} to {addr}")),
-            None => Verdict::error(None, format!("{what} to {addr}: {err}")),
+    let socket = match UdpSocket::bind(local) {
+        Ok(socket) => socket,
+        Err(err) => return send_failed("creating a UDP socket", addr, &err),
+    };
+    // Without it (a kernel or sandbox that refuses the option) only the answer or the
+    // wait tells; the send is the same.
+    let recverr = ask_for_icmp_errors(&socket, &addr);
+    let n = match socket.send_to(format!("{token}\n").as_bytes(), addr) {
+        Ok(n) => n,
+        Err(err) => return send_failed("sending a datagram", addr, &err),
+    };
+    let sent = format!("sent a {n}-byte datagram to {addr}");
+    if socket.set_read_timeout(Some(UDP_ANSWER_WAIT)).is_err() {
+        return Verdict::escaped(format!("{sent}; could not wait for an answer"));
+    }
+    let mut answer = [0u8; 256];
+    match socket.recv_from(&mut answer) {
+        Ok((got, from)) if from == addr && answer[..got].trim_ascii() == token.as_bytes() => {
+            Verdict::escaped(format!("{sent}; the canary answered"))
+        }
+        Ok((_, from)) => Verdict::escaped(format!("{sent}; an unexpected answer came from {from}")),
+        Err(err) => match Errno::from_io(&err) {
+            // Errors an ICMP message reports: the datagram met a host or a router that
+            // could not deliver it, so it never reached the canary.
+            Some(errno)
+                if recverr
+                    && matches!(
+                        errno.0,
+                        libc::ECONNREFUSED
+                            | libc::EHOSTUNREACH
+                            | libc::ENETUNREACH
+                            | libc::EHOSTDOWN
+                            | libc::ENONET
+                            | libc::EPROTO
+                    ) =>
+            {
+                Verdict::blocked(
+                    errno,
+                    &format!("{sent}, and it came back undelivered (ICMP)"),
+                )
+            }
+            _ => Verdict::escaped(format!(
+                "{sent}; no answer and no error within {} ms",
+                UDP_ANSWER_WAIT.as_millis()
+            )),
         },
     }
+}
+
+fn send_failed(what: &str, addr: SocketAddr, err: &std::io::Error) -> Verdict {
+    match Errno::from_io(err) {
+        Some(errno) => Verdict::blocked(errno, &format!("{what} to {addr}")),
+        None => Verdict::error(None, format!("{what} to {addr}: {err}")),
+    }
+}
+
+/// IP_RECVERR (IPV6_RECVERR): ICMP errors reach an unconnected UDP socket as errors on
+/// its next receive. True if the option took.
+fn ask_for_icmp_errors(socket: &UdpSocket, addr: &SocketAddr) -> bool {
+    use std::os::fd::AsRawFd;
+    let (level, name) = match addr {
+        SocketAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_RECVERR),
+        SocketAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_RECVERR),
+    };
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor, and a pointer to a c_int of the given size.
+    let ret = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&raw const on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    ret == 0
 }
 
 /// Creates a socket and closes it at once: nothing is bound, connected or sent.

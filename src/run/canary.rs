@@ -6,18 +6,24 @@
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// A running listener; dropping it stops the thread and closes the socket.
 pub struct Canary {
     addr: SocketAddr,
-    received: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
+    received: Arc<(Mutex<Vec<String>>, Condvar)>,
+    /// Dropping this end wakes the thread and tells it to stop.
+    stop: Option<UnixStream>,
     thread: Option<JoinHandle<()>>,
 }
+
+/// At most this many receipts are kept: the probes send a handful; anything past it
+/// is not ours and must not grow the harness's memory.
+const MAX_RECEIPTS: usize = 1000;
 
 impl Canary {
     /// Listens on loopback.
@@ -39,42 +45,24 @@ impl Canary {
         Err(std::io::Error::other("no port free for both TCP and UDP"))
     }
 
-    /// Serves sockets made by [`Canary::bind`] (possibly in another namespace).
+    /// Serves sockets made by [`Canary::bind`] (possibly in another namespace). The
+    /// thread sleeps in poll(2) until a connection, a datagram or the stop comes, and
+    /// answers each datagram with its own text, so that the UDP probe learns at once
+    /// that it arrived (the receipt recorded here stays the witness).
     pub fn from_sockets(listener: TcpListener, udp: UdpSocket) -> std::io::Result<Canary> {
         listener.set_nonblocking(true)?;
         udp.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
+        let received = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let (stop, stopped) = UnixStream::pair()?;
         let thread = {
             let received = Arc::clone(&received);
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut datagram = [0u8; 256];
-                while !stop.load(Ordering::Relaxed) {
-                    if let Ok((n, _)) = udp.recv_from(&mut datagram) {
-                        let text = String::from_utf8_lossy(&datagram[..n]).trim().to_string();
-                        received.lock().expect("canary lock").push(text);
-                        continue;
-                    }
-                    match listener.accept() {
-                        Ok((mut stream, _)) => {
-                            let _ = stream.set_nonblocking(false);
-                            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-                            let mut buf = Vec::new();
-                            let _ = (&mut stream).take(256).read_to_end(&mut buf);
-                            let text = String::from_utf8_lossy(&buf).trim().to_string();
-                            received.lock().expect("canary lock").push(text);
-                        }
-                        Err(_) => std::thread::sleep(Duration::from_millis(2)),
-                    }
-                }
-            })
+            std::thread::spawn(move || serve(&listener, &udp, &stopped, &received))
         };
         Ok(Canary {
             addr,
             received,
-            stop,
+            stop: Some(stop),
             thread: Some(thread),
         })
     }
@@ -86,27 +74,75 @@ impl Canary {
     /// Waits up to `patience` for a connection or datagram that delivered `token`.
     pub fn saw(&self, token: &str, patience: Duration) -> bool {
         let deadline = Instant::now() + patience;
+        let (lock, arrived) = &*self.received;
+        let mut seen = lock.lock().expect("canary lock");
         loop {
-            if self
-                .received
-                .lock()
-                .expect("canary lock")
-                .iter()
-                .any(|r| r == token)
-            {
+            if seen.iter().any(|r| r == token) {
                 return true;
             }
-            if Instant::now() >= deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 return false;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            seen = arrived.wait_timeout(seen, left).expect("canary lock").0;
+        }
+    }
+}
+
+fn serve(
+    listener: &TcpListener,
+    udp: &UdpSocket,
+    stopped: &UnixStream,
+    received: &(Mutex<Vec<String>>, Condvar),
+) {
+    let record = |text: String| {
+        let (lock, arrived) = received;
+        let mut seen = lock.lock().expect("canary lock");
+        if seen.len() < MAX_RECEIPTS {
+            seen.push(text);
+        }
+        arrived.notify_all();
+    };
+    let mut fds =
+        [listener.as_raw_fd(), udp.as_raw_fd(), stopped.as_raw_fd()].map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        });
+    loop {
+        // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if ready < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        if fds[2].revents != 0 {
+            return;
+        }
+        let mut datagram = [0u8; 256];
+        while let Ok((n, from)) = udp.recv_from(&mut datagram) {
+            let text = String::from_utf8_lossy(&datagram[..n]).trim().to_string();
+            // The answer goes back where the datagram came from: loopback or a
+            // namespace this run made. Its failure changes nothing here.
+            let _ = udp.send_to(&datagram[..n], from);
+            record(text);
+        }
+        while let Ok((mut stream, _)) = listener.accept() {
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+            let mut buf = Vec::new();
+            let _ = (&mut stream).take(256).read_to_end(&mut buf);
+            record(String::from_utf8_lossy(&buf).trim().to_string());
         }
     }
 }
 
 impl Drop for Canary {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        // Closing our end makes the thread's end readable (EOF): it returns.
+        drop(self.stop.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -120,11 +156,24 @@ mod tests {
     use std::net::TcpStream;
 
     #[test]
-    fn records_datagrams() {
+    fn records_and_answers_datagrams() {
         let canary = Canary::start().unwrap();
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         s.send_to(b"n1 net.udp-send\n", canary.addr()).unwrap();
         assert!(canary.saw("n1 net.udp-send", Duration::from_secs(2)));
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut answer = [0u8; 64];
+        let (n, from) = s.recv_from(&mut answer).unwrap();
+        assert_eq!(from, canary.addr());
+        assert_eq!(&answer[..n], b"n1 net.udp-send\n");
+    }
+
+    #[test]
+    fn stops_at_once_when_dropped() {
+        let canary = Canary::start().unwrap();
+        let started = Instant::now();
+        drop(canary);
+        assert!(started.elapsed() < Duration::from_millis(500));
     }
 
     #[test]

@@ -150,10 +150,12 @@ impl Witness<'_> {
             };
         }
         let step = verdict.step();
-        // A connection the probe made has reached the canary already; a datagram takes
-        // microseconds on these links, so a short wait tells a lost one.
+        // A connection the probe made has reached the canary already. The UDP probe
+        // reports escaped after the canary's answer (the receipt is in) or after
+        // waiting for it in vain (then the datagram had that long to arrive), so a
+        // short wait here only covers a receipt racing with the verdict.
         let patience = if verdict.probe == "net.udp-send" {
-            Duration::from_millis(500)
+            Duration::from_millis(100)
         } else {
             Duration::from_secs(2)
         };

@@ -329,12 +329,42 @@ fn fs_open_by_handle_needs_dac_read_search() -> TestResult {
     Ok(())
 }
 
-/// The send succeeds either way; only the canary's receipt makes it an escape.
+/// The send succeeds either way; only the canary's receipt makes it an escape. With
+/// the host's network the canary answers; in the container's own namespace (no route
+/// to the canary) the datagram meets a closed port and comes back as ICMP; a profile
+/// that fakes sendto's success (errnoRet 0: nothing is sent, the call returns 0) gets
+/// neither, and only the canary's silence shows that nothing left.
 fn net_udp_send_needs_the_canary() -> TestResult {
     let (out, report) = run_json(&["--network", "host", "--probe", "net.udp-send"])?;
     out.expect_code(1)?;
     expect(&report, "net.udp-send", "escaped", None, Some("witnessed"))?;
     let (out, report) = run_json(&["--probe", "net.udp-send"])?;
+    out.expect_code(0)?;
+    expect(
+        &report,
+        "net.udp-send",
+        "blocked",
+        Some("ECONNREFUSED"),
+        Some("reported"),
+    )?;
+    let scratch = Scratch::new("udp-fake");
+    let path = write_profile(
+        scratch.path(),
+        "fake-sendto.json",
+        &json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["sendto"], "action": "SCMP_ACT_ERRNO", "errnoRet": 0}]
+        }),
+    );
+    let args = [
+        "--network",
+        "host",
+        "--profile",
+        &path,
+        "--probe",
+        "net.udp-send",
+    ];
+    let (out, report) = run_json(&args)?;
     out.expect_code(0)?;
     expect(
         &report,
