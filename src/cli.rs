@@ -201,6 +201,11 @@ pub struct RunArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Write the OCI bundle of the first container (config.json and rootfs) to DIR,
+    /// which must be absent or empty, and start nothing; run it by hand with
+    /// `RUNTIME run --bundle DIR ID`. Default rootfs and network none or host only.
+    #[arg(long = "emit-bundle", value_name = "DIR")]
+    pub emit_bundle: Option<PathBuf>,
     /// Test hook: make the runner misbehave (hang@STEP, exit@STEP, forkbomb@STEP,
     /// flood@STEP, garbage, silent) so tests can drive the harness's timeout, death and
     /// bad-output paths with a real container.

@@ -160,11 +160,52 @@ fn runtimes(args: &RunArgs, mode: Mode) -> Result<Vec<Runtime>, CliError> {
         .collect()
 }
 
+fn emit_bundle(plan: &breakout::run::Plan, dir: &std::path::Path) -> ExitCode {
+    let usage = |problem: &str| {
+        fail(CliError::Usage(format!(
+            "--emit-bundle {}: {problem}",
+            dir.display()
+        )))
+    };
+    if plan.settings.rootfs.is_some() {
+        return usage("works with the default rootfs only (--rootfs is used through an overlay the harness mounts for each run)");
+    }
+    if plan.settings.network == breakout::container::Network::Bridge {
+        return usage("--network bridge needs the namespaces the harness makes for each run; use none or host");
+    }
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return usage("the directory is not empty");
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return usage(&e.to_string()),
+    }
+    match breakout::run::emit_bundle(plan, dir) {
+        Ok(canary) => {
+            eprintln!(
+                "breakout: wrote the bundle to {} (config.json, rootfs/); start it with",
+                dir.display()
+            );
+            eprintln!("  runc run --bundle {} breakout-by-hand", dir.display());
+            if let Some(addr) = canary {
+                eprintln!("breakout: nothing listens at the canary address the net probes were given ({addr})");
+            }
+            ExitCode::Clean
+        }
+        Err(e) => fail(CliError::Environment(e.to_string())),
+    }
+}
+
 fn run(args: &RunArgs, mode: Mode) -> ExitCode {
     let plan = match args.plan() {
         Ok(plan) => plan,
         Err(e) => return fail(e),
     };
+    if let Some(dir) = &args.emit_bundle {
+        return emit_bundle(&plan, dir);
+    }
     let runtimes = match runtimes(args, mode) {
         Ok(r) => r,
         Err(e) => return fail(e),

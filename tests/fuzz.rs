@@ -12,7 +12,7 @@
 //! scenario error's message starts with the path it was given and, where it has a
 //! position, with `path:LINE:COLUMN:` inside the input (1-based, the column at most
 //! one past the line's end); an accepted protocol line or invocation survives a
-//! round trip; `read_lines` splits exactly as a simple model does, within its bounds.
+//! round trip; the line splitter (`collector::split_all`) splits exactly as a simple model does, within its bounds.
 //!
 //! `FUZZ_CASES` sets the cases per target (default 256, so `cargo test` stays fast);
 //! a long campaign is `FUZZ_CASES=100000 cargo test --release --test fuzz`. Every
@@ -31,15 +31,15 @@ use std::sync::OnceLock;
 use breakout::catalog::CATALOG;
 use breakout::profile::{start_analysis, Platform, Profile, ProfileError, SYSCALLS};
 use breakout::protocol::{parse_line, Invocation, Line, MAX_LINE};
-use breakout::run::collector::{read_lines, Incoming};
+use breakout::run::collector::{split_all, Incoming};
 use breakout::scenario::{Scenario, ScenarioError};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-/// `collector::MAX_LINES`, which is private: lines beyond it are drained, not sent.
-const MAX_LINES: usize = 10_000;
+/// Lines beyond it are drained, not handed on.
+use breakout::run::collector::MAX_LINES;
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 const DOCKER_DEFAULT: &str = concat!(
@@ -1706,7 +1706,7 @@ impl Read for Chunked {
     }
 }
 
-/// What `read_lines` should send: each `\n`-terminated line and a last unterminated
+/// What the splitter should hand on: each `\n`-terminated line and a last unterminated
 /// one if non-empty, cut to `MAX_LINE` bytes (then marked overlong), the first
 /// `MAX_LINES` of them.
 fn expected_lines(input: &[u8]) -> Vec<(bool, String)> {
@@ -1762,9 +1762,9 @@ fn splitter_input() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
-fn collect(source: impl Read + Send + 'static) -> Vec<(bool, String)> {
-    read_lines(source)
-        .iter()
+fn collect(source: impl Read) -> Vec<(bool, String)> {
+    split_all(source)
+        .into_iter()
         .map(|incoming| match incoming {
             Incoming::Line(l) => (false, l),
             Incoming::Overlong(l) => (true, l),
@@ -1772,7 +1772,7 @@ fn collect(source: impl Read + Send + 'static) -> Vec<(bool, String)> {
         .collect()
 }
 
-/// `got` is what `read_lines` sent for `input`. True if the input reached a bound:
+/// `got` is what the splitter handed on for `input`. True if the input reached a bound:
 /// an overlong line, or `MAX_LINES` lines.
 fn check_split(input: &[u8], got: &[(bool, String)]) -> Result<bool, TestCaseError> {
     let want = expected_lines(input);
@@ -1813,9 +1813,9 @@ fn check_split(input: &[u8], got: &[(bool, String)]) -> Result<bool, TestCaseErr
 }
 
 #[test]
-fn read_lines_cursor() {
+fn line_splitter_cursor() {
     fuzz(
-        "read_lines_cursor",
+        "line_splitter_cursor",
         "at a bound",
         splitter_input(),
         |input| {
@@ -1826,13 +1826,13 @@ fn read_lines_cursor() {
 }
 
 #[test]
-fn read_lines_chunked() {
+fn line_splitter_chunked() {
     let sizes = vec(
         prop_oneof![3 => 1usize..16, 1 => 4090usize..4100, 1 => 8190usize..8200],
         1..6,
     );
     fuzz(
-        "read_lines_chunked",
+        "line_splitter_chunked",
         "at a bound",
         (splitter_input(), sizes),
         |(input, sizes)| {
@@ -1850,7 +1850,7 @@ fn read_lines_chunked() {
 // Regressions: inputs the fuzzer found, named after what they break
 
 #[test]
-fn read_lines_output_bytes_stay_within_max_line() {
+fn line_splitter_output_bytes_stay_within_max_line() {
     // A line of MAX_LINE invalid bytes is cut at MAX_LINE bytes, but from_utf8_lossy
     // then turns each byte into U+FFFD (three bytes): the line handed on is three
     // times MAX_LINE.
@@ -1859,7 +1859,7 @@ fn read_lines_output_bytes_stay_within_max_line() {
     for (overlong, line) in collect(Cursor::new(input)) {
         assert!(
             line.len() <= MAX_LINE,
-            "read_lines sent a line of {} bytes (overlong: {overlong}), over MAX_LINE = {MAX_LINE}",
+            "the splitter handed on a line of {} bytes (overlong: {overlong}), over MAX_LINE = {MAX_LINE}",
             line.len()
         );
     }

@@ -491,6 +491,79 @@ fn table_and_output_file() -> TestResult {
     Ok(())
 }
 
+/// The bundle `--emit-bundle` writes runs by hand under runc, and its probes give the
+/// verdicts the harness gives for the same settings (the bench times the probes this
+/// way, without the harness).
+fn emitted_bundle_runs_by_hand() -> TestResult {
+    let scratch = Scratch::new("emit");
+    let dir = scratch.path().join("bundle");
+    let dir_arg = dir.display().to_string();
+    let settings = [
+        "--cap-drop",
+        "ALL",
+        "--probe",
+        "spawn.*",
+        "--probe",
+        "fs.write-rootfs",
+        "--probe",
+        "net.tcp-connect",
+        "--probe",
+        "exec.execve",
+    ];
+    let mut args = vec!["run", "--emit-bundle", &dir_arg];
+    args.extend(settings);
+    let out = breakout(&args);
+    out.expect_code(0)?;
+    assert!(out.stderr.contains("runc run --bundle"), "{}", out.stderr);
+    // A second time into the same, now full, directory: a usage error, nothing touched.
+    let again = breakout(&args);
+    again.expect_code(2)?;
+    assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+    let state = scratch.path().join("state");
+    let id = format!("breakout-test-emit-{}", std::process::id());
+    let by_hand = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(&state)
+        .args(["run", "--bundle", &dir_arg, &id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("runc run: {e}"))?;
+    let lines = String::from_utf8_lossy(&by_hand.stdout);
+    if !by_hand.status.success() || !lines.contains(r#""event":"done""#) {
+        return Err(format!(
+            "runc run of the emitted bundle: {:?}\nstdout: {lines}\nstderr: {}",
+            by_hand.status,
+            String::from_utf8_lossy(&by_hand.stderr)
+        )
+        .into());
+    }
+    let mut by_hand_verdicts = std::collections::BTreeMap::new();
+    for line in lines.lines() {
+        if let Ok(breakout::protocol::Event::Verdict { step, outcome, .. }) =
+            breakout::protocol::parse_line(line)
+        {
+            by_hand_verdicts.insert(step, format!("{outcome:?}").to_lowercase());
+        }
+    }
+    let (_, report) = run_json(&settings)?;
+    let harness: std::collections::BTreeMap<String, String> = report["runs"][0]["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let step = match v["target"].as_str() {
+                Some(t) => format!("{}@{t}", v["probe"].as_str().unwrap()),
+                None => v["probe"].as_str().unwrap().to_string(),
+            };
+            (step, v["outcome"].as_str().unwrap().replace('-', ""))
+        })
+        .collect();
+    if harness.len() < 7 || by_hand_verdicts != harness {
+        return Err(format!("by hand: {by_hand_verdicts:?}\nharness: {harness:?}").into());
+    }
+    Ok(())
+}
+
 /// Docker's default profile starts under runc and leaves execve and fork open.
 fn docker_default_profile_runs() -> TestResult {
     let path = docker_default().display().to_string();
@@ -559,6 +632,7 @@ fn main() {
         ),
         ("table_and_output_file", table_and_output_file),
         ("docker_default_profile_runs", docker_default_profile_runs),
+        ("emitted_bundle_runs_by_hand", emitted_bundle_runs_by_hand),
     ];
     let mut tests = tests;
     tests.extend(exec_spawn::trials());

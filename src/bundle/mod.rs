@@ -195,6 +195,10 @@ pub fn find_static_busybox() -> Result<PathBuf, BundleError> {
 #[derive(Debug)]
 pub struct RunDir {
     root: PathBuf,
+    /// config.json and rootfs/: `root/bundle`, or `root` itself for a kept bundle.
+    bundle: PathBuf,
+    /// A bundle written for the user ([`RunDir::keep_at`]): never removed.
+    keep: bool,
     /// The runtime's `--root`: under /run where it can be, see [`RunDir::create`].
     state: PathBuf,
     /// What this run mounted (its tmpfs, an overlay over --rootfs), in mount order;
@@ -238,6 +242,8 @@ impl RunDir {
         };
         let mut dir = RunDir {
             rootfs_writes: root.join("bundle/rootfs"),
+            bundle: root.join("bundle"),
+            keep: false,
             root,
             state,
             mounts: Vec::new(),
@@ -257,12 +263,27 @@ impl RunDir {
         Ok(dir)
     }
 
+    /// A bundle directory to keep: `dir` (absent or empty) gets config.json and
+    /// rootfs/ and stays when this is dropped. Nothing is mounted on it.
+    pub fn keep_at(dir: &Path) -> Result<RunDir, BundleError> {
+        fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+        let dir = fs::canonicalize(dir).map_err(io_err("resolve", dir))?;
+        Ok(RunDir {
+            rootfs_writes: dir.join("rootfs"),
+            bundle: dir.clone(),
+            keep: true,
+            state: dir.join("state"),
+            root: dir,
+            mounts: Vec::new(),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.root
     }
 
     pub fn bundle(&self) -> PathBuf {
-        self.root.join("bundle")
+        self.bundle.clone()
     }
 
     pub fn state(&self) -> PathBuf {
@@ -270,7 +291,7 @@ impl RunDir {
     }
 
     pub fn rootfs(&self) -> PathBuf {
-        self.root.join("bundle/rootfs")
+        self.bundle.join("rootfs")
     }
 
     /// The host directory where a file the container writes at `/NAME` appears.
@@ -383,6 +404,9 @@ impl RunDir {
 
 impl Drop for RunDir {
     fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
         while let Some(target) = self.mounts.pop() {
             if let Ok(c) = CString::new(target.as_os_str().as_bytes()) {
                 // SAFETY: a valid NUL-terminated path; MNT_DETACH cannot fail on busy mounts.

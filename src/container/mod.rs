@@ -650,10 +650,16 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
                 .expect("capability names were validated")
         })
         .collect();
+    // Inheritable and ambient stay empty, as Docker has them: the builder's defaults
+    // would put KILL, AUDIT_WRITE and NET_BIND_SERVICE there, which hands those to a
+    // non-root --user through the ambient set, and makes runc refuse to start any
+    // container whose permitted set lacks one of them (--cap-drop ALL).
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
         .permitted(caps)
+        .inheritable(std::collections::HashSet::new())
+        .ambient(std::collections::HashSet::new())
         .build()
         .expect("capabilities have every field");
     let (uid, gid) = settings.user.unwrap_or((0, 0));
@@ -936,5 +942,18 @@ mod tests {
         assert!(mounts.iter().any(|m| m["destination"] == PROBE_PATH));
         assert!(json["linux"].get("seccomp").is_none());
         assert_eq!(json["linux"]["resources"]["pids"]["limit"], PIDS_LIMIT);
+        // As Docker: no inheritable and no ambient capabilities, whatever the user.
+        let caps = &json["process"]["capabilities"];
+        for set in ["inheritable", "ambient"] {
+            assert!(
+                caps[set].as_array().is_none_or(|a| a.is_empty()),
+                "{set}: {}",
+                caps[set]
+            );
+        }
+        assert!(caps["bounding"]
+            .as_array()
+            .unwrap()
+            .contains(&"CAP_KILL".into()));
     }
 }

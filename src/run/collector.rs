@@ -1,17 +1,23 @@
-//! Reading a container's stdout: bounded lines from untrusted output, turned into
-//! protocol events on a channel.
+//! Reading a container's output, which is untrusted input: stdout split into bounded
+//! lines, stderr kept up to a bound, both read by the following thread itself with
+//! poll(2), so that a line, the end of the output or the runtime's exit (through a
+//! pidfd) wakes it at once, without reader threads to start and hand over to.
 
-use std::io::Read;
-use std::sync::mpsc::{self, Receiver};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::process::{ChildStderr, ChildStdout};
+use std::time::{Duration, Instant};
 
 use crate::protocol::MAX_LINE;
 
-/// Lines beyond this many from one container are drained but not forwarded.
-const MAX_LINES: usize = 10_000;
+/// Lines beyond this many from one container are drained but not handed on.
+pub const MAX_LINES: usize = 10_000;
 /// Bytes of the container's stderr we keep for start-failure messages.
 const MAX_STDERR: usize = 64 * 1024;
+/// Reads per stream per wake-up: a flood cannot keep the caller from its deadline.
+const READS_PER_WAKE: usize = 16;
 
-/// What the reader thread hands over.
+/// One line of output, as handed on.
 #[derive(Debug)]
 pub enum Incoming {
     Line(String),
@@ -19,130 +25,280 @@ pub enum Incoming {
     Overlong(String),
 }
 
-/// Spawns a thread that splits `source` into bounded lines. The channel closes at EOF.
-pub fn read_lines(mut source: impl Read + Send + 'static) -> Receiver<Incoming> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut chunk = [0u8; 8192];
-        let mut line: Vec<u8> = Vec::new();
-        let mut overlong = false;
-        let mut sent = 0usize;
-        let mut emit = |line: &mut Vec<u8>, overlong: bool| {
-            if sent < MAX_LINES {
-                let mut text = String::from_utf8_lossy(line).into_owned();
-                // Invalid bytes become U+FFFD (three bytes each): cut back to the bound.
-                if text.len() > MAX_LINE {
-                    let mut cut = MAX_LINE;
-                    while !text.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    text.truncate(cut);
-                }
-                let msg = if overlong {
-                    Incoming::Overlong(text)
-                } else {
-                    Incoming::Line(text)
-                };
-                let _ = tx.send(msg);
-                sent += 1;
-            }
-            line.clear();
-        };
-        loop {
-            let n = match source.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            for &b in &chunk[..n] {
-                if b == b'\n' {
-                    emit(&mut line, overlong);
-                    overlong = false;
-                } else if line.len() < MAX_LINE {
-                    line.push(b);
-                } else {
-                    overlong = true;
-                }
-            }
-        }
-        if !line.is_empty() {
-            emit(&mut line, overlong);
-        }
-    });
-    rx
+/// Splits a byte stream into lines of at most [`MAX_LINE`] bytes, the first
+/// [`MAX_LINES`] of them; the bytes may come in chunks of any size.
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    line: Vec<u8>,
+    overlong: bool,
+    sent: usize,
 }
 
-/// The first [`MAX_STDERR`] bytes of a stream, collected by a thread that drains the
-/// rest so the writer never blocks.
-pub struct Captured {
-    text: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    /// Closed by the thread when the stream ends.
-    ended: Receiver<()>,
-}
+impl LineSplitter {
+    pub fn push(&mut self, bytes: &[u8], emit: &mut dyn FnMut(Incoming)) {
+        for &b in bytes {
+            if b == b'\n' {
+                self.emit(emit);
+            } else if self.line.len() < MAX_LINE {
+                self.line.push(b);
+            } else {
+                self.overlong = true;
+            }
+        }
+    }
 
-impl Captured {
-    /// What was collected, once the stream ended or `patience` ran out (a process
-    /// the harness could not end may keep the pipe open).
-    pub fn finish(self, patience: std::time::Duration) -> String {
-        // Returns at once when the thread is gone (the sender dropped), else waits.
-        let _ = self.ended.recv_timeout(patience);
-        let bytes = self.text.lock().expect("capture lock");
-        String::from_utf8_lossy(&bytes).into_owned()
+    /// The end of the stream: a last line without its newline is handed on too.
+    pub fn finish(&mut self, emit: &mut dyn FnMut(Incoming)) {
+        if !self.line.is_empty() {
+            self.emit(emit);
+        }
+    }
+
+    fn emit(&mut self, emit: &mut dyn FnMut(Incoming)) {
+        if self.sent < MAX_LINES {
+            let mut text = String::from_utf8_lossy(&self.line).into_owned();
+            // Invalid bytes become U+FFFD (three bytes each): cut back to the bound.
+            if text.len() > MAX_LINE {
+                let mut cut = MAX_LINE;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+            }
+            emit(if self.overlong {
+                Incoming::Overlong(text)
+            } else {
+                Incoming::Line(text)
+            });
+            self.sent += 1;
+        }
+        self.line.clear();
+        self.overlong = false;
     }
 }
 
-/// Collects up to [`MAX_STDERR`] bytes of `source` in a thread.
-pub fn read_bounded(mut source: impl Read + Send + 'static) -> Captured {
-    let text = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (ended_tx, ended) = mpsc::channel::<()>();
-    let captured = Captured {
-        text: std::sync::Arc::clone(&text),
-        ended,
-    };
-    std::thread::spawn(move || {
-        let _ended = ended_tx;
-        let mut chunk = [0u8; 4096];
-        loop {
-            match source.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let mut text = text.lock().expect("capture lock");
-                    let room = MAX_STDERR.saturating_sub(text.len());
-                    text.extend_from_slice(&chunk[..n.min(room)]);
+/// Splits all of `source` into lines (for whole streams, e.g. in tests).
+pub fn split_all(mut source: impl Read) -> Vec<Incoming> {
+    let mut lines = Vec::new();
+    let mut splitter = LineSplitter::default();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match source.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => splitter.push(&chunk[..n], &mut |l| lines.push(l)),
+        }
+    }
+    splitter.finish(&mut |l| lines.push(l));
+    lines
+}
+
+/// A container's stdout and stderr, non-blocking, read as they become readable.
+pub struct Pipes {
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    lines: LineSplitter,
+    stderr_text: Vec<u8>,
+}
+
+impl Pipes {
+    pub fn new(stdout: ChildStdout, stderr: ChildStderr) -> io::Result<Pipes> {
+        set_nonblocking(stdout.as_fd())?;
+        set_nonblocking(stderr.as_fd())?;
+        Ok(Pipes {
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+            lines: LineSplitter::default(),
+            stderr_text: Vec::new(),
+        })
+    }
+
+    /// Until stdout's writers have all closed it.
+    pub fn stdout_open(&self) -> bool {
+        self.stdout.is_some()
+    }
+
+    /// Waits up to `timeout` for output, the end of a stream, or `also` (a pidfd) to
+    /// become readable, then reads what there is, handing stdout's lines to `emit`.
+    /// True if `also` was readable.
+    pub fn wait(
+        &mut self,
+        timeout: Duration,
+        also: Option<BorrowedFd<'_>>,
+        emit: &mut dyn FnMut(Incoming),
+    ) -> bool {
+        let mut fds = Vec::with_capacity(3);
+        let watch = |fd: i32| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // A closed stream is left out with a negative descriptor, which poll skips.
+        fds.push(watch(self.stdout.as_ref().map_or(-1, |s| s.as_raw_fd())));
+        fds.push(watch(self.stderr.as_ref().map_or(-1, |s| s.as_raw_fd())));
+        fds.push(watch(also.map_or(-1, |fd| fd.as_raw_fd())));
+        let millis = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
+        if ready <= 0 {
+            return false;
+        }
+        if fds[0].revents != 0 {
+            self.read_stdout(emit);
+        }
+        if fds[1].revents != 0 {
+            self.read_stderr();
+        }
+        fds[2].revents != 0
+    }
+
+    /// Reads what stdout holds now; at its end, hands on a last unterminated line.
+    fn read_stdout(&mut self, emit: &mut dyn FnMut(Incoming)) {
+        let Some(stdout) = self.stdout.as_mut() else {
+            return;
+        };
+        let mut chunk = [0u8; 8192];
+        for _ in 0..READS_PER_WAKE {
+            match stdout.read(&mut chunk) {
+                Ok(0) => {
+                    self.stdout = None;
+                    self.lines.finish(emit);
+                    return;
+                }
+                Ok(n) => self.lines.push(&chunk[..n], emit),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.stdout = None;
+                    self.lines.finish(emit);
+                    return;
                 }
             }
         }
-    });
-    captured
+    }
+
+    /// Keeps the first [`MAX_STDERR`] bytes of stderr and drains the rest.
+    fn read_stderr(&mut self) {
+        let Some(stderr) = self.stderr.as_mut() else {
+            return;
+        };
+        let mut chunk = [0u8; 8192];
+        for _ in 0..READS_PER_WAKE {
+            match stderr.read(&mut chunk) {
+                Ok(0) => {
+                    self.stderr = None;
+                    return;
+                }
+                Ok(n) => {
+                    let room = MAX_STDERR.saturating_sub(self.stderr_text.len());
+                    self.stderr_text.extend_from_slice(&chunk[..n.min(room)]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.stderr = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads until stdout ends or `deadline` passes (what a killed container printed
+    /// before it died).
+    pub fn drain_stdout(&mut self, deadline: Instant, emit: &mut dyn FnMut(Incoming)) {
+        while self.stdout.is_some() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.wait(left, None, emit);
+        }
+    }
+
+    /// Stderr as collected, once it ended or `patience` ran out (a process the harness
+    /// could not end may keep the pipe open). Stdout read meanwhile is dropped.
+    pub fn finish_stderr(mut self, patience: Duration) -> String {
+        let deadline = Instant::now() + patience;
+        while self.stderr.is_some() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.wait(left, None, &mut |_| {});
+        }
+        String::from_utf8_lossy(&self.stderr_text).into_owned()
+    }
+}
+
+fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we hold, reading and then setting its status flags.
+    let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::process::{Command, Stdio};
 
     #[test]
     fn splits_and_bounds_lines() {
         let mut input = b"one\ntwo\n".to_vec();
         input.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
         input.extend(b"\nthree");
-        let rx = read_lines(std::io::Cursor::new(input));
-        let got: Vec<Incoming> = rx.iter().collect();
+        let got = split_all(std::io::Cursor::new(input));
         assert_eq!(got.len(), 4);
         assert!(matches!(&got[0], Incoming::Line(l) if l == "one"));
         assert!(matches!(&got[2], Incoming::Overlong(l) if l.len() == MAX_LINE));
         assert!(matches!(&got[3], Incoming::Line(l) if l == "three"));
     }
 
+    fn spawn(script: &str) -> (std::process::Child, Pipes) {
+        let mut child = Command::new("/bin/sh")
+            .args(["-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pipes = Pipes::new(child.stdout.take().unwrap(), child.stderr.take().unwrap()).unwrap();
+        (child, pipes)
+    }
+
     #[test]
-    fn captures_a_bounded_start_and_waits_only_as_long_as_asked() {
-        let input = vec![b'e'; MAX_STDERR + 100];
-        let got = read_bounded(std::io::Cursor::new(input)).finish(Duration::from_secs(5));
+    fn reads_both_streams_to_their_end() {
+        let (mut child, mut pipes) = spawn("echo one; echo oops >&2; printf 'two'");
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pipes.stdout_open() && Instant::now() < deadline {
+            pipes.wait(Duration::from_millis(100), None, &mut |l| lines.push(l));
+        }
+        child.wait().unwrap();
+        assert!(
+            matches!(&lines[..], [Incoming::Line(a), Incoming::Line(b)] if a == "one" && b == "two")
+        );
+        assert_eq!(pipes.finish_stderr(Duration::from_secs(5)), "oops\n");
+    }
+
+    #[test]
+    fn keeps_a_bounded_start_of_stderr_and_waits_only_as_long_as_asked() {
+        let (mut child, pipes) = spawn("head -c 100000 /dev/zero | tr '\\0' e >&2");
+        let got = pipes.finish_stderr(Duration::from_secs(10));
+        child.wait().unwrap();
         assert_eq!(got.len(), MAX_STDERR);
-        // A stream that never ends: finish gives up after its patience.
-        let (reader, _writer) = std::io::pipe().unwrap();
-        let started = std::time::Instant::now();
-        let got = read_bounded(reader).finish(Duration::from_millis(50));
-        assert!(got.is_empty());
+        // A stream that does not end: finish gives up after its patience.
+        let (mut child, pipes) = spawn("exec sleep 30");
+        let started = Instant::now();
+        assert!(pipes.finish_stderr(Duration::from_millis(50)).is_empty());
         assert!(started.elapsed() >= Duration::from_millis(50));
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }

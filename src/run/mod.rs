@@ -7,9 +7,9 @@ pub mod netns;
 pub mod triage;
 
 use std::collections::BTreeMap;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use oci_spec::runtime::LinuxSeccomp;
@@ -131,12 +131,15 @@ impl Witness<'_> {
     }
 
     /// Upgrades an escape the probe reported to witnessed where we can see its effect.
-    fn judge(&self, verdict: Verdict, payload_nonce: Option<&str>) -> Verdict {
+    /// What the canary must confirm is settled later ([`Witness::settle`]), by a
+    /// deadline counted from when the verdict arrived: the wait overlaps with the rest
+    /// of the suite instead of holding up the reading of its output.
+    fn judge(&self, verdict: Verdict, payload_nonce: Option<&str>, arrived: Instant) -> Judged {
         if verdict.outcome != Outcome::Escaped {
-            return verdict.evidence(Evidence::Reported);
+            return Judged::Final(verdict.evidence(Evidence::Reported));
         }
         if let Some(nonce) = payload_nonce {
-            return if nonce == self.nonce {
+            return Judged::Final(if nonce == self.nonce {
                 verdict.evidence(Evidence::Witnessed)
             } else {
                 Verdict {
@@ -147,26 +150,39 @@ impl Witness<'_> {
                     ),
                     ..verdict
                 }
-            };
+            });
         }
-        let step = verdict.step();
-        // A connection the probe made has reached the canary already. The UDP probe
-        // reports escaped after the canary's answer (the receipt is in) or after
-        // waiting for it in vain (then the datagram had that long to arrive), so a
-        // short wait here only covers a receipt racing with the verdict.
-        let patience = if verdict.probe == "net.udp-send" {
-            Duration::from_millis(100)
-        } else {
-            Duration::from_secs(2)
-        };
         let witnessed = match (verdict.probe.as_str(), verdict.target.as_deref()) {
             (
                 "net.tcp-connect" | "net.udp-send" | "net.io-uring-connect" | "net.i386-socketcall",
                 _,
-            ) => self
-                .canary
-                .as_ref()
-                .is_some_and(|c| c.saw(&protocol::canary_token(&self.nonce, &step), patience)),
+            ) => {
+                // A connection the probe made has reached the canary already. The UDP
+                // probe reports escaped after the canary's answer (recorded before it
+                // is sent) or after 500 ms of silence (the datagram had that long), so
+                // the short wait only covers the canary's thread catching up.
+                let patience = if verdict.probe == "net.udp-send" {
+                    Duration::from_millis(10)
+                } else {
+                    Duration::from_secs(2)
+                };
+                let token = protocol::canary_token(&self.nonce, &verdict.step());
+                if self
+                    .canary
+                    .as_ref()
+                    .is_some_and(|c| c.saw(&token, Duration::ZERO))
+                {
+                    true
+                } else if self.canary.is_some() {
+                    return Judged::Pending(PendingWitness {
+                        verdict,
+                        token,
+                        deadline: arrived + patience,
+                    });
+                } else {
+                    false
+                }
+            }
             ("fs.write-rootfs", _) => self.take_marker(&self.rootfs_writes),
             ("fs.write-mount", Some(target)) => match self.settings.host_source(target) {
                 Some(source) => self.take_marker(source),
@@ -174,6 +190,20 @@ impl Witness<'_> {
             },
             _ => false,
         };
+        Judged::Final(Self::conclude(verdict, witnessed))
+    }
+
+    /// Waits for the canary until the pending verdict's deadline, and concludes it.
+    fn settle(&self, pending: PendingWitness) -> Verdict {
+        let left = pending.deadline.saturating_duration_since(Instant::now());
+        let witnessed = self
+            .canary
+            .as_ref()
+            .is_some_and(|c| c.saw(&pending.token, left));
+        Self::conclude(pending.verdict, witnessed)
+    }
+
+    fn conclude(verdict: Verdict, witnessed: bool) -> Verdict {
         if witnessed {
             verdict.evidence(Evidence::Witnessed)
         } else if verdict.probe == "net.udp-send" {
@@ -190,6 +220,19 @@ impl Witness<'_> {
             verdict.evidence(Evidence::Reported)
         }
     }
+}
+
+/// A verdict the harness has judged, or one waiting for the canary's word.
+enum Judged {
+    Final(Verdict),
+    Pending(PendingWitness),
+}
+
+/// An escape the canary has not confirmed yet, to settle by `deadline`.
+struct PendingWitness {
+    verdict: Verdict,
+    token: String,
+    deadline: Instant,
 }
 
 impl Drop for Witness<'_> {
@@ -225,6 +268,8 @@ struct ContainerOutcome {
     done: bool,
     in_flight: Option<String>,
     last_verdict: Option<String>,
+    /// Verdicts waiting for the canary, settled when the container has ended.
+    pending: Vec<(String, PendingWitness)>,
     timed_out: bool,
     interrupted: bool,
     exit: Option<Exit>,
@@ -651,38 +696,42 @@ fn run_container(
         Launch::Oci => runtime.launch(&run_dir.state(), &run_dir.bundle(), id)?,
         Launch::Engine(args) => runtime.engine_run(&run_dir.state(), id, args)?,
     };
-    let lines = collector::read_lines(stdout);
-    let stderr = collector::read_bounded(stderr);
+    let mut pipes =
+        collector::Pipes::new(stdout, stderr).map_err(|source| RuntimeError::Spawn {
+            command: format!("{} run (its output pipes)", runtime.name),
+            source,
+        })?;
+    let pidfd = container.pidfd();
     let deadline = Instant::now() + timeout;
     let mut out = ContainerOutcome::default();
-    let mut eof = false;
     let mut exit_seen_at: Option<Instant> = None;
     loop {
-        // Lines wake us at once; while none come, look at the process now and then.
-        // Waking every millisecond here competes with the runtime for the CPU while
-        // it starts the container, so the wait is longer until the output ends.
-        let wait = if eof {
-            std::thread::sleep(Duration::from_millis(1));
-            Duration::ZERO
+        // A line, the end of the output and the runtime's exit (its pidfd) each wake
+        // the poll at once; the tick is for the deadline and an interrupt. Without a
+        // pidfd, the exit is looked for every millisecond once the output has ended.
+        let tick = if pidfd.is_none() && !pipes.stdout_open() {
+            Duration::from_millis(1)
         } else {
             Duration::from_millis(20)
         };
-        match lines.recv_timeout(wait) {
-            Ok(Incoming::Line(text)) => handle_line(&text, follow, verdicts, &mut out),
-            Ok(Incoming::Overlong(start)) => out.note(format!(
+        let exit_fd = pidfd
+            .as_ref()
+            .filter(|_| out.exit.is_none())
+            .map(|fd| fd.as_fd());
+        pipes.wait(tick, exit_fd, &mut |incoming| match incoming {
+            Incoming::Line(text) => handle_line(&text, follow, verdicts, &mut out),
+            Incoming::Overlong(start) => out.note(format!(
                 "ignored an overlong line from the container: {}…",
                 start.chars().take(80).collect::<String>()
             )),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => eof = true,
-        }
+        });
         if out.exit.is_none() {
             out.exit = container.poll_exit();
             if out.exit.is_some() {
                 exit_seen_at = Some(Instant::now());
             }
         }
-        if exit_seen_at.is_some() && eof {
+        if exit_seen_at.is_some() && !pipes.stdout_open() {
             break;
         }
         // A process that ended while something else holds its stdout: stop waiting soon.
@@ -699,14 +748,22 @@ fn run_container(
             container.kill();
             out.exit = container.wait_until(Instant::now() + Duration::from_secs(5), interrupted);
             // Read what it printed before it died.
-            while let Ok(Incoming::Line(text)) = lines.recv_timeout(Duration::from_millis(50)) {
-                handle_line(&text, follow, verdicts, &mut out);
-            }
+            pipes.drain_stdout(
+                Instant::now() + Duration::from_millis(200),
+                &mut |incoming| {
+                    if let Incoming::Line(text) = incoming {
+                        handle_line(&text, follow, verdicts, &mut out);
+                    }
+                },
+            );
             break;
         }
     }
     drop(container);
-    out.stderr = stderr.finish(Duration::from_secs(2));
+    for (step, pending) in std::mem::take(&mut out.pending) {
+        verdicts.insert(step, follow.witness.settle(pending));
+    }
+    out.stderr = pipes.finish_stderr(Duration::from_secs(2));
     Ok(out)
 }
 
@@ -749,7 +806,10 @@ fn handle_line(
             detail,
             nonce: payload_nonce,
         } => {
-            if !all_steps.contains(&step) || verdicts.contains_key(&step) {
+            if !all_steps.contains(&step)
+                || verdicts.contains_key(&step)
+                || out.pending.iter().any(|(s, _)| *s == step)
+            {
                 out.note(format!(
                     "ignored a verdict for unplanned or decided step {step:?}"
                 ));
@@ -762,8 +822,12 @@ fn handle_line(
                 ProbeOutcome::Error => Outcome::Error,
             };
             let verdict = Verdict::new(runtime, &step, outcome, detail).mechanism(mechanism);
-            let verdict = witness.judge(verdict, payload_nonce.as_deref());
-            verdicts.insert(step.clone(), verdict);
+            match witness.judge(verdict, payload_nonce.as_deref(), Instant::now()) {
+                Judged::Final(verdict) => {
+                    verdicts.insert(step.clone(), verdict);
+                }
+                Judged::Pending(pending) => out.pending.push((step.clone(), pending)),
+            }
             follow.progress.step(runtime, &step);
             out.in_flight = None;
             out.last_verdict = Some(step);
@@ -823,6 +887,49 @@ pub fn run_one(
         }
     }
     Ok(run)
+}
+
+/// Writes the bundle of the plan's first container to `dir` (absent or empty) and
+/// starts nothing: config.json as the harness would write it (its probe bind mount
+/// included) and the default rootfs. For running the probes by hand, e.g. to see
+/// what they cost without the harness: `RUNTIME run --bundle DIR ID`. Net probes are
+/// given a loopback canary address with nothing listening behind it. Returns the
+/// canary address given, if any.
+pub fn emit_bundle(plan: &Plan, dir: &Path) -> Result<Option<String>, RunError> {
+    let mut run_dir = RunDir::keep_at(dir)?;
+    run_dir.build_default_rootfs(&bundle::find_static_busybox()?)?;
+    let canary = if plan
+        .probes
+        .iter()
+        .any(|p| p.goal == crate::catalog::Goal::Net)
+    {
+        // A port that was free a moment ago: the probes meet a closed port there.
+        let (tcp, _udp) = Canary::bind("127.0.0.1").map_err(RunError::Canary)?;
+        Some(tcp.local_addr().map_err(RunError::Canary)?.to_string())
+    } else {
+        None
+    };
+    let invocation = Invocation {
+        nonce: format!("nonce-{}", bundle::unique_token()),
+        after: None,
+        canary: canary.clone(),
+        shell: None,
+        mounts: plan.settings.mount_points(),
+        probes: plan.probes.iter().map(|p| p.id.to_string()).collect(),
+        fault: plan.fault.clone(),
+    };
+    let mut args = vec![PROBE_PATH.to_string(), "run".to_string()];
+    args.extend(invocation.to_args());
+    let inputs = container::SpecInputs {
+        settings: &plan.settings,
+        probe_bin: &plan.probe_bin,
+        provided_shell: None,
+        args,
+        seccomp: plan.seccomp.clone(),
+        netns: None,
+    };
+    run_dir.write_spec(&container::build_spec(&inputs))?;
+    Ok(canary)
 }
 
 /// Runs the plan under every runtime, up to `jobs` at once, results in runtime order.

@@ -359,6 +359,19 @@ impl Container {
         &self.id
     }
 
+    /// A pidfd for the foreground runtime process: readable once it has ended, so a
+    /// poll can wait for output and the exit at once. None where the kernel has no
+    /// pidfd_open (before 5.3) or the process is already gone.
+    pub fn pidfd(&self) -> Option<std::os::fd::OwnedFd> {
+        use std::os::fd::FromRawFd;
+        let pid = self.pid?;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+        // SAFETY: the descriptor was just returned to us and is owned by nothing else.
+        Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    }
+
     /// Non-blocking: has the container's process ended, and how.
     pub fn poll_exit(&mut self) -> Option<Exit> {
         if self.exit.is_some() {

@@ -390,6 +390,14 @@ fn net_raw_and_packet_sockets_need_net_raw() -> TestResult {
     out.expect_code(0)?;
     expect(&report, "net.raw-socket", "blocked", Some("EPERM"), None)?;
     expect(&report, "net.packet-socket", "blocked", Some("EPERM"), None)?;
+    // Every capability dropped: the container still starts (runc refuses ambient or
+    // inheritable capabilities outside the permitted set, so the spec has none).
+    let mut args = vec!["--cap-drop", "ALL"];
+    args.extend(probes);
+    let (out, report) = run_json(&args)?;
+    out.expect_code(0)?;
+    expect(&report, "net.raw-socket", "blocked", Some("EPERM"), None)?;
+    expect(&report, "net.packet-socket", "blocked", Some("EPERM"), None)?;
     Ok(())
 }
 
