@@ -491,7 +491,9 @@ impl Drop for Container {
                 Instant::now() + Duration::from_secs(2),
                 &AtomicBool::new(false),
             );
-            remove_leftover_cgroups(&self.id);
+            if !self.runtime.kind.removes_own_cgroups {
+                remove_leftover_cgroups(&self.id);
+            }
         }
     }
 }

@@ -36,6 +36,9 @@ pub struct RuntimeKind {
     /// Refuses to run on a hybrid cgroup layout whose cgroup2 hierarchy holds a
     /// controller, even with `--cgroup-manager=disabled` (crun).
     pub refuses_hybrid_cgroups: bool,
+    /// Its `run` deletes the container's cgroups when the container ends by itself
+    /// (runc, crun); for the others the harness looks for empty ones left behind.
+    pub removes_own_cgroups: bool,
 }
 
 const NO_NETWORK_FLAGS: &[(Network, &[&str])] = &[];
@@ -58,6 +61,7 @@ const RUNC_LIKE: RuntimeKind = RuntimeKind {
     honours_architectures: true,
     engine: None,
     refuses_hybrid_cgroups: false,
+    removes_own_cgroups: true,
 };
 
 /// The quirks table.
@@ -80,6 +84,7 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         filters_own_exec: false,
         honours_errno_ret: false,
         honours_architectures: false,
+        removes_own_cgroups: false,
         ..RUNC_LIKE
     },
     RuntimeKind {
@@ -93,12 +98,14 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         filters_own_exec: false,
         honours_errno_ret: false,
         honours_architectures: false,
+        removes_own_cgroups: false,
         ..RUNC_LIKE
     },
     RuntimeKind {
         name: "youki",
         binary: "youki",
         package: None,
+        removes_own_cgroups: false,
         ..RUNC_LIKE
     },
     // The engines run the container with their default OCI runtime (add
@@ -109,6 +116,7 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         binary: "podman",
         package: Some("podman"),
         engine: Some(Engine::Podman),
+        removes_own_cgroups: false,
         ..RUNC_LIKE
     },
     RuntimeKind {
@@ -116,6 +124,7 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         binary: "docker",
         package: Some("docker.io"),
         engine: Some(Engine::Docker),
+        removes_own_cgroups: false,
         ..RUNC_LIKE
     },
 ];
