@@ -106,16 +106,18 @@ const RUN_DIR_TMPFS_SIZE: &str = "128m";
 fn mount_tmpfs(target: &Path) -> io::Result<()> {
     let with_huge = format!("mode=0711,size={RUN_DIR_TMPFS_SIZE},huge=within_size");
     let without = format!("mode=0711,size={RUN_DIR_TMPFS_SIZE}");
-    mount_tmpfs_with(target, &with_huge).or_else(|_| mount_tmpfs_with(target, &without))
+    mount("breakout", target, "tmpfs", &with_huge)
+        .or_else(|_| mount("breakout", target, "tmpfs", &without))
 }
 
-fn mount_tmpfs_with(target: &Path, options: &str) -> io::Result<()> {
-    let c = |s: &[u8]| CString::new(s).expect("paths hold no NUL byte");
+/// mount(2) with no flags: `source` of `fstype` at `target`, with `data` as options.
+fn mount(source: &str, target: &Path, fstype: &str, data: &str) -> io::Result<()> {
+    let c = |s: &[u8]| CString::new(s).expect("paths and options hold no NUL byte");
     let (source, target, fstype, data) = (
-        c(b"breakout"),
+        c(source.as_bytes()),
         c(target.as_os_str().as_bytes()),
-        c(b"tmpfs"),
-        c(options.as_bytes()),
+        c(fstype.as_bytes()),
+        c(data.as_bytes()),
     );
     // SAFETY: every pointer is a valid NUL-terminated string that outlives the call.
     let ret = unsafe {
@@ -367,29 +369,8 @@ impl RunDir {
             upper.display(),
             work.display()
         );
-        let c = |s: &[u8]| CString::new(s).expect("paths hold no NUL byte");
-        let (source, target, fstype, data) = (
-            c(b"overlay"),
-            c(rootfs.as_os_str().as_bytes()),
-            c(b"overlay"),
-            c(data.as_bytes()),
-        );
-        // SAFETY: every pointer is a valid NUL-terminated string that outlives the call.
-        let ret = unsafe {
-            libc::mount(
-                source.as_ptr(),
-                target.as_ptr(),
-                fstype.as_ptr(),
-                0,
-                data.as_ptr().cast(),
-            )
-        };
-        if ret != 0 {
-            return Err(BundleError::Overlay {
-                lower,
-                source: io::Error::last_os_error(),
-            });
-        }
+        mount("overlay", &rootfs, "overlay", &data)
+            .map_err(|source| BundleError::Overlay { lower, source })?;
         self.mounts.push(rootfs.clone());
         self.rootfs_writes = upper;
         self.add_probe_mountpoint(&rootfs)

@@ -434,16 +434,8 @@ pub fn execute_with(
             probes: probe_ids.clone(),
             fault: plan.fault.clone(),
         };
-        let mut args = vec![PROBE_PATH.to_string(), "run".to_string()];
-        args.extend(invocation.to_args());
-        let inputs = container::SpecInputs {
-            settings: &plan.settings,
-            probe_bin: &plan.probe_bin,
-            provided_shell: provided_shell.as_deref(),
-            args,
-            seccomp: plan.seccomp.clone(),
-            netns: bridge.as_ref().map(|b| b.container_path()),
-        };
+        let netns = bridge.as_ref().map(|b| b.container_path());
+        let inputs = spec_inputs(plan, &invocation, provided_shell.as_deref(), netns);
         let launch = match &image {
             Some(tag) => {
                 let mut args =
@@ -918,18 +910,33 @@ pub fn emit_bundle(plan: &Plan, dir: &Path) -> Result<Option<String>, RunError> 
         probes: plan.probes.iter().map(|p| p.id.to_string()).collect(),
         fault: plan.fault.clone(),
     };
+    run_dir.write_spec(&container::build_spec(&spec_inputs(
+        plan,
+        &invocation,
+        None,
+        None,
+    )))?;
+    Ok(canary)
+}
+
+/// What a container's spec is made from: the plan's settings, and the runner started
+/// with `invocation`.
+fn spec_inputs<'a>(
+    plan: &'a Plan,
+    invocation: &Invocation,
+    provided_shell: Option<&'a Path>,
+    netns: Option<PathBuf>,
+) -> container::SpecInputs<'a> {
     let mut args = vec![PROBE_PATH.to_string(), "run".to_string()];
     args.extend(invocation.to_args());
-    let inputs = container::SpecInputs {
+    container::SpecInputs {
         settings: &plan.settings,
         probe_bin: &plan.probe_bin,
-        provided_shell: None,
+        provided_shell,
         args,
         seccomp: plan.seccomp.clone(),
-        netns: None,
-    };
-    run_dir.write_spec(&container::build_spec(&inputs))?;
-    Ok(canary)
+        netns,
+    }
 }
 
 /// Runs the plan under every runtime, up to `jobs` at once, results in runtime order.
@@ -942,23 +949,22 @@ pub fn run_matrix(
     progress: &dyn Progress,
 ) -> Result<Vec<RunReport>, RunError> {
     let jobs = jobs.max(1);
+    // A runtime whose turn comes after an interrupt is not started.
+    let run_next = |runtime: &Runtime| {
+        if interrupted.load(Ordering::Relaxed) {
+            Ok(not_run(
+                plan,
+                runtime,
+                "interrupted before this runtime ran",
+            ))
+        } else {
+            run_one(plan, runtime, interrupted, progress)
+        }
+    };
     if jobs == 1 || runtimes.len() == 1 {
         // Nothing runs beside: no worker thread (starting one, and waking it on the
         // other core, is a fixed cost of every single-runtime run).
-        return runtimes
-            .iter()
-            .map(|runtime| {
-                if interrupted.load(Ordering::Relaxed) {
-                    Ok(not_run(
-                        plan,
-                        runtime,
-                        "interrupted before this runtime ran",
-                    ))
-                } else {
-                    run_one(plan, runtime, interrupted, progress)
-                }
-            })
-            .collect();
+        return runtimes.iter().map(run_next).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<std::sync::Mutex<Option<Result<RunReport, RunError>>>> = runtimes
@@ -972,16 +978,7 @@ pub fn run_matrix(
                 let Some(runtime) = runtimes.get(i) else {
                     break;
                 };
-                let result = if interrupted.load(Ordering::Relaxed) {
-                    Ok(not_run(
-                        plan,
-                        runtime,
-                        "interrupted before this runtime ran",
-                    ))
-                } else {
-                    run_one(plan, runtime, interrupted, progress)
-                };
-                *results[i].lock().expect("matrix lock") = Some(result);
+                *results[i].lock().expect("matrix lock") = Some(run_next(runtime));
             });
         }
     });
