@@ -56,6 +56,8 @@ pub struct ProbeInfo {
     pub blocked_by: &'static str,
     /// Runs once per volume or tmpfs mount, as steps `id@/mount/point`.
     pub per_mount: bool,
+    /// Hands the process to a program of the image (see `handoff` in the protocol).
+    pub hands_off: bool,
 }
 
 pub const CATALOG: &[ProbeInfo] = &[
@@ -66,6 +68,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "io_uring_setup(2) with one entry, then closes the ring",
         blocked_by: "seccomp denying io_uring_setup, or kernel.io_uring_disabled",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "kernel.bpf",
@@ -74,6 +77,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "bpf(2) with an invalid command; EINVAL or EFAULT means it reached the kernel",
         blocked_by: "seccomp denying bpf, or no CAP_BPF/CAP_SYS_ADMIN (EPERM)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "kernel.keyctl",
@@ -82,6 +86,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "keyctl(2) reading the session keyring's id, creating nothing",
         blocked_by: "seccomp denying keyctl",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "kernel.userfaultfd",
@@ -90,6 +95,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "userfaultfd(2), closing the descriptor at once",
         blocked_by: "seccomp denying userfaultfd, or vm.unprivileged_userfaultfd=0 without CAP_SYS_PTRACE",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "kernel.perf-event-open",
@@ -98,6 +104,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "perf_event_open(2) with a NULL attribute; EFAULT means it reached the kernel",
         blocked_by: "seccomp denying perf_event_open, or kernel.perf_event_paranoid",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "kernel.ptrace",
@@ -106,6 +113,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "PTRACE_ATTACH to a paused child of its own, then detaches, kills and reaps it",
         blocked_by: "seccomp denying ptrace, or no CAP_SYS_PTRACE under Yama",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "kernel.process-vm-writev",
@@ -114,6 +122,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "process_vm_writev(2) into a buffer of its own",
         blocked_by: "seccomp denying process_vm_writev",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "kernel.personality",
@@ -122,6 +131,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "personality(2) setting READ_IMPLIES_EXEC, then restores the old persona",
         blocked_by: "seccomp allowing personality only for harmless personas",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "kernel.uselib",
@@ -130,6 +140,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "uselib(2) on a path that names no library; ENOENT or ENOEXEC means it reached the kernel",
         blocked_by: "seccomp denying uselib (kernels without it, CONFIG_USELIB off or a recent kernel that dropped it, answer ENOSYS: not applicable)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "kernel.init-module",
@@ -138,6 +149,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "init_module(2) with an invalid image; ENOEXEC/EFAULT means it reached the kernel",
         blocked_by: "seccomp denying init_module, no CAP_SYS_MODULE or kernel.modules_disabled=1 (EPERM); kernels without modules answer ENOSYS (not applicable)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "kernel.kexec-load",
@@ -146,6 +158,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "kexec_load(2) with too many segments; EINVAL means it reached the kernel",
         blocked_by: "seccomp denying kexec_load, no CAP_SYS_BOOT or kernel.kexec_load_disabled=1 (EPERM); kernels without CONFIG_KEXEC answer ENOSYS (not applicable)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "kernel.reboot",
@@ -154,6 +167,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "reboot(2) with bad magic numbers and an unknown command; EINVAL means it reached the kernel",
         blocked_by: "seccomp denying reboot, or no CAP_SYS_BOOT (EPERM)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "ipc.sysv-shm",
@@ -162,6 +176,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "creates, attaches and removes a private System V shared memory segment",
         blocked_by: "seccomp denying shmget/shmat",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "ipc.write-dev-shm",
@@ -170,6 +185,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "creates a marker file in /dev/shm and removes it (the harness cannot see /dev/shm)",
         blocked_by: "a read-only /dev/shm (EROFS); without /dev/shm it is not applicable",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "spawn.fork",
@@ -178,6 +194,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "the fork(2) system call; the child exits at once",
         blocked_by: "seccomp denying fork",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "spawn.vfork",
@@ -186,6 +203,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "the vfork(2) system call; the child exits at once",
         blocked_by: "seccomp denying vfork (denying fork does not cover it)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "spawn.clone",
@@ -194,6 +212,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "clone(2) with SIGCHLD, the way glibc's fork() creates a process",
         blocked_by: "seccomp denying clone",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "spawn.clone3",
@@ -202,6 +221,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "clone3(2) with an exit signal, as newer glibc does",
         blocked_by: "seccomp denying clone3 (ENOSYS is also a block: callers fall back to clone)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "spawn.thread",
@@ -210,6 +230,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "raw clone(2) with pthread_create's flags (CLONE_VM|CLONE_THREAD|CLONE_SIGHAND|...) on a stack of its own; the thread exits at once",
         blocked_by: "seccomp denying clone, or clone with CLONE_THREAD (or CLONE_VM) in its flags",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "spawn.i386-fork",
@@ -218,6 +239,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "fork through the 32-bit entry (int 0x80, i386 nr 2), which seccomp checks as the x86 architecture, not x86_64",
         blocked_by: "a profile without the x86 architecture (libseccomp kills the call: SIGSYS), or one listing x86 whose fork rule then applies by name",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "spawn.x32",
@@ -226,6 +248,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "getpid, then fork, through the x32 ABI (x86_64 number | 0x40000000)",
         blocked_by: "a filter without the x32 architecture (libseccomp kills the call: SIGSYS); kernels without x32 answer ENOSYS (not applicable)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "namespace.clone-newuser",
@@ -234,6 +257,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "clone(2) with CLONE_NEWUSER; the child exits at once",
         blocked_by: "seccomp masking CLONE_NEWUSER in clone's flags, or user.max_user_namespaces=0 (ENOSPC)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "namespace.clone3-newuser",
@@ -242,6 +266,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "clone3(2) with CLONE_NEWUSER, which argument filters on clone cannot see",
         blocked_by: "seccomp denying clone3 (ENOSYS), or user.max_user_namespaces=0",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "namespace.setns",
@@ -250,6 +275,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "setns(2) into its own mount namespace (then puts its root back), which needs CAP_SYS_ADMIN",
         blocked_by: "seccomp denying setns, or no CAP_SYS_ADMIN (EPERM)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "fs.write-rootfs",
@@ -258,6 +284,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "creating a marker file in the root of the container's rootfs",
         blocked_by: "a read-only rootfs (EROFS), a non-root user (EACCES)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "fs.write-mount",
@@ -266,6 +293,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "creating a marker file on each volume and tmpfs mount",
         blocked_by: "the mount being read-only (EROFS)",
         per_mount: true,
+        hands_off: false,
     },
     ProbeInfo {
         id: "fs.remount-rw",
@@ -274,6 +302,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "remounting a read-only rootfs or mount read-write (and back)",
         blocked_by: "no CAP_SYS_ADMIN (EPERM), seccomp denying mount",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "fs.mount-new",
@@ -282,6 +311,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "mounting a fresh tmpfs under /dev and unmounting it",
         blocked_by: "no CAP_SYS_ADMIN (EPERM), seccomp denying mount",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "fs.mknod",
@@ -290,6 +320,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "mknodat(2) of a character device node 1:3 (the null device) on each writable mount, then opening it read-only",
         blocked_by: "nodev (EACCES), no CAP_MKNOD (EPERM), the device cgroup",
         per_mount: true,
+        hands_off: false,
     },
     ProbeInfo {
         id: "fs.setuid",
@@ -298,6 +329,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "a set-uid-root copy of the payload on each writable mount, run by a child that dropped to uid 65534",
         blocked_by: "nosuid or no-new-privileges (the payload runs without euid 0)",
         per_mount: true,
+        hands_off: false,
     },
     ProbeInfo {
         id: "fs.proc-sys",
@@ -306,6 +338,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "opening /proc/sys/kernel/core_pattern (the host-wide core dump handler) for writing; never writes it",
         blocked_by: "/proc/sys mounted read-only (EROFS)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "fs.sysfs",
@@ -314,6 +347,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "opening a global kernel attribute under /sys (uevent_helper, or another) for writing; never writes it",
         blocked_by: "/sys mounted read-only (EROFS), as runtimes do for every unprivileged container",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "fs.open-by-handle",
@@ -322,6 +356,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "name_to_handle_at then open_by_handle_at on the root (or another filesystem that gives handles): the shocker escape",
         blocked_by: "no CAP_DAC_READ_SEARCH (EPERM), seccomp denying open_by_handle_at",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "net.tcp-connect",
@@ -330,6 +365,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "a TCP connection to the harness's canary listener, sending the run's nonce",
         blocked_by: "a network namespace without a route to the canary, or seccomp denying socket/connect",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "net.udp-send",
@@ -338,6 +374,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "a UDP datagram with the run's nonce to the canary, which answers it (only the canary's receipt counts; an ICMP error back means it never arrived)",
         blocked_by: "a network namespace without a route to the canary, or seccomp denying sendto",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "net.raw-socket",
@@ -346,6 +383,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "creating an AF_INET SOCK_RAW socket (sends nothing)",
         blocked_by: "no CAP_NET_RAW (EPERM), seccomp on socket's arguments",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "net.packet-socket",
@@ -354,6 +392,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "creating an AF_PACKET socket (sends nothing)",
         blocked_by: "no CAP_NET_RAW (EPERM), seccomp on socket's arguments",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "net.vsock",
@@ -362,6 +401,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "creating an AF_VSOCK socket, the way out of a VM guest (connects nowhere)",
         blocked_by: "seccomp on socket's arguments; kernels without vsock answer EAFNOSUPPORT (not applicable)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "net.io-uring-connect",
@@ -370,6 +410,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "a TCP connect to the canary submitted as an io_uring operation, which never calls connect(2)",
         blocked_by: "seccomp denying io_uring_setup/io_uring_enter (denying connect does not cover it), or no route to the canary",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "net.i386-socketcall",
@@ -378,6 +419,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "socket and connect to the canary through the 32-bit socketcall multiplexer (int 0x80)",
         blocked_by: "a profile covering the x86 architecture's socketcall, or one without x86 (SIGSYS)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "exec.execve",
@@ -386,6 +428,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "execve(2) of the payload, which prints the run's nonce",
         blocked_by: "seccomp denying execve",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "exec.execveat",
@@ -394,6 +437,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "execveat(2) of the payload by path",
         blocked_by: "seccomp denying execveat (denying execve does not cover it)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "exec.shell",
@@ -402,6 +446,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "/bin/sh -c 'exec PAYLOAD', the way an attacker pops a shell",
         blocked_by: "seccomp denying execve, or a rootfs without a shell",
         per_mount: false,
+        hands_off: true,
     },
     ProbeInfo {
         id: "exec.memfd",
@@ -410,6 +455,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "memfd_create(MFD_CLOEXEC|MFD_EXEC), write the payload, execveat(fd, empty path, AT_EMPTY_PATH): fileless, so noexec and a read-only rootfs do not apply",
         blocked_by: "seccomp denying memfd_create or execveat (denying execve does not cover it), or vm.memfd_noexec=2 (EACCES)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "exec.i386",
@@ -418,6 +464,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "execve of the payload through the 32-bit entry (int 0x80, i386 nr 11), which seccomp checks as the x86 architecture, not x86_64",
         blocked_by: "a profile without the x86 architecture (libseccomp kills the call: SIGSYS), or one listing x86 whose execve rule then applies by name",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "exec.posix-spawn",
@@ -426,6 +473,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "clone(CLONE_VM|CLONE_VFORK) on a stack of the child's own, then execve in the child, glibc's posix_spawn route; the payload reports and exits",
         blocked_by: "seccomp denying clone (or CLONE_VM in its flags) or execve; denying fork, vfork and clone3 does not cover it",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "exec.interpreter",
@@ -434,6 +482,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "writes a script to each writable mount and has the shell read it (sh SCRIPT): noexec does not stop an interpreter",
         blocked_by: "seccomp denying execve of the shell (not applicable on a read-only mount or without a shell)",
         per_mount: true,
+        hands_off: true,
     },
     ProbeInfo {
         id: "exec.mmap-exec",
@@ -442,6 +491,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "mmap(PROT_READ|PROT_EXEC) of a file written to each writable mount, the step a dynamic loader takes; never runs it",
         blocked_by: "noexec (EPERM), seccomp on mmap's protection argument (not applicable on a read-only mount)",
         per_mount: true,
+        hands_off: false,
     },
     ProbeInfo {
         id: "fs.exec-mount",
@@ -450,6 +500,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "copying the payload onto each writable mount and executing it",
         blocked_by: "the noexec mount option (EACCES), or seccomp denying execve",
         per_mount: true,
+        hands_off: false,
     },
     ProbeInfo {
         id: "namespace.unshare-mount",
@@ -458,6 +509,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "unshare(CLONE_NEWNS), a private mount namespace",
         blocked_by: "seccomp denying unshare, or no CAP_SYS_ADMIN (EPERM)",
         per_mount: false,
+        hands_off: false,
     },
     ProbeInfo {
         id: "namespace.unshare-user",
@@ -466,6 +518,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         tries: "unshare(CLONE_NEWUSER), the first step of most namespace escapes",
         blocked_by: "seccomp denying unshare, or user.max_user_namespaces=0",
         per_mount: false,
+        hands_off: false,
     },
 ];
 

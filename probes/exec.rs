@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use breakout::protocol::{split_step, Invocation};
+use breakout::protocol::{handoff_token, split_step, Event, Invocation, HANDOFF_PROOF};
 
 use crate::runner::{self, Ctx, Impl, Verdict};
 use crate::sys::{self, CArgv, Errno};
@@ -55,11 +55,67 @@ pub fn payload_argv(argv0: &str, step: &str, inv: &Invocation) -> Vec<String> {
     argv
 }
 
-/// `sh -c 'exec "$0" "$@"' PAYLOAD payload --step exec.shell FLAGS...`
-pub fn shell_argv(payload: &str, inv: &Invocation) -> Vec<String> {
-    let mut argv = vec!["sh".to_string(), "-c".to_string(), SHELL_SCRIPT.to_string()];
-    argv.extend(payload_argv(payload, "exec.shell", inv));
+/// The argv of a payload started by a program of the image in a handoff step: it
+/// prints its proof (`--handoff TOKEN`) and exits; see [`handoff`].
+pub fn handoff_payload_argv(argv0: &str, step: &str, token: &str, inv: &Invocation) -> Vec<String> {
+    let mut argv = payload_argv(argv0, step, inv);
+    // [ARGV0, "payload", "--step", STEP, ...]: `--handoff TOKEN` goes right after STEP.
+    argv.splice(4..4, ["--handoff".to_string(), token.to_string()]);
     argv
+}
+
+/// `sh -c 'exec "$0" "$@"' PAYLOAD payload --step exec.shell --handoff TOKEN FLAGS...`
+pub fn shell_argv(payload: &str, token: &str, inv: &Invocation) -> Vec<String> {
+    let mut argv = vec!["sh".to_string(), "-c".to_string(), SHELL_SCRIPT.to_string()];
+    argv.extend(handoff_payload_argv(payload, "exec.shell", token, inv));
+    argv
+}
+
+/// Hands the process to `program`, a program of the image (see the `handoff` event in
+/// `breakout::protocol`). Returns only if the exec failed, with its errno; stdout is
+/// ours again then.
+///
+/// 1. The same execve with a path that does not exist: a filter sees the very same
+///    argument registers (the path is written into one buffer), so if it kills or
+///    denies the exec, it does so here, before any program of the image ran, and the
+///    answer is ours to report. ENOENT means the exec itself is allowed.
+/// 2. `handoff` on stdout, then stdout moves out of reach: the program gets the
+///    container's stderr as its stdout, and our copy of the protocol pipe is
+///    close-on-exec. Nothing the image prints can be read as a protocol line.
+/// 3. The real exec, with an empty environment (the key stays here).
+pub fn handoff(ctx: &Ctx, step: &str, program: &Path, argv: &[String]) -> Errno {
+    use std::os::unix::ffi::OsStrExt;
+    let missing = format!("/.breakout/.breakout-no-such-file-{}", ctx.inv.nonce);
+    let real = program.as_os_str().as_bytes();
+    if real.contains(&0) {
+        return Errno(libc::EINVAL);
+    }
+    let Ok(argv) = CArgv::new(argv) else {
+        return Errno(libc::EINVAL);
+    };
+    let mut path = vec![0u8; real.len().max(missing.len()) + 1];
+    path[..missing.len()].copy_from_slice(missing.as_bytes());
+    ctx.out.flush();
+    let first = sys::raw_execve(nul_terminated(&path), &argv);
+    if first != Errno(libc::ENOENT) {
+        return first;
+    }
+    ctx.out.emit(Event::Handoff {
+        step: step.to_string(),
+    });
+    let saved = match sys::move_stdout_to_stderr() {
+        Ok(saved) => saved,
+        Err(errno) => return errno,
+    };
+    path.fill(0);
+    path[..real.len()].copy_from_slice(real);
+    let errno = sys::raw_execve(nul_terminated(&path), &argv);
+    sys::restore_stdout(saved);
+    errno
+}
+
+fn nul_terminated(bytes: &[u8]) -> &std::ffi::CStr {
+    std::ffi::CStr::from_bytes_until_nul(bytes).expect("the buffer ends with a NUL byte")
 }
 
 /// Which exec system call to use.
@@ -97,8 +153,9 @@ pub fn execveat(ctx: &Ctx) -> Verdict {
 
 pub fn shell(ctx: &Ctx) -> Verdict {
     let shell = ctx.inv.shell.as_deref().unwrap_or(DEFAULT_SHELL);
-    let argv = shell_argv(&ctx.payload, &ctx.inv);
-    match exec(ctx, ExecCall::Execve, Path::new(shell), &argv) {
+    let token = handoff_token(&ctx.inv.nonce, "exec.shell");
+    let argv = shell_argv(&ctx.payload, &token, &ctx.inv);
+    match handoff(ctx, "exec.shell", Path::new(shell), &argv) {
         errno @ Errno(libc::ENOENT) => {
             Verdict::not_applicable(Some(errno), format!("no shell at {shell}"))
         }
@@ -131,6 +188,17 @@ pub fn payload_detail(step: &str) -> String {
         }
         _ => format!("payload started for step {step}"),
     }
+}
+
+/// Payload mode after a handoff: a program of the image started us, so stdout is the
+/// container's stderr and nothing here is believed but the token, which proves that
+/// the program ran with what the step gave it. Prints the proof and exits.
+pub fn handoff_payload(ctx: &Ctx, step: &str, token: &str) -> ! {
+    if let ("exec.interpreter", Some(dst)) = split_step(step) {
+        let _ = std::fs::remove_file(exec_mount::script_path(dst, &ctx.inv.nonce));
+    }
+    ctx.out.raw(&format!("{HANDOFF_PROOF} {token}"));
+    std::process::exit(0);
 }
 
 /// Payload mode: report the exec of `step` as escaped with the nonce as witness, then
@@ -218,9 +286,12 @@ mod tests {
 
     #[test]
     fn shell_argv_passes_the_payload_as_positional_arguments() {
-        let argv = shell_argv("/p", &inv());
+        let argv = shell_argv("/p", "T", &inv());
         assert_eq!(&argv[..3], ["sh", "-c", "exec \"$0\" \"$@\""]);
-        assert_eq!(&argv[3..7], ["/p", "payload", "--step", "exec.shell"]);
+        assert_eq!(
+            &argv[3..9],
+            ["/p", "payload", "--step", "exec.shell", "--handoff", "T"]
+        );
     }
 
     #[test]

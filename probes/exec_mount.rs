@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::exec::{self, payload_argv, ExecCall, DEFAULT_SHELL};
+use crate::exec::{self, handoff_payload_argv, DEFAULT_SHELL};
 use crate::runner::{Ctx, Verdict};
 use crate::sys::Errno;
 
@@ -34,14 +34,16 @@ const MAPPED: &[u8] = b"breakout exec.mmap-exec: mapped executable, never run\n"
 /// the script from the mount, which `noexec` does not forbid.
 pub fn interpreter(ctx: &Ctx, mount: &str) -> Verdict {
     let step = format!("exec.interpreter@{mount}");
+    let token = breakout::protocol::handoff_token(&ctx.inv.nonce, &step);
     let script = script_path(mount, &ctx.inv.nonce);
     if let Err(err) = write_new(&script, SCRIPT.as_bytes()) {
         return not_writable(mount, &err);
     }
     let shell = ctx.inv.shell.as_deref().unwrap_or(DEFAULT_SHELL);
     let mut argv = vec!["sh".to_string(), script.display().to_string()];
-    argv.extend(payload_argv(&ctx.payload, &step, &ctx.inv));
-    let errno = exec::exec(ctx, ExecCall::Execve, Path::new(shell), &argv);
+    argv.extend(handoff_payload_argv(&ctx.payload, &step, &token, &ctx.inv));
+    // The shell is the image's: the step hands the process over (see `exec::handoff`).
+    let errno = exec::handoff(ctx, &step, Path::new(shell), &argv);
     let _ = std::fs::remove_file(&script);
     match errno {
         Errno(libc::ENOENT) => Verdict::not_applicable(Some(errno), format!("no shell at {shell}")),

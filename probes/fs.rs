@@ -9,6 +9,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use breakout::protocol::Purpose;
+
 use crate::exec::{self, ExecCall};
 use crate::runner::{Ctx, Impl, Verdict};
 use crate::sys::{self, Errno};
@@ -48,15 +50,28 @@ pub fn setuid_payload(_ctx: &Ctx, dst: &str) -> Verdict {
 }
 
 pub fn write_rootfs(ctx: &Ctx) -> Verdict {
-    write_marker(&marker_path("/", &ctx.inv.nonce), &ctx.inv.nonce)
+    match ctx.key() {
+        Ok(key) => write_marker(
+            &marker_path("/", &ctx.inv.nonce),
+            &key.token(Purpose::Marker, "fs.write-rootfs"),
+        ),
+        Err(verdict) => verdict,
+    }
 }
 
 pub fn write_mount(ctx: &Ctx, mount: &str) -> Verdict {
-    write_marker(&marker_path(mount, &ctx.inv.nonce), &ctx.inv.nonce)
+    match ctx.key() {
+        Ok(key) => write_marker(
+            &marker_path(mount, &ctx.inv.nonce),
+            &key.token(Purpose::Marker, &format!("fs.write-mount@{mount}")),
+        ),
+        Err(verdict) => verdict,
+    }
 }
 
-/// Creates the marker (never replacing a file) and leaves it for the harness to find.
-fn write_marker(path: &Path, nonce: &str) -> Verdict {
+/// Creates the marker (never replacing a file) with `token` in it, and leaves it for
+/// the harness to find: only the key's holders can make that content.
+fn write_marker(path: &Path, token: &str) -> Verdict {
     let created = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -78,11 +93,11 @@ fn write_marker(path: &Path, nonce: &str) -> Verdict {
             };
         }
     };
-    match file.write_all(nonce.as_bytes()) {
+    match file.write_all(token.as_bytes()) {
         Ok(()) => Verdict::escaped(format!("created {}", path.display())),
         // The file exists, which is the escape; say that its content is missing.
         Err(err) => Verdict::escaped(format!(
-            "created {}, but writing the nonce into it failed: {err}",
+            "created {}, but writing the token into it failed: {err}",
             path.display()
         )),
     }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! breakout-probe run --nonce N [--after STEP] [--canary ADDR] [--shell PATH] [--mount DST]... --probes ID,...
-//! breakout-probe payload --step STEP [--once] <the same flags>
+//! breakout-probe payload --step STEP [--once | --handoff TOKEN] <the same flags>
 //! ```
 //!
 //! `run` prints `hello`, then `start`/`verdict` for every step and `done` (see
@@ -50,6 +50,12 @@ enum Mode {
         once: bool,
         inv: Invocation,
     },
+    /// Started by a program of the image in a handoff step: print the proof, exit.
+    Handoff {
+        step: String,
+        token: String,
+        inv: Invocation,
+    },
 }
 
 fn parse_args(args: &[String]) -> Result<Mode, String> {
@@ -59,6 +65,15 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
     let mode = match mode.as_str() {
         "run" => Mode::Run(Invocation::parse(rest)?),
         "payload" => match rest {
+            [flag, step, handoff, token, flags @ ..]
+                if flag == "--step" && handoff == "--handoff" =>
+            {
+                Mode::Handoff {
+                    step: step.clone(),
+                    token: token.clone(),
+                    inv: Invocation::parse(flags)?,
+                }
+            }
             [flag, step, once, flags @ ..] if flag == "--step" && once == "--once" => {
                 Mode::Payload {
                     step: step.clone(),
@@ -76,7 +91,7 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
         other => return Err(format!("unknown mode {other} (expected run or payload)")),
     };
     let inv = match &mode {
-        Mode::Run(inv) | Mode::Payload { inv, .. } => inv,
+        Mode::Run(inv) | Mode::Payload { inv, .. } | Mode::Handoff { inv, .. } => inv,
     };
     check_nonce(&inv.nonce)?;
     Ok(mode)
@@ -128,11 +143,18 @@ fn main() {
         Err(err) => {
             eprintln!("breakout-probe: {err}");
             eprintln!("usage: breakout-probe run --nonce N [--after STEP] [--canary ADDR] [--shell PATH] [--mount DST]... --probes ID,...");
-            eprintln!("       breakout-probe payload --step STEP [--once] <run flags>");
+            eprintln!(
+                "       breakout-probe payload --step STEP [--once | --handoff TOKEN] <run flags>"
+            );
             std::process::exit(2);
         }
     };
     let payload = payload_path(argv.first());
+    // The key comes in the environment (root-only to read, unlike argv); payloads,
+    // started with an empty environment, have none.
+    let key = std::env::var(breakout::protocol::KEY_ENV)
+        .ok()
+        .and_then(|hex| breakout::protocol::Key::from_hex(&hex));
     match mode {
         // Fault injection: a container that ends without a word.
         Mode::Run(inv) if inv.fault.as_deref() == Some("silent") => std::process::exit(0),
@@ -141,6 +163,7 @@ fn main() {
                 inv,
                 payload,
                 out: Out::new(),
+                key,
             };
             ctx.out.emit(Event::Hello {
                 nonce: ctx.inv.nonce.clone(),
@@ -157,8 +180,18 @@ fn main() {
                 inv,
                 payload,
                 out: Out::new(),
+                key,
             };
             exec::payload(&ctx, &step, once);
+        }
+        Mode::Handoff { step, token, inv } => {
+            let ctx = Ctx {
+                inv,
+                payload,
+                out: Out::new(),
+                key: None,
+            };
+            exec::handoff_payload(&ctx, &step, &token);
         }
     }
 }

@@ -84,9 +84,18 @@ pub fn family(addr: &SocketAddr) -> libc::c_int {
     }
 }
 
+/// The token `step` sends to the canary; the error is the verdict when there is no key.
+pub fn canary_token_for(ctx: &Ctx, step: &str) -> Result<String, Verdict> {
+    Ok(canary_token(ctx.key()?, step))
+}
+
 pub fn tcp_connect(ctx: &Ctx) -> Verdict {
     let addr = match canary_addr(ctx) {
         Ok(addr) => addr,
+        Err(verdict) => return verdict,
+    };
+    let token = match canary_token_for(ctx, "net.tcp-connect") {
+        Ok(token) => token,
         Err(verdict) => return verdict,
     };
     let mut stream = match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
@@ -99,14 +108,14 @@ pub fn tcp_connect(ctx: &Ctx) -> Verdict {
             };
         }
     };
-    // The canary seeing the nonce is the witness; the connection alone already escaped.
+    // The canary seeing the token is the witness; the connection alone already escaped.
     let sent = stream
-        .write_all(format!("{}\n", canary_token(&ctx.inv.nonce, "net.tcp-connect")).as_bytes())
+        .write_all(format!("{token}\n").as_bytes())
         .and_then(|()| stream.shutdown(Shutdown::Both));
     match sent {
         Ok(()) => Verdict::escaped(format!("connected to {addr}")),
         Err(err) => Verdict::escaped(format!(
-            "connected to {addr}, but sending the nonce failed: {err}"
+            "connected to {addr}, but sending the token failed: {err}"
         )),
     }
 }
@@ -132,7 +141,10 @@ pub fn udp_send(ctx: &Ctx) -> Verdict {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    let token = canary_token(&ctx.inv.nonce, "net.udp-send");
+    let token = match canary_token_for(ctx, "net.udp-send") {
+        Ok(token) => token,
+        Err(verdict) => return verdict,
+    };
     let socket = match UdpSocket::bind(local) {
         Ok(socket) => socket,
         Err(err) => return send_failed("creating a UDP socket", addr, &err),

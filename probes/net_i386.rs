@@ -4,8 +4,6 @@
 //! arguments, so a profile whose socket/connect rules name only x86_64 does not apply;
 //! a profile without the x86 architecture kills the process instead (SIGSYS).
 
-use breakout::protocol::canary_token;
-
 use crate::net::{self, CONNECT_TIMEOUT};
 use crate::runner::{Ctx, Verdict};
 use crate::sys::{self, Errno, LowMem};
@@ -91,7 +89,10 @@ fn connect_and_send(ctx: &Ctx, mem: &mut LowMem, fd: u32, addr: &std::net::Socke
     if let Err(errno) = connected {
         return Verdict::blocked(errno, &format!("i386 socketcall(SYS_CONNECT) to {addr}"));
     }
-    let line = format!("{}\n", canary_token(&ctx.inv.nonce, "net.i386-socketcall"));
+    let line = match crate::net::canary_token_for(ctx, "net.i386-socketcall") {
+        Ok(token) => format!("{token}\n"),
+        Err(verdict) => return verdict,
+    };
     let len = u32::try_from(line.len()).unwrap_or(0);
     let written = mem
         .put(line.as_bytes())
@@ -101,7 +102,7 @@ fn connect_and_send(ctx: &Ctx, mem: &mut LowMem, fd: u32, addr: &std::net::Socke
             "connected to {addr} through the i386 socketcall multiplexer"
         )),
         Err(errno) => Verdict::escaped(format!(
-            "connected to {addr} through the i386 socketcall multiplexer, but sending the nonce failed: {errno}"
+            "connected to {addr} through the i386 socketcall multiplexer, but sending the token failed: {errno}"
         )),
     }
 }

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 
-use breakout::protocol::canary_token;
 use io_uring::{opcode, squeue, types, IoUring};
 
 use crate::net::{self, CONNECT_TIMEOUT};
@@ -54,7 +53,10 @@ pub fn io_uring_connect(ctx: &Ctx) -> Verdict {
         Ok(()) => {}
         Err((errno, what)) => return Verdict::blocked(errno, &what),
     }
-    let line = format!("{}\n", canary_token(&ctx.inv.nonce, "net.io-uring-connect"));
+    let line = match crate::net::canary_token_for(ctx, "net.io-uring-connect") {
+        Ok(token) => format!("{token}\n"),
+        Err(verdict) => return verdict,
+    };
     // SAFETY: the buffer is valid for its length across the call and the fd is open.
     let written = sys::cvt(unsafe {
         libc::write(socket.0, line.as_ptr().cast(), line.len()) as libc::c_long
@@ -64,7 +66,7 @@ pub fn io_uring_connect(ctx: &Ctx) -> Verdict {
     match written {
         Ok(_) => Verdict::escaped(format!("connected to {addr} through IORING_OP_CONNECT")),
         Err(errno) => Verdict::escaped(format!(
-            "connected to {addr} through IORING_OP_CONNECT, but sending the nonce failed: {errno}"
+            "connected to {addr} through IORING_OP_CONNECT, but sending the token failed: {errno}"
         )),
     }
 }

@@ -9,27 +9,52 @@
 //!
 //! ## `hello`
 //! Printed once when a runner starts or resumes.
-//! `{"v":1,"event":"hello","nonce":"…","after":null,"pid":1,"uid":0,"gid":0}`
+//! `{"v":2,"event":"hello","nonce":"…","after":null,"pid":1,"uid":0,"gid":0}`
 //! `after` is the step the runner resumes after (see below), `null` on a fresh start.
 //! A container that never prints `hello` did not start: the harness reports it as a
 //! start failure with the runtime's error text, never as "blocked".
 //!
 //! ## `start`
-//! Printed right before a step runs: `{"v":1,"event":"start","step":"fs.write-mount@/scratch"}`.
+//! Printed right before a step runs: `{"v":2,"event":"start","step":"fs.write-mount@/scratch"}`.
 //! A step is a probe id, or `probe@target` for probes that run once per target (a mount).
 //! If the container dies after `start` and before the matching `verdict`, the step
 //! killed it (typically a seccomp `SIGSYS`); the harness records that and starts a new
 //! container with `--after STEP` so the rest of the suite still runs.
 //!
 //! ## `verdict`
-//! `{"v":1,"event":"verdict","step":"spawn.fork","outcome":"blocked","mechanism":"EPERM","detail":"fork: Operation not permitted","nonce":null}`
+//! `{"v":2,"event":"verdict","step":"spawn.fork","outcome":"blocked","mechanism":"EPERM","detail":"fork: Operation not permitted","nonce":null}`
 //! `outcome` is what the probe itself concluded: `escaped`, `blocked`, `not-applicable`
 //! or `error`. `mechanism` names an errno (`EPERM`) or signal (`SIGSYS`) where one
 //! decided the outcome. `nonce` is set only by a payload that an exec probe managed to
-//! start: it repeats the run's nonce, which the harness takes as a witness.
+//! start: it repeats the run's nonce, the sign that a new program (ours) took over.
+//!
+//! ## `handoff`
+//! `{"v":2,"event":"handoff","step":"exec.shell"}`: printed by a step that hands the
+//! process to a program of the image (the image's shell) right before it does, once a
+//! first attempt with a path that does not exist showed that the exec itself is not
+//! denied. From here on the process may be the image's: the runner's stdout is moved
+//! out of its reach first (the program gets the container's stderr as its stdout), so
+//! nothing it prints is read as protocol. If the runner comes back (the exec failed) it
+//! prints the step's verdict as usual; if it never does, the image's program ran. The
+//! payload such a program may start prints [`HANDOFF_PROOF`] and [`handoff_token`]
+//! there, and exits: the harness resumes the suite in a new container.
 //!
 //! ## `done`
-//! `{"v":1,"event":"done"}`: every step ran; the runner exits 0 right after.
+//! `{"v":2,"event":"done"}`: every step ran; the runner exits 0 right after.
+//!
+//! # Who can write here
+//!
+//! Only the runner and the payloads it starts itself ever hold the container's stdout:
+//! no program of the image runs before a `handoff`, and a handoff moves stdout out of
+//! the image's reach before the exec. So every line on stdout is ours, and the harness
+//! still takes each step's verdict once, only while that step is in flight.
+//!
+//! Witnesses that leave the container are made from a secret key the harness gives the
+//! runner in the environment ([`KEY_ENV`]; never on the command line, which every local
+//! user can read): marker file contents and canary tokens ([`Key::token`]). Nobody
+//! without the key (another local user, a program of the image) can make one. The
+//! payloads get no key: exec probes pass an empty environment, and no step a payload
+//! runs sends one.
 //!
 //! # Bounds
 //! The harness reads at most [`MAX_LINE`] bytes per line; longer lines are cut and
@@ -38,7 +63,20 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The environment variable that carries the run's key (hex) into the container.
+pub const KEY_ENV: &str = "BREAKOUT_KEY";
+/// What a payload started by a program of the image prints (to the container's
+/// stderr, see `handoff`), followed by [`handoff_token`].
+pub const HANDOFF_PROOF: &str = "breakout-handoff-proof";
+
+/// The token a handoff step gives the program of the image, for the payload to print.
+/// It need not be secret: only a program that got the process can print it on the
+/// container's stderr, and that is what it proves.
+pub fn handoff_token(nonce: &str, step: &str) -> String {
+    format!("{nonce}@{step}")
+}
 
 /// Longest line the harness accepts from a container.
 pub const MAX_LINE: usize = 16 * 1024;
@@ -73,6 +111,9 @@ pub enum Event {
         mechanism: Option<String>,
         detail: String,
         nonce: Option<String>,
+    },
+    Handoff {
+        step: String,
     },
     Done,
 }
@@ -124,10 +165,103 @@ pub fn parse_line(text: &str) -> Result<Event, LineError> {
     Ok(line.event)
 }
 
-/// What a network probe sends to the canary (one line, over TCP or UDP): the run's
-/// nonce and the step, so the harness can tell which probe got through.
-pub fn canary_token(nonce: &str, step: &str) -> String {
-    format!("{nonce} {step}")
+/// What a witness made from the key is for; each purpose gives unrelated tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// What a network probe sends to the canary.
+    Canary,
+    /// What a file probe writes into its marker.
+    Marker,
+}
+
+impl Purpose {
+    fn label(self) -> &'static str {
+        match self {
+            Purpose::Canary => "canary",
+            Purpose::Marker => "marker",
+        }
+    }
+}
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// A run's secret: 32 random bytes. Only the harness and the runner hold it; see the
+/// module docs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key([u8; 32]);
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never into a log or a report.
+        f.write_str("Key(..)")
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Key {
+    /// A fresh key from the kernel's random source.
+    pub fn random() -> std::io::Result<Key> {
+        let mut bytes = [0u8; 32];
+        let mut got = 0;
+        while got < bytes.len() {
+            // SAFETY: the pointer and length describe the unfilled rest of `bytes`.
+            let n =
+                unsafe { libc::getrandom(bytes[got..].as_mut_ptr().cast(), bytes.len() - got, 0) };
+            if n < 0 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(err);
+                }
+            } else {
+                got += n as usize;
+            }
+        }
+        Ok(Key(bytes))
+    }
+
+    /// The key as the environment carries it.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// Parses [`Key::to_hex`].
+    pub fn from_hex(text: &str) -> Option<Key> {
+        let text = text.as_bytes();
+        if text.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (i, pair) in text.chunks(2).enumerate() {
+            let pair = std::str::from_utf8(pair).ok()?;
+            bytes[i] = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Key(bytes))
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        use hmac::Mac;
+        HmacSha256::new_from_slice(&self.0).expect("HMAC takes a key of any length")
+    }
+
+    /// The witness token of `step` for `purpose`: 32 hex digits no one without the key
+    /// can make.
+    pub fn token(&self, purpose: Purpose, step: &str) -> String {
+        use hmac::Mac;
+        let mut mac = self.mac();
+        mac.update(purpose.label().as_bytes());
+        mac.update(b"\0");
+        mac.update(step.as_bytes());
+        hex(&mac.finalize().into_bytes()[..16])
+    }
+}
+
+/// What a network probe sends to the canary (one line, over TCP or UDP): a token only
+/// the key's holders can make, so that no one else can pass for a probe.
+pub fn canary_token(key: &Key, step: &str) -> String {
+    key.token(Purpose::Canary, step)
 }
 
 /// Splits a step into its probe id and target (`fs.write-mount@/data` -> (`fs.write-mount`, `/data`)).
@@ -147,7 +281,9 @@ pub fn split_step(step: &str) -> (&str, Option<&str>) {
 /// passes its own invocation on so the payload can continue the suite after that step.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Invocation {
-    /// Secret of this run; a payload that prints it proves an exec succeeded.
+    /// This run's unique label: it names the files probes leave, so that nothing of
+    /// another run is taken for ours. It is not secret (it is on the command line);
+    /// what proves an effect is made from the key ([`KEY_ENV`]).
     pub nonce: String,
     /// Resume after this step (the previous container died in it).
     pub after: Option<String>,
@@ -260,17 +396,35 @@ mod tests {
     #[test]
     fn rejects_other_versions_and_garbage() {
         assert_eq!(
-            parse_line(r#"{"v":2,"event":"done"}"#),
-            Err(LineError::Version(2))
+            parse_line(r#"{"v":1,"event":"done"}"#),
+            Err(LineError::Version(1))
         );
         assert!(matches!(
             parse_line("hello world"),
             Err(LineError::Malformed(_))
         ));
         assert!(matches!(
-            parse_line(r#"{"v":1,"event":"explode"}"#),
+            parse_line(r#"{"v":2,"event":"explode"}"#),
             Err(LineError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn tokens_need_the_key() {
+        let key = Key::random().unwrap();
+        let other = Key::random().unwrap();
+        assert_ne!(key, other);
+        assert_eq!(Key::from_hex(&key.to_hex()), Some(key.clone()));
+        assert!(Key::from_hex("zz").is_none());
+        assert!(Key::from_hex(&"g".repeat(64)).is_none());
+        // Tokens differ by purpose, step and key, and are stable.
+        let t = key.token(Purpose::Canary, "net.udp-send");
+        assert_eq!(t, key.token(Purpose::Canary, "net.udp-send"));
+        assert_eq!(t.len(), 32);
+        assert_ne!(t, key.token(Purpose::Marker, "net.udp-send"));
+        assert_ne!(t, key.token(Purpose::Canary, "net.tcp-connect"));
+        assert_ne!(t, other.token(Purpose::Canary, "net.udp-send"));
+        assert_eq!(format!("{key:?}"), "Key(..)");
     }
 
     #[test]

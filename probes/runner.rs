@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use breakout::catalog;
-use breakout::protocol::{split_step, Event, Invocation, Line, ProbeOutcome};
+use breakout::protocol::{split_step, Event, Invocation, Key, Line, ProbeOutcome};
 
 use crate::sys::Errno;
 use crate::{exec, fs, ipc, kernel, namespace, net, spawn};
@@ -79,9 +79,25 @@ pub struct Ctx {
     /// The runner's own binary, which exec probes start in payload mode.
     pub payload: String,
     pub out: Out,
+    /// The run's key, from the environment; payloads have none.
+    pub key: Option<Key>,
 }
 
 impl Ctx {
+    /// The key, for witnesses that leave the container; the error is the verdict of a
+    /// step that needs one where there is none (a payload, or a runner started by hand).
+    pub fn key(&self) -> Result<&Key, Verdict> {
+        self.key.as_ref().ok_or_else(|| {
+            Verdict::error(
+                None,
+                format!(
+                    "no key in the environment ({}): this step's witness needs one",
+                    breakout::protocol::KEY_ENV
+                ),
+            )
+        })
+    }
+
     /// The payload binary's bytes, for probes that copy it somewhere to run it; the
     /// error is the verdict to give when it cannot be read.
     pub fn payload_image(&self) -> Result<Vec<u8>, Verdict> {
@@ -237,7 +253,7 @@ fn flood(ctx: &Ctx) -> ! {
     let long = "x".repeat(breakout::protocol::MAX_LINE * 4);
     loop {
         ctx.out.raw(&long);
-        ctx.out.raw("{\"v\":1,\"event\":\"verdict\",\"step\":\"nowhere\",\"outcome\":\"escaped\",\"mechanism\":null,\"detail\":\"\",\"nonce\":null}");
+        ctx.out.raw("{\"v\":2,\"event\":\"verdict\",\"step\":\"nowhere\",\"outcome\":\"escaped\",\"mechanism\":null,\"detail\":\"\",\"nonce\":null}");
         ctx.out.raw("garbage garbage garbage");
     }
 }
@@ -248,7 +264,7 @@ pub fn inject_garbage(ctx: &Ctx) {
         ctx.out.raw("this is not json");
         ctx.out.raw(r#"{"v":99,"event":"done"}"#);
         ctx.out.raw(&"x".repeat(breakout::protocol::MAX_LINE * 2));
-        ctx.out.raw(r#"{"v":1,"event":"verdict","step":"not.planned","outcome":"escaped","mechanism":null,"detail":"","nonce":null}"#);
+        ctx.out.raw(r#"{"v":2,"event":"verdict","step":"not.planned","outcome":"escaped","mechanism":null,"detail":"","nonce":null}"#);
     }
 }
 
@@ -301,6 +317,7 @@ mod tests {
             },
             payload: "/nonexistent".to_string(),
             out: Out::new(),
+            key: None,
         }
     }
 

@@ -404,6 +404,30 @@ pub fn raw_execveat_fd(fd: std::os::fd::BorrowedFd<'_>, argv: &CArgv) -> Errno {
     }
 }
 
+/// Points stdout (fd 1) at the container's stderr (fd 2) and returns a close-on-exec
+/// copy of the old stdout, for [`restore_stdout`]. A program exec'd after this holds
+/// no descriptor of the protocol pipe.
+pub fn move_stdout_to_stderr() -> Result<libc::c_int, Errno> {
+    // SAFETY: fcntl and dup2 on descriptors this process owns; neither touches memory.
+    let saved = cvt(unsafe { libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3) }.into())?;
+    // SAFETY: as above.
+    if let Err(errno) = cvt(unsafe { libc::dup2(2, 1) }.into()) {
+        // SAFETY: `saved` was just made by fcntl and is ours to close.
+        unsafe { libc::close(saved as libc::c_int) };
+        return Err(errno);
+    }
+    Ok(saved as libc::c_int)
+}
+
+/// Undoes [`move_stdout_to_stderr`] after an exec that failed.
+pub fn restore_stdout(saved: libc::c_int) {
+    // SAFETY: `saved` is the copy move_stdout_to_stderr made, still open and ours.
+    unsafe {
+        libc::dup2(saved, 1);
+        libc::close(saved);
+    }
+}
+
 pub fn uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }

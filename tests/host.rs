@@ -202,7 +202,17 @@ struct Seen {
 
 fn run_case(case: &Case) -> Result<(), Failed> {
     let nonce = format!("host{}x{}", std::process::id(), case.label.len());
-    let canary = Canary::start().map_err(|e| format!("canary: {e}"))?;
+    let key = protocol::Key::random().map_err(|e| format!("key: {e}"))?;
+    let tokens = [
+        "net.tcp-connect",
+        "net.udp-send",
+        "net.io-uring-connect",
+        "net.i386-socketcall",
+    ]
+    .iter()
+    .map(|step| protocol::canary_token(&key, step))
+    .collect();
+    let canary = Canary::start(tokens).map_err(|e| format!("canary: {e}"))?;
     let scratch = common::Scratch::new("host-mount");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_breakout-probe"));
     cmd.args([
@@ -217,6 +227,7 @@ fn run_case(case: &Case) -> Result<(), Failed> {
     }
     cmd.args(["--probes", case.probe])
         .env_clear()
+        .env(protocol::KEY_ENV, key.to_hex())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -237,9 +248,11 @@ fn run_case(case: &Case) -> Result<(), Failed> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let mut seen: Option<Seen> = None;
     let mut started = false;
+    let mut handed_off = None;
     for line in stdout.lines() {
         match protocol::parse_line(line) {
             Ok(Event::Start { step }) if step.starts_with(case.probe) => started = true,
+            Ok(Event::Handoff { step }) if step.starts_with(case.probe) => handed_off = Some(step),
             Ok(Event::Verdict {
                 step,
                 outcome,
@@ -255,6 +268,23 @@ fn run_case(case: &Case) -> Result<(), Failed> {
                 })
             }
             _ => {}
+        }
+    }
+    // A handoff that never came back: the shell ran, and its payload proves it on
+    // stderr (where the runner moved stdout before the exec), as the harness reads it.
+    if let (None, Some(step)) = (&seen, &handed_off) {
+        let proof = format!(
+            "{} {}",
+            protocol::HANDOFF_PROOF,
+            protocol::handoff_token(&nonce, step)
+        );
+        if stderr.contains(&proof) {
+            seen = Some(Seen {
+                outcome: ProbeOutcome::Escaped,
+                mechanism: None,
+                detail: "handed off; the payload proved it".into(),
+                nonce: Some(nonce.clone()),
+            });
         }
     }
     if seen.is_none() && started && out.status.signal() == Some(libc::SIGSYS) {

@@ -3,18 +3,26 @@
 //!
 //! Everything lives under one directory per run, removed (and unmounted) on drop, so
 //! every path out of a run, including errors and Ctrl-C, leaves nothing behind.
+//!
+//! The rootfs is the attacker's (DESIGN.md, threat model). So a run's directories are
+//! root's alone (`0700`, created under names no one can guess or take first), its
+//! mounts are `nosuid,nodev`, the harness's own mount points in a user's rootfs are
+//! made in the overlay's upper layer before the image is mounted under it (nothing in
+//! the image can pre-empt them), and files the container made are reached only through
+//! [`inroot`].
 
-use std::ffi::CString;
+pub mod inroot;
+mod mounts;
+
 use std::fs;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use oci_spec::runtime::Spec;
 
-use crate::container::PROBE_PATH;
+use crate::container::{PROBE_DIR, PROBE_PATH, PROVIDED_SHELL_PATH};
 
 /// Where the default rootfs takes its shell from (Debian's busybox-static).
 pub const BUSYBOX_CANDIDATES: &[&str] = &["/bin/busybox", "/usr/bin/busybox"];
@@ -32,11 +40,11 @@ pub enum BundleError {
     NoBusybox,
     #[error("{path} is dynamically linked; the default rootfs needs a static busybox (apt-get install busybox-static)")]
     DynamicBusybox { path: PathBuf },
-    #[error("failed to mount an overlay over --rootfs {lower}: {source}")]
+    #[error("failed to mount an overlay over --rootfs {}: {source}", lower.display())]
     Overlay {
         lower: PathBuf,
         #[source]
-        source: io::Error,
+        source: mounts::OverlayError,
     },
     #[error("failed to write config.json: {0}")]
     Spec(String),
@@ -99,41 +107,17 @@ fn read_at_most(file: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<usiz
 /// probes write, and an overlay's upper layer over --rootfs, with room to spare.
 const RUN_DIR_TMPFS_SIZE: &str = "128m";
 
-/// Mounts the run directory's tmpfs. Huge pages for files that fill them (busybox is
-/// just under 2 MiB) make its copy one page allocation instead of ~500: measured here,
-/// 0.18 ms against 0.6 ms, and a fifth of the unmount time. A kernel without huge
-/// pages for tmpfs refuses the option; then the mount goes without it.
+/// Mounts the run directory's tmpfs (root-only, nosuid, nodev). Huge pages for files
+/// that fill them (busybox is just under 2 MiB) make its copy one page allocation
+/// instead of ~500: measured here, 0.18 ms against 0.6 ms, and a fifth of the unmount
+/// time. A kernel without huge pages for tmpfs refuses the option; then the mount goes
+/// without it.
 fn mount_tmpfs(target: &Path) -> io::Result<()> {
-    let with_huge = format!("mode=0711,size={RUN_DIR_TMPFS_SIZE},huge=within_size");
-    let without = format!("mode=0711,size={RUN_DIR_TMPFS_SIZE}");
-    mount("breakout", target, "tmpfs", &with_huge)
-        .or_else(|_| mount("breakout", target, "tmpfs", &without))
-}
-
-/// mount(2) with no flags: `source` of `fstype` at `target`, with `data` as options.
-fn mount(source: &str, target: &Path, fstype: &str, data: &str) -> io::Result<()> {
-    let c = |s: &[u8]| CString::new(s).expect("paths and options hold no NUL byte");
-    let (source, target, fstype, data) = (
-        c(source.as_bytes()),
-        c(target.as_os_str().as_bytes()),
-        c(fstype.as_bytes()),
-        c(data.as_bytes()),
-    );
-    // SAFETY: every pointer is a valid NUL-terminated string that outlives the call.
-    let ret = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            data.as_ptr().cast(),
-        )
-    };
-    if ret == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    mounts::tmpfs(
+        target,
+        &[("size", RUN_DIR_TMPFS_SIZE), ("huge", "within_size")],
+    )
+    .or_else(|_| mounts::tmpfs(target, &[("size", RUN_DIR_TMPFS_SIZE)]))
 }
 
 /// Copies `from` to a new file `to` with mode 0755. The length is set first so that a
@@ -215,31 +199,66 @@ static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Where runtime state directories go: `/run/breakout/TOKEN`.
 pub const SHORT_STATE_BASE: &str = "/run/breakout";
 
-/// A run-unique token: process id, a counter and clock noise.
+/// A run-unique token: process id (so a run's traces can be told apart), a counter
+/// and 64 random bits (so that no one can guess a name and take it first).
 pub fn unique_token() -> String {
     let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{}-{}-{:08x}", std::process::id(), n, nanos)
+    format!("{}-{}-{:016x}", std::process::id(), n, random_u64())
+}
+
+/// 64 bits from the kernel's random source.
+pub fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    // getrandom(2) for 8 bytes from the urandom pool neither blocks (after boot) nor
+    // comes back short; on the impossible failure the clock still varies the value.
+    // SAFETY: the pointer and length describe `bytes`.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != bytes.len() as isize {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        bytes = nanos.to_le_bytes();
+    }
+    u64::from_le_bytes(bytes)
+}
+
+/// Creates `path` as a new directory of root's alone (0700): never one that exists
+/// already (another user's, or a link), which `create_dir_all` would accept.
+fn create_private_dir(path: &Path) -> Result<(), BundleError> {
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .map_err(io_err("create", path))?;
+    // The mode given at creation is cut by the umask.
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+        .map_err(io_err("set permissions on", path))
+}
+
+/// The base of the runtime state directories, made root's alone if it is new.
+fn state_base() -> io::Result<PathBuf> {
+    let base = PathBuf::from(SHORT_STATE_BASE);
+    match fs::DirBuilder::new().mode(0o700).create(&base) {
+        Ok(()) => fs::set_permissions(&base, fs::Permissions::from_mode(0o700))?,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    Ok(base)
 }
 
 impl RunDir {
-    /// Creates the directory under `$TMPDIR` (or /tmp) with a unique name.
+    /// Creates the directory under `$TMPDIR` (or /tmp) with a unique name, root's
+    /// alone.
     pub fn create() -> Result<RunDir, BundleError> {
         let base = std::env::temp_dir();
         let token = unique_token();
         let root = base.join(format!("breakout-{token}"));
-        fs::create_dir_all(&root).map_err(io_err("create", &root))?;
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o711))
-            .map_err(io_err("set permissions on", &root))?;
+        create_private_dir(&root)?;
         // Runtime state wants a short path (podman refuses a runroot over 50 bytes,
         // sockets live there); /run is short and in memory. A host without a
         // writable /run keeps it in the run directory.
-        let short = PathBuf::from(SHORT_STATE_BASE).join(&token);
-        let state = match fs::create_dir_all(&short) {
-            Ok(()) => short,
+        let state = match state_base() {
+            Ok(base) => base.join(&token),
             Err(_) => root.join("state"),
         };
         let mut dir = RunDir {
@@ -252,15 +271,17 @@ impl RunDir {
         };
         // The run directory lives in memory where it can: building the rootfs (a
         // dozen inodes and a 2 MB copy) and removing it afterwards is then memory work
-        // and one unmount, against ~2 ms of journalled disk work per run on ext4.
-        // Nothing goes on it with nosuid, nodev or noexec, so that what the probes find
-        // in the rootfs is the container's settings at work, not ours. Pages the
-        // container writes are charged to its own memory limit. Where no tmpfs can be
-        // mounted (no CAP_SYS_ADMIN) it stays a plain directory, which works the same.
+        // and one unmount, against ~2 ms of journalled disk work per run on ext4. It is
+        // nosuid and nodev: a set-uid file or a device node the container makes in its
+        // rootfs gives nothing on the host (the container's own mounts of it carry the
+        // same flags; the probes of set-uid files and devices run on the volumes and
+        // tmpfs mounts the settings name). Pages the container writes are charged to
+        // its own memory limit. Where no tmpfs can be mounted (no CAP_SYS_ADMIN) it
+        // stays a plain directory, root's alone all the same.
         if mount_tmpfs(&dir.root).is_ok() {
             dir.mounts.push(dir.root.clone());
         }
-        fs::create_dir_all(&dir.state).map_err(io_err("create", &dir.state))?;
+        create_private_dir(&dir.state)?;
         dir.rootfs_writes = dir.rootfs();
         Ok(dir)
     }
@@ -305,16 +326,7 @@ impl RunDir {
     /// container needs, and the mount point for the probe.
     pub fn build_default_rootfs(&mut self, busybox: &Path) -> Result<(), BundleError> {
         let rootfs = self.rootfs();
-        for dir in [
-            "bin",
-            "dev",
-            "etc",
-            "proc",
-            "sys",
-            "tmp",
-            "root",
-            ".breakout",
-        ] {
+        for dir in ["bin", "dev", "etc", "proc", "sys", "tmp", "root"] {
             let path = rootfs.join(dir);
             fs::create_dir_all(&path).map_err(io_err("create", &path))?;
         }
@@ -342,13 +354,21 @@ impl RunDir {
         self.add_probe_mountpoint(&rootfs)
     }
 
-    fn add_probe_mountpoint(&self, rootfs: &Path) -> Result<(), BundleError> {
-        let mountpoint = rootfs.join(PROBE_PATH.trim_start_matches('/'));
-        if let Some(parent) = mountpoint.parent() {
-            fs::create_dir_all(parent).map_err(io_err("create", parent))?;
-        }
-        if !mountpoint.exists() {
-            fs::write(&mountpoint, b"").map_err(io_err("create", &mountpoint))?;
+    /// Makes `/.breakout` with the mount points of the probe and the provided shell in
+    /// `top`: a directory of ours (the default rootfs we just built, or the overlay's
+    /// empty upper layer before the image is mounted under it), so no path here is
+    /// the image's.
+    fn add_probe_mountpoint(&self, top: &Path) -> Result<(), BundleError> {
+        let dir = top.join(PROBE_DIR.trim_start_matches('/'));
+        fs::create_dir(&dir).map_err(io_err("create", &dir))?;
+        for file in [PROBE_PATH, PROVIDED_SHELL_PATH] {
+            let mountpoint = top.join(file.trim_start_matches('/'));
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(&mountpoint)
+                .map_err(io_err("create", &mountpoint))?;
         }
         Ok(())
     }
@@ -362,24 +382,39 @@ impl RunDir {
         for dir in [&upper, &work, &rootfs] {
             fs::create_dir_all(dir).map_err(io_err("create", dir))?;
         }
-        let lower = fs::canonicalize(lower).map_err(io_err("resolve", lower))?;
-        let data = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.display(),
-            upper.display(),
-            work.display()
+        // In the upper layer, before the image is under it: whatever the image has at
+        // /.breakout (a link to a host path, a file) is hidden by our directory.
+        self.add_probe_mountpoint(&upper)?;
+        // Opaque: none of the image's own /.breakout shows through ours. Best effort;
+        // our names shadow the image's either way.
+        let _ = rustix::fs::setxattr(
+            upper.join(PROBE_DIR.trim_start_matches('/')),
+            "trusted.overlay.opaque",
+            b"y",
+            rustix::fs::XattrFlags::empty(),
         );
-        mount("overlay", &rootfs, "overlay", &data)
+        let lower = fs::canonicalize(lower).map_err(io_err("resolve", lower))?;
+        mounts::overlay(&lower, &upper, &work, &rootfs)
             .map_err(|source| BundleError::Overlay { lower, source })?;
-        self.mounts.push(rootfs.clone());
+        self.mounts.push(rootfs);
         self.rootfs_writes = upper;
-        self.add_probe_mountpoint(&rootfs)
+        Ok(())
     }
 
-    /// Writes config.json for the next container of this run.
+    /// Writes config.json for the next container of this run, readable by root alone
+    /// (it holds the run's key).
     pub fn write_spec(&self, spec: &Spec) -> Result<(), BundleError> {
-        spec.save(self.bundle().join("config.json"))
-            .map_err(|e| BundleError::Spec(e.to_string()))
+        use std::io::Write;
+        let path = self.bundle().join("config.json");
+        let text = serde_json::to_vec(spec).map_err(|e| BundleError::Spec(e.to_string()))?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err("write", &path))?;
+        file.write_all(&text).map_err(io_err("write", &path))
     }
 }
 
@@ -389,12 +424,7 @@ impl Drop for RunDir {
             return;
         }
         while let Some(target) = self.mounts.pop() {
-            if let Ok(c) = CString::new(target.as_os_str().as_bytes()) {
-                // SAFETY: a valid NUL-terminated path; MNT_DETACH cannot fail on busy mounts.
-                unsafe {
-                    libc::umount2(c.as_ptr(), libc::MNT_DETACH);
-                }
-            }
+            mounts::detach(&target);
         }
         let _ = fs::remove_dir_all(&self.root);
         let _ = fs::remove_dir_all(&self.state);
@@ -411,6 +441,13 @@ mod tests {
         let path = dir.path().to_path_buf();
         let state = dir.state();
         assert!(state.is_dir());
+        use std::os::unix::fs::MetadataExt;
+        for private in [dir.path(), state.as_path()] {
+            let meta = fs::metadata(private).unwrap();
+            assert_eq!(meta.mode() & 0o777, 0o700, "{}", private.display());
+            // SAFETY: geteuid has no preconditions.
+            assert_eq!(meta.uid(), unsafe { libc::geteuid() });
+        }
         drop(dir);
         assert!(!path.exists());
         assert!(!state.exists());

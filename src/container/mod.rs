@@ -78,6 +78,9 @@ pub const ALL_CAPS: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// The harness's own directory inside every container: nothing may be mounted on it
+/// or under it but what the harness puts there.
+pub const PROBE_DIR: &str = "/.breakout";
 /// Where the probe binary appears inside every container.
 pub const PROBE_PATH: &str = "/.breakout/breakout-probe";
 /// Where the harness puts a shell when the rootfs has none.
@@ -537,6 +540,9 @@ pub struct SpecInputs<'a> {
     pub seccomp: Option<LinuxSeccomp>,
     /// The network namespace to join (bridge mode).
     pub netns: Option<PathBuf>,
+    /// The run's key, for the runner's environment (never its argv: see
+    /// `protocol::KEY_ENV`).
+    pub key: Option<&'a crate::protocol::Key>,
 }
 
 /// The same settings as flags of a docker-compatible engine's `run`, for the engine
@@ -592,6 +598,11 @@ pub fn engine_args(inputs: &SpecInputs, podman: bool) -> Vec<String> {
         (None, _) => "none".into(),
     };
     opt("--network", network);
+    if inputs.key.is_some() {
+        // By name only: the engine takes the value from its own environment, which
+        // the driver sets; a value here would be on the engine's command line.
+        opt("--env", crate::protocol::KEY_ENV.to_string());
+    }
     opt("--pids-limit", PIDS_LIMIT.to_string());
     opt("--memory", MEMORY_LIMIT.to_string());
     // The same open-files limit as the OCI spec; podman would otherwise raise nofile
@@ -673,9 +684,17 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
                 .expect("user has every field"),
         )
         .args(inputs.args.clone())
-        .env(vec![
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-        ])
+        .env(
+            std::iter::once(
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+            )
+            .chain(
+                inputs
+                    .key
+                    .map(|key| format!("{}={}", crate::protocol::KEY_ENV, key.to_hex())),
+            )
+            .collect::<Vec<_>>(),
+        )
         .cwd("/")
         .capabilities(capabilities)
         .no_new_privileges(settings.no_new_privileges)
@@ -686,18 +705,6 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
     let mut mounts = spec.mounts().clone().unwrap_or_default();
     // The cgroup mount of the default spec needs a cgroup namespace layout we do not set up.
     mounts.retain(|m| m.destination() != Path::new("/sys/fs/cgroup"));
-    mounts.push(bind_mount(
-        inputs.probe_bin,
-        PROBE_PATH,
-        &["bind", "ro", "nosuid", "nodev"],
-    ));
-    if let Some(shell) = inputs.provided_shell {
-        mounts.push(bind_mount(
-            shell,
-            PROVIDED_SHELL_PATH,
-            &["bind", "ro", "nosuid", "nodev"],
-        ));
-    }
     for volume in &settings.volumes {
         let mut options = vec!["rbind", "rprivate"];
         options.extend(volume.options.iter().map(String::as_str));
@@ -713,6 +720,20 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
                 .build()
                 .expect("tmpfs mount has every field"),
         );
+    }
+    // The harness's own mounts come last: a mount made later could cover them (a
+    // volume whose destination the image links to /.breakout), one made earlier cannot.
+    mounts.push(bind_mount(
+        inputs.probe_bin,
+        PROBE_PATH,
+        &["bind", "ro", "nosuid", "nodev"],
+    ));
+    if let Some(shell) = inputs.provided_shell {
+        mounts.push(bind_mount(
+            shell,
+            PROVIDED_SHELL_PATH,
+            &["bind", "ro", "nosuid", "nodev"],
+        ));
     }
     spec.set_mounts(Some(mounts));
 
@@ -923,6 +944,7 @@ mod tests {
             args: vec![PROBE_PATH.into(), "run".into()],
             seccomp: None,
             netns: None,
+            key: None,
         });
         let json = serde_json::to_value(&spec).unwrap();
         assert_eq!(json["root"]["readonly"], true);

@@ -75,9 +75,18 @@ pub struct Verdict {
     pub mechanism: Option<String>,
     pub evidence: Option<Evidence>,
     pub detail: String,
+    /// The step handed the container's process to a program of the image (its shell):
+    /// what that program printed was never read as a verdict.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub image_code: bool,
 }
 
 impl Verdict {
+    pub fn ran_image_code(mut self) -> Self {
+        self.image_code = true;
+        self
+    }
+
     pub fn new(runtime: &str, step: &str, outcome: Outcome, detail: impl Into<String>) -> Self {
         let (probe, target) = crate::protocol::split_step(step);
         let info = catalog::find(probe);
@@ -91,6 +100,7 @@ impl Verdict {
             mechanism: None,
             evidence: None,
             detail: detail.into(),
+            image_code: false,
         }
     }
 

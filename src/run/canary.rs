@@ -1,11 +1,19 @@
 //! The canary: a TCP listener and a UDP socket on the same loopback port, which the
-//! network probes try to reach. A connection or datagram that delivers the run's nonce
-//! and the probe's step (see `protocol::canary_token`) is witnessed egress.
+//! network probes try to reach. A connection or datagram that delivers one of the run's
+//! canary tokens (see `protocol::canary_token`: made from the run's key, so no one else
+//! can make one) is witnessed egress.
 //!
-//! It listens on loopback only; no probe is ever given another address.
+//! It listens on loopback only; no probe is ever given another address. With
+//! `--network host` that is the host's loopback, where every local user can reach it,
+//! so it trusts nothing it receives: only the tokens it was told to expect are recorded
+//! (junk cannot crowd them out or pass for them), only they get an answer, and
+//! connections are served side by side, each for at most [`CONNECTION_TIME`], at most
+//! [`MAX_CONNECTIONS`] at once: an idle connection holds up neither the probes' nor
+//! the end of the run.
 
+use std::collections::HashSet;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Condvar, Mutex};
@@ -15,21 +23,24 @@ use std::time::{Duration, Instant};
 /// A running listener; dropping it stops the thread and closes the socket.
 pub struct Canary {
     addr: SocketAddr,
-    received: Arc<(Mutex<Vec<String>>, Condvar)>,
+    received: Arc<(Mutex<HashSet<String>>, Condvar)>,
     /// Dropping this end wakes the thread and tells it to stop.
     stop: Option<UnixStream>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// At most this many receipts are kept: the probes send a handful; anything past it
-/// is not ours and must not grow the harness's memory.
-const MAX_RECEIPTS: usize = 1000;
+/// Connections served at once; past it the oldest is dropped for the newest.
+pub const MAX_CONNECTIONS: usize = 32;
+/// How long one connection may take to deliver its token.
+pub const CONNECTION_TIME: Duration = Duration::from_secs(1);
+/// The longest token line read from a connection or datagram.
+const MAX_TOKEN_LINE: usize = 256;
 
 impl Canary {
-    /// Listens on loopback.
-    pub fn start() -> std::io::Result<Canary> {
+    /// Listens on loopback for `expected` tokens.
+    pub fn start(expected: HashSet<String>) -> std::io::Result<Canary> {
         let (listener, udp) = Canary::bind("127.0.0.1")?;
-        Canary::from_sockets(listener, udp)
+        Canary::from_sockets(listener, udp, expected)
     }
 
     /// Binds TCP and UDP on one port of `ip`, in the calling thread's network namespace.
@@ -46,18 +57,32 @@ impl Canary {
     }
 
     /// Serves sockets made by [`Canary::bind`] (possibly in another namespace). The
-    /// thread sleeps in poll(2) until a connection, a datagram or the stop comes, and
-    /// answers each datagram with its own text, so that the UDP probe learns at once
-    /// that it arrived (the receipt recorded here stays the witness).
-    pub fn from_sockets(listener: TcpListener, udp: UdpSocket) -> std::io::Result<Canary> {
+    /// thread sleeps in poll(2) until a connection, data, a datagram or the stop comes,
+    /// and answers each expected datagram with its own text, so that the UDP probe
+    /// learns at once that it arrived (the receipt recorded here stays the witness).
+    pub fn from_sockets(
+        listener: TcpListener,
+        udp: UdpSocket,
+        expected: HashSet<String>,
+    ) -> std::io::Result<Canary> {
         listener.set_nonblocking(true)?;
         udp.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let received = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let received = Arc::new((Mutex::new(HashSet::new()), Condvar::new()));
         let (stop, stopped) = UnixStream::pair()?;
         let thread = {
             let received = Arc::clone(&received);
-            std::thread::spawn(move || serve(&listener, &udp, &stopped, &received))
+            std::thread::spawn(move || {
+                Server {
+                    listener: &listener,
+                    udp: &udp,
+                    stopped: &stopped,
+                    received: &received,
+                    expected: &expected,
+                    connections: Vec::new(),
+                }
+                .serve()
+            })
         };
         Ok(Canary {
             addr,
@@ -77,7 +102,7 @@ impl Canary {
         let (lock, arrived) = &*self.received;
         let mut seen = lock.lock().expect("canary lock");
         loop {
-            if seen.iter().any(|r| r == token) {
+            if seen.contains(token) {
                 return true;
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -89,52 +114,129 @@ impl Canary {
     }
 }
 
-fn serve(
-    listener: &TcpListener,
-    udp: &UdpSocket,
-    stopped: &UnixStream,
-    received: &(Mutex<Vec<String>>, Condvar),
-) {
-    let record = |text: String| {
-        let (lock, arrived) = received;
-        let mut seen = lock.lock().expect("canary lock");
-        if seen.len() < MAX_RECEIPTS {
-            seen.push(text);
+/// One connection being read.
+struct Connection {
+    stream: TcpStream,
+    data: Vec<u8>,
+    until: Instant,
+}
+
+struct Server<'a> {
+    listener: &'a TcpListener,
+    udp: &'a UdpSocket,
+    stopped: &'a UnixStream,
+    received: &'a (Mutex<HashSet<String>>, Condvar),
+    expected: &'a HashSet<String>,
+    connections: Vec<Connection>,
+}
+
+impl Server<'_> {
+    /// Records `text` if it is an expected token; whether it was.
+    fn record(&self, text: &[u8]) -> bool {
+        let line = text.split(|b| *b == b'\n').next().unwrap_or_default();
+        let Ok(token) = std::str::from_utf8(line) else {
+            return false;
+        };
+        let token = token.trim();
+        if !self.expected.contains(token) {
+            return false;
         }
+        let (lock, arrived) = self.received;
+        lock.lock().expect("canary lock").insert(token.to_string());
         arrived.notify_all();
-    };
-    let mut fds =
-        [listener.as_raw_fd(), udp.as_raw_fd(), stopped.as_raw_fd()].map(|fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        });
-    loop {
-        // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if ready < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
+        true
+    }
+
+    fn serve(mut self) {
+        loop {
+            let mut fds: Vec<libc::pollfd> = [
+                self.listener.as_raw_fd(),
+                self.udp.as_raw_fd(),
+                self.stopped.as_raw_fd(),
+            ]
+            .into_iter()
+            .chain(self.connections.iter().map(|c| c.stream.as_raw_fd()))
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+            let wait = self
+                .connections
+                .iter()
+                .map(|c| c.until.saturating_duration_since(Instant::now()))
+                .min()
+                .map_or(-1, |d| {
+                    d.as_millis().min(i32::MAX as u128) as libc::c_int + 1
+                });
+            // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait) };
+            if ready < 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return;
             }
-            return;
+            if fds[2].revents != 0 {
+                return;
+            }
+            let mut datagram = [0u8; MAX_TOKEN_LINE];
+            while let Ok((n, from)) = self.udp.recv_from(&mut datagram) {
+                // Only an expected token is answered: the answer goes back where it
+                // came from (loopback, or a namespace this run made) and tells the probe
+                // it arrived; junk gets nothing, so the canary reflects nothing.
+                if self.record(&datagram[..n]) {
+                    let _ = self.udp.send_to(&datagram[..n], from);
+                }
+            }
+            while let Ok((stream, _)) = self.listener.accept() {
+                if stream.set_nonblocking(true).is_err() {
+                    continue;
+                }
+                if self.connections.len() >= MAX_CONNECTIONS {
+                    self.connections.remove(0);
+                }
+                self.connections.push(Connection {
+                    stream,
+                    data: Vec::new(),
+                    until: Instant::now() + CONNECTION_TIME,
+                });
+            }
+            // Every connection is read as far as it goes now; one that is complete
+            // (a line, its end, the bound) or out of time is judged and closed.
+            let now = Instant::now();
+            let mut open = std::mem::take(&mut self.connections);
+            open.retain_mut(|c| {
+                let finished = read_some(c);
+                if finished || now >= c.until {
+                    self.record(&c.data);
+                    false
+                } else {
+                    true
+                }
+            });
+            self.connections = open;
         }
-        if fds[2].revents != 0 {
-            return;
-        }
-        let mut datagram = [0u8; 256];
-        while let Ok((n, from)) = udp.recv_from(&mut datagram) {
-            let text = String::from_utf8_lossy(&datagram[..n]).trim().to_string();
-            // The answer goes back where the datagram came from: loopback or a
-            // namespace this run made. Its failure changes nothing here.
-            let _ = udp.send_to(&datagram[..n], from);
-            record(text);
-        }
-        while let Ok((mut stream, _)) = listener.accept() {
-            let _ = stream.set_nonblocking(false);
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-            let mut buf = Vec::new();
-            let _ = (&mut stream).take(256).read_to_end(&mut buf);
-            record(String::from_utf8_lossy(&buf).trim().to_string());
+    }
+}
+
+/// Reads what a connection has without blocking; whether it is complete.
+fn read_some(c: &mut Connection) -> bool {
+    let mut chunk = [0u8; MAX_TOKEN_LINE];
+    loop {
+        let room = MAX_TOKEN_LINE - c.data.len();
+        match c.stream.read(&mut chunk[..room.max(1)]) {
+            Ok(0) => return true,
+            Ok(n) => {
+                c.data.extend_from_slice(&chunk[..n.min(room)]);
+                if c.data.contains(&b'\n') || c.data.len() >= MAX_TOKEN_LINE {
+                    return true;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
         }
     }
 }
@@ -153,38 +255,61 @@ impl Drop for Canary {
 mod tests {
     use super::*;
     use std::io::Write;
-    use std::net::TcpStream;
 
-    #[test]
-    fn records_and_answers_datagrams() {
-        let canary = Canary::start().unwrap();
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.send_to(b"n1 net.udp-send\n", canary.addr()).unwrap();
-        assert!(canary.saw("n1 net.udp-send", Duration::from_secs(2)));
-        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        let mut answer = [0u8; 64];
-        let (n, from) = s.recv_from(&mut answer).unwrap();
-        assert_eq!(from, canary.addr());
-        assert_eq!(&answer[..n], b"n1 net.udp-send\n");
+    fn expecting(tokens: &[&str]) -> Canary {
+        Canary::start(tokens.iter().map(|t| t.to_string()).collect()).unwrap()
     }
 
     #[test]
-    fn stops_at_once_when_dropped() {
-        let canary = Canary::start().unwrap();
+    fn records_and_answers_expected_datagrams_only() {
+        let canary = expecting(&["t-udp"]);
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut answer = [0u8; 64];
+        // Junk first, lots of it: no answer, no receipt, no room taken.
+        for i in 0..2000 {
+            s.send_to(format!("junk {i}\n").as_bytes(), canary.addr())
+                .unwrap();
+        }
+        assert!(!canary.saw("junk 1", Duration::from_millis(50)));
+        s.send_to(b"t-udp\n", canary.addr()).unwrap();
+        assert!(canary.saw("t-udp", Duration::from_secs(2)));
+        let (n, from) = s.recv_from(&mut answer).unwrap();
+        assert_eq!(from, canary.addr());
+        assert_eq!(&answer[..n], b"t-udp\n");
+        assert!(s.recv_from(&mut answer).is_err(), "junk was answered");
+    }
+
+    #[test]
+    fn stops_at_once_when_dropped_even_with_idle_connections() {
+        let canary = expecting(&["t"]);
+        let idle: Vec<TcpStream> = (0..MAX_CONNECTIONS + 8)
+            .map(|_| TcpStream::connect(canary.addr()).unwrap())
+            .collect();
+        std::thread::sleep(Duration::from_millis(50));
         let started = Instant::now();
         drop(canary);
         assert!(started.elapsed() < Duration::from_millis(500));
+        drop(idle);
     }
 
     #[test]
-    fn records_the_nonce() {
-        let canary = Canary::start().unwrap();
+    fn idle_connections_do_not_hold_up_a_token() {
+        let canary = expecting(&["t-tcp"]);
         assert!(canary.addr().ip().is_loopback());
-        assert!(!canary.saw("n1", Duration::from_millis(20)));
+        let idle: Vec<TcpStream> = (0..MAX_CONNECTIONS * 2)
+            .map(|_| TcpStream::connect(canary.addr()).unwrap())
+            .collect();
+        let started = Instant::now();
         let mut s = TcpStream::connect(canary.addr()).unwrap();
-        s.write_all(b"n1\n").unwrap();
-        drop(s);
-        assert!(canary.saw("n1", Duration::from_secs(2)));
-        assert!(!canary.saw("n2", Duration::from_millis(20)));
+        s.write_all(b"t-tcp\n").unwrap();
+        assert!(canary.saw("t-tcp", Duration::from_secs(2)));
+        assert!(started.elapsed() < Duration::from_millis(500));
+        let mut junk = TcpStream::connect(canary.addr()).unwrap();
+        junk.write_all(b"not-a-token\n").unwrap();
+        drop(junk);
+        assert!(!canary.saw("not-a-token", Duration::from_millis(100)));
+        drop(idle);
     }
 }

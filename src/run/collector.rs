@@ -98,6 +98,12 @@ pub struct Pipes {
     stderr: Option<ChildStderr>,
     lines: LineSplitter,
     stderr_text: Vec<u8>,
+    /// A text to look for in everything stderr carries (not only the part kept).
+    watch: Option<Vec<u8>>,
+    /// The end of what stderr carried so far, so that a watched text split between two
+    /// reads is still found.
+    stderr_tail: Vec<u8>,
+    watched_seen: bool,
 }
 
 impl Pipes {
@@ -109,9 +115,41 @@ impl Pipes {
             stderr: Some(stderr),
             lines: LineSplitter::default(),
             stderr_text: Vec::new(),
+            watch: None,
+            stderr_tail: Vec::new(),
+            watched_seen: false,
         })
     }
 
+    /// Looks for `text` in whatever stderr carries from now on.
+    pub fn watch_stderr(&mut self, text: &str) {
+        self.watch = Some(text.as_bytes().to_vec());
+        self.watched_seen = false;
+        self.stderr_tail.clear();
+    }
+
+    /// Whether the watched text came on stderr.
+    pub fn watched_seen(&self) -> bool {
+        self.watched_seen
+    }
+}
+
+/// Looks for `watch` in `bytes`, the next piece of a stream whose end so far is `tail`
+/// (kept one byte shorter than `watch`, so a match split between pieces is found).
+fn scan(watch: &[u8], tail: &mut Vec<u8>, bytes: &[u8]) -> bool {
+    if watch.is_empty() {
+        return false;
+    }
+    tail.extend_from_slice(bytes);
+    let seen = tail.windows(watch.len()).any(|w| w == watch);
+    let keep = watch.len() - 1;
+    if tail.len() > keep {
+        tail.drain(..tail.len() - keep);
+    }
+    seen
+}
+
+impl Pipes {
     /// Until stdout's writers have all closed it.
     pub fn stdout_open(&self) -> bool {
         self.stdout.is_some()
@@ -191,6 +229,11 @@ impl Pipes {
                 Ok(n) => {
                     let room = MAX_STDERR.saturating_sub(self.stderr_text.len());
                     self.stderr_text.extend_from_slice(&chunk[..n.min(room)]);
+                    if let Some(watch) = &self.watch {
+                        if !self.watched_seen && scan(watch, &mut self.stderr_tail, &chunk[..n]) {
+                            self.watched_seen = true;
+                        }
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -247,6 +290,18 @@ fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::process::{Command, Stdio};
+
+    #[test]
+    fn finds_a_watched_text_split_between_reads() {
+        let mut tail = Vec::new();
+        assert!(!scan(b"proof T1", &mut tail, b"noise noise pro"));
+        assert!(!scan(b"proof T1", &mut tail, b"of T"));
+        assert!(scan(b"proof T1", &mut tail, b"1 and more"));
+        let mut tail = Vec::new();
+        assert!(!scan(b"proof T1", &mut tail, &[b'x'; 100_000]));
+        assert!(tail.len() < 8);
+        assert!(!scan(b"", &mut tail, b"anything"));
+    }
 
     #[test]
     fn splits_and_bounds_lines() {

@@ -17,7 +17,7 @@ use oci_spec::runtime::LinuxSeccomp;
 use crate::bundle::{self, BundleError, RunDir};
 use crate::catalog::{ProbeInfo, CATALOG};
 use crate::container::{self, Settings, PROBE_PATH, PROVIDED_SHELL_PATH};
-use crate::protocol::{self, Event, Invocation, ProbeOutcome};
+use crate::protocol::{self, Event, Invocation, Key, ProbeOutcome, Purpose};
 use crate::report::{Evidence, Outcome, RunReport, StartStatus, Verdict};
 use crate::runtime::engine::Engine;
 use crate::runtime::{Exit, Runtime, RuntimeError};
@@ -45,6 +45,8 @@ pub enum RunError {
     Bundle(#[from] BundleError),
     #[error("failed to start the canary listener: {0}")]
     Canary(std::io::Error),
+    #[error("failed to make the run's key: {0}")]
+    Key(std::io::Error),
     #[error(transparent)]
     Netns(#[from] netns::NetnsError),
 }
@@ -110,6 +112,8 @@ fn signal_name(sig: i32) -> String {
 /// Host-side witness places of one run; removes what the probes left there on drop.
 struct Witness<'a> {
     nonce: String,
+    /// The run's secret: witnesses are made from it (see `protocol::Key`).
+    key: Key,
     rootfs_writes: PathBuf,
     settings: &'a Settings,
     canary: Option<Canary>,
@@ -120,14 +124,13 @@ impl Witness<'_> {
         format!(".breakout-marker-{}", self.nonce)
     }
 
-    /// Checks for a marker and removes it; true if it was there with the nonce inside.
-    fn take_marker(&self, dir: &Path) -> bool {
-        let path = dir.join(self.marker_name());
-        let seen = std::fs::read_to_string(&path)
-            .map(|t| t.contains(&self.nonce))
-            .unwrap_or(false);
-        let _ = std::fs::remove_file(&path);
-        seen
+    /// Takes the marker of `step` out of `dir` (the container's, so through
+    /// [`bundle::inroot`]: a link, FIFO or device there is never followed or read);
+    /// true if it was a regular file holding the step's marker token.
+    fn take_marker(&self, dir: &Path, step: &str) -> bool {
+        let expected = self.key.token(Purpose::Marker, step);
+        bundle::inroot::take_witness_file(dir, &self.marker_name())
+            .is_some_and(|content| content == expected.as_bytes())
     }
 
     /// Upgrades an escape the probe reported to witnessed where we can see its effect.
@@ -166,7 +169,7 @@ impl Witness<'_> {
                 } else {
                     Duration::from_secs(2)
                 };
-                let token = protocol::canary_token(&self.nonce, &verdict.step());
+                let token = protocol::canary_token(&self.key, &verdict.step());
                 if self
                     .canary
                     .as_ref()
@@ -183,9 +186,9 @@ impl Witness<'_> {
                     false
                 }
             }
-            ("fs.write-rootfs", _) => self.take_marker(&self.rootfs_writes),
+            ("fs.write-rootfs", _) => self.take_marker(&self.rootfs_writes, &verdict.step()),
             ("fs.write-mount", Some(target)) => match self.settings.host_source(target) {
-                Some(source) => self.take_marker(source),
+                Some(source) => self.take_marker(source, &verdict.step()),
                 None => false,
             },
             _ => false,
@@ -267,6 +270,10 @@ struct ContainerOutcome {
     hello: bool,
     done: bool,
     in_flight: Option<String>,
+    /// The step in flight handed the process to a program of the image (`handoff`).
+    handoff: Option<String>,
+    /// That program passed the step's handoff token on (the payload's proof, on stderr).
+    handoff_proof: bool,
     last_verdict: Option<String>,
     /// Verdicts waiting for the canary, settled when the container has ended.
     pending: Vec<(String, PendingWitness)>,
@@ -281,6 +288,9 @@ struct ContainerOutcome {
 }
 
 const MAX_NOTES: usize = 20;
+
+/// How long a container may go on after the image's program proved a handoff.
+const HANDOFF_GRACE: Duration = Duration::from_secs(2);
 
 impl ContainerOutcome {
     fn note(&mut self, text: String) {
@@ -351,7 +361,8 @@ pub fn execute_with(
         None => run_dir.build_default_rootfs(&bundle::find_static_busybox()?)?,
         Some(lower) => {
             run_dir.overlay_user_rootfs(lower)?;
-            let has_shell = std::fs::symlink_metadata(lower.join("bin/sh")).is_ok();
+            // Resolved as the container will (inside the image, never out of it).
+            let has_shell = bundle::inroot::exists_in_root(lower, "/bin/sh");
             if !has_shell {
                 provided_shell = bundle::find_static_busybox().ok();
                 if provided_shell.is_some() {
@@ -365,29 +376,37 @@ pub fn execute_with(
         container::Network::Bridge => Some(netns::BridgeNet::create()?),
         _ => None,
     };
-    // Only network probes talk to the canary; without them there is none to start.
-    let needs_canary = plan
-        .probes
+    let key = Key::random().map_err(RunError::Key)?;
+    let mounts = plan.settings.mount_points();
+    let probe_ids: Vec<String> = plan.probes.iter().map(|p| p.id.to_string()).collect();
+    let all_steps = crate::catalog::expand_steps(&probe_ids, &mounts);
+    // Only network probes talk to the canary; without them there is none to start. It
+    // records nothing but the tokens of this run's network steps.
+    let expected: std::collections::HashSet<String> = all_steps
         .iter()
-        .any(|p| p.goal == crate::catalog::Goal::Net);
-    let canary = match (&bridge, needs_canary) {
-        (_, false) => None,
-        (Some(net), true) => {
+        .filter(|step| {
+            crate::catalog::find(protocol::split_step(step).0)
+                .is_some_and(|p| p.goal == crate::catalog::Goal::Net)
+        })
+        .map(|step| protocol::canary_token(&key, step))
+        .collect();
+    let canary = match (&bridge, expected.is_empty()) {
+        (_, true) => None,
+        (Some(net), false) => {
             let (tcp, udp) = net.in_canary_ns(|| Canary::bind(netns::CANARY_IP))?;
-            Some(Canary::from_sockets(tcp, udp).map_err(RunError::Canary)?)
+            Some(Canary::from_sockets(tcp, udp, expected).map_err(RunError::Canary)?)
         }
-        (None, true) => Some(Canary::start().map_err(RunError::Canary)?),
+        (None, false) => Some(Canary::start(expected).map_err(RunError::Canary)?),
     };
     let nonce = format!("nonce-{}", bundle::unique_token());
     let witness = Witness {
         nonce: nonce.clone(),
+        key,
         rootfs_writes: run_dir.rootfs_writes().to_path_buf(),
         settings: &plan.settings,
         canary,
     };
-    let mounts = plan.settings.mount_points();
-    let probe_ids: Vec<String> = plan.probes.iter().map(|p| p.id.to_string()).collect();
-    let all_steps = crate::catalog::expand_steps(&probe_ids, &mounts);
+
     let mut verdicts: BTreeMap<String, Verdict> = BTreeMap::new();
     let mut after: Option<String> = None;
     // Engines run images, not bundles: the rootfs is imported once per run.
@@ -435,7 +454,13 @@ pub fn execute_with(
             fault: plan.fault.clone(),
         };
         let netns = bridge.as_ref().map(|b| b.container_path());
-        let inputs = spec_inputs(plan, &invocation, provided_shell.as_deref(), netns);
+        let inputs = spec_inputs(
+            plan,
+            &invocation,
+            provided_shell.as_deref(),
+            netns,
+            &witness.key,
+        );
         let launch = match &image {
             Some(tag) => {
                 let mut args =
@@ -488,7 +513,9 @@ pub fn execute_with(
             break;
         }
         if let Some(step) = outcome.in_flight.clone() {
-            let verdict = if outcome.timed_out {
+            let verdict = if outcome.handoff.as_ref() == Some(&step) {
+                handoff_verdict(name, &step, &outcome, plan.timeout)
+            } else if outcome.timed_out {
                 Verdict::new(
                     name,
                     &step,
@@ -607,6 +634,49 @@ pub fn execute_with(
     })
 }
 
+/// The verdict of a step that handed the process to a program of the image and never
+/// got it back: the exec worked, so the image's program ran, whatever it did next. It
+/// is never "blocked": a seccomp kill of the exec itself would have come before the
+/// handoff (see `exec::handoff` in the probes). Nothing the program printed counts.
+fn handoff_verdict(
+    runtime: &str,
+    step: &str,
+    outcome: &ContainerOutcome,
+    timeout: Duration,
+) -> Verdict {
+    let after = match outcome.exit {
+        Some(Exit::Signal(sig)) => format!("; it then died of {}", signal_name(sig)),
+        Some(Exit::Code(code)) => format!("; it then exited with status {code}"),
+        _ => String::new(),
+    };
+    let verdict = if outcome.handoff_proof {
+        Verdict::new(
+            runtime,
+            step,
+            Outcome::Escaped,
+            format!("a program of the image ran: the runner handed the process to it and the payload it started proved it with the step's token{after}"),
+        )
+        .evidence(Evidence::Witnessed)
+    } else if outcome.timed_out {
+        Verdict::new(
+            runtime,
+            step,
+            Outcome::Error,
+            format!("the runner handed the process to a program of the image, which neither proved itself nor ended within {}s; the container was killed", timeout.as_secs()),
+        )
+        .mechanism(Some("timeout"))
+    } else {
+        Verdict::new(
+            runtime,
+            step,
+            Outcome::Escaped,
+            format!("the runner handed the process to a program of the image and never got it back (the exec worked); the program gave no proof{after}"),
+        )
+        .evidence(Evidence::Reported)
+    };
+    verdict.ran_image_code()
+}
+
 /// A container started to resume the suite did not start: what is left is not-run.
 fn resume_failed(
     verdicts: &mut BTreeMap<String, Verdict>,
@@ -686,7 +756,12 @@ fn run_container(
     let (timeout, interrupted) = (follow.timeout, follow.interrupted);
     let (mut container, stdout, stderr) = match launch {
         Launch::Oci => runtime.launch(&run_dir.state(), &run_dir.bundle(), id)?,
-        Launch::Engine(args) => runtime.engine_run(&run_dir.state(), id, args)?,
+        Launch::Engine(args) => runtime.engine_run(
+            &run_dir.state(),
+            id,
+            args,
+            &[(protocol::KEY_ENV, follow.witness.key.to_hex())],
+        )?,
     };
     let mut pipes =
         collector::Pipes::new(stdout, stderr).map_err(|source| RuntimeError::Spawn {
@@ -694,7 +769,8 @@ fn run_container(
             source,
         })?;
     let pidfd = container.pidfd();
-    let deadline = Instant::now() + timeout;
+    let mut deadline = Instant::now() + timeout;
+    let mut watching: Option<String> = None;
     let mut out = ContainerOutcome::default();
     let mut exit_seen_at: Option<Instant> = None;
     loop {
@@ -717,6 +793,20 @@ fn run_container(
                 start.chars().take(80).collect::<String>()
             )),
         });
+        // After a handoff, the image's program owns the process; its payload's proof
+        // comes on stderr. Once it came, the step is decided: the container gets a
+        // moment to end by itself, then it is ended (a program of the image may hang).
+        if let Some(step) = out.handoff.clone() {
+            if watching.as_ref() != Some(&step) {
+                let token = protocol::handoff_token(follow.nonce, &step);
+                pipes.watch_stderr(&format!("{} {token}", protocol::HANDOFF_PROOF));
+                watching = Some(step);
+            }
+            if pipes.watched_seen() && !out.handoff_proof {
+                out.handoff_proof = true;
+                deadline = deadline.min(Instant::now() + HANDOFF_GRACE);
+            }
+        }
         if out.exit.is_none() {
             out.exit = container.poll_exit();
             if out.exit.is_some() {
@@ -736,7 +826,8 @@ fn run_container(
             break;
         }
         if Instant::now() >= deadline && out.exit.is_none() {
-            out.timed_out = true;
+            // A container whose handoff step is decided is ended, not timed out.
+            out.timed_out = !out.handoff_proof;
             container.kill();
             out.exit = container.wait_until(Instant::now() + Duration::from_secs(5), interrupted);
             // Read what it printed before it died.
@@ -785,10 +876,24 @@ fn handle_line(
             out.hello = true;
         }
         Event::Start { step } => {
-            if all_steps.contains(&step) {
+            if all_steps.contains(&step) && !verdicts.contains_key(&step) {
                 out.in_flight = Some(step);
+                out.handoff = None;
             } else {
-                out.note(format!("ignored start of unplanned step {step:?}"));
+                out.note(format!(
+                    "ignored start of unplanned or decided step {step:?}"
+                ));
+            }
+        }
+        Event::Handoff { step } => {
+            let hands_off =
+                crate::catalog::find(protocol::split_step(&step).0).is_some_and(|p| p.hands_off);
+            if out.in_flight.as_ref() == Some(&step) && hands_off {
+                out.handoff = Some(step);
+            } else {
+                out.note(format!(
+                    "ignored a handoff of step {step:?}, which is not in flight or never hands off"
+                ));
             }
         }
         Event::Verdict {
@@ -798,12 +903,14 @@ fn handle_line(
             detail,
             nonce: payload_nonce,
         } => {
-            if !all_steps.contains(&step)
+            // A step's verdict is taken once, while that step is in flight; anything
+            // else (a duplicate line, a step out of turn) changes nothing.
+            if out.in_flight.as_ref() != Some(&step)
                 || verdicts.contains_key(&step)
                 || out.pending.iter().any(|(s, _)| *s == step)
             {
                 out.note(format!(
-                    "ignored a verdict for unplanned or decided step {step:?}"
+                    "ignored a verdict for step {step:?}, which is not in flight or already decided"
                 ));
                 return;
             }
@@ -822,6 +929,7 @@ fn handle_line(
             }
             follow.progress.step(runtime, &step);
             out.in_flight = None;
+            out.handoff = None;
             out.last_verdict = Some(step);
         }
         Event::Done => out.done = true,
@@ -910,11 +1018,14 @@ pub fn emit_bundle(plan: &Plan, dir: &Path) -> Result<Option<String>, RunError> 
         probes: plan.probes.iter().map(|p| p.id.to_string()).collect(),
         fault: plan.fault.clone(),
     };
+    // A key of its own, in config.json (the bundle's, written root-only).
+    let key = Key::random().map_err(RunError::Key)?;
     run_dir.write_spec(&container::build_spec(&spec_inputs(
         plan,
         &invocation,
         None,
         None,
+        &key,
     )))?;
     Ok(canary)
 }
@@ -926,6 +1037,7 @@ fn spec_inputs<'a>(
     invocation: &Invocation,
     provided_shell: Option<&'a Path>,
     netns: Option<PathBuf>,
+    key: &'a Key,
 ) -> container::SpecInputs<'a> {
     let mut args = vec![PROBE_PATH.to_string(), "run".to_string()];
     args.extend(invocation.to_args());
@@ -936,6 +1048,7 @@ fn spec_inputs<'a>(
         args,
         seccomp: plan.seccomp.clone(),
         netns,
+        key: Some(key),
     }
 }
 

@@ -84,6 +84,7 @@ impl Runtime {
         state_root: &Path,
         id: &str,
         args: &[String],
+        env: &[(&str, String)],
     ) -> Result<
         (
             Container,
@@ -93,6 +94,9 @@ impl Runtime {
         RuntimeError,
     > {
         let mut cmd = self.engine_command(state_root);
+        // Values the container's environment takes by name (`--env NAME`): from here,
+        // not from the engine's command line, which every local user can read.
+        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         cmd.args(["run", "--name", id]);
         if self.kind.engine == Some(Engine::Podman) {
             // Under a parent named after the container, so its cgroups can be found
