@@ -297,6 +297,7 @@ pub struct Invocation {
     pub probes: Vec<String>,
     /// A fault to inject, for tests of the harness's error paths: `hang@STEP` (stop
     /// answering once STEP started), `exit@STEP` (exit 3 once STEP started),
+    /// `pause@STEP` (wait 2 s before STEP, then go on),
     /// `forkbomb@STEP` (fork until the pids limit, then hang), `flood@STEP` (print
     /// without end), `garbage` (print malformed and overlong lines after `hello`),
     /// `silent` (exit 0 before saying anything).

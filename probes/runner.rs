@@ -223,6 +223,8 @@ fn inject_fault(ctx: &Ctx, step: &str) {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         },
         Some(("exit", at)) if at == step => std::process::exit(3),
+        // Time for a test to act beside a running step (e.g. flood the canary).
+        Some(("pause", at)) if at == step => std::thread::sleep(std::time::Duration::from_secs(2)),
         Some(("forkbomb", at)) if at == step => fork_bomb(),
         Some(("flood", at)) if at == step => flood(ctx),
         _ => {}

@@ -1,8 +1,603 @@
-//! Attack tests: sandbox.
+//! Attacks from inside: a hostile rootfs (its links, its shell) and other local users
+//! against a run in progress (issue 10, items 1, 2, 4, 6 and 7).
+
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use crate::common::*;
 
 /// Trials of this group.
 pub fn trials() -> Trials {
-    vec![]
+    vec![
+        (
+            "planted_setuid_file_is_out_of_other_users_reach",
+            planted_setuid_file_is_out_of_other_users_reach,
+        ),
+        (
+            "rootfs_links_create_nothing_on_the_host",
+            rootfs_links_create_nothing_on_the_host,
+        ),
+        (
+            "hostile_shell_cannot_forge_verdicts",
+            hostile_shell_cannot_forge_verdicts,
+        ),
+        (
+            "image_code_killed_by_seccomp_is_not_blocked",
+            image_code_killed_by_seccomp_is_not_blocked,
+        ),
+        (
+            "canary_ignores_local_floods_and_idle_connections",
+            canary_ignores_local_floods_and_idle_connections,
+        ),
+        (
+            "rootfs_paths_are_never_mount_options",
+            rootfs_paths_are_never_mount_options,
+        ),
+    ]
+}
+
+const BUSYBOX: &str = "/bin/busybox";
+
+/// A rootfs of the test's own: a copy of busybox and `/bin/sh` as a script run by it.
+fn hostile_rootfs(dir: &Path, sh_script: &str) -> PathBuf {
+    let root = dir.join("rootfs");
+    for sub in ["bin", "tmp", "etc"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    let busybox = if Path::new(BUSYBOX).is_file() {
+        BUSYBOX
+    } else {
+        "/usr/bin/busybox"
+    };
+    std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    let sh = root.join("bin/sh");
+    std::fs::write(&sh, format!("#!/bin/busybox sh\n{sh_script}\n")).unwrap();
+    std::fs::set_permissions(&sh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    root
+}
+
+/// `breakout ARGS` started in the background with its own TMPDIR (world-writable and
+/// sticky, like /tmp), for tests that act while it runs.
+struct Background {
+    child: Option<Child>,
+    tmp: Scratch,
+}
+
+impl Background {
+    fn start(args: &[&std::ffi::OsStr]) -> Background {
+        let tmp = Scratch::new("bg-tmpdir");
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_breakout"))
+            .args(args)
+            .env("TMPDIR", tmp.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("breakout starts");
+        Background {
+            child: Some(child),
+            tmp,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Waits for the run to end and checks that it left nothing.
+    fn finish(mut self) -> Outcome {
+        let child = self.child.take().expect("running");
+        let pid = child.id();
+        let out = child.wait_with_output().expect("breakout runs");
+        assert_nothing_left(pid, self.tmp.path());
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // A failed test still ends the harness it started (by its pid), which then
+        // cleans up after itself.
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on the pid of our own unreaped child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `what` every 20 ms until it gives a value or `limit` passes.
+fn wait_for<T>(limit: Duration, mut what: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = what() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Processes whose command line contains `text`: (pid, cmdline with spaces).
+fn processes_with(text: &str) -> Vec<(u32, String)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline.contains(text).then_some((pid, cmdline))
+        })
+        .collect()
+}
+
+/// Runs `sh -c SCRIPT` as the unprivileged user 65534; its exit status and output.
+fn as_nobody(script: &str) -> (i32, String) {
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+            script,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("setpriv runs");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn first_verdict(report: &Value, probe: &str) -> Value {
+    report["runs"][0]["verdicts"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| v["probe"] == probe))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// Item 1: the image's shell plants a set-uid root copy of busybox and a device node in
+/// its writable rootfs and waits. Another local user can reach neither (the run and
+/// state directories are root's alone), and the mounts under them are nosuid,nodev.
+fn planted_setuid_file_is_out_of_other_users_reach() -> TestResult {
+    let dir = Scratch::new("suid-plant");
+    let rootfs = hostile_rootfs(
+        dir.path(),
+        "/bin/busybox cp /bin/busybox /planted\n\
+         /bin/busybox chmod 4755 /planted\n\
+         /bin/busybox mknod /planted-mem c 1 1\n\
+         exec /bin/busybox sleep 7.25",
+    );
+    let run = Background::start(&[
+        "run".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--rootfs".as_ref(),
+        rootfs.as_os_str(),
+        "--probe".as_ref(),
+        "exec.shell".as_ref(),
+        "--timeout".as_ref(),
+        "30".as_ref(),
+    ]);
+    // The plant is in place once the shell sleeps.
+    wait_for(Duration::from_secs(20), || {
+        (!processes_with("sleep 7.25").is_empty()).then_some(())
+    })
+    .ok_or("the hostile shell never started")?;
+    let planted: Vec<PathBuf> = walk(run.tmp.path())
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "planted"))
+        .collect();
+    if planted.is_empty() {
+        return Err("the planted file is not under the run directory".into());
+    }
+    let mut attempts = String::new();
+    for path in &planted {
+        let quoted = shell_quote(path);
+        attempts.push_str(&format!(
+            "{quoted} id -u && echo REACHED; ls -l {quoted} && echo REACHED; "
+        ));
+    }
+    // Every directory of the run, as another user: not listable, not traversable.
+    let mut dirs = vec![run.tmp.path().to_path_buf()];
+    dirs.extend(walk_dirs(run.tmp.path()));
+    for state in std::fs::read_dir(breakout::bundle::SHORT_STATE_BASE)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{}-", run.pid()))
+        })
+    {
+        dirs.push(state.path());
+    }
+    for dir in dirs.iter().skip(1) {
+        let quoted = shell_quote(dir);
+        attempts.push_str(&format!(
+            "ls {quoted} >/dev/null 2>&1 && echo LISTED {quoted}; cd {quoted} 2>/dev/null && echo ENTERED {quoted}; "
+        ));
+    }
+    let (_, said) = as_nobody(&attempts);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let tmp = run.tmp.path().display().to_string();
+    let unsafe_mounts: Vec<&str> = mounts
+        .lines()
+        .filter(|l| l.contains(&tmp))
+        .filter(|l| {
+            let opts = l.split_whitespace().nth(5).unwrap_or("");
+            !(opts.contains("nosuid") && opts.contains("nodev"))
+        })
+        .collect();
+    let out = run.finish();
+    if said.contains("REACHED") || said.contains("LISTED") || said.contains("ENTERED") {
+        return Err(format!("another user reached the run: {said}").into());
+    }
+    if !unsafe_mounts.is_empty() {
+        return Err(format!("mounts of the run without nosuid,nodev: {unsafe_mounts:?}").into());
+    }
+    let report = out.json()?;
+    let shell = first_verdict(&report, "exec.shell");
+    if shell["outcome"] != "escaped" || shell["image_code"] != true {
+        return Err(format!("exec.shell: {shell}").into());
+    }
+    Ok(())
+}
+
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
+
+/// Every file and directory under `dir` (as root), not following links.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let path = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.extend(walk(&path));
+            }
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
+    walk(dir)
+        .into_iter()
+        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()))
+        .collect()
+}
+
+/// Item 2: an image whose `/.breakout` or `/.breakout/breakout-probe` is a link to a
+/// host path (dangling or not), or whose volume destination links to `/.breakout`:
+/// the harness creates nothing on the host and the trusted runner still runs.
+fn rootfs_links_create_nothing_on_the_host() -> TestResult {
+    let dir = Scratch::new("rootfs-links");
+    let host = dir.sub("host-side");
+    let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+        (
+            "dot-breakout links to a missing host directory",
+            Box::new(|root: &Path| {
+                symlink(
+                    dir.path().join("host-side/made-by-harness"),
+                    root.join(".breakout"),
+                )
+                .unwrap()
+            }),
+        ),
+        (
+            "dot-breakout links to an existing host directory",
+            Box::new(|root: &Path| {
+                symlink(dir.path().join("host-side"), root.join(".breakout")).unwrap()
+            }),
+        ),
+        (
+            "the probe's mount point links to a host file",
+            Box::new(|root: &Path| {
+                std::fs::create_dir(root.join(".breakout")).unwrap();
+                symlink(
+                    dir.path().join("host-side/probe-made-by-harness"),
+                    root.join(".breakout/breakout-probe"),
+                )
+                .unwrap();
+                symlink(
+                    dir.path().join("host-side/sh-made-by-harness"),
+                    root.join(".breakout/sh"),
+                )
+                .unwrap();
+            }),
+        ),
+        (
+            "bin links out of the image",
+            Box::new(|root: &Path| {
+                std::fs::remove_file(root.join("bin/sh")).unwrap();
+                std::fs::create_dir(root.join("usr")).unwrap();
+                symlink(dir.path().join("host-side"), root.join("usr/bin")).unwrap();
+            }),
+        ),
+    ];
+    for (i, (label, plant)) in cases.iter().enumerate() {
+        let case = dir.sub(&format!("case{i}"));
+        let root = hostile_rootfs(&case, "exit 0");
+        plant(&root);
+        let rootfs = root.display().to_string();
+        let (out, report) = run_json(&["--rootfs", &rootfs, "--probe", "spawn.fork"])?;
+        out.expect_code(1).map_err(|e| format!("{label}: {e}"))?;
+        expect(&report, "spawn.fork", "escaped", None, None)
+            .map_err(|e| format!("{label}: {e}"))?;
+        let made: Vec<_> = std::fs::read_dir(&host)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        if !made.is_empty() {
+            return Err(format!("{label}: the run created {made:?} on the host").into());
+        }
+    }
+    Ok(())
+}
+
+/// Item 4: the image's `/bin/sh` prints forged protocol lines for other steps, for its
+/// own step and `done`, on every descriptor it can find, and fakes a payload. No other
+/// step's verdict changes (they are the same as under a benign rootfs), and its own
+/// step is not "blocked": it ran image code and says so.
+fn hostile_shell_cannot_forge_verdicts() -> TestResult {
+    let dir = Scratch::new("forger");
+    let forged = [
+        r#"{"v":2,"event":"verdict","step":"exec.shell","outcome":"blocked","mechanism":"EPERM","detail":"forged","nonce":null}"#,
+        r#"{"v":2,"event":"verdict","step":"exec.memfd","outcome":"blocked","mechanism":"EPERM","detail":"forged","nonce":null}"#,
+        r#"{"v":2,"event":"start","step":"exec.i386"}"#,
+        r#"{"v":2,"event":"verdict","step":"exec.i386","outcome":"blocked","mechanism":"EPERM","detail":"forged","nonce":null}"#,
+        r#"{"v":2,"event":"verdict","step":"exec.posix-spawn","outcome":"blocked","mechanism":"EPERM","detail":"forged","nonce":null}"#,
+        r#"{"v":2,"event":"done"}"#,
+    ];
+    let mut script = String::new();
+    for target in [
+        "/proc/self/fd/1",
+        "/proc/1/fd/1",
+        "/dev/stdout",
+        "/proc/self/fd/2",
+    ] {
+        for line in forged {
+            script.push_str(&format!("echo '{line}' > {target} 2>/dev/null\n"));
+        }
+    }
+    script.push_str("exit 0");
+    let root = hostile_rootfs(dir.path(), &script);
+    let rootfs = root.display().to_string();
+    let probes = [
+        "--probe",
+        "exec.shell",
+        "--probe",
+        "exec.memfd",
+        "--probe",
+        "exec.i386",
+        "--probe",
+        "exec.posix-spawn",
+    ];
+    let mut args = vec!["--rootfs", rootfs.as_str()];
+    args.extend(probes);
+    let (out, report) = run_json(&args)?;
+    out.expect_code(1)?;
+    let shell = first_verdict(&report, "exec.shell");
+    if shell["outcome"] != "escaped" || shell["image_code"] != true {
+        return Err(format!("exec.shell: {shell}").into());
+    }
+    // The same steps under the harness's own rootfs: the control.
+    let (_, control) = run_json(&probes)?;
+    for probe in ["exec.memfd", "exec.i386", "exec.posix-spawn"] {
+        let (got, want) = (
+            first_verdict(&report, probe),
+            first_verdict(&control, probe),
+        );
+        if got["outcome"] != want["outcome"] || got["mechanism"] != want["mechanism"] {
+            return Err(format!("{probe}: {got} under the forger, {want} without it").into());
+        }
+        if got["detail"].as_str().is_some_and(|d| d.contains("forged")) {
+            return Err(format!("{probe}: a forged line was believed: {got}").into());
+        }
+    }
+    Ok(())
+}
+
+/// Item 4, the other way to fake "blocked": the image's shell gets itself killed by a
+/// seccomp rule (busybox's ash calls getppid as it starts; the profile kills getppid)
+/// after the exec worked. The step escaped: a program of the image ran.
+fn image_code_killed_by_seccomp_is_not_blocked() -> TestResult {
+    let dir = Scratch::new("sigsys-shell");
+    let root = hostile_rootfs(dir.path(), "echo never");
+    let profile = write_profile(
+        dir.path(),
+        "kill-getppid.json",
+        &serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_KILL_PROCESS"}]
+        }),
+    );
+    let rootfs = root.display().to_string();
+    // With no-new-privileges runc installs the filter last, so runc itself is not
+    // caught by the rule; the control shows the shell dies of it.
+    let (out, report) = run_json(&[
+        "--rootfs",
+        &rootfs,
+        "--profile",
+        &profile,
+        "--security-opt",
+        "no-new-privileges",
+        "--probe",
+        "exec.shell",
+        "--probe",
+        "exec.memfd",
+    ])?;
+    out.expect_code(1)?;
+    let shell = first_verdict(&report, "exec.shell");
+    if shell["outcome"] != "escaped"
+        || shell["image_code"] != true
+        || !shell["detail"].as_str().unwrap_or("").contains("SIGSYS")
+    {
+        return Err(format!("exec.shell: {shell}").into());
+    }
+    expect(&report, "exec.memfd", "escaped", None, Some("witnessed"))?;
+    Ok(())
+}
+
+/// Item 6: with `--network host` the canary sits on the host's loopback. A local
+/// attacker who reads its address (the runner's argv is public) floods it with junk
+/// and with tokens made from the (public) nonce, and holds connections open. The real
+/// escapes are still witnessed, nothing forged counts, the run ends on time, and the
+/// run's key is readable neither in any command line nor by another user.
+fn canary_ignores_local_floods_and_idle_connections() -> TestResult {
+    let run = Background::start(&[
+        "run".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--network".as_ref(),
+        "host".as_ref(),
+        "--probe".as_ref(),
+        "net.tcp-connect".as_ref(),
+        "--probe".as_ref(),
+        "net.udp-send".as_ref(),
+        "--inject-fault".as_ref(),
+        "pause@net.tcp-connect".as_ref(),
+    ]);
+    let started = Instant::now();
+    let (runner_pid, cmdline) = wait_for(Duration::from_secs(20), || {
+        processes_with("breakout-probe run")
+            .into_iter()
+            .find(|(_, c)| c.contains("--canary"))
+    })
+    .ok_or("the runner never started")?;
+    let words: Vec<&str> = cmdline.split_whitespace().collect();
+    let after = |flag: &str| {
+        words
+            .iter()
+            .position(|w| *w == flag)
+            .and_then(|i| words.get(i + 1))
+            .map(|s| s.to_string())
+    };
+    let canary = after("--canary").ok_or("no --canary")?;
+    let nonce = after("--nonce").ok_or("no --nonce")?;
+    // The key: in the runner's environment, which root can read and no one else.
+    let environ = std::fs::read(format!("/proc/{runner_pid}/environ")).unwrap_or_default();
+    let key = environ
+        .split(|b| *b == 0)
+        .find_map(|v| v.strip_prefix(b"BREAKOUT_KEY="))
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .ok_or("no key in the runner's environment")?;
+    let (_, said) = as_nobody(&format!(
+        "cat /proc/{runner_pid}/environ | tr '\\0' '\\n' | grep -c BREAKOUT_KEY"
+    ));
+    if said.trim() != "0" {
+        return Err(format!("another user read the runner's environment: {said}").into());
+    }
+    let leaked: Vec<_> = processes_with(&key);
+    if !leaked.is_empty() {
+        return Err(format!("the key is on a command line: {leaked:?}").into());
+    }
+    // Flood: junk, old-style tokens made from the public nonce, idle connections.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..3000 {
+        let junk = match i % 3 {
+            0 => format!("junk {i}\n"),
+            1 => format!("{nonce} net.udp-send\n"),
+            _ => format!("{nonce} net.tcp-connect\n"),
+        };
+        let _ = udp.send_to(junk.as_bytes(), &canary);
+    }
+    let idle: Vec<_> = (0..100)
+        .filter_map(|_| std::net::TcpStream::connect(&canary).ok())
+        .collect();
+    let out = run.finish();
+    let took = started.elapsed();
+    drop(idle);
+    let report = out.json()?;
+    expect(
+        &report,
+        "net.tcp-connect",
+        "escaped",
+        None,
+        Some("witnessed"),
+    )?;
+    expect(&report, "net.udp-send", "escaped", None, Some("witnessed"))?;
+    if took > Duration::from_secs(15) {
+        return Err(format!("the run took {took:?} under the flood").into());
+    }
+    Ok(())
+}
+
+/// Item 7: a rootfs path with `:` and `,` in it is used as it is, never read as
+/// overlay options (`--rootfs DIR/i:/etc` once made the container's / the host's /etc),
+/// and a path that is not UTF-8 works too.
+fn rootfs_paths_are_never_mount_options() -> TestResult {
+    let dir = Scratch::new("overlay-options");
+    // What the old splice would have stacked: DIR/i over the host's /etc.
+    let decoy = dir.sub("i");
+    std::fs::write(decoy.join("decoy"), b"").unwrap();
+    // The shell proves the step only if / is the rootfs given: its marker is there and
+    // nothing of the host's /etc shows through.
+    let check = "[ -f /given-rootfs ] && [ ! -e /debian_version ] && [ ! -e /decoy ] && \
+                 echo \"breakout-handoff-proof $8\" >&2; exit 0";
+    for name in [
+        std::ffi::OsString::from("i:/etc"),
+        std::ffi::OsString::from("a,upperdir=x,b"),
+        std::ffi::OsString::from(std::ffi::OsStr::from_bytes(b"not-utf8-\xff")),
+    ] {
+        let case = dir.0.join(&name);
+        std::fs::create_dir_all(&case).unwrap();
+        let root = hostile_rootfs(&case, check);
+        std::fs::write(root.join("given-rootfs"), b"").unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_breakout"))
+            .args([
+                "run".as_ref(),
+                "--format".as_ref(),
+                "json".as_ref(),
+                "--rootfs".as_ref(),
+            ])
+            .arg(&root)
+            .args(["--probe", "exec.shell"])
+            .env("TMPDIR", dir.sub("tmp"))
+            .output()
+            .expect("breakout runs");
+        let out = Outcome {
+            code: child.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&child.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&child.stderr).into_owned(),
+        };
+        let report = out.json()?;
+        let shell = first_verdict(&report, "exec.shell");
+        if shell["outcome"] != "escaped" || shell["evidence"] != "witnessed" {
+            return Err(format!(
+                "{}: the container's / is not the rootfs given: {shell}; stderr: {}",
+                root.display(),
+                out.stderr
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
