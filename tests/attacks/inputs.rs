@@ -3,6 +3,7 @@
 //! runtime only refuses once it starts (item 13), and strings from the container that
 //! try to take over the operator's terminal or the reports (item 11).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::common::*;
@@ -29,6 +30,10 @@ pub fn trials() -> Trials {
         (
             "issue10_scenario_settings_are_checked_like_flags",
             scenario_settings_are_checked_like_flags,
+        ),
+        (
+            "issue10_hostile_runtime_text_reaches_no_report_raw",
+            hostile_runtime_text_reaches_no_report_raw,
         ),
     ]
 }
@@ -396,6 +401,214 @@ fn scenario_settings_are_checked_like_flags() -> TestResult {
                 )
                 .into());
             }
+        }
+    }
+    Ok(())
+}
+
+/// What a hostile container or runtime prints to take over the operator's terminal
+/// (a title change, a screen clear), a PR summary (a table pipe, an image, HTML,
+/// backticks) or the reader's eyes (a bidi override).
+const HOSTILE: &str = "\x1b]0;pwned\x07\x1b[2J| ![x](http://x) <img src=x> ```fence``` \u{202e}gnp.exe\u{2066} [link](http://x)";
+
+/// Raw pieces none of the outputs may hold.
+const RAW: &[&str] = &["\x1b", "\x07", "\u{202e}", "\u{2066}"];
+
+/// Every string value of a JSON document, for checking what a viewer would decode.
+fn json_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| json_strings(v, out)),
+        serde_json::Value::Object(map) => map.iter().for_each(|(k, v)| {
+            out.push(k.clone());
+            json_strings(v, out);
+        }),
+        _ => {}
+    }
+}
+
+fn assert_clean(what: &str, text: &str) -> TestResult {
+    for raw in RAW {
+        if text.contains(raw) {
+            return Err(format!("{what} holds {raw:?}:\n{text}").into());
+        }
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        return Err(format!("{what} holds the control character {c:?}:\n{text}").into());
+    }
+    Ok(())
+}
+
+/// A runtime (of runc's family, so the harness drives it like runc) that says
+/// HOSTILE in its version and in every error, and never starts a container: its
+/// words reach the start error of every report, and none may carry them raw.
+fn hostile_runtime_text_reaches_no_report_raw() -> TestResult {
+    let scratch = Scratch::new("hostile-text");
+    let runtime = scratch.path().join("runc-hostile");
+    let hostile_sh = HOSTILE.replace('\'', "'\\''");
+    std::fs::write(
+        &runtime,
+        format!(
+            "#!/bin/bash\nif [ \"$1\" = --version ]; then printf '%s\\n' 'runc version 1.1.0 {hostile_sh}'; exit 0; fi\n\
+             printf '%s\\n' '{hostile_sh}' 'second line {hostile_sh}' >&2\nexit 1\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let spec = format!("runc-hostile={}", runtime.display());
+
+    // `run`, the table and the JSON report.
+    for format in ["table", "json"] {
+        let out = breakout(&[
+            "run",
+            "--format",
+            format,
+            "--runtime",
+            &spec,
+            "--probe",
+            "spawn.fork",
+        ]);
+        if out.code != 4 {
+            return Err(format!(
+                "run --format {format}: expected exit 4; exit {}; stderr:\n{}\nstdout:\n{}",
+                out.code, out.stderr, out.stdout
+            )
+            .into());
+        }
+        assert_clean(&format!("run --format {format} stdout"), &out.stdout)?;
+        assert_clean(&format!("run --format {format} stderr"), &out.stderr)?;
+        if format == "json" {
+            let report = out.json()?;
+            let mut strings = Vec::new();
+            json_strings(&report, &mut strings);
+            for s in &strings {
+                assert_clean("a JSON report string", s)?;
+            }
+            let error = report["runs"][0]["start"]["error"].as_str().unwrap_or("");
+            if !error.contains("\\x1b]0;pwned\\x07") {
+                return Err(format!("the runtime's words are not shown escaped: {error}").into());
+            }
+        }
+    }
+
+    // `test` with every CI report.
+    let scenario = scratch.path().join("hostile.json");
+    std::fs::write(
+        &scenario,
+        format!(
+            "{{\"name\": \"hostile\", \"runtimes\": [\"{spec}\"], \"probes\": [\"spawn.fork\"]}}\n"
+        ),
+    )
+    .unwrap();
+    let md = scratch.path().join("summary.md");
+    let junit = scratch.path().join("junit.xml");
+    let sarif = scratch.path().join("results.sarif");
+    let json = scratch.path().join("suite.json");
+    let out = breakout(&[
+        "test",
+        &scenario.display().to_string(),
+        "--markdown",
+        &md.display().to_string(),
+        "--junit",
+        &junit.display().to_string(),
+        "--sarif",
+        &sarif.display().to_string(),
+        "--json",
+        &json.display().to_string(),
+    ]);
+    if out.code != 1 && out.code != 4 {
+        return Err(format!(
+            "test: expected a failed trial; exit {}; stderr:\n{}\nstdout:\n{}",
+            out.code, out.stderr, out.stdout
+        )
+        .into());
+    }
+    assert_clean("test stdout", &out.stdout)?;
+    assert_clean("test stderr", &out.stderr)?;
+
+    let md_text = std::fs::read_to_string(&md).unwrap();
+    assert_clean("the Markdown summary", &md_text)?;
+    // Inside a fenced block Markdown is literal text; outside, no markup may survive.
+    let mut outside = String::new();
+    let mut fence: Option<String> = None;
+    for line in md_text.lines() {
+        let ticks: String = line.chars().take_while(|c| *c == '`').collect();
+        match &fence {
+            None if ticks.len() >= 3 => fence = Some(ticks),
+            Some(open) if ticks == *open && line.trim_end() == open.as_str() => fence = None,
+            Some(_) => {}
+            None => {
+                outside.push_str(line);
+                outside.push('\n');
+            }
+        }
+    }
+    if fence.is_some() {
+        return Err(
+            format!("a fenced block of the Markdown summary never closes:\n{md_text}").into(),
+        );
+    }
+    for raw in ["<img", "![x](", "[link](", "```fence```"] {
+        if outside.contains(raw) {
+            return Err(format!("the Markdown summary holds {raw:?}:\n{md_text}").into());
+        }
+    }
+    // Every table row keeps its header's column count: no pipe of the runtime's
+    // splits a cell.
+    let columns = |line: &str| {
+        let mut n = 0;
+        let mut escaped = false;
+        for c in line.chars() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '|' if !escaped => n += 1,
+                _ => escaped = false,
+            }
+            if c != '\\' {
+                escaped = false;
+            }
+        }
+        n
+    };
+    let mut header = None;
+    for line in md_text.lines() {
+        if !line.starts_with('|') {
+            header = None;
+            continue;
+        }
+        let n = columns(line);
+        match header {
+            None => header = Some(n),
+            Some(h) if h != n => {
+                return Err(format!(
+                    "a Markdown row has {n} pipes, its header {h}: {line}\n{md_text}"
+                )
+                .into());
+            }
+            Some(_) => {}
+        }
+    }
+    if !md_text.contains("\\x1b") {
+        return Err(format!("the Markdown summary lost the runtime's error:\n{md_text}").into());
+    }
+
+    let junit_text = std::fs::read_to_string(&junit).unwrap();
+    assert_clean("the JUnit report", &junit_text)?;
+    quick_junit::Report::deserialize_from_str(&junit_text)
+        .map_err(|e| format!("the JUnit report is no XML JUnit reads ({e}):\n{junit_text}"))?;
+
+    for (what, path) in [("the SARIF log", &sarif), ("the JSON suite report", &json)] {
+        let text = std::fs::read_to_string(path).unwrap();
+        assert_clean(what, &text)?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| format!("{what} is not JSON ({e}):\n{text}"))?;
+        let mut strings = Vec::new();
+        json_strings(&value, &mut strings);
+        for s in &strings {
+            assert_clean(&format!("a string of {what}"), s)?;
         }
     }
     Ok(())
