@@ -16,5 +16,6 @@ pub mod protocol;
 pub mod report;
 pub mod run;
 pub mod runtime;
+pub mod sanitize;
 pub mod scenario;
 pub mod suite;

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use oci_spec::runtime::Spec;
 
-use crate::container::{PROBE_DIR, PROBE_PATH, PROVIDED_SHELL_PATH};
+use crate::container::{HARNESS_DIR, PROBE_PATH, PROVIDED_SHELL_PATH};
 
 /// Where the default rootfs takes its shell from (Debian's busybox-static).
 pub const BUSYBOX_CANDIDATES: &[&str] = &["/bin/busybox", "/usr/bin/busybox"];
@@ -359,7 +359,7 @@ impl RunDir {
     /// empty upper layer before the image is mounted under it), so no path here is
     /// the image's.
     fn add_probe_mountpoint(&self, top: &Path) -> Result<(), BundleError> {
-        let dir = top.join(PROBE_DIR.trim_start_matches('/'));
+        let dir = top.join(HARNESS_DIR.trim_start_matches('/'));
         fs::create_dir(&dir).map_err(io_err("create", &dir))?;
         for file in [PROBE_PATH, PROVIDED_SHELL_PATH] {
             let mountpoint = top.join(file.trim_start_matches('/'));
@@ -388,7 +388,7 @@ impl RunDir {
         // Opaque: none of the image's own /.breakout shows through ours. Best effort;
         // our names shadow the image's either way.
         let _ = rustix::fs::setxattr(
-            upper.join(PROBE_DIR.trim_start_matches('/')),
+            upper.join(HARNESS_DIR.trim_start_matches('/')),
             "trusted.overlay.opaque",
             b"y",
             rustix::fs::XattrFlags::empty(),

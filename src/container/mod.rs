@@ -78,13 +78,18 @@ pub const ALL_CAPS: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-/// The harness's own directory inside every container: nothing may be mounted on it
-/// or under it but what the harness puts there.
-pub const PROBE_DIR: &str = "/.breakout";
+/// The container directory that holds the harness's own files. No volume or tmpfs
+/// may be mounted at it or below it: whatever lands there replaces the trusted runner.
+pub const HARNESS_DIR: &str = "/.breakout";
 /// Where the probe binary appears inside every container.
 pub const PROBE_PATH: &str = "/.breakout/breakout-probe";
 /// Where the harness puts a shell when the rootfs has none.
 pub const PROVIDED_SHELL_PATH: &str = "/.breakout/sh";
+
+/// Linux's limits on a path and on one of its components (PATH_MAX with its NUL,
+/// NAME_MAX): longer destinations fail only when the runtime creates them.
+const PATH_MAX: usize = 4095;
+const NAME_MAX: usize = 255;
 
 /// Limits that keep a fork bomb or a memory hog inside the container.
 const PIDS_LIMIT: i64 = 256;
@@ -101,12 +106,26 @@ pub enum SettingsError {
     Volume { spec: String, problem: String },
     #[error("--tmpfs {spec:?}: {problem}")]
     Tmpfs { spec: String, problem: String },
-    #[error("--user {spec:?}: expected UID or UID:GID with numeric ids")]
-    User { spec: String },
+    #[error("{flag} {spec:?}: destination {destination} is already the destination of {first_flag} {first:?}")]
+    DuplicateDestination {
+        flag: &'static str,
+        spec: String,
+        destination: String,
+        first_flag: &'static str,
+        first: String,
+    },
+    #[error("--user {spec:?}: {problem}")]
+    User { spec: String, problem: String },
     #[error("--network {value:?}: expected none, host or bridge")]
     Network { value: String },
     #[error("--security-opt {value:?}: {problem}")]
     SecurityOpt { value: String, problem: String },
+    #[error("--rootfs {rootfs}: the mount destination {destination} leads through a symlink in the rootfs to {resolved:?}, over the harness's own directory {HARNESS_DIR}")]
+    ShadowingSymlink {
+        rootfs: PathBuf,
+        destination: String,
+        resolved: String,
+    },
     #[error("--rootfs {path}: {problem}")]
     Rootfs { path: PathBuf, problem: String },
 }
@@ -304,6 +323,105 @@ fn merge_mount_options(defaults: &[&str], given: &[String]) -> Vec<String> {
     out
 }
 
+/// Checks a container path a volume or tmpfs is mounted at and returns its one
+/// spelling: repeated and trailing slashes collapsed. `.` and `..` are refused rather
+/// than resolved, so that what the user wrote is where the mount lands, and so that
+/// no spelling of [`HARNESS_DIR`] slips past the check that keeps it the harness's.
+/// A problem is returned as a phrase for the flag's error message.
+pub fn normalize_destination(destination: &str) -> Result<String, String> {
+    if destination.is_empty() {
+        return Err("the destination is empty".into());
+    }
+    if let Some(c) = destination.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "the destination contains the control character {}",
+            c.escape_default()
+        ));
+    }
+    // Engines get the destination spliced into SRC:DST:OPTS and DST:OPTS strings.
+    if let Some(c) = destination.chars().find(|c| matches!(c, ':' | ',')) {
+        return Err(format!(
+            "the destination contains {c:?}, which engines read as a separator"
+        ));
+    }
+    if !destination.starts_with('/') {
+        return Err("the destination must be an absolute container path".into());
+    }
+    let mut normal = String::with_capacity(destination.len());
+    for component in destination.split('/').filter(|c| !c.is_empty()) {
+        if component == "." || component == ".." {
+            return Err(format!(
+                "the destination has a {component:?} component; write the path it stands for"
+            ));
+        }
+        if component.len() > NAME_MAX {
+            return Err(format!(
+                "a component of the destination is longer than {NAME_MAX} bytes"
+            ));
+        }
+        normal.push('/');
+        normal.push_str(component);
+    }
+    if normal.is_empty() {
+        return Err("the destination must be a container path other than /".into());
+    }
+    if normal.len() > PATH_MAX {
+        return Err(format!("the destination is longer than {PATH_MAX} bytes"));
+    }
+    if normal == HARNESS_DIR || normal.starts_with(&format!("{HARNESS_DIR}/")) {
+        return Err(format!(
+            "{HARNESS_DIR} is the harness's own directory (its runner {PROBE_PATH} and \
+             shell {PROVIDED_SHELL_PATH}); a mount at or below it would replace them"
+        ));
+    }
+    Ok(normal)
+}
+
+/// A tmpfs `size=`: bytes with an optional k, m, g, t, p or e suffix (any case), or
+/// a percentage of RAM, as the kernel's tmpfs reads it.
+fn check_tmpfs_size(value: &str) -> Result<(), String> {
+    let (digits, unit) = match value.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => value.split_at(i),
+        None => (value, ""),
+    };
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "%" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        "e" => 60,
+        _ => {
+            return Err(format!(
+                "size={value}: expected a number of bytes with an optional k, m or g suffix, \
+                 or a percentage like 50%"
+            ))
+        }
+    };
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("size={value}: expected a number of bytes with an optional k, m or g suffix, or a percentage like 50%")
+    })?;
+    if n.checked_mul(1u64 << shift).is_none() {
+        return Err(format!("size={value}: more bytes than 64 bits can count"));
+    }
+    Ok(())
+}
+
+/// A tmpfs `mode=`: octal permission bits, at most 07777.
+fn check_tmpfs_mode(value: &str) -> Result<(), String> {
+    let ok = !value.is_empty()
+        && value.bytes().all(|b| (b'0'..=b'7').contains(&b))
+        && u32::from_str_radix(value, 8).is_ok_and(|m| m <= 0o7777);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "mode={value}: expected octal permission bits up to 07777, like 1777"
+        ))
+    }
+}
+
 fn parse_volume(spec: &str) -> Result<Volume, SettingsError> {
     let err = |problem: &str| SettingsError::Volume {
         spec: spec.to_string(),
@@ -320,14 +438,13 @@ fn parse_volume(spec: &str) -> Result<Volume, SettingsError> {
             "the source must be an absolute host path (named volumes need a Docker engine)",
         ));
     }
+    if source.contains('\0') {
+        return Err(err("the source contains a NUL byte"));
+    }
     if !Path::new(source).is_dir() {
         return Err(err("the source is not an existing directory on the host"));
     }
-    if !destination.starts_with('/') || destination == "/" {
-        return Err(err(
-            "the destination must be an absolute container path other than /",
-        ));
-    }
+    let destination = normalize_destination(destination).map_err(|p| err(&p))?;
     let mut opts = Vec::new();
     for option in options.split(',').filter(|o| !o.is_empty()) {
         if !MOUNT_FLAGS.contains(&option) {
@@ -340,7 +457,7 @@ fn parse_volume(spec: &str) -> Result<Volume, SettingsError> {
     }
     Ok(Volume {
         source: PathBuf::from(source),
-        destination: destination.trim_end_matches('/').to_string(),
+        destination,
         options: merge_mount_options(&["rw"], &opts),
     })
 }
@@ -351,17 +468,14 @@ fn parse_tmpfs(spec: &str) -> Result<Tmpfs, SettingsError> {
         problem,
     };
     let (destination, options) = spec.split_once(':').unwrap_or((spec, ""));
-    if !destination.starts_with('/') || destination == "/" {
-        return Err(err(
-            "the destination must be an absolute container path other than /".into(),
-        ));
-    }
+    let destination = normalize_destination(destination).map_err(err)?;
     let mut opts = Vec::new();
     for option in options.split(',').filter(|o| !o.is_empty()) {
-        let known = MOUNT_FLAGS.contains(&option)
-            || option.starts_with("size=")
-            || option.starts_with("mode=");
-        if !known {
+        if let Some(size) = option.strip_prefix("size=") {
+            check_tmpfs_size(size).map_err(err)?;
+        } else if let Some(mode) = option.strip_prefix("mode=") {
+            check_tmpfs_mode(mode).map_err(err)?;
+        } else if !MOUNT_FLAGS.contains(&option) {
             return Err(err(format!(
                 "unknown option {option:?} (known: {}, size=, mode=)",
                 MOUNT_FLAGS.join(", ")
@@ -371,22 +485,115 @@ fn parse_tmpfs(spec: &str) -> Result<Tmpfs, SettingsError> {
     }
     // Docker mounts --tmpfs with these unless the options say otherwise.
     Ok(Tmpfs {
-        destination: destination.trim_end_matches('/').to_string(),
+        destination,
         options: merge_mount_options(&["rw", "noexec", "nosuid", "nodev"], &opts),
     })
 }
 
+/// The id setuid(2) and setgid(2) read as "leave unchanged": a container asked to run
+/// as it would keep running as root.
+const UNSETTABLE_ID: u32 = u32::MAX;
+
 fn parse_user(spec: &str) -> Result<(u32, u32), SettingsError> {
-    let err = || SettingsError::User {
+    let err = |problem: String| SettingsError::User {
         spec: spec.to_string(),
+        problem,
     };
-    let (uid, gid) = match spec.split_once(':') {
-        Some((u, g)) => (u, g),
-        None => (spec, spec),
+    let id = |what: &str, text: &str| -> Result<u32, SettingsError> {
+        // Digits only: u32's parser would also take "+5".
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err(format!(
+                "the {what} {text:?} is not a number (expected UID or UID:GID with numeric ids)"
+            )));
+        }
+        match text.parse::<u32>() {
+            Ok(n) if n != UNSETTABLE_ID => Ok(n),
+            _ => Err(err(format!(
+                "the {what} {text} cannot be set (ids go from 0 to {})",
+                UNSETTABLE_ID - 1
+            ))),
+        }
     };
-    let uid: u32 = uid.parse().map_err(|_| err())?;
-    let gid: u32 = gid.parse().map_err(|_| err())?;
-    Ok((uid, gid))
+    let (uid, gid) = spec.split_once(':').unwrap_or((spec, spec));
+    Ok((id("uid", uid)?, id("gid", gid)?))
+}
+
+/// Where `path` lands inside `root` when a runtime resolves it there: symlinks
+/// followed, `..` and absolute targets kept inside `root` (as `RESOLVE_IN_ROOT`
+/// does). Components that do not exist are where the runtime would create
+/// directories, so they are taken as written.
+fn resolve_in_root(root: &Path, path: &str) -> String {
+    // Linux's own limit on symlinks in one resolution.
+    const MAX_LINKS: usize = 40;
+    let mut pending: Vec<String> = path.split('/').rev().map(str::to_string).collect();
+    let mut resolved: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(component) = pending.pop() {
+        match component.as_str() {
+            "" | "." => continue,
+            ".." => {
+                resolved.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let host = resolved
+            .iter()
+            .chain(std::iter::once(&component))
+            .fold(root.to_path_buf(), |p, c| p.join(c));
+        let is_link = std::fs::symlink_metadata(&host).is_ok_and(|m| m.file_type().is_symlink());
+        match std::fs::read_link(&host) {
+            Ok(target) if is_link && links < MAX_LINKS => {
+                links += 1;
+                let target = target.to_string_lossy().into_owned();
+                if target.starts_with('/') {
+                    resolved.clear();
+                }
+                pending.extend(target.split('/').rev().map(str::to_string));
+            }
+            _ => resolved.push(component),
+        }
+    }
+    format!("/{}", resolved.join("/"))
+}
+
+/// Whether a mount at `resolved` would cover the harness's directory or land in it.
+fn covers_harness_dir(resolved: &str) -> bool {
+    resolved == "/" || resolved == HARNESS_DIR || resolved.starts_with(&format!("{HARNESS_DIR}/"))
+}
+
+/// Refuses two mounts at one destination: only the later one would be seen, and the
+/// per-mount probes would report on the same path twice.
+fn check_duplicates(
+    volumes: &[Volume],
+    raw_volumes: &[String],
+    tmpfs: &[Tmpfs],
+    raw_tmpfs: &[String],
+) -> Result<(), SettingsError> {
+    let all = volumes
+        .iter()
+        .zip(raw_volumes)
+        .map(|(v, raw)| ("--volume", &v.destination, raw))
+        .chain(
+            tmpfs
+                .iter()
+                .zip(raw_tmpfs)
+                .map(|(t, raw)| ("--tmpfs", &t.destination, raw)),
+        );
+    let mut seen: Vec<(&'static str, &String, &String)> = Vec::new();
+    for (flag, destination, spec) in all {
+        if let Some((first_flag, _, first)) = seen.iter().find(|(_, d, _)| *d == destination) {
+            return Err(SettingsError::DuplicateDestination {
+                flag,
+                spec: spec.clone(),
+                destination: destination.clone(),
+                first_flag,
+                first: (*first).clone(),
+            });
+        }
+        seen.push((flag, destination, spec));
+    }
+    Ok(())
 }
 
 impl RawSettings {
@@ -469,6 +676,23 @@ impl RawSettings {
             .iter()
             .map(|t| parse_tmpfs(t))
             .collect::<Result<Vec<_>, _>>()?;
+        check_duplicates(&volumes, &self.volumes, &tmpfs, &self.tmpfs)?;
+        if let Some(rootfs) = &self.rootfs {
+            // The rootfs is the attacker's: a destination written innocently may be a
+            // symlink there to the harness's directory. The spec mounts the runner
+            // last as well; this makes the attempt an error instead of a surprise.
+            let destinations = volumes.iter().map(|v| &v.destination);
+            for destination in destinations.chain(tmpfs.iter().map(|t| &t.destination)) {
+                let resolved = resolve_in_root(rootfs, destination);
+                if covers_harness_dir(&resolved) {
+                    return Err(SettingsError::ShadowingSymlink {
+                        rootfs: rootfs.clone(),
+                        destination: destination.clone(),
+                        resolved,
+                    });
+                }
+            }
+        }
         Ok(Settings {
             seccomp,
             no_new_privileges,
@@ -721,8 +945,9 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
                 .expect("tmpfs mount has every field"),
         );
     }
-    // The harness's own mounts come last: a mount made later could cover them (a
-    // volume whose destination the image links to /.breakout), one made earlier cannot.
+    // The harness's own mounts come last, on top of everything: a user mount whose
+    // destination is a symlink in the (hostile) rootfs to /.breakout lands there when
+    // the runtime resolves it, and must not cover the runner.
     mounts.push(bind_mount(
         inputs.probe_bin,
         PROBE_PATH,
@@ -866,6 +1091,210 @@ mod tests {
         assert_eq!(t.options, ["rw", "nosuid", "nodev", "exec", "size=1m"]);
         assert!(parse_tmpfs("scratch").is_err());
         assert!(parse_tmpfs("/scratch:bogus").is_err());
+    }
+
+    #[test]
+    fn destinations_are_normalized_or_refused() {
+        for (given, normal) in [
+            ("/data", "/data"),
+            ("//data//x/", "/data/x"),
+            ("/.breakoutx", "/.breakoutx"),
+            ("/x/.breakout", "/x/.breakout"),
+        ] {
+            assert_eq!(
+                normalize_destination(given).as_deref(),
+                Ok(normal),
+                "{given}"
+            );
+        }
+        let long_component = format!("/{}", "a".repeat(256));
+        let long_path = "/aaaaaaaa".repeat(512);
+        for bad in [
+            "",
+            "/",
+            "//",
+            "data",
+            "/..",
+            "/x/..",
+            "/x/../.breakout",
+            "/./x",
+            "/.breakout",
+            "/.breakout/",
+            "//.breakout",
+            "/.breakout/breakout-probe",
+            "/.breakout/sh",
+            "/.breakout/other",
+            "/x\0y",
+            "/x\ny",
+            "/x\u{1b}[2J",
+            "/a,b",
+            "/a:b",
+            &long_component,
+            &long_path,
+        ] {
+            assert!(normalize_destination(bad).is_err(), "{bad:?} was accepted");
+        }
+        let problem = normalize_destination("/x\u{1b}").unwrap_err();
+        assert!(!problem.contains('\u{1b}'), "{problem:?}");
+    }
+
+    #[test]
+    fn tmpfs_sizes_and_modes_are_what_tmpfs_accepts() {
+        for good in [
+            "/t:size=0",
+            "/t:size=1024",
+            "/t:size=64k",
+            "/t:size=1M",
+            "/t:size=2g",
+            "/t:size=50%",
+            "/t:mode=1777",
+            "/t:mode=0755",
+            "/t:mode=7",
+        ] {
+            assert!(parse_tmpfs(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "/t:size=",
+            "/t:size=banana",
+            "/t:size=1x",
+            "/t:size=-1",
+            "/t:size=1.5m",
+            "/t:size=%",
+            "/t:size=99999999999999999999",
+            "/t:size=16777216e",
+            "/t:size=1m:mode=1777",
+            "/t:mode=",
+            "/t:mode=8",
+            "/t:mode=10000",
+            "/t:mode=rwx",
+            "/t:mode=-1",
+            "/t:mode=0x1ff",
+        ] {
+            let e = parse_tmpfs(bad).unwrap_err();
+            assert!(e.to_string().starts_with("--tmpfs "), "{e}");
+        }
+    }
+
+    #[test]
+    fn users_that_cannot_be_set_are_refused() {
+        assert_eq!(parse_user("4294967294").unwrap(), (4294967294, 4294967294));
+        for bad in [
+            "4294967295",
+            "0:4294967295",
+            "4294967295:0",
+            "4294967296",
+            "+5",
+            "-1",
+            "",
+            ":",
+            "1:",
+            ":1",
+            "1:2:3",
+            " 1",
+        ] {
+            let e = parse_user(bad).unwrap_err();
+            assert!(e.to_string().starts_with("--user "), "{e}");
+        }
+    }
+
+    #[test]
+    fn duplicate_destinations_are_refused() {
+        let dir = std::env::temp_dir();
+        let src = dir.display().to_string();
+        for (volumes, tmpfs) in [
+            (vec![format!("{src}:/x"), format!("{src}:/x:ro")], vec![]),
+            (vec![], vec!["/x".to_string(), "//x/".to_string()]),
+            (vec![format!("{src}:/x")], vec!["/x:size=1m".to_string()]),
+        ] {
+            let e = RawSettings {
+                volumes,
+                tmpfs,
+                ..raw()
+            }
+            .validate_for(None)
+            .unwrap_err();
+            assert!(
+                matches!(e, SettingsError::DuplicateDestination { .. }),
+                "{e}"
+            );
+            assert!(e.to_string().contains("destination /x"), "{e}");
+        }
+        // Nested mounts are fine: Docker allows them.
+        assert!(RawSettings {
+            tmpfs: vec!["/x".into(), "/x/y".into()],
+            ..raw()
+        }
+        .validate_for(None)
+        .is_ok());
+    }
+
+    #[test]
+    fn destinations_resolved_in_the_rootfs_stay_off_the_harness_dir() {
+        let root =
+            std::env::temp_dir().join(format!("breakout-unit-rootfs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("real")).unwrap();
+        let link =
+            |name: &str, target: &str| std::os::unix::fs::symlink(target, root.join(name)).unwrap();
+        link("abs", "/.breakout");
+        link("rel", ".breakout");
+        link("up", "../../../.breakout");
+        link("top", "/");
+        link("chain", "abs");
+        link("loop", "loop");
+        assert_eq!(resolve_in_root(&root, "/real/x"), "/real/x");
+        assert_eq!(resolve_in_root(&root, "/abs"), "/.breakout");
+        assert_eq!(resolve_in_root(&root, "/rel/sh"), "/.breakout/sh");
+        assert_eq!(resolve_in_root(&root, "/up"), "/.breakout");
+        assert_eq!(resolve_in_root(&root, "/top"), "/");
+        assert_eq!(resolve_in_root(&root, "/chain"), "/.breakout");
+        assert!(!covers_harness_dir(&resolve_in_root(&root, "/loop")));
+        let settings = |tmpfs: &str| {
+            RawSettings {
+                rootfs: Some(root.clone()),
+                tmpfs: vec![tmpfs.into()],
+                ..raw()
+            }
+            .validate_for(None)
+        };
+        for bad in ["/abs", "/rel/x", "/up", "/top", "/chain"] {
+            let e = settings(bad).unwrap_err();
+            assert!(
+                matches!(e, SettingsError::ShadowingSymlink { .. }),
+                "{bad}: {e}"
+            );
+        }
+        assert!(settings("/real").is_ok());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_harness_mounts_come_last() {
+        let settings = RawSettings {
+            tmpfs: vec!["/scratch".into()],
+            volumes: vec![format!("{}:/data", std::env::temp_dir().display())],
+            ..raw()
+        }
+        .validate()
+        .unwrap();
+        let spec = build_spec(&SpecInputs {
+            settings: &settings,
+            probe_bin: Path::new("/usr/bin/true"),
+            provided_shell: Some(Path::new("/bin/sh")),
+            args: vec![PROBE_PATH.into()],
+            seccomp: None,
+            netns: None,
+        });
+        let destinations: Vec<_> = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.destination().clone())
+            .collect();
+        let n = destinations.len();
+        assert_eq!(destinations[n - 2], Path::new(PROBE_PATH));
+        assert_eq!(destinations[n - 1], Path::new(PROVIDED_SHELL_PATH));
     }
 
     #[test]

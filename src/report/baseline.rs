@@ -95,19 +95,25 @@ fn parse(bytes: &[u8], path: &Path) -> Result<SuiteReport, BaselineError> {
         });
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let mut suite: SuiteReport = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = match e.path().to_string() {
             p if p == "." => "top level".to_string(),
             p => p,
         };
         json_error(path, bytes, field, e.inner())
-    })
+    })?;
+    // A baseline is a file that held container output: its strings reach the
+    // Markdown summary and the terminal.
+    suite.sanitize();
+    Ok(suite)
 }
 
 fn json_error(path: &Path, bytes: &[u8], field: String, err: &serde_json::Error) -> BaselineError {
     let full = err.to_string();
     let suffix = format!(" at line {} column {}", err.line(), err.column());
-    let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
+    // serde quotes the offending value, which is the file's text.
+    let message = crate::sanitize::untrusted(full.strip_suffix(&suffix).unwrap_or(&full));
+    let field = crate::sanitize::untrusted(&field);
     let line = err.line().max(1);
     BaselineError::Json {
         path: path.to_path_buf(),

@@ -20,6 +20,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::suite::{Check, SuiteReport, TrialOutcome, TrialStatus};
 use super::Outcome;
+use crate::sanitize::{untrusted, untrusted_lines};
 
 /// The JUnit XML document for a suite.
 pub fn to_junit(suite: &SuiteReport) -> String {
@@ -78,8 +79,10 @@ pub(crate) fn duration(seconds: f64) -> Option<Duration> {
 }
 
 fn trial_suite(trial: &TrialOutcome) -> TestSuite {
-    let classname = format!("{}.{}", trial.scenario, trial.runtime);
-    let mut suite = TestSuite::new(trial.name.as_str());
+    // quick-junit escapes XML syntax; sanitizing also takes out what XML 1.0 cannot
+    // carry and what would reach a CI log viewer's terminal as a control sequence.
+    let classname = untrusted(&format!("{}.{}", trial.scenario, trial.runtime));
+    let mut suite = TestSuite::new(untrusted(&trial.name));
     let time = duration(trial.duration);
     if let Some(t) = time {
         suite.set_time(t);
@@ -87,35 +90,37 @@ fn trial_suite(trial: &TrialOutcome) -> TestSuite {
     suite.add_properties([
         (
             "scenario-file".to_string(),
-            trial.scenario_file.display().to_string(),
+            untrusted(&trial.scenario_file.display().to_string()),
         ),
-        ("runtime".to_string(), trial.runtime.clone()),
-        ("expected-start".to_string(), trial.expected_start.clone()),
+        ("runtime".to_string(), untrusted(&trial.runtime)),
+        (
+            "expected-start".to_string(),
+            untrusted(&trial.expected_start),
+        ),
         (
             "start".to_string(),
-            trial
-                .start
-                .clone()
-                .unwrap_or_else(|| "not-attempted".into()),
+            untrusted(trial.start.as_deref().unwrap_or("not-attempted")),
         ),
     ]);
     let case = |name: &str, status: TestCaseStatus| {
-        let mut case = TestCase::new(name, status);
+        let mut case = TestCase::new(untrusted(name), status);
         case.set_classname(classname.as_str());
         case
     };
     match &trial.status {
         TrialStatus::Ignored { reason } => {
             let mut status = TestCaseStatus::skipped();
-            status.set_message(reason.as_str());
+            status.set_message(untrusted_lines(reason));
             suite.add_test_case(case("trial", status));
             return suite;
         }
         TrialStatus::Failed { message } if failed_on_start(trial) => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            status.set_message(message.as_str()).set_type("start");
+            status
+                .set_message(untrusted_lines(message))
+                .set_type("start");
             if let Some(error) = &trial.start_error {
-                status.set_description(error.as_str());
+                status.set_description(untrusted_lines(error));
             }
             let mut start = case("start", status);
             if let Some(t) = time {
@@ -137,17 +142,17 @@ fn trial_suite(trial: &TrialOutcome) -> TestSuite {
             TestCaseStatus::success()
         } else if start_failed && check.got == Outcome::NotRun.as_str() {
             let mut s = TestCaseStatus::skipped();
-            s.set_message(format!(
+            s.set_message(untrusted(&format!(
                 "not run: {}",
                 check
                     .mechanism
                     .as_deref()
                     .unwrap_or("the trial failed on its start")
-            ));
+            )));
             s
         } else {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            s.set_message(mismatch_message(check)).set_type(
+            s.set_message(untrusted(&mismatch_message(check))).set_type(
                 if check.got == Outcome::Escaped.as_str() {
                     "escaped"
                 } else {

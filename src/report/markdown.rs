@@ -12,6 +12,7 @@ use super::baseline::BaselineDiff;
 use super::junit::failed_on_start;
 use super::suite::{Check, SuiteReport, TrialOutcome, TrialStatus};
 use super::Outcome;
+use crate::sanitize;
 
 /// The comment for a suite, with the changes against a baseline first if given.
 pub fn to_markdown(suite: &SuiteReport, baseline: Option<&BaselineDiff>) -> String {
@@ -204,37 +205,34 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     }
 }
 
+// Every string below may hold what a container printed: each helper sanitizes it
+// (crate::sanitize) and escapes it for where it goes, so no string can leave its
+// table cell, code span or block.
+
 /// Text safe in HTML: GitHub renders raw tags in comments, and a runtime's error
 /// such as `<nil>` would otherwise vanish.
 fn html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    sanitize::html(s)
 }
 
-/// Text on one line outside a table.
+/// Multi-line text folded into one line, as Markdown text.
 fn text(s: &str) -> String {
-    html(s).replace(['\r', '\n'], " ")
+    sanitize::markdown_text(&s.replace(['\r', '\n'], " "))
 }
 
-/// Text in a table cell: a `|` would end the cell and a newline the row.
+/// Text for a table cell: [`text`] already escapes every pipe.
 fn cell(s: &str) -> String {
-    text(s).replace('|', "\\|")
+    text(s)
 }
 
-/// A code span, in or out of a table. GitHub takes `\|` as a pipe even inside a
-/// code span in a table, so the escape is harmless there and needed; outside a table
-/// nothing here holds a pipe (steps and trial names do not).
+/// A code span that no backtick or pipe inside can end or split.
 fn code(s: &str) -> String {
-    let inner = s.replace('`', "'").replace(['\r', '\n'], " ");
-    format!("`{}`", inner.replace('|', "\\|"))
+    sanitize::markdown_code(&s.replace(['\r', '\n'], " "))
 }
 
-/// A fenced block long enough that no backtick run in `s` closes it.
+/// A fenced block that no run of backticks inside can close.
 fn fenced(s: &str) -> String {
-    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest.max(2) + 1);
-    format!("{fence}\n{}\n{fence}\n", s.trim_end())
+    sanitize::markdown_fenced(s)
 }
 
 #[cfg(test)]

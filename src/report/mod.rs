@@ -327,13 +327,60 @@ pub enum ExitCode {
     Interrupted = 130,
 }
 
+impl Verdict {
+    /// Makes every string the container or the runtime could have chosen safe to show.
+    pub fn sanitize(&mut self) {
+        use crate::sanitize::untrusted;
+        self.runtime = untrusted(&self.runtime);
+        self.probe = untrusted(&self.probe);
+        self.technique = self.technique.as_deref().map(untrusted);
+        self.target = self.target.as_deref().map(untrusted);
+        self.mechanism = self.mechanism.as_deref().map(untrusted);
+        self.detail = untrusted(&self.detail);
+    }
+}
+
+impl RunReport {
+    /// Sanitizes the run's verdicts, its start error and triage (runtime text with
+    /// the container's stderr in it) and the runtime's own words (`--version`).
+    pub fn sanitize(&mut self) {
+        use crate::sanitize::{untrusted, untrusted_lines};
+        let r = &mut self.runtime;
+        r.name = untrusted(&r.name);
+        r.version = untrusted(&r.version);
+        r.libseccomp = r.libseccomp.as_deref().map(untrusted);
+        r.flags = r.flags.iter().map(|f| untrusted(f)).collect();
+        match &mut self.start {
+            StartStatus::Started => {}
+            StartStatus::NotRun { reason } => *reason = untrusted_lines(reason),
+            StartStatus::FailedToStart { error } => *error = untrusted_lines(error),
+        }
+        for v in &mut self.verdicts {
+            v.sanitize();
+        }
+        for g in &mut self.escapes_by_goal {
+            g.via = g.via.iter().map(|v| untrusted(v)).collect();
+        }
+        if let Some(t) = &mut self.triage {
+            t.needed = t.needed.iter().map(|n| untrusted(n)).collect();
+            t.conclusion = untrusted_lines(&t.conclusion);
+        }
+    }
+}
+
 impl Report {
+    /// Every reporter of `run` and `compare` reads a report made here, so the runs
+    /// are sanitized here, whatever the run's edge did.
     pub fn new(
         environment: environment::Environment,
-        subject: Subject,
-        runs: Vec<RunReport>,
+        mut subject: Subject,
+        mut runs: Vec<RunReport>,
         interrupted: bool,
     ) -> Report {
+        for run in &mut runs {
+            run.sanitize();
+        }
+        subject.seccomp = crate::sanitize::untrusted(&subject.seccomp);
         Report {
             schema: REPORT_SCHEMA,
             breakout_version: env!("CARGO_PKG_VERSION"),

@@ -15,6 +15,7 @@ use super::junit::failed_on_start;
 use super::suite::{Check, SuiteReport, TrialOutcome, TrialStatus};
 use super::Outcome;
 use crate::catalog;
+use crate::sanitize::{untrusted, untrusted_lines};
 
 /// The SARIF version written.
 pub const SARIF_VERSION: &str = "2.1.0";
@@ -88,10 +89,12 @@ struct Rules(Vec<String>);
 
 impl Rules {
     fn index(&mut self, id: &str) -> usize {
-        match self.0.iter().position(|r| r == id) {
+        // An id from a report of another version is the file's text.
+        let id = untrusted(id);
+        match self.0.iter().position(|r| *r == id) {
             Some(i) => i,
             None => {
-                self.0.push(id.to_string());
+                self.0.push(id);
                 self.0.len() - 1
             }
         }
@@ -152,19 +155,23 @@ fn result(
     text: String,
     check: Option<&Check>,
 ) -> Value {
-    let step = check.map_or(START_RULE, |c| c.step.as_str());
+    // serde_json escapes JSON syntax and control characters, but a viewer shows the
+    // decoded text: it must be safe as text too.
+    let step = untrusted(check.map_or(START_RULE, |c| c.step.as_str()));
     let mut properties = Map::new();
-    properties.insert("trial".into(), json!(trial.name));
-    properties.insert("scenario".into(), json!(trial.scenario));
-    properties.insert("runtime".into(), json!(trial.runtime));
+    properties.insert("trial".into(), json!(untrusted(&trial.name)));
+    properties.insert("scenario".into(), json!(untrusted(&trial.scenario)));
+    properties.insert("runtime".into(), json!(untrusted(&trial.runtime)));
     if let Some(c) = check {
-        properties.insert("step".into(), json!(c.step));
-        properties.insert("expected".into(), json!(c.expected));
-        properties.insert("got".into(), json!(c.got));
+        properties.insert("step".into(), json!(step));
+        properties.insert("expected".into(), json!(untrusted(&c.expected)));
+        properties.insert("got".into(), json!(untrusted(&c.got)));
         if let Some(m) = &c.mechanism {
-            properties.insert("mechanism".into(), json!(m));
+            properties.insert("mechanism".into(), json!(untrusted(m)));
         }
     }
+    let text = untrusted_lines(&text);
+    let rule_id = untrusted(rule_id);
     json!({
         "ruleId": rule_id,
         "ruleIndex": rule_index,
@@ -177,7 +184,7 @@ fn result(
         }],
         // The scenario file holds no line for a runtime's verdict, so a dashboard
         // cannot fingerprint by content; trial and step name the alert instead.
-        "partialFingerprints": { "breakoutTrialStep/v1": format!("{}:{step}", trial.name) },
+        "partialFingerprints": { "breakoutTrialStep/v1": format!("{}:{step}", untrusted(&trial.name)) },
         "properties": properties,
     })
 }

@@ -80,13 +80,59 @@ pub struct SuiteReport {
     pub trials: Vec<TrialOutcome>,
 }
 
+impl Check {
+    fn sanitize(&mut self) {
+        use crate::sanitize::untrusted;
+        self.step = untrusted(&self.step);
+        self.expected = untrusted(&self.expected);
+        self.got = untrusted(&self.got);
+        self.mechanism = self.mechanism.as_deref().map(untrusted);
+        self.detail = untrusted(&self.detail);
+    }
+}
+
+impl TrialOutcome {
+    /// Makes every string of the trial safe to show (see [`crate::sanitize`]): the
+    /// checks carry what the container said, the start error what the runtime said.
+    pub fn sanitize(&mut self) {
+        use crate::sanitize::{untrusted, untrusted_lines};
+        self.name = untrusted(&self.name);
+        self.scenario = untrusted(&self.scenario);
+        self.runtime = untrusted(&self.runtime);
+        self.expected_start = untrusted(&self.expected_start);
+        self.start = self.start.as_deref().map(untrusted);
+        self.start_error = self.start_error.as_deref().map(untrusted_lines);
+        match &mut self.status {
+            TrialStatus::Passed => {}
+            TrialStatus::Failed { message } => *message = untrusted_lines(message),
+            TrialStatus::Ignored { reason } => *reason = untrusted_lines(reason),
+        }
+        for check in &mut self.checks {
+            check.sanitize();
+        }
+    }
+}
+
 impl SuiteReport {
-    pub fn new(environment: Option<Environment>, trials: Vec<TrialOutcome>) -> SuiteReport {
+    /// Every reporter reads a suite made here, so every one of them gets sanitized
+    /// strings even where the run's edge missed one.
+    pub fn new(environment: Option<Environment>, mut trials: Vec<TrialOutcome>) -> SuiteReport {
+        for trial in &mut trials {
+            trial.sanitize();
+        }
         SuiteReport {
             schema: SUITE_SCHEMA.to_string(),
             breakout_version: env!("CARGO_PKG_VERSION").to_string(),
             environment,
             trials,
+        }
+    }
+
+    /// Sanitizes a suite that did not come through [`SuiteReport::new`] (a baseline
+    /// read from a file).
+    pub fn sanitize(&mut self) {
+        for trial in &mut self.trials {
+            trial.sanitize();
         }
     }
 

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use super::expect::{Expectations, StartExpectation};
 use crate::report::suite::Check;
 use crate::report::{Outcome, RunReport, StartStatus, Verdict};
+use crate::sanitize::untrusted;
 
 /// Compares one run's verdicts against the scenario: one [`Check`] per verdict, plus
 /// a message when the start expectation is not met. Returns the checks and the
@@ -74,13 +75,15 @@ pub fn judge(
             Some(message)
         }
         (StartExpectation::Starts, Some(error)) => {
+            // The message goes to the operator's terminal as the trial's failure:
+            // the runtime's words (the container's stderr among them) are sanitized.
             let first = error.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
             let mut message = format!(
                 "expected the container to start under {runtime}, but it did not: {}",
-                first.trim()
+                untrusted(first.trim())
             );
             if let Some(triage) = &run.triage {
-                let _ = write!(message, "\n  triage: {}", triage.conclusion);
+                let _ = write!(message, "\n  triage: {}", untrusted(&triage.conclusion));
             }
             Some(message)
         }
@@ -105,13 +108,13 @@ fn check(v: &Verdict, expected: String, ok: bool) -> Check {
 fn mismatch_line(v: &Verdict, expected: &str) -> String {
     let mut line = format!(
         "  probe {}: expected {expected}, got {}",
-        v.step(),
+        untrusted(&v.step()),
         v.outcome.as_str()
     );
     if let Some(m) = &v.mechanism {
-        let _ = write!(line, " ({m})");
+        let _ = write!(line, " ({})", untrusted(m));
     }
-    let detail = v.detail.split_whitespace().collect::<Vec<_>>().join(" ");
+    let detail = untrusted(&v.detail.split_whitespace().collect::<Vec<_>>().join(" "));
     if !detail.is_empty() {
         let _ = write!(line, " — {detail}");
     }

@@ -299,8 +299,9 @@ impl Builder<'_> {
             .volumes
             .unwrap_or_default()
             .into_iter()
-            .map(|v| self.resolve_volume(v))
-            .collect();
+            .enumerate()
+            .map(|(i, v)| self.resolve_volume(v, i))
+            .collect::<Result<_, _>>()?;
         Ok(RawSettings {
             profile: None,
             security_opts,
@@ -317,15 +318,30 @@ impl Builder<'_> {
 
     /// `data:/data` becomes `/abs/dir/of/scenario/data:/data`: the harness wants an
     /// absolute source, and the scenario's directory is what a relative one means.
-    fn resolve_volume(&self, spec: String) -> String {
-        match spec.split_once(':') {
+    /// A directory with `:` in its name cannot be spliced into `SRC:DST` without
+    /// changing where the split falls, so it is refused rather than misread.
+    fn resolve_volume(&self, spec: String, index: usize) -> Result<String, ScenarioError> {
+        Ok(match spec.split_once(':') {
             Some((src, rest)) if !src.is_empty() && !src.starts_with('/') => {
                 let joined = self.dir().join(src);
                 let absolute = std::path::absolute(&joined).unwrap_or(joined);
-                format!("{}:{rest}", absolute.display())
+                let text = absolute
+                    .to_str()
+                    .filter(|t| !t.contains(':'))
+                    .ok_or_else(|| {
+                        self.at_value(
+                            &[key("settings"), key("volumes"), Seg::Index(index)],
+                            format!(
+                                "{spec:?}: the relative source resolves to {:?}, which cannot be \
+                             written as SRC:DST (a ':' or non-UTF-8 name); give an absolute source",
+                                absolute.display().to_string()
+                            ),
+                        )
+                    })?;
+                format!("{text}:{rest}")
             }
             _ => spec,
-        }
+        })
     }
 
     /// Points a settings error at the entry it is about.
@@ -354,6 +370,22 @@ impl Builder<'_> {
                 }
                 segs
             }
+            SettingsError::DuplicateDestination { flag, spec, .. } => {
+                let (list, items) = if *flag == "--volume" {
+                    ("volumes", &s.volumes)
+                } else {
+                    ("tmpfs", &s.tmpfs)
+                };
+                // The entry that repeats a destination is the second one written the
+                // same way, when it is written like an earlier one.
+                let mut segs = vec![key("settings"), key(list)];
+                let mut hits = items.iter().enumerate().filter(|(_, x)| *x == spec);
+                let first = hits.next();
+                if let Some((i, _)) = hits.next().or(first) {
+                    segs.push(Seg::Index(i));
+                }
+                segs
+            }
             SettingsError::Volume { spec, .. } => entry("volumes", &s.volumes, spec),
             SettingsError::Tmpfs { spec, .. } => entry("tmpfs", &s.tmpfs, spec),
             SettingsError::User { .. } => vec![key("settings"), key("user")],
@@ -361,7 +393,9 @@ impl Builder<'_> {
             SettingsError::SecurityOpt { value, .. } => {
                 entry("security_opt", &s.security_opts, value)
             }
-            SettingsError::Rootfs { .. } => vec![key("settings"), key("rootfs")],
+            SettingsError::Rootfs { .. } | SettingsError::ShadowingSymlink { .. } => {
+                vec![key("settings"), key("rootfs")]
+            }
         };
         self.at_value(&segs, e.to_string())
     }

@@ -936,3 +936,59 @@ fn discover_refuses_duplicate_names_and_empty_directories() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 10 (items 5, 12, 13): mounts over the harness's directory, duplicate
+/// destinations and values a runtime would only refuse at start are errors at load,
+/// pointing at the entry.
+#[test]
+fn error_settings_the_runtime_would_refuse_point_at_the_entry() {
+    assert_parse_error(
+        r#"{"runtimes": ["runc"], "settings": {"tmpfs": ["/a", "//.breakout/"]}}"#,
+        1,
+        53,
+        "settings.tmpfs[1]",
+        "/.breakout is the harness's own directory",
+    );
+    assert_parse_error(
+        r#"{"runtimes": ["runc"], "settings": {"volumes": ["/tmp:/x/../.breakout"]}}"#,
+        1,
+        49,
+        "settings.volumes[0]",
+        "the destination has a \"..\" component",
+    );
+    assert_parse_error(
+        r#"{"runtimes": ["runc"], "settings": {"tmpfs": ["/x", "/y", "/x"]}}"#,
+        1,
+        59,
+        "settings.tmpfs[2]",
+        "destination /x is already the destination of --tmpfs \"/x\"",
+    );
+    assert_parse_error(
+        r#"{"runtimes": ["runc"], "settings": {"volumes": ["/tmp:/x"], "tmpfs": ["/x/"]}}"#,
+        1,
+        71,
+        "settings.tmpfs[0]",
+        "already the destination of --volume \"/tmp:/x\"",
+    );
+    assert_parse_error(
+        r#"{"runtimes": ["runc"], "settings": {"tmpfs": ["/x:size=lots"]}}"#,
+        1,
+        47,
+        "settings.tmpfs[0]",
+        "size=lots: expected a number of bytes",
+    );
+    assert_parse_error(
+        r#"{"runtimes": ["runc"], "settings": {"tmpfs": ["/x\u0000y"]}}"#,
+        1,
+        47,
+        "settings.tmpfs[0]",
+        "control character \\u{0}",
+    );
+    assert_parse_error(
+        r#"{"runtimes": ["runc"], "settings": {"user": "4294967295"}}"#,
+        1,
+        45,
+        "settings.user",
+        "the uid 4294967295 cannot be set",
+    );
+}
