@@ -722,14 +722,15 @@ impl Settings {
             "caps": self.caps,
             "read_only": self.read_only,
             "volumes": self.volumes.iter().map(|v| serde_json::json!({
-                "source": v.source, "destination": v.destination, "options": v.options,
+                "source": v.source.to_string_lossy(), "destination": v.destination, "options": v.options,
             })).collect::<Vec<_>>(),
             "tmpfs": self.tmpfs.iter().map(|t| serde_json::json!({
                 "destination": t.destination, "options": t.options,
             })).collect::<Vec<_>>(),
             "user": self.user.map(|(u, g)| format!("{u}:{g}")),
             "network": self.network,
-            "rootfs": self.rootfs,
+            // Paths need not be UTF-8; the report shows them as well as it can.
+            "rootfs": self.rootfs.as_ref().map(|p| p.to_string_lossy()),
         })
     }
 

@@ -295,7 +295,8 @@ const HANDOFF_GRACE: Duration = Duration::from_secs(2);
 impl ContainerOutcome {
     fn note(&mut self, text: String) {
         if self.notes.len() < MAX_NOTES {
-            self.notes.push(text);
+            // Notes quote the container: they reach the operator's terminal.
+            self.notes.push(crate::sanitize::untrusted(&text));
         } else {
             self.notes_dropped += 1;
         }
@@ -481,12 +482,13 @@ pub fn execute_with(
             Err(e) if containers == 1 => {
                 // The runtime itself refused: that is a start failure, with its text.
                 start = StartStatus::FailedToStart {
-                    error: e.to_string(),
+                    error: crate::sanitize::untrusted_lines(&e.to_string()),
                 };
                 break;
             }
             Err(e) => {
-                resume_failed(&mut verdicts, &all_steps, name, &e.to_string());
+                let error = crate::sanitize::untrusted_lines(&e.to_string());
+                resume_failed(&mut verdicts, &all_steps, name, &error);
                 break;
             }
         };
@@ -713,9 +715,10 @@ fn describe_exit(exit: Option<Exit>) -> String {
     }
 }
 
-/// A runtime's error text, with JSON log lines (podman, crun) reduced to their message.
+/// A runtime's error text, with JSON log lines (podman, crun) reduced to their message,
+/// made plain text (it carries the container's stderr).
 fn runtime_error_text(stderr: &str) -> String {
-    stderr
+    let text = stderr
         .lines()
         .map(|line| {
             serde_json::from_str::<serde_json::Value>(line)
@@ -724,9 +727,8 @@ fn runtime_error_text(stderr: &str) -> String {
                 .unwrap_or_else(|| line.to_string())
         })
         .collect::<Vec<_>>()
-        .join("\n")
-        .trim()
-        .to_string()
+        .join("\n");
+    crate::sanitize::untrusted_lines(text.trim())
 }
 
 fn describe_start_failure(outcome: &ContainerOutcome) -> String {
@@ -920,7 +922,11 @@ fn handle_line(
                 ProbeOutcome::NotApplicable => Outcome::NotApplicable,
                 ProbeOutcome::Error => Outcome::Error,
             };
-            let verdict = Verdict::new(runtime, &step, outcome, detail).mechanism(mechanism);
+            // The runner's words, which quote what the image holds (paths, errors):
+            // made plain text here, where they enter.
+            let verdict =
+                Verdict::new(runtime, &step, outcome, crate::sanitize::untrusted(&detail))
+                    .mechanism(mechanism.as_deref().map(crate::sanitize::untrusted));
             match witness.judge(verdict, payload_nonce.as_deref(), Instant::now()) {
                 Judged::Final(verdict) => {
                     verdicts.insert(step.clone(), verdict);
