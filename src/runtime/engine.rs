@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::{run_to_end, Container, Runtime, RuntimeError};
+use super::{run_to_end, wait_or_kill, Container, Runtime, RuntimeError, CLEANUP_DEADLINE};
 
 /// Which engine CLI a row speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,14 +67,16 @@ impl Runtime {
         let mut cmd = self.engine_command(state_root);
         cmd.args(["import", "-", tag]).stdin(Stdio::from(archive));
         let result = run_to_end(cmd, &label, self.cli_deadline);
-        let _ = tar.wait();
+        // tar ends once the import has read all or gone; one that does neither (a
+        // rootfs that stalls it) is killed rather than waited for.
+        let _ = wait_or_kill(&mut tar, CLEANUP_DEADLINE);
         result.map(|_| ())
     }
 
     pub fn remove_image(&self, state_root: &Path, tag: &str) {
         let mut cmd = self.engine_command(state_root);
         cmd.args(["rmi", "--force", tag]);
-        let _ = run_to_end(cmd, "rmi", self.cli_deadline);
+        let _ = run_to_end(cmd, "rmi", CLEANUP_DEADLINE);
     }
 
     /// `ENGINE run --name ID ARGS...` in the foreground, stdout and stderr piped back;
