@@ -1,8 +1,341 @@
-//! Attack tests: runtime.
+//! Attack tests: a hostile runtime (helpers that hold the harness's pipes open), and
+//! what a run leaves on the host (network namespaces of another run, cgroups).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::common::*;
 
 /// Trials of this group.
 pub fn trials() -> Trials {
-    vec![]
+    vec![
+        (
+            "issue10_8_a_runtime_whose_helpers_hold_its_pipes_costs_the_timeout_and_seconds",
+            sticky_runtime_is_bounded_by_the_timeout,
+        ),
+        (
+            "issue10_8_sigterm_ends_a_run_whose_runtime_hangs_in_cleanup",
+            sigterm_ends_a_sticky_run_promptly,
+        ),
+        (
+            "issue10_9_a_failed_bridge_leaves_a_namespace_it_did_not_make",
+            failed_bridge_keeps_foreign_namespaces,
+        ),
+    ]
+}
+
+/// How long each sleeper the fake runtime leaves behind sleeps: the test kills them
+/// by pid, after checking that the pid still runs exactly this.
+const SLEEPER_SECONDS: &str = "607";
+
+/// The sleepers a fake runtime recorded (one pid a line), killed on drop, also when
+/// the test fails: each only if its pid still runs our `sleep`, through a pidfd, so a
+/// reused pid is never signalled.
+struct Sleepers {
+    pidfile: PathBuf,
+}
+
+impl Sleepers {
+    fn pids(&self) -> Vec<i32> {
+        std::fs::read_to_string(&self.pidfile)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    fn kill_all(&self) {
+        let expected = format!("sleep\0{SLEEPER_SECONDS}\0");
+        for pid in self.pids() {
+            // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+            let Ok(fd) = i32::try_from(fd) else { continue };
+            if fd < 0 {
+                continue;
+            }
+            // Read after the pidfd pins the process: the pidfd cannot reach another.
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if cmdline == expected.as_bytes() {
+                // SAFETY: pidfd_send_signal on the pidfd just opened, with no siginfo.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        fd,
+                        libc::SIGKILL,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    )
+                };
+            }
+            // SAFETY: closing the descriptor we opened above, once.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+impl Drop for Sleepers {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+/// A runtime of runc's family (by its file name) whose every call, `--version`, `run`,
+/// `kill` and `delete`, leaves a `sleep` behind that holds the call's stdout and stderr
+/// open; the real work is runc's. Returns the `--runtime` value.
+fn sticky_runtime(dir: &Path, pidfile: &Path, marker: &str) -> String {
+    let runc = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("runc"))
+        .find(|p| p.is_file())
+        .expect("runc is installed");
+    let path = dir.join("runc-sticky");
+    let script = format!(
+        "#!/bin/bash\n\
+         sleep {SLEEPER_SECONDS} &\n\
+         echo $! >> '{pidfile}'\n\
+         for arg; do\n\
+         \x20 if [ \"$arg\" = --version ]; then echo 'runc version 1.1.5 ({marker})'; exit 0; fi\n\
+         done\n\
+         exec '{runc}' \"$@\"\n",
+        pidfile = pidfile.display(),
+        runc = runc.display(),
+    );
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("runc-sticky={}", path.display())
+}
+
+/// Removes the `--version` answers breakout cached for the fake runtime (their text
+/// carries the marker), so the test leaves no file behind.
+fn forget_cached_versions(marker: &str) {
+    for entry in std::fs::read_dir(breakout::bundle::SHORT_STATE_BASE)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".version-")
+            && std::fs::read_to_string(entry.path()).is_ok_and(|t| t.contains(marker))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// A `breakout` process the test started, with its output in files; killed by its pid
+/// (our own child, not reaped yet) if the test ends while it still runs.
+struct Harness {
+    child: std::process::Child,
+    tmp: Scratch,
+    out: Scratch,
+}
+
+impl Harness {
+    fn start(args: &[&str]) -> Harness {
+        let tmp = Scratch::new("tmpdir");
+        let out = Scratch::new("harness-output");
+        let child = Command::new(env!("CARGO_BIN_EXE_breakout"))
+            .args(args)
+            .env("TMPDIR", tmp.path())
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(out.path().join("stdout")).unwrap())
+            .stderr(std::fs::File::create(out.path().join("stderr")).unwrap())
+            .spawn()
+            .expect("breakout starts");
+        Harness { child, tmp, out }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `limit`; None if it still runs then.
+    fn wait(&mut self, limit: Duration) -> Option<Outcome> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let read =
+                    |f: &str| std::fs::read_to_string(self.out.path().join(f)).unwrap_or_default();
+                return Some(Outcome {
+                    code: status.code().unwrap_or(-1),
+                    stdout: read("stdout"),
+                    stderr: read("stderr"),
+                });
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Issue 10, item 8: a runtime whose helpers keep stdout and stderr open during
+/// `--version`, `run`, `kill` and `delete`. The whole run costs the timeout plus a few
+/// seconds, the probe in flight is `error (timeout)`, and nothing is left.
+fn sticky_runtime_is_bounded_by_the_timeout() -> TestResult {
+    let dir = Scratch::new("sticky-runtime");
+    let marker = format!("sticky {}", dir.path().display());
+    let sleepers = Sleepers {
+        pidfile: dir.path().join("sleepers"),
+    };
+    let runtime = sticky_runtime(dir.path(), &sleepers.pidfile, &marker);
+    let timeout = 3;
+    let started = Instant::now();
+    let mut harness = Harness::start(&[
+        "run",
+        "--format",
+        "json",
+        "--runtime",
+        &runtime,
+        "--probe",
+        "spawn.fork",
+        "--inject-fault",
+        "hang@spawn.fork",
+        "--timeout",
+        &timeout.to_string(),
+    ]);
+    // Unfixed, the harness waits for the sleepers (10 minutes): give up long before.
+    let out = harness.wait(Duration::from_secs(60));
+    let elapsed = started.elapsed();
+    forget_cached_versions(&marker);
+    let Some(out) = out else {
+        return Err(format!("breakout still ran after {elapsed:?}").into());
+    };
+    // The same code a hang under runc itself gets: an error is no escape.
+    out.expect_code(0)?;
+    let report = out.json()?;
+    expect(&report, "spawn.fork", "error", Some("timeout"), None)?;
+    // version, run, kill and delete each left one: the hostile paths were all taken.
+    let left = sleepers.pids().len();
+    assert!(left >= 4, "only {left} sleepers: not every call was made");
+    // Measured 10.2s: the timeout, then two containers (the one killed and the one
+    // that resumes after it) whose stdout and stderr the sleepers hold, each given up
+    // on by the follower after its own 2s patience per stream.
+    let budget = Duration::from_secs(timeout + 10);
+    assert!(elapsed < budget, "took {elapsed:?}, over {budget:?}");
+    sleepers.kill_all();
+    assert_nothing_left(harness.pid(), harness.tmp.path());
+    Ok(())
+}
+
+/// Issue 10, item 8: SIGTERM while the container runs under a runtime whose `kill` and
+/// `delete` leave helpers holding their pipes: exit 130 within seconds, nothing left.
+fn sigterm_ends_a_sticky_run_promptly() -> TestResult {
+    let dir = Scratch::new("sticky-runtime-term");
+    let marker = format!("sticky {}", dir.path().display());
+    let sleepers = Sleepers {
+        pidfile: dir.path().join("sleepers"),
+    };
+    let runtime = sticky_runtime(dir.path(), &sleepers.pidfile, &marker);
+    let mut harness = Harness::start(&[
+        "run",
+        "--format",
+        "json",
+        "--runtime",
+        &runtime,
+        "--probe",
+        "spawn.fork",
+        "--inject-fault",
+        "hang@spawn.fork",
+        "--timeout",
+        "60",
+    ]);
+    // `--version`, then `run`: the container is starting; give it a moment to hang.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sleepers.pids().len() < 2 {
+        if Instant::now() >= deadline {
+            forget_cached_versions(&marker);
+            return Err("the fake runtime's run was never called".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Instant::now();
+    // SAFETY: kill(2) on our own child, not reaped yet, with a valid signal.
+    unsafe { libc::kill(harness.pid() as i32, libc::SIGTERM) };
+    let out = harness.wait(Duration::from_secs(60));
+    let elapsed = sent.elapsed();
+    forget_cached_versions(&marker);
+    let Some(out) = out else {
+        return Err(format!("breakout still ran {elapsed:?} after SIGTERM").into());
+    };
+    out.expect_code(130)?;
+    assert!(
+        elapsed < Duration::from_secs(8),
+        "took {elapsed:?} after SIGTERM"
+    );
+    let left = sleepers.pids().len();
+    assert!(
+        left >= 4,
+        "only {left} sleepers: kill or delete was not called"
+    );
+    sleepers.kill_all();
+    assert_nothing_left(harness.pid(), harness.tmp.path());
+    Ok(())
+}
+
+/// A network namespace the test made (deleted on drop, whoever else deleted it).
+struct TestNetns(String);
+
+impl TestNetns {
+    fn add(name: &str) -> TestNetns {
+        let ok = Command::new("ip")
+            .args(["netns", "add", name])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip netns add {name}");
+        TestNetns(name.to_string())
+    }
+
+    fn exists(&self) -> bool {
+        Path::new("/var/run/netns").join(&self.0).exists()
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// Issue 10, item 9: a bridge whose names are already taken (another run's, here the
+/// test's) fails, and deletes only what it made itself: the other namespace stays.
+fn failed_bridge_keeps_foreign_namespaces() -> TestResult {
+    use breakout::run::netns::{fresh_stem, BridgeNet};
+    // The container's namespace is taken: the run makes nothing.
+    let stem = fresh_stem()?;
+    let taken = TestNetns::add(&format!("{stem}c"));
+    let result = BridgeNet::create_with_stem(&stem);
+    assert!(result.is_err(), "created over a taken name: {result:?}");
+    drop(result);
+    assert!(
+        taken.exists(),
+        "the run deleted a namespace it did not make"
+    );
+    drop(taken);
+
+    // The canary's namespace is taken: the run made the container's and deletes it.
+    let stem = fresh_stem()?;
+    let taken = TestNetns::add(&format!("{stem}h"));
+    let result = BridgeNet::create_with_stem(&stem);
+    assert!(result.is_err(), "created over a taken name: {result:?}");
+    drop(result);
+    assert!(
+        taken.exists(),
+        "the run deleted a namespace it did not make"
+    );
+    let own = Path::new("/var/run/netns").join(format!("{stem}c"));
+    assert!(!own.exists(), "the run left its own namespace {own:?}");
+    Ok(())
 }
