@@ -482,7 +482,7 @@ impl Drop for Container {
             self.kill();
         }
         // `RUNTIME run` deletes a container that ended by itself; one we killed, or
-        // an engine's (which keeps its containers), is deleted here.
+        // an engine's (which keeps its containers), is deleted here (and swept).
         if self.killed || self.runtime.engine().is_some() || self.exit == Some(Exit::Unknown) {
             self.delete();
         } else {
@@ -490,39 +490,95 @@ impl Drop for Container {
                 Instant::now() + Duration::from_secs(2),
                 &AtomicBool::new(false),
             );
-            if !self.runtime.kind.removes_own_cgroups {
-                remove_leftover_cgroups(&self.id);
+            remove_leftover_cgroups(&self.id);
+        }
+    }
+}
+
+/// How long the sweep waits for the last processes of a container's cgroups to go
+/// (a sandbox, a fork bomb's thousands still being reaped) before it leaves them.
+const CGROUP_DRAIN: Duration = Duration::from_secs(3);
+
+/// Removes the container's cgroups that a runtime left behind, empty or emptying.
+///
+/// Runtimes name them after the container's id, but not in one place: runc (and the
+/// runtimes that share its library) puts a relative path below the *caller's* cgroup
+/// in each hierarchy, so where the harness itself sits in a non-root cgroup (here the
+/// memory hierarchy) they are nested there, while crun and runsc use the top of each
+/// hierarchy. A runtime's own removal also fails while the container's last
+/// processes are still being reaped. So every container gets this sweep, whichever
+/// runtime ran it and however it ended: it looks at both places in every hierarchy,
+/// and waits a bounded while for busy ones. Only directories named exactly after the
+/// container's id are touched, and a cgroup that still holds a process refuses rmdir.
+fn remove_leftover_cgroups(id: &str) {
+    let deadline = Instant::now() + CGROUP_DRAIN;
+    for dir in cgroup_candidates(id) {
+        if dir.is_dir() {
+            remove_cgroup_tree(&dir, deadline);
+        }
+    }
+}
+
+/// Every directory a cgroup named `id` may have: `ROOT/id` and `ROOT/OWN/id` for each
+/// hierarchy ROOT (each directory of /sys/fs/cgroup on v1 and hybrid hosts, and
+/// /sys/fs/cgroup itself on a unified one) and each path OWN of our own cgroups.
+fn cgroup_candidates(id: &str) -> Vec<PathBuf> {
+    let base = Path::new("/sys/fs/cgroup");
+    let mut roots = vec![base.to_path_buf()];
+    roots.extend(
+        std::fs::read_dir(base)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path()),
+    );
+    let mut own: Vec<String> = vec![String::new()];
+    for line in std::fs::read_to_string("/proc/self/cgroup")
+        .unwrap_or_default()
+        .lines()
+    {
+        // "N:controllers:/path"; the path is ours, not the container's.
+        if let Some(path) = line.splitn(3, ':').nth(2) {
+            let path = path.trim_matches('/');
+            if !path.is_empty()
+                && !path.split('/').any(|c| c == "..")
+                && !own.iter().any(|o| o == path)
+            {
+                own.push(path.to_string());
             }
         }
     }
-}
-
-/// runsc and podman leave their container's cgroups behind, empty. They are named
-/// after the container's id, in every v1 hierarchy and the unified one; removing an
-/// empty cgroup is always safe (a busy one refuses, and is left alone).
-fn remove_leftover_cgroups(id: &str) {
-    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return;
-    };
-    for hierarchy in hierarchies.flatten() {
-        let dir = hierarchy.path().join(id);
-        if dir.is_dir() {
-            remove_empty_cgroup_tree(&dir);
+    let mut out = Vec::new();
+    for root in &roots {
+        for path in &own {
+            out.push(root.join(path).join(id));
         }
     }
+    out
 }
 
-/// Removes a cgroup and the cgroups below it, deepest first; a cgroup that still holds
-/// a process refuses and stays.
-fn remove_empty_cgroup_tree(dir: &Path) {
+/// Removes a cgroup and the cgroups below it, deepest first. One whose processes are
+/// still going is retried until `deadline`, then left (it is not empty: not ours to
+/// empty by force).
+fn remove_cgroup_tree(dir: &Path, deadline: Instant) {
     if let Ok(children) = std::fs::read_dir(dir) {
         for child in children.flatten() {
             if child.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_empty_cgroup_tree(&child.path());
+                remove_cgroup_tree(&child.path(), deadline);
             }
         }
     }
-    let _ = std::fs::remove_dir(dir);
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => return,
+        }
+    }
 }
 
 /// Bytes of a CLI call's stdout kept (`--version`, `import`'s image id).

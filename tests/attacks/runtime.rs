@@ -23,6 +23,10 @@ pub fn trials() -> Trials {
             "issue10_9_a_failed_bridge_leaves_a_namespace_it_did_not_make",
             failed_bridge_keeps_foreign_namespaces,
         ),
+        (
+            "issue10_14_a_mixed_runtime_compare_leaves_no_cgroup",
+            mixed_compare_leaves_no_cgroup,
+        ),
     ]
 }
 
@@ -35,6 +39,8 @@ const SLEEPER_SECONDS: &str = "607";
 /// reused pid is never signalled.
 struct Sleepers {
     pidfile: PathBuf,
+    /// The command line each must still have (NUL-separated, as /proc shows it).
+    cmdline: String,
 }
 
 impl Sleepers {
@@ -47,7 +53,7 @@ impl Sleepers {
     }
 
     fn kill_all(&self) {
-        let expected = format!("sleep\0{SLEEPER_SECONDS}\0");
+        let expected = &self.cmdline;
         for pid in self.pids() {
             // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
             let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -188,6 +194,7 @@ fn sticky_runtime_is_bounded_by_the_timeout() -> TestResult {
     let marker = format!("sticky {}", dir.path().display());
     let sleepers = Sleepers {
         pidfile: dir.path().join("sleepers"),
+        cmdline: format!("sleep\0{SLEEPER_SECONDS}\0"),
     };
     let runtime = sticky_runtime(dir.path(), &sleepers.pidfile, &marker);
     let timeout = 3;
@@ -236,6 +243,7 @@ fn sigterm_ends_a_sticky_run_promptly() -> TestResult {
     let marker = format!("sticky {}", dir.path().display());
     let sleepers = Sleepers {
         pidfile: dir.path().join("sleepers"),
+        cmdline: format!("sleep\0{SLEEPER_SECONDS}\0"),
     };
     let runtime = sticky_runtime(dir.path(), &sleepers.pidfile, &marker);
     let mut harness = Harness::start(&[
@@ -337,5 +345,155 @@ fn failed_bridge_keeps_foreign_namespaces() -> TestResult {
     );
     let own = Path::new("/var/run/netns").join(format!("{stem}c"));
     assert!(!own.exists(), "the run left its own namespace {own:?}");
+    Ok(())
+}
+
+/// Every cgroup directory named after a container of harness `pid`, at any depth of
+/// any hierarchy (runc nests them below the caller's own cgroup), deepest first.
+fn cgroups_of(pid: u32) -> Vec<PathBuf> {
+    fn walk(dir: &Path, mark: &str, depth: usize, found: &mut Vec<PathBuf>) {
+        if depth == 0 {
+            return;
+        }
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            walk(&entry.path(), mark, depth - 1, found);
+            if entry.file_name().to_string_lossy().starts_with(mark) {
+                found.push(entry.path());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(
+        Path::new("/sys/fs/cgroup"),
+        &format!("breakout-{pid}-"),
+        8,
+        &mut found,
+    );
+    found
+}
+
+/// A runtime of runc's family that leaves its container's cgroups behind, as runc
+/// does when its own removal meets processes still being reaped: at the top of every
+/// hierarchy and below the caller's own cgroup, the nested one kept busy by a short
+/// `sleep` for a moment.
+fn lingering_runtime(dir: &Path, pidfile: &Path, marker: &str) -> String {
+    let runc = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("runc"))
+        .find(|p| p.is_file())
+        .expect("runc is installed");
+    let path = dir.join("runc-lingering");
+    let script = format!(
+        r#"#!/bin/bash
+runc='{runc}'
+if [ "$1" = --version ]; then echo 'runc version 1.1.5 ({marker})'; exit 0; fi
+is_run=0
+for a; do [ "$a" = run ] && is_run=1; done
+[ $is_run = 1 ] || exec "$runc" "$@"
+id="${{@: -1}}"
+"$runc" "$@"
+rc=$?
+busy=
+while IFS=: read -r _ ctrl own; do
+  if [ -z "$ctrl" ]; then hier=/sys/fs/cgroup/unified; [ -d $hier ] || hier=/sys/fs/cgroup
+  else hier=/sys/fs/cgroup/${{ctrl#name=}}; fi
+  [ -d "$hier" ] || continue
+  mkdir -p "$hier/$id" "$hier${{own%/}}/$id"
+  if [ -z "$busy" ] || [ "$own" != / ]; then busy="$hier${{own%/}}/$id"; fi
+done < /proc/self/cgroup
+sleep 1.5 </dev/null >/dev/null 2>&1 &
+echo $! >> '{pidfile}'
+echo $! > "$busy/cgroup.procs"
+exit $rc
+"#,
+        runc = runc.display(),
+        pidfile = pidfile.display(),
+    );
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("runc-lingering={}", path.display())
+}
+
+/// Removes cgroups a failed run of the test left (after their sleepers are gone).
+struct CgroupsOf(u32);
+
+impl Drop for CgroupsOf {
+    fn drop(&mut self) {
+        // A busy one waits for its short sleeper (1.5s) to end.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for dir in cgroups_of(self.0) {
+            while std::fs::remove_dir(&dir).is_err_and(|e| e.raw_os_error() == Some(libc::EBUSY))
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Issue 10, item 14: a compare over runc, crun, runsc and a runtime that leaves its
+/// cgroups behind (nested below the harness's own cgroup, one still busy), with a
+/// profile that kills a probe by SIGSYS (so a container is resumed) and a probe that
+/// hangs into the timeout (so one is killed): no `breakout-` cgroup of the run stays
+/// anywhere, whichever runtime made it and however its container ended.
+fn mixed_compare_leaves_no_cgroup() -> TestResult {
+    let dir = Scratch::new("lingering-cgroups");
+    let marker = format!("lingering {}", dir.path().display());
+    let sleepers = Sleepers {
+        pidfile: dir.path().join("sleepers"),
+        cmdline: "sleep\x001.5\x00".to_string(),
+    };
+    let lingering = lingering_runtime(dir.path(), &sleepers.pidfile, &marker);
+    let profile = write_profile(
+        dir.path(),
+        "sigsys.json",
+        &serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["vfork"], "action": "SCMP_ACT_KILL"}]
+        }),
+    );
+    let mut runtimes = vec!["runc".to_string()];
+    for extra in ["crun", "runsc"] {
+        if container_skip_reason(extra).is_none() {
+            runtimes.push(extra.to_string());
+        }
+    }
+    runtimes.push(lingering);
+    let runtimes = runtimes.join(",");
+    let mut harness = Harness::start(&[
+        "compare",
+        "--format",
+        "json",
+        "--runtime",
+        &runtimes,
+        "--profile",
+        &profile,
+        "--probe",
+        "spawn.*fork",
+        "--inject-fault",
+        "hang@spawn.fork",
+        "--timeout",
+        "3",
+    ]);
+    let _cleanup = CgroupsOf(harness.pid());
+    let out = harness.wait(Duration::from_secs(240));
+    forget_cached_versions(&marker);
+    let Some(out) = out else {
+        return Err("breakout still ran after 240s".into());
+    };
+    let report = out.json()?;
+    for run in report["runs"].as_array().into_iter().flatten() {
+        assert_eq!(run["start"]["status"], "started", "{run}");
+    }
+    let left = cgroups_of(harness.pid());
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    assert!(
+        !sleepers.pids().is_empty(),
+        "the lingering runtime never ran a container"
+    );
+    sleepers.kill_all();
+    assert_nothing_left(harness.pid(), harness.tmp.path());
     Ok(())
 }
