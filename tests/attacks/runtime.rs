@@ -27,6 +27,10 @@ pub fn trials() -> Trials {
             "issue10_14_a_mixed_runtime_compare_leaves_no_cgroup",
             mixed_compare_leaves_no_cgroup,
         ),
+        (
+            "issue10_15_podman_keeps_its_state_in_the_run",
+            podman_keeps_its_state_in_the_run,
+        ),
     ]
 }
 
@@ -494,6 +498,74 @@ fn mixed_compare_leaves_no_cgroup() -> TestResult {
         "the lingering runtime never ran a container"
     );
     sleepers.kill_all();
+    assert_nothing_left(harness.pid(), harness.tmp.path());
+    Ok(())
+}
+
+/// Issue 10, item 15: every podman call the harness makes points podman's own
+/// directories (`--tmpdir`: `/run/libpod`; the OCI runtime's `--root`: `/run/crun`;
+/// `TMPDIR`: `/var/tmp`; volumes, network configuration) into the run's state
+/// directory. A wrapper named after podman records each call, then runs podman. What
+/// podman still writes outside has no flag; the module doc of `runtime::engine` says
+/// what and why.
+fn podman_keeps_its_state_in_the_run() -> TestResult {
+    if let Some(reason) = container_skip_reason("podman") {
+        eprintln!("skipped: {reason}");
+        return Ok(());
+    }
+    let podman = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("podman"))
+        .find(|p| p.is_file())
+        .expect("podman is installed");
+    let dir = Scratch::new("podman-calls");
+    let log = dir.path().join("calls");
+    let wrapper = dir.path().join("podman");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/bash\necho \"TMPDIR=$TMPDIR $*\" >> '{log}'\nexec '{podman}' \"$@\"\n",
+            log = log.display(),
+            podman = podman.display()
+        ),
+    )?;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
+    let runtime = format!("podman={}", wrapper.display());
+    let mut harness = Harness::start(&[
+        "run",
+        "--format",
+        "json",
+        "--runtime",
+        &runtime,
+        "--probe",
+        "spawn.fork",
+    ]);
+    let Some(out) = harness.wait(Duration::from_secs(120)) else {
+        return Err("breakout still ran after 120s".into());
+    };
+    let report = out.json()?;
+    assert_eq!(report["runs"][0]["start"]["status"], "started", "{report}");
+    let calls = std::fs::read_to_string(&log)?;
+    let state = format!("{}/", breakout::bundle::SHORT_STATE_BASE);
+    let mut engine_calls = 0;
+    for call in calls.lines().filter(|c| !c.contains("--version")) {
+        engine_calls += 1;
+        for flag in [
+            "TMPDIR=",
+            "--tmpdir ",
+            "--root ",
+            "--runroot ",
+            "--volumepath ",
+            "--network-config-dir ",
+            "--runtime-flag root=",
+        ] {
+            let value = call.split(flag).nth(1).unwrap_or("");
+            assert!(
+                value.starts_with(&state),
+                "{flag:?} is not in the run's state directory: {call}"
+            );
+        }
+    }
+    assert!(engine_calls >= 3, "import, run and rmi: {calls}");
     assert_nothing_left(harness.pid(), harness.tmp.path());
     Ok(())
 }
