@@ -208,6 +208,7 @@ fn two_hundred_runs_leave_nothing() -> TestResult {
         "forkbomb@spawn.fork",
         "silent",
     ];
+    let netns_before = bridge_namespaces();
     let mut pids = Vec::new();
     for i in 0..200 {
         let mut args = vec!["run", "--probe", "spawn.fork", "--timeout", "2"];
@@ -220,13 +221,31 @@ fn two_hundred_runs_leave_nothing() -> TestResult {
         }
         pids.push(pid);
     }
-    let left = leftovers(&pids);
+    let left = leftovers(&pids, &netns_before);
     assert!(left.is_empty(), "left behind by the 200 runs: {left:?}");
     Ok(())
 }
 
-/// Everything on the machine that carries one of these harness pids in its name.
-fn leftovers(pids: &[u32]) -> Vec<String> {
+/// The bridge networks' namespaces on the host now (`bo` and 12 random hex digits,
+/// then `c` or `h`): their names carry no pid, so a run's are the ones that appeared.
+fn bridge_namespaces() -> Vec<String> {
+    std::fs::read_dir("/var/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.len() == 15
+                && n.starts_with("bo")
+                && n[2..14].bytes().all(|b| b.is_ascii_hexdigit())
+                && (n.ends_with('c') || n.ends_with('h'))
+        })
+        .collect()
+}
+
+/// Everything on the machine that carries one of these harness pids in its name, and
+/// bridge namespaces that were not there before.
+fn leftovers(pids: &[u32], netns_before: &[String]) -> Vec<String> {
     let marks: Vec<String> = pids.iter().map(|p| format!("{p}-")).collect();
     let ours = |name: &str| marks.iter().any(|m| name.contains(m.as_str()));
     let mut found = Vec::new();
@@ -242,13 +261,6 @@ fn leftovers(pids: &[u32]) -> Vec<String> {
         std::path::Path::new(breakout::bundle::SHORT_STATE_BASE),
         &|n| ours(n),
     );
-    let netns_marks: Vec<String> = pids
-        .iter()
-        .map(|p| format!("bo{}x", p % 1_000_000))
-        .collect();
-    scan(std::path::Path::new("/var/run/netns"), &|n| {
-        netns_marks.iter().any(|m| n.starts_with(m.as_str()))
-    });
     for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
         .into_iter()
         .flatten()
@@ -277,6 +289,12 @@ fn leftovers(pids: &[u32]) -> Vec<String> {
             }
         }
     }
+    found.extend(
+        bridge_namespaces()
+            .into_iter()
+            .filter(|n| !netns_before.contains(n))
+            .map(|n| format!("/var/run/netns/{n}")),
+    );
     found
 }
 

@@ -4,7 +4,7 @@
 //! Drivers know nothing of probes: they move bytes and exit statuses. Everything that
 //! differs between runtimes is a row in [`RUNTIMES`], never a scattered condition.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 /// How long a runtime CLI call (create, start, kill, delete, --version) may take, at
 /// most; a run with a shorter timeout gives its runtime calls that instead.
 const CLI_DEADLINE: Duration = Duration::from_secs(30);
+/// How long one cleanup call (kill, delete, an engine's rm and rmi) may take: a
+/// runtime that hangs while cleaning up must cost seconds, not a CLI deadline each.
+pub(crate) const CLEANUP_DEADLINE: Duration = Duration::from_secs(3);
+/// How long `--version` may take: it starts nothing, so a slow answer is a hang.
+const QUERY_DEADLINE: Duration = Duration::from_secs(5);
 /// How often we look at a container that has not said anything.
 const POLL: Duration = Duration::from_millis(1);
 
@@ -257,7 +262,7 @@ impl Runtime {
             None => {
                 let mut cmd = Command::new(&self.binary);
                 cmd.arg("--version").stdin(Stdio::null());
-                let text = run_to_end(cmd, "--version", self.cli_deadline)?;
+                let text = run_to_end(cmd, "--version", QUERY_DEADLINE.min(self.cli_deadline))?;
                 if let Some(file) = &cached {
                     // Written aside and renamed, so a parallel reader never sees half.
                     let tmp = file.with_extension(format!("tmp{}", std::process::id()));
@@ -430,12 +435,12 @@ impl Container {
                 cmd
             }
         };
-        let _ = run_to_end(cmd, "kill", self.runtime.cli_deadline);
+        let _ = run_to_end(cmd, "kill", CLEANUP_DEADLINE);
         // A runtime that does not stop its own foreground process (hung, or a fake):
         // end that process, which we started, by its pid.
         if self
             .wait_until(
-                Instant::now() + Duration::from_secs(3),
+                Instant::now() + Duration::from_secs(2),
                 &AtomicBool::new(false),
             )
             .is_none()
@@ -446,10 +451,7 @@ impl Container {
                 unsafe {
                     libc::kill(pid, libc::SIGKILL);
                 }
-                let _ = self.wait_until(
-                    Instant::now() + Duration::from_secs(2),
-                    &AtomicBool::new(false),
-                );
+                let _ = self.wait_until(Instant::now() + REAP_PATIENCE, &AtomicBool::new(false));
             }
         }
     }
@@ -467,12 +469,9 @@ impl Container {
                 cmd
             }
         };
-        let _ = run_to_end(cmd, "delete", self.runtime.cli_deadline);
+        let _ = run_to_end(cmd, "delete", CLEANUP_DEADLINE);
         // Reap our child if it has ended, so no zombie of ours outlives the run.
-        let _ = self.wait_until(
-            Instant::now() + Duration::from_secs(2),
-            &AtomicBool::new(false),
-        );
+        let _ = self.wait_until(Instant::now() + REAP_PATIENCE, &AtomicBool::new(false));
         remove_leftover_cgroups(&self.id);
     }
 }
@@ -483,7 +482,7 @@ impl Drop for Container {
             self.kill();
         }
         // `RUNTIME run` deletes a container that ended by itself; one we killed, or
-        // an engine's (which keeps its containers), is deleted here.
+        // an engine's (which keeps its containers), is deleted here (and swept).
         if self.killed || self.runtime.engine().is_some() || self.exit == Some(Exit::Unknown) {
             self.delete();
         } else {
@@ -491,64 +490,276 @@ impl Drop for Container {
                 Instant::now() + Duration::from_secs(2),
                 &AtomicBool::new(false),
             );
-            if !self.runtime.kind.removes_own_cgroups {
-                remove_leftover_cgroups(&self.id);
+            remove_leftover_cgroups(&self.id);
+        }
+    }
+}
+
+/// How long the sweep waits for the last processes of a container's cgroups to go
+/// (a sandbox, a fork bomb's thousands still being reaped) before it leaves them.
+const CGROUP_DRAIN: Duration = Duration::from_secs(3);
+
+/// Removes the container's cgroups that a runtime left behind, empty or emptying.
+///
+/// Runtimes name them after the container's id, but not in one place: runc (and the
+/// runtimes that share its library) puts a relative path below the *caller's* cgroup
+/// in each hierarchy, so where the harness itself sits in a non-root cgroup (here the
+/// memory hierarchy) they are nested there, while crun and runsc use the top of each
+/// hierarchy. A runtime's own removal also fails while the container's last
+/// processes are still being reaped. So every container gets this sweep, whichever
+/// runtime ran it and however it ended: it looks at both places in every hierarchy,
+/// and waits a bounded while for busy ones. Only directories named exactly after the
+/// container's id are touched, and a cgroup that still holds a process refuses rmdir.
+fn remove_leftover_cgroups(id: &str) {
+    let deadline = Instant::now() + CGROUP_DRAIN;
+    for dir in cgroup_candidates(id) {
+        if dir.is_dir() {
+            remove_cgroup_tree(&dir, deadline);
+        }
+    }
+}
+
+/// Every directory a cgroup named `id` may have: `ROOT/id` and `ROOT/OWN/id` for each
+/// hierarchy ROOT (each directory of /sys/fs/cgroup on v1 and hybrid hosts, and
+/// /sys/fs/cgroup itself on a unified one) and each path OWN of our own cgroups.
+fn cgroup_candidates(id: &str) -> Vec<PathBuf> {
+    let base = Path::new("/sys/fs/cgroup");
+    let mut roots = vec![base.to_path_buf()];
+    roots.extend(
+        std::fs::read_dir(base)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path()),
+    );
+    let mut own: Vec<String> = vec![String::new()];
+    for line in std::fs::read_to_string("/proc/self/cgroup")
+        .unwrap_or_default()
+        .lines()
+    {
+        // "N:controllers:/path"; the path is ours, not the container's.
+        if let Some(path) = line.splitn(3, ':').nth(2) {
+            let path = path.trim_matches('/');
+            if !path.is_empty()
+                && !path.split('/').any(|c| c == "..")
+                && !own.iter().any(|o| o == path)
+            {
+                own.push(path.to_string());
             }
         }
     }
-}
-
-/// runsc and podman leave their container's cgroups behind, empty. They are named
-/// after the container's id, in every v1 hierarchy and the unified one; removing an
-/// empty cgroup is always safe (a busy one refuses, and is left alone).
-fn remove_leftover_cgroups(id: &str) {
-    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return;
-    };
-    for hierarchy in hierarchies.flatten() {
-        let dir = hierarchy.path().join(id);
-        if dir.is_dir() {
-            remove_empty_cgroup_tree(&dir);
+    let mut out = Vec::new();
+    for root in &roots {
+        for path in &own {
+            out.push(root.join(path).join(id));
         }
     }
+    out
 }
 
-/// Removes a cgroup and the cgroups below it, deepest first; a cgroup that still holds
-/// a process refuses and stays.
-fn remove_empty_cgroup_tree(dir: &Path) {
+/// Removes a cgroup and the cgroups below it, deepest first. One whose processes are
+/// still going is retried until `deadline`, then left (it is not empty: not ours to
+/// empty by force).
+fn remove_cgroup_tree(dir: &Path, deadline: Instant) {
     if let Ok(children) = std::fs::read_dir(dir) {
         for child in children.flatten() {
             if child.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_empty_cgroup_tree(&child.path());
+                remove_cgroup_tree(&child.path(), deadline);
             }
         }
     }
-    let _ = std::fs::remove_dir(dir);
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => return,
+        }
+    }
 }
 
-fn wait_with_deadline(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+/// Bytes of a CLI call's stdout kept (`--version`, `import`'s image id).
+const MAX_CLI_STDOUT: usize = 1024 * 1024;
+/// Bytes of a CLI call's stderr kept for its error message.
+const MAX_CLI_STDERR: usize = 64 * 1024;
+/// How long after a CLI call's exit we still read pipes that a process it left behind
+/// holds open: its own last words are already in the pipe by then.
+const ORPHAN_GRACE: Duration = Duration::from_millis(300);
+/// How long a killed child may take to be reaped before we stop waiting for it.
+const REAP_PATIENCE: Duration = Duration::from_secs(1);
+
+/// One piped stream of a child, read without blocking up to a bound; bytes past the
+/// bound are read and dropped so that the writer never stalls on a full pipe.
+struct Stream {
+    fd: Option<std::os::fd::OwnedFd>,
+    kept: Vec<u8>,
+    bound: usize,
+}
+
+impl Stream {
+    fn new(fd: impl Into<std::os::fd::OwnedFd>, bound: usize) -> Stream {
+        use std::os::fd::AsRawFd;
+        let fd: std::os::fd::OwnedFd = fd.into();
+        // SAFETY: fcntl on a descriptor we own; F_GETFL/F_SETFL only change its flags.
+        unsafe {
+            let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+            }
+        }
+        Stream {
+            fd: Some(fd),
+            kept: Vec::new(),
+            bound,
+        }
+    }
+
+    /// Reads what is there now; a bounded number of reads, so a flood cannot keep the
+    /// caller from its deadline. Closes the stream at its end or on an error.
+    fn read_available(&mut self) {
+        use std::os::fd::AsRawFd;
+        let mut chunk = [0u8; 16 * 1024];
+        for _ in 0..16 {
+            let Some(fd) = &self.fd else { return };
+            // SAFETY: read(2) into a local buffer of the length given, on a descriptor
+            // we own.
+            let n = unsafe { libc::read(fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+            match usize::try_from(n) {
+                Ok(0) => self.fd = None,
+                Ok(n) => {
+                    let room = self.bound.saturating_sub(self.kept.len());
+                    self.kept.extend_from_slice(&chunk[..n.min(room)]);
+                }
+                Err(_) => {
+                    let err = io::Error::last_os_error();
+                    match err.kind() {
+                        io::ErrorKind::Interrupted => continue,
+                        io::ErrorKind::WouldBlock => return,
+                        _ => self.fd = None,
+                    }
+                }
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.kept).into_owned()
+    }
+}
+
+/// A pidfd for our own unreaped child, to wake a poll when it exits; None where the
+/// kernel has no pidfd_open (a short tick stands in).
+fn child_pidfd(child: &Child) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; the
+    // pid is our child's, not yet reaped, so it names that process.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id(), 0) };
+    let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+    // SAFETY: the descriptor was just returned to us and is owned by nothing else.
+    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// poll(2) on the open streams and `also` for at most `timeout`; which wake-up it was
+/// does not matter, the caller looks at everything again.
+fn poll_streams(streams: &[&Stream], also: Option<&std::os::fd::OwnedFd>, timeout: Duration) {
+    use std::os::fd::AsRawFd;
+    let mut fds: Vec<libc::pollfd> = streams
+        .iter()
+        .filter_map(|s| s.fd.as_ref())
+        .chain(also)
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // Rounded up, so a poll never returns early and spins on a sub-millisecond rest.
+    let ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+    // SAFETY: poll(2) on a local array of pollfd whose length is passed with it; the
+    // descriptors stay open for the call.
+    unsafe {
+        libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms);
+    }
+}
+
+/// Waits for our child `child` until `deadline`, reading its piped `streams` as they
+/// fill. Past the deadline the child is killed (by its own pid: it is ours and not
+/// reaped, so the pid cannot name another process) and None returned. Once it has
+/// exited, pipes that something it left behind still holds are abandoned after
+/// [`ORPHAN_GRACE`]: no wait here can outlast the deadline by more than that.
+fn follow_child(
+    child: &mut Child,
+    streams: &mut [&mut Stream],
+    deadline: Instant,
+) -> Option<std::process::ExitStatus> {
+    let pidfd = child_pidfd(child);
+    let mut exited: Option<(std::process::ExitStatus, Instant)> = None;
+    loop {
+        for stream in streams.iter_mut() {
+            stream.read_available();
+        }
+        if exited.is_none() {
+            if let Ok(Some(status)) = child.try_wait() {
+                exited = Some((status, Instant::now()));
+            }
+        }
+        let open = streams.iter().any(|s| s.fd.is_some());
+        let now = Instant::now();
+        let wake = match exited {
+            Some((status, at)) if !open || now >= at + ORPHAN_GRACE => return Some(status),
+            Some((_, at)) => at + ORPHAN_GRACE,
+            None if now >= deadline => {
+                let _ = child.kill();
+                reap_within(child, REAP_PATIENCE);
+                return None;
+            }
+            None => deadline,
+        };
+        let mut timeout = wake.saturating_duration_since(now);
+        if pidfd.is_none() && exited.is_none() {
+            timeout = timeout.min(Duration::from_millis(10));
+        }
+        let views: Vec<&Stream> = streams.iter().map(|s| &**s).collect();
+        poll_streams(&views, pidfd.as_ref().filter(|_| exited.is_none()), timeout);
+    }
+}
+
+/// Reaps our child if it ends within `limit`; a child stuck in the kernel (an
+/// uninterruptible sleep survives SIGKILL) is given up on rather than waited for.
+fn reap_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + limit;
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(POLL),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => return None,
         }
     }
 }
 
-/// Runs a short CLI call to completion with a deadline; returns stdout or the error.
+/// Waits for our child until `limit` has passed, then kills it (by its own pid) and
+/// reaps it if it goes; for children whose output goes elsewhere (`tar` into an
+/// import).
+pub(crate) fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    follow_child(child, &mut [], Instant::now() + limit)
+}
+
+/// Runs a short CLI call to completion within `limit`; returns stdout or the error.
+///
+/// Its stdout and stderr are read here with poll(2), bounded in size; past the limit
+/// the call is killed, and pipes held open by processes it left behind are abandoned
+/// shortly after it exits, so a runtime cannot hold the harness past the deadline.
 pub(crate) fn run_to_end(
     mut cmd: Command,
     label: &str,
-    deadline: Duration,
+    limit: Duration,
 ) -> Result<String, RuntimeError> {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let command = format!("{program} {label}");
+    let deadline = Instant::now() + limit;
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -557,30 +768,92 @@ pub(crate) fn run_to_end(
             command: command.clone(),
             source,
         })?;
-    let mut out = child.stdout.take().expect("stdout was piped");
-    let mut err = child.stderr.take().expect("stderr was piped");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = (&mut err).take(64 * 1024).read_to_string(&mut text);
-        text
-    });
-    let out_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = (&mut out).take(1024 * 1024).read_to_string(&mut text);
-        text
-    });
-    let status = wait_with_deadline(&mut child, deadline);
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = reader.join().unwrap_or_default();
+    // The command keeps descriptors it was given (an import's archive pipe): close
+    // ours, so the other end sees its reader go when the child goes.
+    drop(cmd);
+    let mut out = Stream::new(
+        child.stdout.take().expect("stdout was piped"),
+        MAX_CLI_STDOUT,
+    );
+    let mut err = Stream::new(
+        child.stderr.take().expect("stderr was piped"),
+        MAX_CLI_STDERR,
+    );
+    let status = follow_child(&mut child, &mut [&mut out, &mut err], deadline);
     match status {
         None => Err(RuntimeError::Hung {
             command,
-            seconds: deadline.as_secs(),
+            seconds: limit.as_secs_f64().ceil() as u64,
         }),
-        Some(s) if s.success() => Ok(stdout),
+        Some(s) if s.success() => Ok(out.text()),
         Some(_) => Err(RuntimeError::Failed {
             command,
-            stderr: stderr.trim().to_string(),
+            stderr: err.text().trim().to_string(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Kills a sleeper a test's command left behind, by the pid it printed, only if
+    /// that pid still runs the sleep the test started.
+    fn kill_sleeper(pid_text: &str, marker: &str) {
+        let Ok(pid) = pid_text.trim().parse::<i32>() else {
+            return;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(marker) {
+            // SAFETY: kill(2) with a pid checked just above to run our own sleeper.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+
+    #[test]
+    fn a_call_whose_helper_keeps_its_pipes_open_returns_soon_after_it_exits() {
+        // A failing call: its stderr (the sleeper's pid) is the error text.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sleep 61.5 & echo $! >&2; exit 3"]);
+        let started = Instant::now();
+        let result = run_to_end(cmd, "test", Duration::from_secs(20));
+        let elapsed = started.elapsed();
+        let Err(RuntimeError::Failed { stderr, .. }) = &result else {
+            panic!("{result:?}");
+        };
+        kill_sleeper(stderr, "61.5");
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+
+        // A succeeding call: its stdout (the sleeper's pid) is the answer.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sleep 61.5 & echo $!"]);
+        let started = Instant::now();
+        let pid = run_to_end(cmd, "test", Duration::from_secs(20)).unwrap();
+        let elapsed = started.elapsed();
+        kill_sleeper(&pid, "61.5");
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    }
+
+    #[test]
+    fn a_hung_call_is_killed_at_its_deadline() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "exec sleep 62.5"]);
+        let started = Instant::now();
+        let result = run_to_end(cmd, "test", Duration::from_millis(500));
+        let elapsed = started.elapsed();
+        assert!(
+            matches!(result, Err(RuntimeError::Hung { .. })),
+            "{result:?}"
+        );
+        assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    }
+
+    #[test]
+    fn output_is_bounded_and_read_while_the_call_runs() {
+        // 4 MiB through a 64 KiB pipe: the call only finishes if we read as it writes.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "head -c 4194304 /dev/zero"]);
+        let out = run_to_end(cmd, "test", Duration::from_secs(20)).unwrap();
+        assert_eq!(out.len(), MAX_CLI_STDOUT);
     }
 }

@@ -36,9 +36,6 @@ pub struct RuntimeKind {
     /// Refuses to run on a hybrid cgroup layout whose cgroup2 hierarchy holds a
     /// controller, even with `--cgroup-manager=disabled` (crun).
     pub refuses_hybrid_cgroups: bool,
-    /// Its `run` deletes the container's cgroups when the container ends by itself
-    /// (runc, crun); for the others the harness looks for empty ones left behind.
-    pub removes_own_cgroups: bool,
 }
 
 const NO_NETWORK_FLAGS: &[(Network, &[&str])] = &[];
@@ -61,7 +58,6 @@ const RUNC_LIKE: RuntimeKind = RuntimeKind {
     honours_architectures: true,
     engine: None,
     refuses_hybrid_cgroups: false,
-    removes_own_cgroups: true,
 };
 
 /// The quirks table.
@@ -84,7 +80,6 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         filters_own_exec: false,
         honours_errno_ret: false,
         honours_architectures: false,
-        removes_own_cgroups: false,
         ..RUNC_LIKE
     },
     RuntimeKind {
@@ -98,14 +93,12 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         filters_own_exec: false,
         honours_errno_ret: false,
         honours_architectures: false,
-        removes_own_cgroups: false,
         ..RUNC_LIKE
     },
     RuntimeKind {
         name: "youki",
         binary: "youki",
         package: None,
-        removes_own_cgroups: false,
         ..RUNC_LIKE
     },
     // The engines run the container with their default OCI runtime (add
@@ -116,7 +109,6 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         binary: "podman",
         package: Some("podman"),
         engine: Some(Engine::Podman),
-        removes_own_cgroups: false,
         ..RUNC_LIKE
     },
     RuntimeKind {
@@ -124,7 +116,6 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         binary: "docker",
         package: Some("docker.io"),
         engine: Some(Engine::Docker),
-        removes_own_cgroups: false,
         ..RUNC_LIKE
     },
 ];

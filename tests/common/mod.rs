@@ -172,12 +172,21 @@ pub fn assert_nothing_left(harness_pid: u32, tmp: &Path) {
         "mounts left behind under {state_mount}"
     );
     let cgroup_mark = format!("breakout-{harness_pid}-");
+    // runc nests a container's cgroups below the caller's own cgroup in a hierarchy
+    // where the caller is not at the root: look there too.
+    let own: Vec<String> = std::fs::read_to_string("/proc/self/cgroup")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .map(|p| p.trim_matches('/').to_string())
+        .collect();
     for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
         .into_iter()
         .flatten()
         .flatten()
+        .flat_map(|h| own.iter().map(move |o| h.path().join(o)))
     {
-        for entry in std::fs::read_dir(hierarchy.path())
+        for entry in std::fs::read_dir(&hierarchy)
             .into_iter()
             .flatten()
             .flatten()
