@@ -37,6 +37,10 @@ pub enum Command {
     Check(CheckArgs),
     /// Show what this host can run: runtimes, kernel, architectures, cgroups, LSMs.
     Doctor(DoctorArgs),
+    /// Remove what breakout processes that died (kill -9, the OOM killer) left behind:
+    /// their containers, mounts, directories, network namespaces and cgroups. Runs in
+    /// progress are left alone. Every run also does this when it starts.
+    Clean(CleanArgs),
     /// Internal: exit 0 if a getpid through ABI (i386, x32) works (used by doctor).
     #[command(hide = true)]
     AbiCheck { abi: String },
@@ -132,6 +136,12 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }

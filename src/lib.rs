@@ -9,6 +9,7 @@ pub mod cli;
 pub mod container;
 pub mod doctor;
 mod json;
+pub mod ledger;
 pub mod profile;
 pub mod progress;
 #[path = "../probes/protocol.rs"]

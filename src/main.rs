@@ -9,7 +9,9 @@ use std::sync::Arc;
 use clap::Parser;
 
 use breakout::catalog::CATALOG;
-use breakout::cli::{CheckArgs, Cli, CliError, Command, DoctorArgs, Format, ProbesArgs, RunArgs};
+use breakout::cli::{
+    CheckArgs, CleanArgs, Cli, CliError, Command, DoctorArgs, Format, ProbesArgs, RunArgs,
+};
 use breakout::container::Seccomp;
 use breakout::report::{environment::Environment, ExitCode, Report, Subject};
 use breakout::runtime::{split_runtime_args, Runtime, RuntimeError, RUNTIMES};
@@ -23,7 +25,21 @@ fn main() -> ProcessExit {
             return ProcessExit::from(e.exit_code() as u8);
         }
     };
+    // Commands that start containers first clean up after breakout processes that died,
+    // then fork the reaper that cleans up after this one if it dies (before any thread
+    // exists: see `ledger::start_reaper`).
+    let starts_containers = matches!(
+        cli.command,
+        Command::Run(_) | Command::Compare(_) | Command::Test(_)
+    );
+    let reaper = if starts_containers {
+        breakout::ledger::sweep_dead();
+        breakout::ledger::start_reaper()
+    } else {
+        None
+    };
     let code = match cli.command {
+        Command::Clean(args) => clean(&args),
         Command::Run(args) => run(&args, Mode::Run),
         Command::Compare(args) => run(&args, Mode::Compare),
         Command::Doctor(args) => doctor(&args),
@@ -41,7 +57,28 @@ fn main() -> ProcessExit {
         }
         Command::Probes(args) => probes(&args),
     };
+    if let Some(reaper) = reaper {
+        reaper.finish();
+    }
     ProcessExit::from(code as u8)
+}
+
+fn clean(args: &CleanArgs) -> ExitCode {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return fail(CliError::Environment(
+            "clean needs root: what breakout leaves behind is root's".into(),
+        ));
+    }
+    let swept = breakout::ledger::sweep_dead();
+    match args.format {
+        Format::Json => print(&(serde_json::to_string_pretty(&swept).expect("serialises") + "\n")),
+        Format::Table => print(&format!(
+            "removed {} run(s) of {} dead breakout process(es): {} container(s), {} mount(s), {} network namespace(s)\n",
+            swept.runs, swept.owners, swept.containers, swept.mounts, swept.netns
+        )),
+    }
+    ExitCode::Clean
 }
 
 fn fail(e: CliError) -> ExitCode {

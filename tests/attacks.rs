@@ -11,6 +11,8 @@ mod common;
 
 #[path = "attacks/inputs.rs"]
 mod inputs;
+#[path = "attacks/lifecycle.rs"]
+mod lifecycle;
 #[path = "attacks/runtime.rs"]
 mod runtime;
 #[path = "attacks/sandbox.rs"]
@@ -29,6 +31,7 @@ fn main() {
     tests.extend(sandbox::trials());
     tests.extend(runtime::trials());
     tests.extend(inputs::trials());
+    tests.extend(lifecycle::trials());
     // Trials that start nothing (input validation) run everywhere.
     let hostless = inputs::HOSTLESS;
     let trials = tests

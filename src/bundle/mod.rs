@@ -48,6 +48,40 @@ pub enum BundleError {
     },
     #[error("failed to write config.json: {0}")]
     Spec(String),
+    #[error("{} is full ({free_kib} KiB and {free_inodes} inodes free): runtimes keep their state there; make room and run again", path.display())]
+    HostFull {
+        path: PathBuf,
+        free_kib: u64,
+        free_inodes: u64,
+    },
+}
+
+/// The least room a run needs where runtime state goes: runc writes a few KiB per
+/// container, podman a few hundred; a full /run fails every container's start, which
+/// is the host's problem to report, not a start failure of the profile's.
+const MIN_STATE_ROOM_KIB: u64 = 1024;
+const MIN_STATE_INODES: u64 = 64;
+
+/// Fails with [`BundleError::HostFull`] if the filesystem of `dir` has too little room.
+fn check_room(dir: &Path) -> Result<(), BundleError> {
+    let Ok(st) = rustix::fs::statvfs(dir) else {
+        return Ok(());
+    };
+    let free_kib = st.f_bavail.saturating_mul(st.f_frsize) / 1024;
+    // Filesystems without inode accounting report 0 files in all.
+    let free_inodes = if st.f_files == 0 {
+        u64::MAX
+    } else {
+        st.f_favail
+    };
+    if free_kib < MIN_STATE_ROOM_KIB || free_inodes < MIN_STATE_INODES {
+        return Err(BundleError::HostFull {
+            path: dir.to_path_buf(),
+            free_kib,
+            free_inodes: free_inodes.min(st.f_favail),
+        });
+    }
+    Ok(())
 }
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BundleError {
@@ -192,6 +226,9 @@ pub struct RunDir {
     mounts: Vec<PathBuf>,
     /// Where files written to the container's rootfs land on the host.
     rootfs_writes: PathBuf,
+    /// The run's record in the ledger (what a later run must clean if this one dies);
+    /// dropped, so removed, after everything else.
+    ledger: Option<crate::ledger::Entry>,
 }
 
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -235,13 +272,26 @@ fn create_private_dir(path: &Path) -> Result<(), BundleError> {
         .map_err(io_err("set permissions on", path))
 }
 
-/// The base of the runtime state directories, made root's alone if it is new.
+/// The base of the runtime state directories, root's alone: made so if it is new,
+/// made so again if it is ours, refused if it is a link or someone else's.
 fn state_base() -> io::Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
     let base = PathBuf::from(SHORT_STATE_BASE);
     match fs::DirBuilder::new().mode(0o700).create(&base) {
-        Ok(()) => fs::set_permissions(&base, fs::Permissions::from_mode(0o700))?,
+        Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
+    }
+    let meta = fs::symlink_metadata(&base)?;
+    // SAFETY: geteuid has no preconditions.
+    if !meta.is_dir() || meta.uid() != unsafe { libc::geteuid() } {
+        return Err(io::Error::other(format!(
+            "{} is not a directory of ours",
+            base.display()
+        )));
+    }
+    if meta.mode() & 0o777 != 0o700 {
+        fs::set_permissions(&base, fs::Permissions::from_mode(0o700))?;
     }
     Ok(base)
 }
@@ -253,14 +303,22 @@ impl RunDir {
         let base = std::env::temp_dir();
         let token = unique_token();
         let root = base.join(format!("breakout-{token}"));
-        create_private_dir(&root)?;
         // Runtime state wants a short path (podman refuses a runroot over 50 bytes,
         // sockets live there); /run is short and in memory. A host without a
-        // writable /run keeps it in the run directory.
-        let state = match state_base() {
-            Ok(base) => base.join(&token),
-            Err(_) => root.join("state"),
+        // writable /run keeps it in the run directory; a full one is an error before
+        // anything is made.
+        let state_base = state_base().ok();
+        if let Some(state_base) = &state_base {
+            check_room(state_base)?;
+        }
+        create_private_dir(&root)?;
+        let state = match state_base {
+            Some(base) => base.join(&token),
+            None => root.join("state"),
         };
+        // Recorded before anything is mounted or started, so no trace of the run can
+        // exist without its record.
+        let ledger = crate::ledger::Entry::create(&root, &state);
         let mut dir = RunDir {
             rootfs_writes: root.join("bundle/rootfs"),
             bundle: root.join("bundle"),
@@ -268,6 +326,7 @@ impl RunDir {
             root,
             state,
             mounts: Vec::new(),
+            ledger,
         };
         // The run directory lives in memory where it can: building the rootfs (a
         // dozen inodes and a 2 MB copy) and removing it afterwards is then memory work
@@ -281,6 +340,7 @@ impl RunDir {
         if mount_tmpfs(&dir.root).is_ok() {
             dir.mounts.push(dir.root.clone());
         }
+        // From here on, an error drops `dir`, which removes what was made.
         create_private_dir(&dir.state)?;
         dir.rootfs_writes = dir.rootfs();
         Ok(dir)
@@ -298,7 +358,13 @@ impl RunDir {
             state: dir.join("state"),
             root: dir,
             mounts: Vec::new(),
+            ledger: None,
         })
+    }
+
+    /// The run's ledger record, if it keeps one.
+    pub fn ledger(&mut self) -> Option<&mut crate::ledger::Entry> {
+        self.ledger.as_mut()
     }
 
     pub fn path(&self) -> &Path {

@@ -1285,6 +1285,7 @@ mod tests {
             args: vec![PROBE_PATH.into()],
             seccomp: None,
             netns: None,
+            key: None,
         });
         let destinations: Vec<_> = spec
             .mounts()

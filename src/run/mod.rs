@@ -356,6 +356,9 @@ pub fn execute_with(
             ..Default::default()
         });
     let mut run_dir = RunDir::create()?;
+    if let Some(entry) = run_dir.ledger() {
+        entry.set_runtime(runtime);
+    }
     let mut shell = None;
     let mut provided_shell = None;
     match &plan.settings.rootfs {
@@ -374,7 +377,13 @@ pub fn execute_with(
     }
     // Declared before the canary so the namespaces outlive the sockets inside them.
     let bridge = match plan.settings.network {
-        container::Network::Bridge => Some(netns::BridgeNet::create()?),
+        container::Network::Bridge => {
+            let net = netns::BridgeNet::create()?;
+            if let Some(entry) = run_dir.ledger() {
+                entry.add_netns(net.created());
+            }
+            Some(net)
+        }
         _ => None,
     };
     let key = Key::random().map_err(RunError::Key)?;
@@ -476,6 +485,9 @@ pub fn execute_with(
             }
         };
         let id = format!("breakout-{}-{}", bundle::unique_token(), containers);
+        if let Some(entry) = run_dir.ledger() {
+            entry.add_container(&id);
+        }
         let result = run_container(runtime, &run_dir, &launch, &id, &follow, &mut verdicts);
         let outcome = match result {
             Ok(o) => o,

@@ -159,6 +159,11 @@ impl BridgeNet {
         Ok(net)
     }
 
+    /// The namespaces this run created (for its ledger record).
+    pub fn created(&self) -> &[String] {
+        &self.created
+    }
+
     /// The path a container's spec joins.
     pub fn container_path(&self) -> PathBuf {
         PathBuf::from("/var/run/netns").join(&self.container_ns)

@@ -266,8 +266,12 @@ impl Runtime {
                 if let Some(file) = &cached {
                     // Written aside and renamed, so a parallel reader never sees half.
                     let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-                    if std::fs::write(&tmp, &text).is_ok() {
-                        let _ = std::fs::rename(&tmp, file);
+                    if std::fs::write(&tmp, &text)
+                        .and_then(|()| std::fs::rename(&tmp, file))
+                        .is_err()
+                    {
+                        // A full /run: the cache is only a cache, and leaves nothing.
+                        let _ = std::fs::remove_file(&tmp);
                     }
                 }
                 text
@@ -473,6 +477,33 @@ impl Container {
         // Reap our child if it has ended, so no zombie of ours outlives the run.
         let _ = self.wait_until(Instant::now() + REAP_PATIENCE, &AtomicBool::new(false));
         remove_leftover_cgroups(&self.id);
+    }
+}
+
+impl Runtime {
+    /// Kills and deletes container `id` of a run whose harness died (see
+    /// `crate::ledger`), through the runtime with cleanup deadlines, and sweeps its
+    /// cgroups. Nothing here is our child: there is no foreground process to end.
+    pub fn remove_leftover_container(&self, state_root: &Path, id: &str) {
+        let (kill, delete) = match self.engine() {
+            Some(_) => {
+                let mut kill = self.engine_command(state_root);
+                kill.args(["kill", "--signal", "KILL", id]);
+                let mut delete = self.engine_command(state_root);
+                delete.args(["rm", "--force", id]);
+                (kill, delete)
+            }
+            None => {
+                let mut kill = self.command(state_root);
+                kill.args(["kill", "--all", id, "KILL"]);
+                let mut delete = self.command(state_root);
+                delete.args(["delete", "--force", id]);
+                (kill, delete)
+            }
+        };
+        let _ = run_to_end(kill, "kill", CLEANUP_DEADLINE);
+        let _ = run_to_end(delete, "delete", CLEANUP_DEADLINE);
+        remove_leftover_cgroups(id);
     }
 }
 

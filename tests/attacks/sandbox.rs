@@ -44,7 +44,7 @@ pub fn trials() -> Trials {
 const BUSYBOX: &str = "/bin/busybox";
 
 /// A rootfs of the test's own: a copy of busybox and `/bin/sh` as a script run by it.
-fn hostile_rootfs(dir: &Path, sh_script: &str) -> PathBuf {
+pub fn hostile_rootfs(dir: &Path, sh_script: &str) -> PathBuf {
     let root = dir.join("rootfs");
     for sub in ["bin", "tmp", "etc"] {
         std::fs::create_dir_all(root.join(sub)).unwrap();
@@ -63,13 +63,13 @@ fn hostile_rootfs(dir: &Path, sh_script: &str) -> PathBuf {
 
 /// `breakout ARGS` started in the background with its own TMPDIR (world-writable and
 /// sticky, like /tmp), for tests that act while it runs.
-struct Background {
+pub struct Background {
     child: Option<Child>,
-    tmp: Scratch,
+    pub tmp: Scratch,
 }
 
 impl Background {
-    fn start(args: &[&std::ffi::OsStr]) -> Background {
+    pub fn start(args: &[&std::ffi::OsStr]) -> Background {
         let tmp = Scratch::new("bg-tmpdir");
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_breakout"))
@@ -86,12 +86,20 @@ impl Background {
         }
     }
 
-    fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
 
+    /// Kills the harness with SIGKILL (no cleanup of its own) and reaps it.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        // SAFETY: kill(2) on the pid of our own unreaped child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+    }
+
     /// Waits for the run to end and checks that it left nothing.
-    fn finish(mut self) -> Outcome {
+    pub fn finish(mut self) -> Outcome {
         let child = self.child.take().expect("running");
         let pid = child.id();
         let out = child.wait_with_output().expect("breakout runs");
@@ -117,7 +125,7 @@ impl Drop for Background {
 }
 
 /// Polls `what` every 20 ms until it gives a value or `limit` passes.
-fn wait_for<T>(limit: Duration, mut what: impl FnMut() -> Option<T>) -> Option<T> {
+pub fn wait_for<T>(limit: Duration, mut what: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = what() {
@@ -131,7 +139,7 @@ fn wait_for<T>(limit: Duration, mut what: impl FnMut() -> Option<T>) -> Option<T
 }
 
 /// Processes whose command line contains `text`: (pid, cmdline with spaces).
-fn processes_with(text: &str) -> Vec<(u32, String)> {
+pub fn processes_with(text: &str) -> Vec<(u32, String)> {
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
@@ -299,7 +307,8 @@ fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
 fn rootfs_links_create_nothing_on_the_host() -> TestResult {
     let dir = Scratch::new("rootfs-links");
     let host = dir.sub("host-side");
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+    type Plant<'a> = Box<dyn Fn(&Path) + 'a>;
+    let cases: Vec<(&str, Plant)> = vec![
         (
             "dot-breakout links to a missing host directory",
             Box::new(|root: &Path| {

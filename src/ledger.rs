@@ -1,0 +1,466 @@
+//! What a run owns, written down where a later run can find it: the ledger under
+//! `/run/breakout/runs`, the reaper that cleans up after a harness that died, and the
+//! sweep that `breakout clean` and every starting run perform.
+//!
+//! Every harness process that starts containers holds an owner lock: a file in the
+//! ledger directory locked with flock(2) for as long as the process (or its reaper)
+//! lives; the kernel releases it when they die, however they die. Each run records
+//! what it made (run directory, state directory, runtime, container ids, bridge
+//! namespaces) in a record file naming its owner, rewritten as it makes more and
+//! removed when it has cleaned up itself.
+//!
+//! A record whose owner lock can be taken belongs to a dead harness. The sweep kills
+//! and deletes its containers through their runtime, unmounts and removes its
+//! directories, deletes its namespaces and empty cgroups, then its record.
+//!
+//! The reaper makes "dead" mean "cleaned up within a second": a child forked when the
+//! harness starts, before any thread, in a session of its own (an interrupt on the
+//! terminal is the harness's to handle), holding nothing but the lock and the read end
+//! of a pipe only the harness can write. When the harness ends, however it ends, the
+//! pipe reports end of file and the reaper sweeps what the harness left, so a
+//! container never outlives a harness killed with SIGKILL or by the OOM killer.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::{Runtime, RuntimeKind};
+
+/// Where owner locks and run records live.
+pub const LEDGER_DIR: &str = "/run/breakout/runs";
+
+/// This process's owner lock: held (flock) until the process and its reaper are gone.
+#[derive(Debug)]
+pub struct Owner {
+    /// The lock file's name in [`LEDGER_DIR`]; records name their owner by it.
+    name: String,
+    _lock: File,
+}
+
+static OWNER: OnceLock<Option<Owner>> = OnceLock::new();
+
+/// The owner lock of this process, made on first use; `None` where the ledger cannot
+/// be written (not root), in which case runs keep no records.
+pub fn owner() -> Option<&'static Owner> {
+    OWNER.get_or_init(|| take_owner_lock().ok()).as_ref()
+}
+
+fn ledger_dir() -> io::Result<PathBuf> {
+    let dir = PathBuf::from(LEDGER_DIR);
+    match fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+    {
+        Ok(()) => Ok(dir),
+        Err(e) => Err(e),
+    }
+}
+
+/// Locks a new file and only then gives it its owner name: a sweep never sees an owner
+/// file that is not locked yet (and would take it for a dead owner's).
+fn take_owner_lock() -> io::Result<Owner> {
+    let dir = ledger_dir()?;
+    let token = crate::bundle::unique_token();
+    let hidden = dir.join(format!(".new-{token}"));
+    let lock = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&hidden)?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)?;
+    let name = format!("owner-{token}.lock");
+    fs::rename(&hidden, dir.join(&name))?;
+    Ok(Owner { name, _lock: lock })
+}
+
+/// The runtime of a record, enough to drive it again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuntimeRecord {
+    /// The quirks table row (`runc`, `podman`, ...).
+    pub kind: String,
+    pub binary: PathBuf,
+    pub flags: Vec<String>,
+}
+
+/// What one run made.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Record {
+    /// The owner lock's file name.
+    pub owner: String,
+    /// The harness's pid (container and cgroup names start with `breakout-PID-`).
+    pub pid: u32,
+    pub run_dir: PathBuf,
+    pub state: PathBuf,
+    pub runtime: Option<RuntimeRecord>,
+    pub containers: Vec<String>,
+    pub netns: Vec<String>,
+}
+
+/// A run's live record; dropping it removes the file (the run has cleaned up).
+#[derive(Debug)]
+pub struct Entry {
+    path: PathBuf,
+    record: Record,
+}
+
+impl Entry {
+    /// Starts the record of a run whose directories are `run_dir` and `state`; `None`
+    /// without an owner lock.
+    pub fn create(run_dir: &Path, state: &Path) -> Option<Entry> {
+        let owner = owner()?;
+        let dir = ledger_dir().ok()?;
+        let token = crate::bundle::unique_token();
+        let entry = Entry {
+            path: dir.join(format!("run-{token}.json")),
+            record: Record {
+                owner: owner.name.clone(),
+                pid: std::process::id(),
+                run_dir: run_dir.to_path_buf(),
+                state: state.to_path_buf(),
+                ..Record::default()
+            },
+        };
+        entry.write().ok()?;
+        Some(entry)
+    }
+
+    /// Rewrites the file: a new file renamed over the old, so a reader (a sweep) never
+    /// sees half of it.
+    fn write(&self) -> io::Result<()> {
+        let text = serde_json::to_vec(&self.record).map_err(io::Error::other)?;
+        let tmp = self.path.with_extension("tmp");
+        let result = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(&text))
+            .and_then(|()| fs::rename(&tmp, &self.path));
+        if result.is_err() {
+            // A full /run: nothing half-written stays behind.
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    pub fn set_runtime(&mut self, runtime: &Runtime) {
+        self.record.runtime = Some(RuntimeRecord {
+            kind: runtime.kind.name.to_string(),
+            binary: runtime.binary.clone(),
+            flags: runtime.flags.clone(),
+        });
+        let _ = self.write();
+    }
+
+    /// Written before the container is started, so that no container can exist
+    /// without its record.
+    pub fn add_container(&mut self, id: &str) {
+        self.record.containers.push(id.to_string());
+        let _ = self.write();
+    }
+
+    pub fn add_netns(&mut self, names: &[String]) {
+        self.record.netns.extend(names.iter().cloned());
+        let _ = self.write();
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// What a sweep removed, for `breakout clean` to report.
+#[derive(Debug, Default, Serialize)]
+pub struct Swept {
+    pub runs: usize,
+    pub containers: usize,
+    pub mounts: usize,
+    pub netns: usize,
+    pub owners: usize,
+}
+
+/// Sweeps the records of every dead owner (lock files no one holds, and records whose
+/// owner file is gone). Live runs are left alone.
+pub fn sweep_dead() -> Swept {
+    let mut swept = Swept::default();
+    let Ok(entries) = fs::read_dir(LEDGER_DIR) else {
+        return swept;
+    };
+    let mut owners_dead = Vec::new();
+    let mut live = Vec::new();
+    let mut records = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("owner-") && name.ends_with(".lock") {
+            match try_lock(&entry.path()) {
+                Some(lock) => owners_dead.push((name, entry.path(), lock)),
+                None => live.push(name),
+            }
+        } else if name.starts_with("run-") && name.ends_with(".json") {
+            records.push(entry.path());
+        } else if name.starts_with(".new-") || name.ends_with(".tmp") {
+            // A lock being born (skip if held) or a record half-written by a dead run.
+            if try_lock(&entry.path()).is_some() && is_stale(&entry.path()) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+    for path in records {
+        let Some(record) = read_record(&path) else {
+            continue;
+        };
+        if live.contains(&record.owner) {
+            continue;
+        }
+        // The owner is dead (its lock could be taken, or its file is gone).
+        sweep_record(&record, &mut swept);
+        let _ = fs::remove_file(&path);
+        swept.runs += 1;
+    }
+    for (_, path, _lock) in owners_dead {
+        let _ = fs::remove_file(path);
+        swept.owners += 1;
+    }
+    swept
+}
+
+/// A file not touched for a minute: surely not one a live process is about to use.
+fn is_stale(path: &Path) -> bool {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age.as_secs() > 60)
+}
+
+fn try_lock(path: &Path) -> Option<File> {
+    let file = File::open(path).ok()?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).ok()?;
+    Some(file)
+}
+
+fn read_record(path: &Path) -> Option<Record> {
+    let mut text = Vec::new();
+    File::open(path)
+        .ok()?
+        .take(1 << 20)
+        .read_to_end(&mut text)
+        .ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Removes what one dead run made, in the order that frees each next step: its
+/// containers (through their runtime, which also sweeps their cgroups), its mounts,
+/// its directories, its namespaces.
+fn sweep_record(record: &Record, swept: &mut Swept) {
+    if let Some(rt) = &record.runtime {
+        if let Some(kind) = RuntimeKind::named(&rt.kind) {
+            let runtime = Runtime {
+                name: rt.kind.clone(),
+                kind,
+                binary: rt.binary.clone(),
+                flags: rt.flags.clone(),
+                cli_deadline: std::time::Duration::from_secs(3),
+            };
+            for id in &record.containers {
+                runtime.remove_leftover_container(&record.state, id);
+                swept.containers += 1;
+            }
+        }
+    }
+    swept.mounts += unmount_below(&record.run_dir);
+    let _ = fs::remove_dir_all(&record.run_dir);
+    let _ = fs::remove_dir_all(&record.state);
+    for name in &record.netns {
+        let deleted = std::process::Command::new("ip")
+            .args(["netns", "del", name])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if deleted {
+            swept.netns += 1;
+        }
+    }
+}
+
+/// Detaches every mount at or below `dir`, deepest first; how many.
+fn unmount_below(dir: &Path) -> usize {
+    let Ok(mountinfo) = fs::read_to_string("/proc/self/mountinfo") else {
+        return 0;
+    };
+    let mut targets: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(unescape_mountinfo(field)))
+        .filter(|target| target.starts_with(dir))
+        .collect();
+    targets.sort_by_key(|t| std::cmp::Reverse(t.components().count()));
+    for target in &targets {
+        let _ = rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH);
+    }
+    targets.len()
+}
+
+/// mountinfo writes space, tab, newline and backslash in paths as `\NNN` octal.
+fn unescape_mountinfo(field: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    std::ffi::OsString::from_vec(out)
+}
+
+/// The reaper of this process (see the module docs): dropping it, or [`Reaper::finish`],
+/// ends it after the harness has cleaned up itself.
+#[derive(Debug)]
+pub struct Reaper {
+    pid: libc::pid_t,
+    /// The write end: its close (by us, or by the kernel when we die) wakes the reaper.
+    pipe: Option<OwnedFd>,
+}
+
+/// Forks the reaper. Call it before any thread exists (the child runs Rust code after
+/// fork). `None` where there is no ledger (not root) or the fork failed: the run goes
+/// on, and a later run or `breakout clean` still finds what it may leave.
+pub fn start_reaper() -> Option<Reaper> {
+    let owner = owner()?;
+    // Close-on-exec: a runtime we start must not hold the write end, or the reaper
+    // would not wake when we die.
+    let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ok()?;
+    // SAFETY: the process has one thread here (see the doc comment), so the child may
+    // run any code; both sides own their copies of the descriptors.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => None,
+        0 => {
+            drop(write_end);
+            reap(read_end, owner);
+        }
+        pid => {
+            drop(read_end);
+            Some(Reaper {
+                pid,
+                pipe: Some(write_end),
+            })
+        }
+    }
+}
+
+/// The reaper's life: out of the terminal's way, deaf to interrupts, it waits for the
+/// harness to end, sweeps what it left, and removes the owner lock.
+fn reap(pipe: OwnedFd, owner: &Owner) -> ! {
+    // SAFETY: setsid and signal take no pointers; SIG_IGN is a valid disposition.
+    unsafe {
+        libc::setsid();
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+    }
+    // The harness's stdout and stderr may be pipes someone reads to their end: the
+    // reaper must not hold them open.
+    if let Ok(null) = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            // SAFETY: dup2 onto the standard descriptors of this (single-threaded)
+            // process; `null` stays open across the calls.
+            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+        }
+    }
+    let mut pipe = File::from(pipe);
+    let mut byte = [0u8; 1];
+    loop {
+        match pipe.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    sweep_owner(&owner.name);
+    let _ = fs::remove_file(Path::new(LEDGER_DIR).join(&owner.name));
+    // SAFETY: _exit ends the process without running the parent's exit handlers.
+    unsafe { libc::_exit(0) }
+}
+
+/// Sweeps every record of `owner` (the harness that just ended).
+fn sweep_owner(owner: &str) {
+    let Ok(entries) = fs::read_dir(LEDGER_DIR) else {
+        return;
+    };
+    let mut swept = Swept::default();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("run-") && name.ends_with(".json")) {
+            continue;
+        }
+        if let Some(record) = read_record(&entry.path()).filter(|r| r.owner == owner) {
+            sweep_record(&record, &mut swept);
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+impl Reaper {
+    /// Ends the reaper once the harness has cleaned up after itself (it then finds
+    /// nothing to sweep), and waits for it.
+    pub fn finish(mut self) {
+        self.end();
+    }
+
+    fn end(&mut self) {
+        if let Some(pipe) = self.pipe.take() {
+            drop(pipe);
+            let mut status = 0;
+            // SAFETY: waitpid on our own child, writing its status into a local.
+            unsafe { libc::waitpid(self.pid, &mut status, 0) };
+        }
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_paths_unescape() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
+        assert_eq!(unescape_mountinfo("/a\\134b"), "/a\\b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        assert_eq!(unescape_mountinfo("/cut\\04"), "/cut\\04");
+    }
+}

@@ -1,0 +1,199 @@
+//! A harness that dies without cleaning up (kill -9, the OOM killer), and a host that
+//! cannot hold a run's state (issue 10, items 10 and 13).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::*;
+use crate::sandbox::{hostile_rootfs, processes_with, wait_for, Background};
+
+/// Trials of this group.
+pub fn trials() -> Trials {
+    vec![
+        (
+            "harness_killed_with_sigkill_leaves_nothing",
+            harness_killed_with_sigkill_leaves_nothing,
+        ),
+        (
+            "clean_removes_what_a_dead_harness_and_reaper_left",
+            clean_removes_what_a_dead_harness_and_reaper_left,
+        ),
+        (
+            "a_full_run_directory_is_exit_3",
+            a_full_run_directory_is_exit_3,
+        ),
+    ]
+}
+
+/// What a run recorded in the ledger: (netns names, run dir, state dir).
+fn ledger_of(pid: u32) -> Option<(Vec<String>, PathBuf, PathBuf)> {
+    std::fs::read_dir(breakout::ledger::LEDGER_DIR)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .filter_map(|t| serde_json::from_slice::<breakout::ledger::Record>(&t).ok())
+        .find(|r| r.pid == pid && !r.netns.is_empty() && !r.containers.is_empty())
+        .map(|r| (r.netns, r.run_dir, r.state))
+}
+
+fn netns_exists(name: &str) -> bool {
+    std::path::Path::new("/run/netns").join(name).exists()
+}
+
+/// Starts a run that holds every kind of resource (an overlay over a user rootfs, the
+/// run's tmpfs, bridge namespaces, a container that hangs) and waits until it has
+/// them all; the run and what it recorded.
+fn start_hanging_run(
+    dir: &Scratch,
+) -> Result<(Background, Vec<String>, PathBuf, PathBuf), libtest_mimic::Failed> {
+    let rootfs = hostile_rootfs(dir.path(), "exit 0");
+    let run = Background::start(&[
+        "run".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--rootfs".as_ref(),
+        rootfs.as_os_str(),
+        "--network".as_ref(),
+        "bridge".as_ref(),
+        "--probe".as_ref(),
+        "spawn.fork".as_ref(),
+        "--inject-fault".as_ref(),
+        "hang@spawn.fork".as_ref(),
+        "--timeout".as_ref(),
+        "300".as_ref(),
+    ]);
+    let mark = format!("nonce-{}-", run.pid());
+    wait_for(Duration::from_secs(20), || {
+        (!processes_with(&mark).is_empty()).then_some(())
+    })
+    .ok_or("the container never started")?;
+    let (netns, run_dir, state) =
+        ledger_of(run.pid()).ok_or("the run recorded no namespaces or containers")?;
+    Ok((run, netns, run_dir, state))
+}
+
+/// Waits until nothing of the run is left, and says what is.
+fn expect_gone(
+    pid: u32,
+    netns: &[String],
+    run_dir: &Path,
+    state: &Path,
+    tmp: &std::path::Path,
+) -> TestResult {
+    let mark = format!("nonce-{pid}-");
+    let gone = wait_for(Duration::from_secs(15), || {
+        let left = !processes_with(&mark).is_empty()
+            || netns.iter().any(|n| netns_exists(n))
+            || run_dir.exists()
+            || state.exists()
+            || ledger_of(pid).is_some();
+        (!left).then_some(())
+    });
+    if gone.is_none() {
+        return Err(format!(
+            "left behind: processes {:?}, netns {:?}, run dir {}, state {}",
+            processes_with(&mark),
+            netns.iter().filter(|n| netns_exists(n)).collect::<Vec<_>>(),
+            run_dir.exists(),
+            state.exists()
+        )
+        .into());
+    }
+    assert_nothing_left(pid, tmp);
+    Ok(())
+}
+
+/// kill -9 of the harness in the middle of a run: its reaper ends the container at
+/// once (it does not live out its 300 s deadline) and removes everything.
+fn harness_killed_with_sigkill_leaves_nothing() -> TestResult {
+    let dir = Scratch::new("kill9");
+    let (mut run, netns, run_dir, state) = start_hanging_run(&dir)?;
+    let pid = run.pid();
+    run.kill9();
+    expect_gone(pid, &netns, &run_dir, &state, run.tmp.path())
+}
+
+/// kill -9 of the harness and of its reaper (as the OOM killer might): the container
+/// and everything else stay, until `breakout clean` (or the next run) removes them.
+fn clean_removes_what_a_dead_harness_and_reaper_left() -> TestResult {
+    let dir = Scratch::new("kill9-clean");
+    let (mut run, netns, run_dir, state) = start_hanging_run(&dir)?;
+    let pid = run.pid();
+    let breakout_exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_breakout")).unwrap();
+    // The reaper: the harness's child that runs the breakout binary itself.
+    let reaper = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .find(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|f| f.parse::<u32>().ok());
+            ppid == Some(pid)
+                && std::fs::read_link(format!("/proc/{p}/exe")).ok().as_ref() == Some(&breakout_exe)
+        })
+        .ok_or("no reaper found")?;
+    // SAFETY: kill(2) on a process our own child forked.
+    unsafe { libc::kill(reaper, libc::SIGKILL) };
+    run.kill9();
+    std::thread::sleep(Duration::from_millis(500));
+    let mark = format!("nonce-{pid}-");
+    if processes_with(&mark).is_empty() {
+        return Err("the container ended without anyone to end it".into());
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_breakout"))
+        .arg("clean")
+        .stdin(Stdio::null())
+        .output()
+        .expect("breakout clean runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !said.contains("removed") {
+        return Err(format!("breakout clean: {:?}: {said}", out.status).into());
+    }
+    expect_gone(pid, &netns, &run_dir, &state, run.tmp.path())
+}
+
+/// A full /run (where runtimes keep their state) is the host's problem: exit 3 with the
+/// reason, before anything starts, and no file of the run is left. The test fills a
+/// small tmpfs over /run/breakout in a mount namespace of its own.
+fn a_full_run_directory_is_exit_3() -> TestResult {
+    let tmp = Scratch::new("full-run-tmpdir");
+    let script = format!(
+        "mount -t tmpfs -o size=256k tmpfs {base} && \
+         dd if=/dev/zero of={base}/fill bs=4k count=1000 2>/dev/null; \
+         TMPDIR={tmp} {exe} run --probe spawn.fork; echo \"exit=$?\"; \
+         ls -A {base} | grep -v '^fill$' | grep -v '^runs$'; ls -A {base}/runs 2>/dev/null",
+        base = breakout::bundle::SHORT_STATE_BASE,
+        tmp = tmp.path().display(),
+        exe = env!("CARGO_BIN_EXE_breakout"),
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut lines = stdout.lines().filter(|l| !l.trim().is_empty());
+    let exit = lines.find(|l| l.starts_with("exit=")).unwrap_or("none");
+    let left: Vec<&str> = lines.collect();
+    if exit != "exit=3" || !stderr.contains("full") {
+        return Err(format!("expected exit 3 naming a full /run, got {exit}: {stderr}").into());
+    }
+    if !left.is_empty() {
+        return Err(format!("the run left files in the full directory: {left:?}").into());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    if !leftovers.is_empty() {
+        return Err(format!("the run left {leftovers:?} in its TMPDIR").into());
+    }
+    Ok(())
+}
