@@ -289,6 +289,11 @@ struct ContainerOutcome {
 
 const MAX_NOTES: usize = 20;
 
+/// How long the container's pipes are still read once the runtime process has ended:
+/// its last words are in the pipe by then; what is left holding the pipe (a helper of
+/// the runtime, a process of the image) is not waited for.
+const ORPHAN_PIPE_GRACE: Duration = Duration::from_millis(300);
+
 /// How long a container may go on after the image's program proved a handoff.
 const HANDOFF_GRACE: Duration = Duration::from_secs(2);
 
@@ -831,7 +836,7 @@ fn run_container(
             break;
         }
         // A process that ended while something else holds its stdout: stop waiting soon.
-        if exit_seen_at.is_some_and(|at| at.elapsed() > Duration::from_secs(2)) {
+        if exit_seen_at.is_some_and(|at| at.elapsed() > ORPHAN_PIPE_GRACE) {
             break;
         }
         if interrupted.load(Ordering::Relaxed) {
@@ -860,7 +865,7 @@ fn run_container(
     for (step, pending) in std::mem::take(&mut out.pending) {
         verdicts.insert(step, follow.witness.settle(pending));
     }
-    out.stderr = pipes.finish_stderr(Duration::from_secs(2));
+    out.stderr = pipes.finish_stderr(ORPHAN_PIPE_GRACE);
     Ok(out)
 }
 

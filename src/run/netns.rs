@@ -47,19 +47,23 @@ pub struct BridgeNet {
     created: Vec<String>,
 }
 
+/// How long one `ip` call may take: it is a host tool, but every child gets a deadline.
+const IP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn ip(args: &[&str]) -> Result<(), NetnsError> {
-    let out = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(NetnsError::NoIp)?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(NetnsError::Ip {
+    let mut cmd = Command::new("ip");
+    cmd.args(args).stdin(Stdio::null());
+    match crate::runtime::run_to_end(cmd, &args.join(" "), IP_DEADLINE) {
+        Ok(_) => Ok(()),
+        Err(crate::runtime::RuntimeError::Spawn { source, .. }) => Err(NetnsError::NoIp(source)),
+        Err(crate::runtime::RuntimeError::Failed { stderr, .. }) => Err(NetnsError::Ip {
             args: args.join(" "),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        })
+            stderr,
+        }),
+        Err(other) => Err(NetnsError::Ip {
+            args: args.join(" "),
+            stderr: other.to_string(),
+        }),
     }
 }
 
