@@ -493,6 +493,10 @@ impl Report {
                             text.push_str(" reported");
                         }
                     }
+                    if v.image_code {
+                        // The image's own program had the process: said in every cell.
+                        text.push_str(", image code ran");
+                    }
                     (text, v.outcome == Outcome::Escaped)
                 }
             }

@@ -123,9 +123,11 @@ impl Pipes {
 
     /// Looks for `text` in whatever stderr carries from now on.
     pub fn watch_stderr(&mut self, text: &str) {
-        self.watch = Some(text.as_bytes().to_vec());
-        self.watched_seen = false;
+        let watch = text.as_bytes().to_vec();
         self.stderr_tail.clear();
+        // What came before the watch began (as far as it was kept) counts too.
+        self.watched_seen = scan(&watch, &mut self.stderr_tail, &self.stderr_text);
+        self.watch = Some(watch);
     }
 
     /// Whether the watched text came on stderr.
@@ -260,6 +262,13 @@ impl Pipes {
     /// Stderr as collected, once it ended or `patience` ran out (a process the harness
     /// could not end may keep the pipe open). Stdout read meanwhile is dropped.
     pub fn finish_stderr(mut self, patience: Duration) -> String {
+        self.drain_stderr(patience);
+        String::from_utf8_lossy(&self.stderr_text).into_owned()
+    }
+
+    /// Reads stderr until it ends or `patience` runs out (what a finished process
+    /// wrote last may still be in the pipe; the watched text may be in it).
+    pub fn drain_stderr(&mut self, patience: Duration) {
         let deadline = Instant::now() + patience;
         while self.stderr.is_some() {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -268,7 +277,6 @@ impl Pipes {
             }
             self.wait(left, None, &mut |_| {});
         }
-        String::from_utf8_lossy(&self.stderr_text).into_owned()
     }
 }
 

@@ -817,8 +817,7 @@ fn run_container(
         // moment to end by itself, then it is ended (a program of the image may hang).
         if let Some(step) = out.handoff.clone() {
             if watching.as_ref() != Some(&step) {
-                let token = protocol::handoff_token(follow.nonce, &step);
-                pipes.watch_stderr(&format!("{} {token}", protocol::HANDOFF_PROOF));
+                watch_handoff(&mut pipes, follow.nonce, &step);
                 watching = Some(step);
             }
             if pipes.watched_seen() && !out.handoff_proof {
@@ -865,8 +864,25 @@ fn run_container(
     for (step, pending) in std::mem::take(&mut out.pending) {
         verdicts.insert(step, follow.witness.settle(pending));
     }
-    out.stderr = pipes.finish_stderr(ORPHAN_PIPE_GRACE);
+    // The payload's proof may be the last thing in stderr, still unread.
+    if let Some(step) = out.handoff.clone() {
+        if watching.as_ref() != Some(&step) {
+            watch_handoff(&mut pipes, follow.nonce, &step);
+        }
+    }
+    pipes.drain_stderr(ORPHAN_PIPE_GRACE);
+    if out.handoff.is_some() && pipes.watched_seen() {
+        out.handoff_proof = true;
+    }
+    out.stderr = pipes.finish_stderr(Duration::ZERO);
     Ok(out)
+}
+
+/// Looks on the container's stderr for the proof of a payload that a program of the
+/// image started in handoff step `step` (see `protocol::HANDOFF_PROOF`).
+fn watch_handoff(pipes: &mut collector::Pipes, nonce: &str, step: &str) {
+    let token = protocol::handoff_token(nonce, step);
+    pipes.watch_stderr(&format!("{} {token}", protocol::HANDOFF_PROOF));
 }
 
 fn handle_line(
