@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use std::ffi::OsStr;
+
 use crate::common::*;
-use crate::sandbox::{hostile_rootfs, processes_with, wait_for, Background};
+use crate::sandbox::{hostile_rootfs, processes_with, wait_for};
 
 /// Trials of this group.
 pub fn trials() -> Trials {
@@ -50,19 +52,19 @@ fn start_hanging_run(
 ) -> Result<(Background, Vec<String>, PathBuf, PathBuf), libtest_mimic::Failed> {
     let rootfs = hostile_rootfs(dir.path(), "exit 0");
     let run = Background::start(&[
-        "run".as_ref(),
-        "--format".as_ref(),
-        "json".as_ref(),
-        "--rootfs".as_ref(),
+        OsStr::new("run"),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+        OsStr::new("--rootfs"),
         rootfs.as_os_str(),
-        "--network".as_ref(),
-        "bridge".as_ref(),
-        "--probe".as_ref(),
-        "spawn.fork".as_ref(),
-        "--inject-fault".as_ref(),
-        "hang@spawn.fork".as_ref(),
-        "--timeout".as_ref(),
-        "300".as_ref(),
+        OsStr::new("--network"),
+        OsStr::new("bridge"),
+        OsStr::new("--probe"),
+        OsStr::new("spawn.fork"),
+        OsStr::new("--inject-fault"),
+        OsStr::new("hang@spawn.fork"),
+        OsStr::new("--timeout"),
+        OsStr::new("300"),
     ]);
     let mark = format!("nonce-{}-", run.pid());
     wait_for(Duration::from_secs(20), || {

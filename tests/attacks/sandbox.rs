@@ -4,10 +4,12 @@
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use std::ffi::OsStr;
 
 use crate::common::*;
 
@@ -59,69 +61,6 @@ pub fn hostile_rootfs(dir: &Path, sh_script: &str) -> PathBuf {
     std::fs::write(&sh, format!("#!/bin/busybox sh\n{sh_script}\n")).unwrap();
     std::fs::set_permissions(&sh, std::fs::Permissions::from_mode(0o755)).unwrap();
     root
-}
-
-/// `breakout ARGS` started in the background with its own TMPDIR (world-writable and
-/// sticky, like /tmp), for tests that act while it runs.
-pub struct Background {
-    child: Option<Child>,
-    pub tmp: Scratch,
-}
-
-impl Background {
-    pub fn start(args: &[&std::ffi::OsStr]) -> Background {
-        let tmp = Scratch::new("bg-tmpdir");
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_breakout"))
-            .args(args)
-            .env("TMPDIR", tmp.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("breakout starts");
-        Background {
-            child: Some(child),
-            tmp,
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-
-    /// Kills the harness with SIGKILL (no cleanup of its own) and reaps it.
-    pub fn kill9(&mut self) {
-        let mut child = self.child.take().expect("running");
-        // SAFETY: kill(2) on the pid of our own unreaped child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-        let _ = child.wait();
-    }
-
-    /// Waits for the run to end and checks that it left nothing.
-    pub fn finish(mut self) -> Outcome {
-        let child = self.child.take().expect("running");
-        let pid = child.id();
-        let out = child.wait_with_output().expect("breakout runs");
-        assert_nothing_left(pid, self.tmp.path());
-        Outcome {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        // A failed test still ends the harness it started (by its pid), which then
-        // cleans up after itself.
-        if let Some(mut child) = self.child.take() {
-            // SAFETY: kill(2) on the pid of our own unreaped child.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let _ = child.wait();
-        }
-    }
 }
 
 /// Polls `what` every 20 ms until it gives a value or `limit` passes.
@@ -199,15 +138,15 @@ fn planted_setuid_file_is_out_of_other_users_reach() -> TestResult {
          exec /bin/busybox sleep 7.25",
     );
     let run = Background::start(&[
-        "run".as_ref(),
-        "--format".as_ref(),
-        "json".as_ref(),
-        "--rootfs".as_ref(),
+        OsStr::new("run"),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+        OsStr::new("--rootfs"),
         rootfs.as_os_str(),
-        "--probe".as_ref(),
-        "exec.shell".as_ref(),
-        "--timeout".as_ref(),
-        "30".as_ref(),
+        OsStr::new("--probe"),
+        OsStr::new("exec.shell"),
+        OsStr::new("--timeout"),
+        OsStr::new("30"),
     ]);
     // The plant is in place once the shell sleeps.
     wait_for(Duration::from_secs(20), || {
@@ -482,17 +421,17 @@ fn image_code_killed_by_seccomp_is_not_blocked() -> TestResult {
 /// run's key is readable neither in any command line nor by another user.
 fn canary_ignores_local_floods_and_idle_connections() -> TestResult {
     let run = Background::start(&[
-        "run".as_ref(),
-        "--format".as_ref(),
-        "json".as_ref(),
-        "--network".as_ref(),
-        "host".as_ref(),
-        "--probe".as_ref(),
-        "net.tcp-connect".as_ref(),
-        "--probe".as_ref(),
-        "net.udp-send".as_ref(),
-        "--inject-fault".as_ref(),
-        "pause@net.tcp-connect".as_ref(),
+        OsStr::new("run"),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+        OsStr::new("--network"),
+        OsStr::new("host"),
+        OsStr::new("--probe"),
+        OsStr::new("net.tcp-connect"),
+        OsStr::new("--probe"),
+        OsStr::new("net.udp-send"),
+        OsStr::new("--inject-fault"),
+        OsStr::new("pause@net.tcp-connect"),
     ]);
     let started = Instant::now();
     let (runner_pid, cmdline) = wait_for(Duration::from_secs(20), || {

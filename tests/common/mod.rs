@@ -274,3 +274,90 @@ pub fn write_profile(dir: &Path, name: &str, json: &Value) -> String {
     std::fs::write(&path, serde_json::to_string_pretty(json).unwrap()).unwrap();
     path.display().to_string()
 }
+
+/// `breakout ARGS` started in the background with a TMPDIR of its own (world-writable
+/// and sticky, like /tmp), for tests that act while it runs. Its output goes to files,
+/// so that a process it leaves holding a pipe cannot keep the test waiting. Dropped
+/// while still running, it is ended by its pid (it then cleans up after itself).
+pub struct Background {
+    child: Option<std::process::Child>,
+    pid: u32,
+    pub tmp: Scratch,
+    out: Scratch,
+}
+
+impl Background {
+    pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Background {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = Scratch::new("bg-tmpdir");
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let out = Scratch::new("bg-output");
+        let child = Command::new(env!("CARGO_BIN_EXE_breakout"))
+            .args(args)
+            .env("TMPDIR", tmp.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(out.path().join("stdout")).unwrap())
+            .stderr(std::fs::File::create(out.path().join("stderr")).unwrap())
+            .spawn()
+            .expect("breakout starts");
+        Background {
+            pid: child.id(),
+            child: Some(child),
+            tmp,
+            out,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits up to `limit` for it to end; `None` if it still runs then.
+    pub fn wait(&mut self, limit: std::time::Duration) -> Option<Outcome> {
+        let deadline = std::time::Instant::now() + limit;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let read =
+                    |f: &str| std::fs::read_to_string(self.out.path().join(f)).unwrap_or_default();
+                self.child = None;
+                return Some(Outcome {
+                    code: status.code().unwrap_or(-1),
+                    stdout: read("stdout"),
+                    stderr: read("stderr"),
+                });
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for it to end (10 minutes at most) and checks that it left nothing.
+    pub fn finish(mut self) -> Outcome {
+        let pid = self.pid();
+        let out = self
+            .wait(std::time::Duration::from_secs(600))
+            .expect("breakout ends within 10 minutes");
+        assert_nothing_left(pid, self.tmp.path());
+        out
+    }
+
+    /// Kills it with SIGKILL (no cleanup of its own) and reaps it.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on the pid of our own unreaped child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+}
