@@ -297,7 +297,8 @@ pub struct Invocation {
     pub probes: Vec<String>,
     /// A fault to inject, for tests of the harness's error paths: `hang@STEP` (stop
     /// answering once STEP started), `exit@STEP` (exit 3 once STEP started),
-    /// `pause@STEP` (wait 2 s before STEP, then go on),
+    /// `pause@STEP` (wait 2 s before STEP, then go on), `dup@STEP` (print STEP's
+    /// start and verdict lines twice, the second verdict contradicting the first),
     /// `forkbomb@STEP` (fork until the pids limit, then hang), `flood@STEP` (print
     /// without end), `garbage` (print malformed and overlong lines after `hello`),
     /// `silent` (exit 0 before saying anything).

@@ -211,6 +211,16 @@ pub fn run_suite(ctx: &Ctx, after: Option<&str>) {
         inject_fault(ctx, step);
         let verdict = run_step(ctx, step);
         emit_verdict(ctx, step, verdict);
+        if matches!(ctx.inv.fault.as_deref().and_then(|f| f.split_once('@')), Some(("dup", at)) if at == step)
+        {
+            // The step again, with a contradicting verdict: the first one stands.
+            ctx.out.emit(Event::Start { step: step.clone() });
+            emit_verdict(
+                ctx,
+                step,
+                Verdict::error(None, "a duplicate verdict line (fault dup@STEP)"),
+            );
+        }
     }
     ctx.out.emit(Event::Done);
 }

@@ -217,7 +217,7 @@ pub struct RunArgs {
     #[arg(long = "emit-bundle", value_name = "DIR")]
     pub emit_bundle: Option<PathBuf>,
     /// Test hook: make the runner misbehave (hang@STEP, exit@STEP, forkbomb@STEP,
-    /// flood@STEP, pause@STEP, garbage, silent) so tests can drive the harness's timeout, death and
+    /// flood@STEP, pause@STEP, dup@STEP, garbage, silent) so tests can drive the harness's timeout, death and
     /// bad-output paths with a real container.
     #[arg(long = "inject-fault", hide = true, value_name = "FAULT")]
     pub inject_fault: Option<String>,
@@ -255,10 +255,10 @@ impl RunArgs {
         if let Some(fault) = &self.inject_fault {
             let known = fault == "garbage"
                 || fault == "silent"
-                || matches!(fault.split_once('@'), Some(("hang" | "exit" | "forkbomb" | "flood" | "pause", step)) if !step.is_empty());
+                || matches!(fault.split_once('@'), Some(("hang" | "exit" | "forkbomb" | "flood" | "pause" | "dup", step)) if !step.is_empty());
             if !known {
                 return Err(CliError::Usage(format!(
-                    "--inject-fault {fault:?}: expected hang@STEP, exit@STEP, forkbomb@STEP, flood@STEP, pause@STEP, garbage or silent"
+                    "--inject-fault {fault:?}: expected hang@STEP, exit@STEP, forkbomb@STEP, flood@STEP, pause@STEP, dup@STEP, garbage or silent"
                 )));
             }
         }

@@ -25,6 +25,10 @@ pub fn trials() -> Trials {
             "a_full_run_directory_is_exit_3",
             a_full_run_directory_is_exit_3,
         ),
+        (
+            "a_duplicate_verdict_line_changes_nothing",
+            a_duplicate_verdict_line_changes_nothing,
+        ),
     ]
 }
 
@@ -196,6 +200,40 @@ fn a_full_run_directory_is_exit_3() -> TestResult {
         .collect();
     if !leftovers.is_empty() {
         return Err(format!("the run left {leftovers:?} in its TMPDIR").into());
+    }
+    Ok(())
+}
+
+/// Item 12: a verdict line printed twice for one step (the second contradicting the
+/// first) is ignored with a note: the first verdict stands, no extra container starts,
+/// and the exit code is the first verdict's.
+fn a_duplicate_verdict_line_changes_nothing() -> TestResult {
+    let dir = Scratch::new("dup-verdict");
+    let volume = format!("{}:/data", dir.sub("data").display());
+    let (out, report) = run_json(&[
+        "-v",
+        &volume,
+        "--probe",
+        "fs.write-mount",
+        "--probe",
+        "spawn.fork",
+        "--inject-fault",
+        "dup@fs.write-mount@/data",
+    ])?;
+    out.expect_code(1)?;
+    expect(
+        &report,
+        "fs.write-mount@/data",
+        "escaped",
+        None,
+        Some("witnessed"),
+    )?;
+    expect(&report, "spawn.fork", "escaped", None, None)?;
+    if report["runs"][0]["containers"] != 1 {
+        return Err(format!("containers: {}", report["runs"][0]["containers"]).into());
+    }
+    if !out.stderr.contains("already decided") {
+        return Err(format!("no note about the duplicate: {}", out.stderr).into());
     }
     Ok(())
 }

@@ -478,6 +478,13 @@ fn canary_ignores_local_floods_and_idle_connections() -> TestResult {
         };
         let _ = udp.send_to(junk.as_bytes(), &canary);
     }
+    // Another user, over TCP, with what it can know: the public nonce.
+    if let Some((host, port)) = canary.rsplit_once(':') {
+        let _ = as_nobody(&format!(
+            "for s in net.tcp-connect net.udp-send junk; do \
+             echo \"{nonce} $s\" | {BUSYBOX} timeout 2 {BUSYBOX} nc {host} {port}; done"
+        ));
+    }
     let idle: Vec<_> = (0..100)
         .filter_map(|_| std::net::TcpStream::connect(&canary).ok())
         .collect();
