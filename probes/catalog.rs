@@ -443,7 +443,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         id: "exec.shell",
         goal: Goal::Exec,
         technique: "shell",
-        tries: "/bin/sh -c 'exec PAYLOAD', the way an attacker pops a shell",
+        tries: "/bin/sh -c 'exec PAYLOAD', the way an attacker pops a shell; the image's shell gets the process (a handoff: nothing it prints is believed, and the suite resumes in a new container)",
         blocked_by: "seccomp denying execve, or a rootfs without a shell",
         per_mount: false,
         hands_off: true,
