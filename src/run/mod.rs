@@ -111,7 +111,10 @@ fn signal_name(sig: i32) -> String {
 
 /// Host-side witness places of one run; removes what the probes left there on drop.
 struct Witness<'a> {
-    nonce: String,
+    /// The nonce of each container so far: each container gets its own, so that what a
+    /// program of the image learns in one container (the nonce is on its command line)
+    /// names nothing in the next one, on the rootfs or a volume it could tamper with.
+    nonces: std::cell::RefCell<Vec<String>>,
     /// The run's secret: witnesses are made from it (see `protocol::Key`).
     key: Key,
     rootfs_writes: PathBuf,
@@ -120,16 +123,16 @@ struct Witness<'a> {
 }
 
 impl Witness<'_> {
-    fn marker_name(&self) -> String {
-        format!(".breakout-marker-{}", self.nonce)
+    fn marker_name(nonce: &str) -> String {
+        format!(".breakout-marker-{nonce}")
     }
 
     /// Takes the marker of `step` out of `dir` (the container's, so through
     /// [`bundle::inroot`]: a link, FIFO or device there is never followed or read);
     /// true if it was a regular file holding the step's marker token.
-    fn take_marker(&self, dir: &Path, step: &str) -> bool {
+    fn take_marker(&self, dir: &Path, nonce: &str, step: &str) -> bool {
         let expected = self.key.token(Purpose::Marker, step);
-        bundle::inroot::take_witness_file(dir, &self.marker_name())
+        bundle::inroot::take_witness_file(dir, &Self::marker_name(nonce))
             .is_some_and(|content| content == expected.as_bytes())
     }
 
@@ -137,18 +140,24 @@ impl Witness<'_> {
     /// What the canary must confirm is settled later ([`Witness::settle`]), by a
     /// deadline counted from when the verdict arrived: the wait overlaps with the rest
     /// of the suite instead of holding up the reading of its output.
-    fn judge(&self, verdict: Verdict, payload_nonce: Option<&str>, arrived: Instant) -> Judged {
+    fn judge(
+        &self,
+        verdict: Verdict,
+        nonce: &str,
+        payload_nonce: Option<&str>,
+        arrived: Instant,
+    ) -> Judged {
         if verdict.outcome != Outcome::Escaped {
             return Judged::Final(verdict.evidence(Evidence::Reported));
         }
-        if let Some(nonce) = payload_nonce {
-            return Judged::Final(if nonce == self.nonce {
+        if let Some(payload) = payload_nonce {
+            return Judged::Final(if payload == nonce {
                 verdict.evidence(Evidence::Witnessed)
             } else {
                 Verdict {
                     outcome: Outcome::Error,
                     detail: format!(
-                        "a payload printed a nonce that is not this run's: {}",
+                        "a payload printed a nonce that is not this container's: {}",
                         verdict.detail
                     ),
                     ..verdict
@@ -186,9 +195,9 @@ impl Witness<'_> {
                     false
                 }
             }
-            ("fs.write-rootfs", _) => self.take_marker(&self.rootfs_writes, &verdict.step()),
+            ("fs.write-rootfs", _) => self.take_marker(&self.rootfs_writes, nonce, &verdict.step()),
             ("fs.write-mount", Some(target)) => match self.settings.host_source(target) {
-                Some(source) => self.take_marker(source, &verdict.step()),
+                Some(source) => self.take_marker(source, nonce, &verdict.step()),
                 None => false,
             },
             _ => false,
@@ -241,17 +250,19 @@ struct PendingWitness {
 impl Drop for Witness<'_> {
     fn drop(&mut self) {
         // Everything a probe may leave on a mount when its container dies mid-step.
-        let names = [
-            self.marker_name(),
-            format!(".breakout-exec-{}", self.nonce),
-            format!(".breakout-script-{}", self.nonce),
-            format!(".breakout-mmap-{}", self.nonce),
-            format!(".breakout-suid-{}", self.nonce),
-            format!(".breakout-dev-{}", self.nonce),
-        ];
-        for volume in &self.settings.volumes {
-            for name in &names {
-                let _ = std::fs::remove_file(volume.source.join(name));
+        for nonce in self.nonces.borrow().iter() {
+            let names = [
+                Self::marker_name(nonce),
+                format!(".breakout-exec-{nonce}"),
+                format!(".breakout-script-{nonce}"),
+                format!(".breakout-mmap-{nonce}"),
+                format!(".breakout-suid-{nonce}"),
+                format!(".breakout-dev-{nonce}"),
+            ];
+            for volume in &self.settings.volumes {
+                for name in &names {
+                    let _ = std::fs::remove_file(volume.source.join(name));
+                }
             }
         }
     }
@@ -413,9 +424,8 @@ pub fn execute_with(
         }
         (None, false) => Some(Canary::start(expected).map_err(RunError::Canary)?),
     };
-    let nonce = format!("nonce-{}", bundle::unique_token());
     let witness = Witness {
-        nonce: nonce.clone(),
+        nonces: Default::default(),
         key,
         rootfs_writes: run_dir.rootfs_writes().to_path_buf(),
         settings: &plan.settings,
@@ -438,15 +448,6 @@ pub fn execute_with(
     let mut start = StartStatus::Started;
     let name = runtime.name.as_str();
     let mut was_interrupted = false;
-    let follow = Follow {
-        name,
-        nonce: &nonce,
-        all_steps: &all_steps,
-        witness: &witness,
-        timeout: plan.timeout,
-        interrupted,
-        progress,
-    };
     progress.begin(name, all_steps.len());
 
     if let Some(error) = import_error {
@@ -459,6 +460,17 @@ pub fn execute_with(
             break;
         }
         containers += 1;
+        let nonce = format!("nonce-{}", bundle::unique_token());
+        witness.nonces.borrow_mut().push(nonce.clone());
+        let follow = Follow {
+            name,
+            nonce: &nonce,
+            all_steps: &all_steps,
+            witness: &witness,
+            timeout: plan.timeout,
+            interrupted,
+            progress,
+        };
         let invocation = Invocation {
             nonce: nonce.clone(),
             after: after.clone(),
@@ -906,7 +918,7 @@ fn handle_line(
     match event {
         Event::Hello { nonce: said, .. } => {
             if said != nonce {
-                out.note("the runner greeted with another run's nonce".to_string());
+                out.note("the runner greeted with another container's nonce".to_string());
             }
             out.hello = true;
         }
@@ -960,7 +972,7 @@ fn handle_line(
             let verdict =
                 Verdict::new(runtime, &step, outcome, crate::sanitize::untrusted(&detail))
                     .mechanism(mechanism.as_deref().map(crate::sanitize::untrusted));
-            match witness.judge(verdict, payload_nonce.as_deref(), Instant::now()) {
+            match witness.judge(verdict, nonce, payload_nonce.as_deref(), Instant::now()) {
                 Judged::Final(verdict) => {
                     verdicts.insert(step.clone(), verdict);
                 }

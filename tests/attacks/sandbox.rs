@@ -40,6 +40,10 @@ pub fn trials() -> Trials {
             "rootfs_paths_are_never_mount_options",
             rootfs_paths_are_never_mount_options,
         ),
+        (
+            "planted_names_do_not_reach_the_next_container",
+            planted_names_do_not_reach_the_next_container,
+        ),
     ]
 }
 
@@ -549,6 +553,50 @@ fn rootfs_paths_are_never_mount_options() -> TestResult {
             )
             .into());
         }
+    }
+    Ok(())
+}
+
+/// The image's shell learns its container's nonce (it is on its command line) and
+/// plants FIFOs under every name the probes would use with it, on the volume and in
+/// the rootfs, both of which outlive the container. The next container has a nonce of
+/// its own: `exec.interpreter` on the volume still gets through, as without the plant.
+fn planted_names_do_not_reach_the_next_container() -> TestResult {
+    let dir = Scratch::new("planted-names");
+    let data = dir.sub("data");
+    let root = hostile_rootfs(
+        dir.path(),
+        r#"if [ "$1" != "-c" ]; then exec /bin/busybox sh "$@"; fi
+n=""; prev=""
+for a in "$@"; do [ "$prev" = "--nonce" ] && n="$a"; prev="$a"; done
+for f in script marker exec mmap suid dev; do
+  /bin/busybox mkfifo "/data/.breakout-$f-$n" "/.breakout-$f-$n"
+done
+exit 0"#,
+    );
+    let rootfs = root.display().to_string();
+    let volume = format!("{}:/data", data.display());
+    let (out, report) = run_json(&[
+        "--rootfs",
+        &rootfs,
+        "-v",
+        &volume,
+        "--probe",
+        "exec.shell",
+        "--probe",
+        "exec.interpreter",
+    ])?;
+    out.expect_code(1)?;
+    expect(
+        &report,
+        "exec.interpreter@/data",
+        "escaped",
+        None,
+        Some("witnessed"),
+    )?;
+    let planted = std::fs::read_dir(&data).unwrap().count();
+    if planted != 0 {
+        return Err(format!("{planted} planted names left on the volume").into());
     }
     Ok(())
 }
