@@ -45,6 +45,7 @@ pub const HOSTLESS: &[&str] = &[
     "issue10_duplicate_destinations_are_refused",
     "issue10_start_failures_are_caught_before_start",
     "issue10_scenario_settings_are_checked_like_flags",
+    "witness_files_are_never_followed_or_waited_on",
 ];
 
 /// `breakout run ARGS` must stop with exit 2 before starting anything, with a message

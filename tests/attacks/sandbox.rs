@@ -44,6 +44,10 @@ pub fn trials() -> Trials {
             "planted_names_do_not_reach_the_next_container",
             planted_names_do_not_reach_the_next_container,
         ),
+        (
+            "witness_files_are_never_followed_or_waited_on",
+            witness_files_are_never_followed_or_waited_on,
+        ),
     ]
 }
 
@@ -597,6 +601,52 @@ exit 0"#,
     let planted = std::fs::read_dir(&data).unwrap().count();
     if planted != 0 {
         return Err(format!("{planted} planted names left on the volume").into());
+    }
+    Ok(())
+}
+
+/// Item 3: what a container can leave where the harness looks for a witness (its
+/// rootfs, a volume): a FIFO no one writes (an open or a read would block for good),
+/// links to `/dev/zero` (a read without end), to a host file and to a directory, a
+/// file over the bound. The harness's reader takes none of them for a marker, follows
+/// nothing, returns at once, and removes the name.
+fn witness_files_are_never_followed_or_waited_on() -> TestResult {
+    use breakout::bundle::inroot::{take_witness_file, MAX_WITNESS_FILE};
+    let dir = Scratch::new("witness-traps");
+    let volume = dir.sub("volume");
+    let host = dir.path().join("host-file");
+    std::fs::write(&host, b"host").unwrap();
+    let fifo = std::ffi::CString::new(volume.join("fifo").as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) } != 0 {
+        return Err("mkfifo failed".into());
+    }
+    symlink("/dev/zero", volume.join("zero")).unwrap();
+    symlink(&host, volume.join("host")).unwrap();
+    symlink("/", volume.join("root")).unwrap();
+    std::fs::write(
+        volume.join("big"),
+        vec![b'x'; MAX_WITNESS_FILE as usize * 4],
+    )
+    .unwrap();
+    std::fs::write(volume.join("good"), b"token").unwrap();
+    let started = Instant::now();
+    for name in ["fifo", "zero", "host", "root", "big"] {
+        if let Some(got) = take_witness_file(&volume, name) {
+            return Err(format!("{name} was read as a witness: {} bytes", got.len()).into());
+        }
+        if std::fs::symlink_metadata(volume.join(name)).is_ok() {
+            return Err(format!("{name} was not removed").into());
+        }
+    }
+    if take_witness_file(&volume, "good").as_deref() != Some(&b"token"[..]) {
+        return Err("a plain marker was not read".into());
+    }
+    if started.elapsed() > Duration::from_secs(2) {
+        return Err(format!("the reader took {:?}", started.elapsed()).into());
+    }
+    if std::fs::read(&host).unwrap() != b"host" {
+        return Err("the host file changed".into());
     }
     Ok(())
 }
