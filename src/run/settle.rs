@@ -1,0 +1,548 @@
+//! The verdict policy, as pure functions: what a container's end means for the step
+//! in flight (a seccomp kill, a timeout, a handoff that never came back, a crash), what
+//! happens next (resume after a step, stop, give up), and what the steps that never got
+//! a verdict are (not-run, with why). No I/O here: every rule is unit-tested without a
+//! container.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::report::{Evidence, Outcome, StartStatus, Verdict};
+use crate::runtime::{Exit, RuntimeError};
+
+use super::follow::ContainerOutcome;
+
+pub(super) fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGSYS => "SIGSYS".into(),
+        libc::SIGKILL => "SIGKILL".into(),
+        libc::SIGSEGV => "SIGSEGV".into(),
+        libc::SIGABRT => "SIGABRT".into(),
+        libc::SIGBUS => "SIGBUS".into(),
+        libc::SIGILL => "SIGILL".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        other => format!("signal {other}"),
+    }
+}
+
+/// The verdict of a step that handed the process to a program of the image and never
+/// got it back: the exec worked, so the image's program ran, whatever it did next. It
+/// is never "blocked": a seccomp kill of the exec itself would have come before the
+/// handoff (see `exec::handoff` in the probes). Nothing the program printed counts.
+pub(super) fn handoff_verdict(
+    runtime: &str,
+    step: &str,
+    outcome: &ContainerOutcome,
+    timeout: Duration,
+) -> Verdict {
+    let after = match outcome.exit {
+        Some(Exit::Signal(sig)) => format!("; it then died of {}", signal_name(sig)),
+        Some(Exit::Code(code)) => format!("; it then exited with status {code}"),
+        _ => String::new(),
+    };
+    let verdict = if outcome.handoff_proof {
+        Verdict::new(
+            runtime,
+            step,
+            Outcome::Escaped,
+            format!("a program of the image ran: the runner handed the process to it and the payload it started proved it with the step's token{after}"),
+        )
+        .evidence(Evidence::Witnessed)
+    } else if outcome.timed_out {
+        Verdict::new(
+            runtime,
+            step,
+            Outcome::Error,
+            format!("the runner handed the process to a program of the image, which neither proved itself nor ended within {}s; the container was killed", timeout.as_secs()),
+        )
+        .mechanism(Some("timeout"))
+    } else {
+        Verdict::new(
+            runtime,
+            step,
+            Outcome::Escaped,
+            format!("the runner handed the process to a program of the image and never got it back (the exec worked); the program gave no proof{after}"),
+        )
+        .evidence(Evidence::Reported)
+    };
+    verdict.ran_image_code()
+}
+
+/// What the run does after a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Next {
+    /// The runner said `done`: the suite is over.
+    Done,
+    /// Start a new container that resumes after `after` (the container died in that
+    /// step, or gave it up to the image, or ended between steps after it).
+    Resume { after: String },
+    /// The first container did not start: a start failure, with the runtime's words.
+    StartFailed { error: String },
+    /// A container started to resume the suite did not start: the rest is not-run.
+    RestFailed { error: String },
+    /// The run was interrupted.
+    Interrupted,
+    /// The runner ended between steps without making progress: the rest is error.
+    GiveUp { why: String },
+}
+
+/// What follows from one container's end: the verdict of the step it was in (if it
+/// died in one), and what the run does next.
+pub(super) fn next(
+    runtime: &str,
+    first: bool,
+    outcome: &ContainerOutcome,
+    timeout: Duration,
+) -> (Option<Verdict>, Next) {
+    if outcome.interrupted {
+        return (None, Next::Interrupted);
+    }
+    if !outcome.hello {
+        let error = describe_start_failure(outcome);
+        return (None, failed(first, error));
+    }
+    if let Some(step) = &outcome.in_flight {
+        let verdict = in_flight_verdict(runtime, step, outcome, timeout);
+        return (
+            Some(verdict),
+            Next::Resume {
+                after: step.clone(),
+            },
+        );
+    }
+    if outcome.done {
+        return (None, Next::Done);
+    }
+    // Ended between probes without saying done: resume after the last verdict if this
+    // container made progress, otherwise give up on the rest.
+    match &outcome.last_verdict {
+        Some(step) if !outcome.timed_out => (
+            None,
+            Next::Resume {
+                after: step.clone(),
+            },
+        ),
+        _ => {
+            let why = if outcome.timed_out {
+                format!(
+                    "the runner went silent for {}s between probes",
+                    timeout.as_secs()
+                )
+            } else {
+                format!(
+                    "the runner ended without finishing ({})",
+                    describe_exit(outcome.exit)
+                )
+            };
+            (None, Next::GiveUp { why })
+        }
+    }
+}
+
+/// The runtime refused to run the container at all (it could not be spawned).
+pub(super) fn refused(first: bool, error: &RuntimeError) -> Next {
+    failed(first, crate::sanitize::untrusted_lines(&error.to_string()))
+}
+
+fn failed(first: bool, error: String) -> Next {
+    if first {
+        Next::StartFailed { error }
+    } else {
+        Next::RestFailed { error }
+    }
+}
+
+/// The verdict of the step a container died in (it printed `start` and no verdict).
+fn in_flight_verdict(
+    runtime: &str,
+    step: &str,
+    outcome: &ContainerOutcome,
+    timeout: Duration,
+) -> Verdict {
+    if outcome.handoff.as_deref() == Some(step) {
+        return handoff_verdict(runtime, step, outcome, timeout);
+    }
+    if outcome.timed_out {
+        return Verdict::new(
+            runtime,
+            step,
+            Outcome::Error,
+            format!(
+                "no verdict within {}s; the container was killed",
+                timeout.as_secs()
+            ),
+        )
+        .mechanism(Some("timeout"));
+    }
+    match outcome.exit {
+        Some(Exit::Signal(libc::SIGSYS)) => Verdict::new(
+            runtime,
+            step,
+            Outcome::Blocked,
+            "the container died of SIGSYS during this probe (seccomp kill or trap)",
+        )
+        .mechanism(Some("SIGSYS"))
+        .evidence(Evidence::Witnessed),
+        Some(Exit::Signal(sig)) => Verdict::new(
+            runtime,
+            step,
+            Outcome::Error,
+            format!(
+                "the container died of {} during this probe",
+                signal_name(sig)
+            ),
+        )
+        .mechanism(Some(signal_name(sig))),
+        Some(Exit::Code(code)) => Verdict::new(
+            runtime,
+            step,
+            Outcome::Error,
+            format!("the runner exited with status {code} during this probe"),
+        ),
+        Some(Exit::Unknown) | None => Verdict::new(
+            runtime,
+            step,
+            Outcome::Error,
+            "the container ended during this probe; its exit status is unknown",
+        ),
+    }
+}
+
+/// The runner gave up between steps: every step without a verdict is an error, why.
+pub(super) fn give_up(
+    verdicts: &mut BTreeMap<String, Verdict>,
+    all_steps: &[String],
+    runtime: &str,
+    why: &str,
+) {
+    for step in all_steps {
+        verdicts
+            .entry(step.clone())
+            .or_insert_with(|| Verdict::new(runtime, step, Outcome::Error, why));
+    }
+}
+
+/// Every step's verdict, in the suite's order: those decided, and for the rest why
+/// they never ran (the container did not start, an interrupt, or never reached).
+pub(super) fn complete(
+    runtime: &str,
+    all_steps: &[String],
+    mut verdicts: BTreeMap<String, Verdict>,
+    start: &StartStatus,
+    interrupted: bool,
+) -> Vec<Verdict> {
+    let (detail, mechanism) = match (start, interrupted) {
+        (StartStatus::FailedToStart { error }, _) => (
+            format!("the container did not start: {}", first_line(error)),
+            Some("start-failure"),
+        ),
+        (_, true) => (
+            "interrupted before this probe ran".to_string(),
+            Some("interrupted"),
+        ),
+        _ => ("never reached".to_string(), None),
+    };
+    all_steps
+        .iter()
+        .map(|step| {
+            verdicts.remove(step).unwrap_or_else(|| {
+                Verdict::new(runtime, step, Outcome::NotRun, detail.clone()).mechanism(mechanism)
+            })
+        })
+        .collect()
+}
+
+/// A container started to resume the suite did not start: what is left is not-run.
+pub(super) fn resume_failed(
+    verdicts: &mut BTreeMap<String, Verdict>,
+    all_steps: &[String],
+    runtime: &str,
+    error: &str,
+) {
+    for step in all_steps {
+        verdicts.entry(step.clone()).or_insert_with(|| {
+            Verdict::new(
+                runtime,
+                step,
+                Outcome::NotRun,
+                format!("the container started to resume the suite did not start: {error}"),
+            )
+            .mechanism(Some("start-failure"))
+        });
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
+}
+
+fn describe_exit(exit: Option<Exit>) -> String {
+    match exit {
+        Some(Exit::Code(c)) => format!("exit status {c}"),
+        Some(Exit::Signal(s)) => format!("killed by {}", signal_name(s)),
+        Some(Exit::Unknown) => "exit status unknown".into(),
+        None => "still running".into(),
+    }
+}
+
+/// A runtime's error text, with JSON log lines (podman, crun) reduced to their message,
+/// made plain text (it carries the container's stderr).
+pub(super) fn runtime_error_text(stderr: &str) -> String {
+    let text = stderr
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("msg").and_then(|m| m.as_str()).map(str::to_string))
+                .unwrap_or_else(|| line.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    crate::sanitize::untrusted_lines(text.trim())
+}
+
+fn describe_start_failure(outcome: &ContainerOutcome) -> String {
+    let text = runtime_error_text(&outcome.stderr);
+    if !text.is_empty() {
+        text
+    } else if outcome.timed_out {
+        "nothing came from the container before the deadline: the runtime or the container hung"
+            .to_string()
+    } else {
+        format!(
+            "the container ended before the probe runner started ({})",
+            describe_exit(outcome.exit)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Duration = Duration::from_secs(7);
+
+    fn started() -> ContainerOutcome {
+        ContainerOutcome {
+            hello: true,
+            ..ContainerOutcome::default()
+        }
+    }
+
+    fn in_flight(step: &str, exit: Option<Exit>) -> ContainerOutcome {
+        ContainerOutcome {
+            in_flight: Some(step.to_string()),
+            exit,
+            ..started()
+        }
+    }
+
+    fn resume(step: &str) -> Next {
+        Next::Resume {
+            after: step.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_seccomp_kill_blocks_the_step_in_flight_and_the_suite_resumes() {
+        let (v, next) = next(
+            "runc",
+            true,
+            &in_flight("spawn.fork", Some(Exit::Signal(libc::SIGSYS))),
+            T,
+        );
+        let v = v.unwrap();
+        assert_eq!(
+            (v.outcome, v.mechanism.as_deref()),
+            (Outcome::Blocked, Some("SIGSYS"))
+        );
+        assert_eq!(v.evidence, Some(Evidence::Witnessed));
+        assert_eq!(next, resume("spawn.fork"));
+    }
+
+    #[test]
+    fn other_deaths_in_a_step_are_errors_that_say_how() {
+        let (v, _) = next(
+            "runc",
+            true,
+            &in_flight("spawn.fork", Some(Exit::Signal(libc::SIGSEGV))),
+            T,
+        );
+        let v = v.unwrap();
+        assert_eq!(
+            (v.outcome, v.mechanism.as_deref()),
+            (Outcome::Error, Some("SIGSEGV"))
+        );
+        let (v, _) = next(
+            "runc",
+            true,
+            &in_flight("spawn.fork", Some(Exit::Code(3))),
+            T,
+        );
+        assert!(v.unwrap().detail.contains("status 3"));
+        let (v, _) = next(
+            "runc",
+            true,
+            &in_flight("spawn.fork", Some(Exit::Unknown)),
+            T,
+        );
+        assert_eq!(v.unwrap().outcome, Outcome::Error);
+        let timed_out = ContainerOutcome {
+            timed_out: true,
+            ..in_flight("spawn.fork", None)
+        };
+        let (v, next) = next("runc", true, &timed_out, T);
+        let v = v.unwrap();
+        assert_eq!(
+            (v.outcome, v.mechanism.as_deref()),
+            (Outcome::Error, Some("timeout"))
+        );
+        assert!(v.detail.contains("7s"));
+        assert_eq!(next, resume("spawn.fork"));
+    }
+
+    #[test]
+    fn a_handoff_that_never_came_back_is_never_blocked() {
+        let handed = |exit, proof, timed_out| ContainerOutcome {
+            handoff: Some("exec.shell".to_string()),
+            handoff_proof: proof,
+            timed_out,
+            ..in_flight("exec.shell", exit)
+        };
+        // Even a SIGSYS death after the handoff: the image's program ran, then died.
+        for (exit, proof) in [
+            (Some(Exit::Signal(libc::SIGSYS)), false),
+            (Some(Exit::Code(0)), false),
+            (Some(Exit::Code(0)), true),
+        ] {
+            let (v, next) = next("runc", true, &handed(exit, proof, false), T);
+            let v = v.unwrap();
+            assert_eq!(v.outcome, Outcome::Escaped, "{exit:?} {proof}");
+            assert!(v.image_code);
+            let evidence = if proof {
+                Evidence::Witnessed
+            } else {
+                Evidence::Reported
+            };
+            assert_eq!(v.evidence, Some(evidence));
+            assert_eq!(next, resume("exec.shell"));
+        }
+        let (v, _) = next("runc", true, &handed(None, false, true), T);
+        let v = v.unwrap();
+        assert_eq!(
+            (v.outcome, v.mechanism.as_deref()),
+            (Outcome::Error, Some("timeout"))
+        );
+        assert!(v.image_code);
+        // A handoff that was proved and then hung is decided: escaped.
+        let (v, _) = next("runc", true, &handed(None, true, true), T);
+        assert_eq!(v.unwrap().outcome, Outcome::Escaped);
+    }
+
+    #[test]
+    fn a_container_without_hello_did_not_start() {
+        let silent = ContainerOutcome {
+            stderr: "exec: operation not permitted\n".into(),
+            ..ContainerOutcome::default()
+        };
+        assert_eq!(
+            next("runc", true, &silent, T),
+            (
+                None,
+                Next::StartFailed {
+                    error: "exec: operation not permitted".into()
+                }
+            )
+        );
+        assert!(matches!(
+            next("runc", false, &silent, T).1,
+            Next::RestFailed { .. }
+        ));
+        let error = RuntimeError::Hung {
+            command: "runc run".into(),
+            seconds: 3,
+        };
+        assert!(matches!(refused(true, &error), Next::StartFailed { .. }));
+        assert!(matches!(refused(false, &error), Next::RestFailed { .. }));
+    }
+
+    #[test]
+    fn between_steps_the_run_resumes_only_after_progress() {
+        let interrupted = ContainerOutcome {
+            interrupted: true,
+            ..in_flight("spawn.fork", None)
+        };
+        assert_eq!(
+            next("runc", true, &interrupted, T),
+            (None, Next::Interrupted)
+        );
+        let done = ContainerOutcome {
+            done: true,
+            ..started()
+        };
+        assert_eq!(next("runc", true, &done, T), (None, Next::Done));
+        let progressed = ContainerOutcome {
+            last_verdict: Some("spawn.fork".into()),
+            exit: Some(Exit::Code(0)),
+            ..started()
+        };
+        assert_eq!(
+            next("runc", true, &progressed, T),
+            (None, resume("spawn.fork"))
+        );
+        let stuck = ContainerOutcome {
+            exit: Some(Exit::Code(0)),
+            ..started()
+        };
+        assert!(
+            matches!(next("runc", true, &stuck, T).1, Next::GiveUp { why } if why.contains("without finishing"))
+        );
+        let silent = ContainerOutcome {
+            timed_out: true,
+            last_verdict: Some("spawn.fork".into()),
+            ..started()
+        };
+        assert!(
+            matches!(next("runc", true, &silent, T).1, Next::GiveUp { why } if why.contains("silent for 7s"))
+        );
+    }
+
+    #[test]
+    fn steps_without_a_verdict_say_why() {
+        let steps = vec!["a.x".to_string(), "b.y".to_string()];
+        let mut decided = BTreeMap::new();
+        decided.insert(
+            "a.x".to_string(),
+            Verdict::new("runc", "a.x", Outcome::Blocked, "no"),
+        );
+        let all = complete(
+            "runc",
+            &steps,
+            decided.clone(),
+            &StartStatus::Started,
+            false,
+        );
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].outcome, Outcome::Blocked);
+        assert_eq!(
+            (all[1].outcome, all[1].mechanism.as_deref()),
+            (Outcome::NotRun, None)
+        );
+        let all = complete("runc", &steps, decided.clone(), &StartStatus::Started, true);
+        assert_eq!(all[1].mechanism.as_deref(), Some("interrupted"));
+        let failed = StartStatus::FailedToStart {
+            error: "\nfirst line\nsecond".into(),
+        };
+        let all = complete("runc", &steps, BTreeMap::new(), &failed, false);
+        assert_eq!(all[0].mechanism.as_deref(), Some("start-failure"));
+        assert_eq!(all[0].detail, "the container did not start: first line");
+        let mut rest = BTreeMap::new();
+        give_up(&mut rest, &steps, "runc", "gone");
+        assert!(rest
+            .values()
+            .all(|v| v.outcome == Outcome::Error && v.detail == "gone"));
+    }
+}
