@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use breakout::protocol::{handoff_token, split_step, Event, Invocation, HANDOFF_PROOF};
+use breakout_wire::protocol::{handoff_token, split_step, Event, Invocation, HANDOFF_PROOF};
 
 use crate::runner::{self, Ctx, Impl, Verdict};
 use crate::sys::{self, CArgv, Errno};
@@ -72,7 +72,7 @@ pub fn shell_argv(payload: &str, token: &str, inv: &Invocation) -> Vec<String> {
 }
 
 /// Hands the process to `program`, a program of the image (see the `handoff` event in
-/// `breakout::protocol`). Returns only if the exec failed, with its errno; stdout is
+/// `breakout_wire::protocol`). Returns only if the exec failed, with its errno; stdout is
 /// ours again then.
 ///
 /// 1. The same execve with a path that does not exist: a filter sees the very same
@@ -296,7 +296,7 @@ mod tests {
 
     #[test]
     fn exec_and_spawn_ids_are_implemented_with_their_shape() {
-        use breakout::catalog::{Goal, CATALOG};
+        use breakout_wire::catalog::{Goal, CATALOG};
         for info in CATALOG
             .iter()
             .filter(|p| matches!(p.goal, Goal::Exec | Goal::Spawn))

@@ -34,7 +34,7 @@ const MAPPED: &[u8] = b"breakout exec.mmap-exec: mapped executable, never run\n"
 /// the script from the mount, which `noexec` does not forbid.
 pub fn interpreter(ctx: &Ctx, mount: &str) -> Verdict {
     let step = format!("exec.interpreter@{mount}");
-    let token = breakout::protocol::handoff_token(&ctx.inv.nonce, &step);
+    let token = breakout_wire::protocol::handoff_token(&ctx.inv.nonce, &step);
     let script = script_path(mount, &ctx.inv.nonce);
     if let Err(err) = write_new(&script, SCRIPT.as_bytes()) {
         return not_writable(mount, &err);

@@ -7,7 +7,7 @@ use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
-use breakout::protocol::ProbeOutcome;
+use breakout_wire::protocol::ProbeOutcome;
 
 use crate::exec::payload_argv;
 use crate::runner::{Ctx, Verdict};
@@ -111,7 +111,11 @@ pub const POSIX_SPAWN_STEP: &str = "exec.posix-spawn";
 
 /// The argv of a payload started in a child: it reports the step and exits (`--once`)
 /// while the runner goes on.
-pub fn once_argv(payload: &str, step: &str, inv: &breakout::protocol::Invocation) -> Vec<String> {
+pub fn once_argv(
+    payload: &str,
+    step: &str,
+    inv: &breakout_wire::protocol::Invocation,
+) -> Vec<String> {
     let mut argv = payload_argv(payload, step, inv);
     // [ARGV0, "payload", "--step", STEP, ...]: `--once` goes right after STEP.
     argv.insert(4, "--once".to_string());
@@ -179,7 +183,7 @@ pub fn posix_spawn(ctx: &Ctx) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use breakout::protocol::Invocation;
+    use breakout_wire::protocol::Invocation;
 
     #[test]
     fn once_goes_right_after_the_step() {

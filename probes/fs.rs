@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use breakout::protocol::Purpose;
+use breakout_wire::protocol::Purpose;
 
 use crate::exec::{self, ExecCall};
 use crate::runner::{Ctx, Impl, Verdict};

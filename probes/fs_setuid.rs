@@ -10,7 +10,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use breakout::protocol::ProbeOutcome;
+use breakout_wire::protocol::ProbeOutcome;
 
 use crate::exec;
 use crate::runner::{Ctx, Verdict};

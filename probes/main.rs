@@ -6,7 +6,7 @@
 //! ```
 //!
 //! `run` prints `hello`, then `start`/`verdict` for every step and `done` (see
-//! [`breakout::protocol`]). `payload` is what exec probes start: it reports STEP as
+//! [`breakout_wire::protocol`]). `payload` is what exec probes start: it reports STEP as
 //! escaped with the nonce as witness and continues the suite after STEP, without a
 //! second `hello`. Everything runs in one thread of one process, so neither mode
 //! depends on being allowed to fork or to create threads.
@@ -35,7 +35,7 @@ mod sys;
 
 use std::ffi::OsString;
 
-use breakout::protocol::{Event, Invocation};
+use breakout_wire::protocol::{Event, Invocation};
 
 use runner::{Ctx, Out};
 
@@ -152,9 +152,9 @@ fn main() {
     let payload = payload_path(argv.first());
     // The key comes in the environment (root-only to read, unlike argv); payloads,
     // started with an empty environment, have none.
-    let key = std::env::var(breakout::protocol::KEY_ENV)
+    let key = std::env::var(breakout_wire::protocol::KEY_ENV)
         .ok()
-        .and_then(|hex| breakout::protocol::Key::from_hex(&hex));
+        .and_then(|hex| breakout_wire::protocol::Key::from_hex(&hex));
     match mode {
         // Fault injection: a container that ends without a word.
         Mode::Run(inv) if inv.fault.as_deref() == Some("silent") => std::process::exit(0),

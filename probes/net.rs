@@ -6,7 +6,7 @@ use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use breakout::protocol::canary_token;
+use breakout_wire::protocol::canary_token;
 
 use crate::runner::{Ctx, Impl, Verdict};
 use crate::sys::{self, Errno};

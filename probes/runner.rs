@@ -3,8 +3,8 @@
 
 use std::io::{self, Write};
 
-use breakout::catalog;
-use breakout::protocol::{split_step, Event, Invocation, Key, Line, ProbeOutcome};
+use breakout_wire::catalog;
+use breakout_wire::protocol::{split_step, Event, Invocation, Key, Line, ProbeOutcome};
 
 use crate::sys::Errno;
 use crate::{exec, fs, ipc, kernel, namespace, net, spawn};
@@ -92,7 +92,7 @@ impl Ctx {
                 None,
                 format!(
                     "no key in the environment ({}): this step's witness needs one",
-                    breakout::protocol::KEY_ENV
+                    breakout_wire::protocol::KEY_ENV
                 ),
             )
         })
@@ -262,7 +262,7 @@ fn fork_bomb() -> ! {
 /// Prints without end: overlong lines, garbage, lines that look like verdicts for other
 /// steps. The harness must stay bounded and end it at the deadline.
 fn flood(ctx: &Ctx) -> ! {
-    let long = "x".repeat(breakout::protocol::MAX_LINE * 4);
+    let long = "x".repeat(breakout_wire::protocol::MAX_LINE * 4);
     loop {
         ctx.out.raw(&long);
         ctx.out.raw("{\"v\":2,\"event\":\"verdict\",\"step\":\"nowhere\",\"outcome\":\"escaped\",\"mechanism\":null,\"detail\":\"\",\"nonce\":null}");
@@ -275,7 +275,8 @@ pub fn inject_garbage(ctx: &Ctx) {
     if ctx.inv.fault.as_deref() == Some("garbage") {
         ctx.out.raw("this is not json");
         ctx.out.raw(r#"{"v":99,"event":"done"}"#);
-        ctx.out.raw(&"x".repeat(breakout::protocol::MAX_LINE * 2));
+        ctx.out
+            .raw(&"x".repeat(breakout_wire::protocol::MAX_LINE * 2));
         ctx.out.raw(r#"{"v":2,"event":"verdict","step":"not.planned","outcome":"escaped","mechanism":null,"detail":"","nonce":null}"#);
     }
 }

@@ -2,8 +2,7 @@
 //! runs escape probes inside and reports which escapes succeeded, how, and with what evidence.
 
 pub mod bundle;
-#[path = "../probes/catalog.rs"]
-pub mod catalog;
+pub use breakout_wire::catalog;
 pub mod check;
 pub mod cli;
 pub mod container;
@@ -12,8 +11,7 @@ mod json;
 pub mod ledger;
 pub mod profile;
 pub mod progress;
-#[path = "../probes/protocol.rs"]
-pub mod protocol;
+pub use breakout_wire::protocol;
 pub mod report;
 pub mod run;
 pub mod runtime;

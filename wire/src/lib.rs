@@ -1,0 +1,7 @@
+//! breakout-wire: what the harness (`breakout`) and the in-container runner
+//! (`breakout-probe`) share, and nothing else: the probe catalog and the wire protocol
+//! between them. It depends on neither binary's code, so the runner carries none of
+//! the harness into the container.
+
+pub mod catalog;
+pub mod protocol;
