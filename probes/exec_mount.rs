@@ -2,24 +2,25 @@
 //! script from the mount (`exec.interpreter`) and an executable mapping of a file on it
 //! (`exec.mmap-exec`, the step a dynamic loader takes for a library).
 
+use breakout_wire::names::Leftover;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::exec::{self, handoff_payload_argv, DEFAULT_SHELL};
-use crate::runner::{Ctx, Verdict};
+use crate::ctx::{Ctx, Verdict};
+use crate::payload::{self, handoff_payload_argv, DEFAULT_SHELL};
 use crate::sys::Errno;
 
 /// Where `exec.interpreter` writes its script; the payload removes it.
 pub fn script_path(dir: &str, nonce: &str) -> PathBuf {
-    Path::new(dir).join(format!(".breakout-script-{nonce}"))
+    Leftover::Script.path(dir, nonce)
 }
 
 /// Where `exec.mmap-exec` writes the file it maps; removed by the probe itself.
 pub fn mmap_path(dir: &str, nonce: &str) -> PathBuf {
-    Path::new(dir).join(format!(".breakout-mmap-{nonce}"))
+    Leftover::Mmap.path(dir, nonce)
 }
 
 /// The script: the shell replaces itself with its positional arguments (the payload's
@@ -42,8 +43,8 @@ pub fn interpreter(ctx: &Ctx, mount: &str) -> Verdict {
     let shell = ctx.inv.shell.as_deref().unwrap_or(DEFAULT_SHELL);
     let mut argv = vec!["sh".to_string(), script.display().to_string()];
     argv.extend(handoff_payload_argv(&ctx.payload, &step, &token, &ctx.inv));
-    // The shell is the image's: the step hands the process over (see `exec::handoff`).
-    let errno = exec::handoff(ctx, &step, Path::new(shell), &argv);
+    // The shell is the image's: the step hands the process over (see `payload::handoff`).
+    let errno = payload::handoff(ctx, &step, Path::new(shell), &argv);
     let _ = std::fs::remove_file(&script);
     match errno {
         Errno(libc::ENOENT) => Verdict::not_applicable(Some(errno), format!("no shell at {shell}")),

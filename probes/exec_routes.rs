@@ -9,8 +9,8 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
 use breakout_wire::protocol::ProbeOutcome;
 
-use crate::exec::payload_argv;
-use crate::runner::{Ctx, Verdict};
+use crate::ctx::{Ctx, Verdict};
+use crate::payload::payload_argv;
 use crate::spawn_clone_vm::{self, ChildStack, SpawnedExit};
 use crate::sys::{self, CArgv, ChildEnd, Errno, LowMem};
 

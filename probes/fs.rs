@@ -4,6 +4,7 @@
 //! them) and open the root by file handle. The mount(2) probes live in [`fs_mount`], the
 //! set-uid probe in [`fs_setuid`].
 
+use breakout_wire::names::Leftover;
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -11,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use breakout_wire::protocol::Purpose;
 
-use crate::exec::{self, ExecCall};
-use crate::runner::{Ctx, Impl, Verdict};
+use crate::ctx::{Ctx, Impl, Verdict};
+use crate::payload::{self, ExecCall};
 use crate::sys::{self, Errno};
 use crate::{fs_mount, fs_setuid};
 
@@ -35,12 +36,12 @@ pub fn implementation(id: &str) -> Option<Impl> {
 
 /// Where `fs.write-rootfs` and `fs.write-mount` leave their marker.
 pub fn marker_path(dir: &str, nonce: &str) -> PathBuf {
-    Path::new(dir).join(format!(".breakout-marker-{nonce}"))
+    Leftover::Marker.path(dir, nonce)
 }
 
 /// Where `fs.exec-mount` puts its copy of the payload.
 pub fn exec_copy_path(dir: &str, nonce: &str) -> PathBuf {
-    Path::new(dir).join(format!(".breakout-exec-{nonce}"))
+    Leftover::ExecCopy.path(dir, nonce)
 }
 
 /// The verdict of a set-uid payload started by `fs.setuid` for mount `dst`: escaped only
@@ -115,8 +116,8 @@ pub fn exec_mount(ctx: &Ctx, mount: &str) -> Verdict {
         let why = errno.map_or_else(|| err.to_string(), Errno::name);
         return Verdict::not_applicable(errno, format!("{mount} is not writable ({why})"));
     }
-    let argv = exec::payload_argv(&ctx.payload, &step, &ctx.inv);
-    let errno = exec::exec(ctx, ExecCall::Execve, &copy, &argv);
+    let argv = payload::payload_argv(&ctx.payload, &step, &ctx.inv);
+    let errno = payload::exec(ctx, ExecCall::Execve, &copy, &argv);
     let _ = std::fs::remove_file(&copy);
     Verdict::blocked(errno, &format!("execve {}", copy.display()))
 }
@@ -147,7 +148,7 @@ fn write_executable(path: &Path, image: &[u8]) -> io::Result<()> {
 
 /// Where `fs.mknod` creates its device node.
 pub fn mknod_path(dir: &str, nonce: &str) -> PathBuf {
-    Path::new(dir).join(format!(".breakout-dev-{nonce}"))
+    Leftover::Dev.path(dir, nonce)
 }
 
 /// `fs.mknod`: a character device 1:3 (the kernel's null device, harmless to open) made

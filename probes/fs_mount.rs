@@ -9,7 +9,7 @@ use std::io::ErrorKind;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use crate::runner::{Ctx, Verdict};
+use crate::ctx::{Ctx, Verdict};
 use crate::sys::{self, Errno};
 
 /// One line of `/proc/self/mountinfo`, the fields these probes read.

@@ -4,6 +4,7 @@
 //! judges its euid ([`payload_verdict`]) and prints the step's verdict, with the nonce
 //! as the witness that it ran. The runner waits for the child and removes the copy.
 
+use breakout_wire::names::Leftover;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -12,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use breakout_wire::protocol::ProbeOutcome;
 
-use crate::exec;
-use crate::runner::{Ctx, Verdict};
+use crate::ctx::{Ctx, Verdict};
+use crate::payload;
 use crate::sys::{self, CArgv, ChildEnd, Errno};
 
 /// The unprivileged ids the child drops to (`nobody`/`nogroup` on most systems).
@@ -27,7 +28,7 @@ const DROP_FAILED: i32 = 250;
 
 /// Where the set-uid copy goes.
 pub fn copy_path(dir: &str, nonce: &str) -> PathBuf {
-    Path::new(dir).join(format!(".breakout-suid-{nonce}"))
+    Leftover::Suid.path(dir, nonce)
 }
 
 /// A verdict whose mechanism is not an errno.
@@ -115,7 +116,7 @@ fn make_setuid_copy(payload: &str, copy: &Path, mount: &str) -> Result<(), Verdi
 /// Forks (or clones) a child that drops to 65534 and execs the copy; the verdict comes
 /// from how the child ended.
 fn run_as_nobody(ctx: &Ctx, step: &str, copy: &Path, mount: &str) -> Verdict {
-    let mut argv = exec::payload_argv(&ctx.payload, step, &ctx.inv);
+    let mut argv = payload::payload_argv(&ctx.payload, step, &ctx.inv);
     // `payload --step STEP --once FLAGS...`: report and exit, the runner goes on.
     argv.insert(4, "--once".to_string());
     let (Ok(path), Ok(argv)) = (sys::path_cstring(copy), CArgv::new(&argv)) else {

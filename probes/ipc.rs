@@ -7,7 +7,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use crate::runner::{Ctx, Impl, Verdict};
+use crate::ctx::{Ctx, Impl, Verdict};
 use crate::sys::{self, Errno};
 
 /// This module's catalog ids.

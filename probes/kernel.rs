@@ -7,9 +7,11 @@
 //! from the kernel's. An ENOSYS is read with [`enosys`]: a kernel built without the
 //! syscall makes the probe not applicable, a filter's ENOSYS is a block.
 
-use std::io::{BufRead, BufReader};
-
-use crate::runner::{Ctx, Impl, Verdict};
+use crate::ctx::{Ctx, Impl, Verdict};
+use crate::facts::{
+    enosys, has_cap, syscall_built, sysctl, CAP_BPF, CAP_SYS_ADMIN, CAP_SYS_BOOT, CAP_SYS_MODULE,
+    CAP_SYS_PTRACE,
+};
 use crate::sys::{self, ChildEnd, Errno};
 
 /// This module's catalog ids.
@@ -509,96 +511,6 @@ fn noted(mut verdict: Verdict, note: Option<String>) -> Verdict {
     verdict
 }
 
-/// Reads an ENOSYS: the kernel's (built without `option`: not applicable) or a seccomp
-/// filter's (blocked). No filter at all settles it; otherwise `/proc/kallsyms` tells a
-/// built syscall (`T __x64_sys_NAME`) from the weak stub a kernel without it keeps
-/// (`W __x64_sys_NAME`, which answers ENOSYS). Where neither can be read, a filter is
-/// installed and could have answered, so the verdict is a block and the detail says
-/// the kernel might lack the syscall too: it is no escape either way.
-pub fn enosys(errno: Errno, what: &str, syscall: &str, option: &str) -> Verdict {
-    let built = syscall_built(syscall);
-    match (seccomp_filtered(), built) {
-        (Some(false), _) => Verdict::not_applicable(
-            Some(errno),
-            format!("{what}: {errno} with no seccomp filter installed: this kernel is built without {option}"),
-        ),
-        (_, Some(false)) => Verdict::not_applicable(
-            Some(errno),
-            format!("{what}: {errno}; /proc/kallsyms holds only the stub of {syscall}: this kernel is built without {option}"),
-        ),
-        (_, Some(true)) => Verdict::blocked(
-            errno,
-            &format!("{what} (the kernel implements {syscall}, so the seccomp filter answered)"),
-        ),
-        (_, None) => Verdict::blocked(
-            errno,
-            &format!("{what} (under a seccomp filter, on a kernel whose syscall table cannot be read: a kernel without {option} would answer the same)"),
-        ),
-    }
-}
-
-/// Whether the kernel implements `syscall`, from the symbol type of its x86_64 entry in
-/// `/proc/kallsyms` (`T` real, `W` the ENOSYS stub of a syscall not built in). `None`
-/// when the file cannot be read or does not name the entry (gVisor, old kernels).
-pub fn syscall_built(syscall: &str) -> Option<bool> {
-    let file = std::fs::File::open("/proc/kallsyms").ok()?;
-    let wanted = [format!("__x64_sys_{syscall}"), format!("sys_{syscall}")];
-    let mut found = None;
-    for line in BufReader::new(file).lines() {
-        let line = line.ok()?;
-        let mut fields = line.split_ascii_whitespace();
-        let (Some(_addr), Some(kind), Some(name), None) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        if name == wanted[0] || (found.is_none() && name == wanted[1]) {
-            found = Some(matches!(kind, "T" | "t"));
-            if name == wanted[0] {
-                break;
-            }
-        }
-    }
-    found
-}
-
-/// Whether a seccomp filter is installed on this process (`Seccomp:` in
-/// `/proc/self/status`: 0 none, 1 strict, 2 filter).
-pub fn seccomp_filtered() -> Option<bool> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let mode = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Seccomp:"))?
-        .trim();
-    Some(mode != "0")
-}
-
-pub const CAP_SYS_MODULE: u32 = 16;
-pub const CAP_SYS_PTRACE: u32 = 19;
-pub const CAP_SYS_ADMIN: u32 = 21;
-pub const CAP_SYS_BOOT: u32 = 22;
-pub const CAP_BPF: u32 = 39;
-
-/// Whether `cap` is in this process's effective set (`CapEff` in `/proc/self/status`);
-/// `false` when that cannot be read.
-pub fn has_cap(cap: u32) -> bool {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return false;
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|set| cap < 64 && set & (1u64 << cap) != 0)
-}
-
-/// A sysctl's value, trimmed (`kernel/io_uring_disabled` for `kernel.io_uring_disabled`).
-pub fn sysctl(name: &str) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/sys/{name}"))
-        .ok()
-        .map(|v| v.trim().to_string())
-}
-
 fn close(fd: libc::c_long) {
     // SAFETY: `fd` was returned by the kernel to this probe and is closed exactly once.
     unsafe {
@@ -711,6 +623,6 @@ mod tests {
 
     #[test]
     fn reads_own_status() {
-        assert!(seccomp_filtered().is_some());
+        assert!(crate::facts::seccomp_filtered().is_some());
     }
 }

@@ -16,9 +16,11 @@
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("breakout-probe makes raw x86_64 Linux system calls");
 
+mod ctx;
 mod exec;
 mod exec_mount;
 mod exec_routes;
+mod facts;
 mod fs;
 mod fs_mount;
 mod fs_setuid;
@@ -26,8 +28,11 @@ mod ipc;
 mod kernel;
 mod namespace;
 mod net;
+mod net_canary;
 mod net_i386;
 mod net_uring;
+mod payload;
+mod registry;
 mod runner;
 mod spawn;
 mod spawn_clone_vm;
@@ -37,7 +42,7 @@ use std::ffi::OsString;
 
 use breakout_wire::protocol::{Event, Invocation};
 
-use runner::{Ctx, Out};
+use ctx::{Ctx, Out};
 
 /// What the command line asked for.
 #[derive(Debug, PartialEq, Eq)]
@@ -182,7 +187,13 @@ fn main() {
                 out: Out::new(),
                 key,
             };
-            exec::payload(&ctx, &step, once);
+            payload::payload(
+                &ctx,
+                &step,
+                once,
+                registry::payload_judge,
+                runner::run_suite,
+            );
         }
         Mode::Handoff { step, token, inv } => {
             let ctx = Ctx {
@@ -191,7 +202,7 @@ fn main() {
                 out: Out::new(),
                 key: None,
             };
-            exec::handoff_payload(&ctx, &step, &token);
+            payload::handoff_payload(&ctx, &step, &token);
         }
     }
 }

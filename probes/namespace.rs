@@ -7,8 +7,8 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use crate::kernel;
-use crate::runner::{Ctx, Impl, Verdict};
+use crate::ctx::{Ctx, Impl, Verdict};
+use crate::facts;
 use crate::sys::{self, ChildEnd, Errno};
 
 /// This module's catalog ids.
@@ -48,7 +48,7 @@ pub fn clone3_newuser(_: &Ctx) -> Verdict {
     match created {
         // Docker's profile answers clone3 with ENOSYS so that libc falls back to clone.
         Err(e @ Errno(libc::ENOSYS)) => {
-            kernel::enosys(e, "clone3(CLONE_NEWUSER)", "clone3", "clone3 (Linux 5.3)")
+            facts::enosys(e, "clone3(CLONE_NEWUSER)", "clone3", "clone3 (Linux 5.3)")
         }
         other => in_new_user_ns("clone3(CLONE_NEWUSER)", other),
     }
@@ -74,7 +74,7 @@ fn in_new_user_ns(call: &str, created: Result<libc::pid_t, Errno>) -> Verdict {
 /// ENOSPC is the kernel's own limit on user namespaces, not the profile's.
 fn noted_userns_limit(mut verdict: Verdict, errno: Errno) -> Verdict {
     if errno == Errno(libc::ENOSPC) {
-        if let Some(max) = kernel::sysctl("user/max_user_namespaces") {
+        if let Some(max) = facts::sysctl("user/max_user_namespaces") {
             verdict.detail.push_str(&format!(
                 "; user.max_user_namespaces={max}: the kernel's limit, not the profile"
             ));

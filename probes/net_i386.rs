@@ -4,8 +4,8 @@
 //! arguments, so a profile whose socket/connect rules name only x86_64 does not apply;
 //! a profile without the x86 architecture kills the process instead (SIGSYS).
 
-use crate::net::{self, CONNECT_TIMEOUT};
-use crate::runner::{Ctx, Verdict};
+use crate::ctx::{Ctx, Verdict};
+use crate::net_canary::{self as net, CONNECT_TIMEOUT};
 use crate::sys::{self, Errno, LowMem};
 
 /// i386 system call numbers.
@@ -89,7 +89,7 @@ fn connect_and_send(ctx: &Ctx, mem: &mut LowMem, fd: u32, addr: &std::net::Socke
     if let Err(errno) = connected {
         return Verdict::blocked(errno, &format!("i386 socketcall(SYS_CONNECT) to {addr}"));
     }
-    let line = match crate::net::canary_token_for(ctx, "net.i386-socketcall") {
+    let line = match net::canary_token_for(ctx, "net.i386-socketcall") {
         Ok(token) => format!("{token}\n"),
         Err(verdict) => return verdict,
     };

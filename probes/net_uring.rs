@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 
 use io_uring::{opcode, squeue, types, IoUring};
 
-use crate::net::{self, CONNECT_TIMEOUT};
-use crate::runner::{Ctx, Verdict};
+use crate::ctx::{Ctx, Verdict};
+use crate::net_canary::{self as net, CONNECT_TIMEOUT};
 use crate::sys::{self, Errno};
 
 const CONNECT: u64 = 1;
@@ -53,7 +53,7 @@ pub fn io_uring_connect(ctx: &Ctx) -> Verdict {
         Ok(()) => {}
         Err((errno, what)) => return Verdict::blocked(errno, &what),
     }
-    let line = match crate::net::canary_token_for(ctx, "net.io-uring-connect") {
+    let line = match net::canary_token_for(ctx, "net.io-uring-connect") {
         Ok(token) => format!("{token}\n"),
         Err(verdict) => return verdict,
     };

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::runner::{Ctx, Impl, Verdict};
+use crate::ctx::{Ctx, Impl, Verdict};
 use crate::spawn_clone_vm::{self, ChildStack, ThreadEnd};
 use crate::sys::{self, ChildEnd, Errno};
 

@@ -34,10 +34,23 @@ use crate::runtime::{Runtime, RuntimeKind};
 /// Where owner locks and run records live.
 pub const LEDGER_DIR: &str = "/run/breakout/runs";
 
+/// The environment variable that moves the ledger elsewhere: a harness (and `clean`)
+/// with its own ledger neither sweeps nor is swept by the others. For tests that must
+/// know who cleaned up.
+pub const LEDGER_ENV: &str = "BREAKOUT_LEDGER";
+
+/// The ledger directory in force: [`LEDGER_ENV`] if set, else [`LEDGER_DIR`].
+pub fn ledger_path() -> PathBuf {
+    std::env::var_os(LEDGER_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(LEDGER_DIR))
+}
+
 /// This process's owner lock: held (flock) until the process and its reaper are gone.
 #[derive(Debug)]
 pub struct Owner {
-    /// The lock file's name in [`LEDGER_DIR`]; records name their owner by it.
+    /// The lock file's name in the ledger; records name their owner by it.
     name: String,
     _lock: File,
 }
@@ -51,7 +64,7 @@ pub fn owner() -> Option<&'static Owner> {
 }
 
 fn ledger_dir() -> io::Result<PathBuf> {
-    let dir = PathBuf::from(LEDGER_DIR);
+    let dir = ledger_path();
     match fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -192,7 +205,7 @@ pub struct Swept {
 /// owner file is gone). Live runs are left alone.
 pub fn sweep_dead() -> Swept {
     let mut swept = Swept::default();
-    let Ok(entries) = fs::read_dir(LEDGER_DIR) else {
+    let Ok(entries) = fs::read_dir(ledger_path()) else {
         return swept;
     };
     let mut owners_dead = Vec::new();
@@ -406,14 +419,14 @@ fn reap(pipe: OwnedFd, owner: &Owner) -> ! {
         }
     }
     sweep_owner(&owner.name);
-    let _ = fs::remove_file(Path::new(LEDGER_DIR).join(&owner.name));
+    let _ = fs::remove_file(ledger_path().join(&owner.name));
     // SAFETY: _exit ends the process without running the parent's exit handlers.
     unsafe { libc::_exit(0) }
 }
 
 /// Sweeps every record of `owner` (the harness that just ended).
 fn sweep_owner(owner: &str) {
-    let Ok(entries) = fs::read_dir(LEDGER_DIR) else {
+    let Ok(entries) = fs::read_dir(ledger_path()) else {
         return;
     };
     let mut swept = Swept::default();

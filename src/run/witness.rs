@@ -9,6 +9,7 @@ use crate::bundle;
 use crate::container::Settings;
 use crate::protocol::{self, Key, Purpose};
 use crate::report::{Evidence, Outcome, Verdict};
+use breakout_wire::names::Leftover;
 
 use super::canary::Canary;
 use super::netns::{self, BridgeNet};
@@ -58,7 +59,7 @@ pub(super) struct Witness<'a> {
 
 impl Witness<'_> {
     fn marker_name(nonce: &str) -> String {
-        format!(".breakout-marker-{nonce}")
+        Leftover::Marker.name(nonce)
     }
 
     /// Takes the marker of `step` out of `dir` (the container's, so through
@@ -185,17 +186,9 @@ impl Drop for Witness<'_> {
     fn drop(&mut self) {
         // Everything a probe may leave on a mount when its container dies mid-step.
         for nonce in self.nonces.borrow().iter() {
-            let names = [
-                Self::marker_name(nonce),
-                format!(".breakout-exec-{nonce}"),
-                format!(".breakout-script-{nonce}"),
-                format!(".breakout-mmap-{nonce}"),
-                format!(".breakout-suid-{nonce}"),
-                format!(".breakout-dev-{nonce}"),
-            ];
             for volume in &self.settings.volumes {
-                for name in &names {
-                    let _ = std::fs::remove_file(volume.source.join(name));
+                for kind in Leftover::ON_MOUNTS {
+                    let _ = std::fs::remove_file(kind.path(&volume.source, nonce));
                 }
             }
         }

@@ -32,9 +32,9 @@ pub fn trials() -> Trials {
     ]
 }
 
-/// What a run recorded in the ledger: (netns names, run dir, state dir).
-fn ledger_of(pid: u32) -> Option<(Vec<String>, PathBuf, PathBuf)> {
-    std::fs::read_dir(breakout::ledger::LEDGER_DIR)
+/// What a run recorded in `ledger`: (netns names, run dir, state dir).
+fn ledger_of(ledger: &Path, pid: u32) -> Option<(Vec<String>, PathBuf, PathBuf)> {
+    std::fs::read_dir(ledger)
         .ok()?
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
@@ -50,38 +50,45 @@ fn netns_exists(name: &str) -> bool {
 
 /// Starts a run that holds every kind of resource (an overlay over a user rootfs, the
 /// run's tmpfs, bridge namespaces, a container that hangs) and waits until it has
-/// them all; the run and what it recorded.
+/// them all; the run and what it recorded. It keeps its ledger in `ledger`, its own,
+/// so that no other harness starting meanwhile sweeps what it leaves.
 fn start_hanging_run(
     dir: &Scratch,
+    ledger: &Path,
 ) -> Result<(Background, Vec<String>, PathBuf, PathBuf), libtest_mimic::Failed> {
     let rootfs = hostile_rootfs(dir.path(), "exit 0");
-    let run = Background::start(&[
-        OsStr::new("run"),
-        OsStr::new("--format"),
-        OsStr::new("json"),
-        OsStr::new("--rootfs"),
-        rootfs.as_os_str(),
-        OsStr::new("--network"),
-        OsStr::new("bridge"),
-        OsStr::new("--probe"),
-        OsStr::new("spawn.fork"),
-        OsStr::new("--inject-fault"),
-        OsStr::new("hang@spawn.fork"),
-        OsStr::new("--timeout"),
-        OsStr::new("300"),
-    ]);
+    let env = [(breakout::ledger::LEDGER_ENV, ledger)];
+    let run = Background::start_with_env(
+        &[
+            OsStr::new("run"),
+            OsStr::new("--format"),
+            OsStr::new("json"),
+            OsStr::new("--rootfs"),
+            rootfs.as_os_str(),
+            OsStr::new("--network"),
+            OsStr::new("bridge"),
+            OsStr::new("--probe"),
+            OsStr::new("spawn.fork"),
+            OsStr::new("--inject-fault"),
+            OsStr::new("hang@spawn.fork"),
+            OsStr::new("--timeout"),
+            OsStr::new("300"),
+        ],
+        &env,
+    );
     let mark = format!("nonce-{}-", run.pid());
     wait_for(Duration::from_secs(20), || {
         (!processes_with(&mark).is_empty()).then_some(())
     })
     .ok_or("the container never started")?;
-    let (netns, run_dir, state) =
-        ledger_of(run.pid()).ok_or("the run recorded no namespaces or containers")?;
+    let (netns, run_dir, state) = wait_for(Duration::from_secs(5), || ledger_of(ledger, run.pid()))
+        .ok_or("the run recorded no namespaces or containers")?;
     Ok((run, netns, run_dir, state))
 }
 
 /// Waits until nothing of the run is left, and says what is.
 fn expect_gone(
+    ledger: &Path,
     pid: u32,
     netns: &[String],
     run_dir: &Path,
@@ -94,7 +101,7 @@ fn expect_gone(
             || netns.iter().any(|n| netns_exists(n))
             || run_dir.exists()
             || state.exists()
-            || ledger_of(pid).is_some();
+            || ledger_of(ledger, pid).is_some();
         (!left).then_some(())
     });
     if gone.is_none() {
@@ -115,17 +122,19 @@ fn expect_gone(
 /// once (it does not live out its 300 s deadline) and removes everything.
 fn harness_killed_with_sigkill_leaves_nothing() -> TestResult {
     let dir = Scratch::new("kill9");
-    let (mut run, netns, run_dir, state) = start_hanging_run(&dir)?;
+    let ledger = dir.sub("ledger");
+    let (mut run, netns, run_dir, state) = start_hanging_run(&dir, &ledger)?;
     let pid = run.pid();
     run.kill9();
-    expect_gone(pid, &netns, &run_dir, &state, run.tmp.path())
+    expect_gone(&ledger, pid, &netns, &run_dir, &state, run.tmp.path())
 }
 
 /// kill -9 of the harness and of its reaper (as the OOM killer might): the container
 /// and everything else stay, until `breakout clean` (or the next run) removes them.
 fn clean_removes_what_a_dead_harness_and_reaper_left() -> TestResult {
     let dir = Scratch::new("kill9-clean");
-    let (mut run, netns, run_dir, state) = start_hanging_run(&dir)?;
+    let ledger = dir.sub("ledger");
+    let (mut run, netns, run_dir, state) = start_hanging_run(&dir, &ledger)?;
     let pid = run.pid();
     let breakout_exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_breakout")).unwrap();
     // The reaper: the harness's child that runs the breakout binary itself.
@@ -147,20 +156,26 @@ fn clean_removes_what_a_dead_harness_and_reaper_left() -> TestResult {
     unsafe { libc::kill(reaper, libc::SIGKILL) };
     run.kill9();
     std::thread::sleep(Duration::from_millis(500));
+    // The run's ledger is its own: no other harness starting meanwhile sweeps it.
     let mark = format!("nonce-{pid}-");
     if processes_with(&mark).is_empty() {
         return Err("the container ended without anyone to end it".into());
     }
     let out = Command::new(env!("CARGO_BIN_EXE_breakout"))
-        .arg("clean")
+        .args(["clean", "--format", "json"])
+        .env(breakout::ledger::LEDGER_ENV, &ledger)
         .stdin(Stdio::null())
         .output()
         .expect("breakout clean runs");
-    let said = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || !said.contains("removed") {
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("breakout clean printed no JSON ({e}): {:?}", out))?;
+    if !out.status.success() {
         return Err(format!("breakout clean: {:?}: {said}", out.status).into());
     }
-    expect_gone(pid, &netns, &run_dir, &state, run.tmp.path())
+    if said["runs"].as_u64().unwrap_or(0) == 0 || said["containers"].as_u64().unwrap_or(0) == 0 {
+        return Err(format!("clean removed no run or container: {said}").into());
+    }
+    expect_gone(&ledger, pid, &netns, &run_dir, &state, run.tmp.path())
 }
 
 /// A full /run (where runtimes keep their state) is the host's problem: exit 3 with the

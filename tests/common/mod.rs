@@ -288,6 +288,14 @@ pub struct Background {
 
 impl Background {
     pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Background {
+        Background::start_with_env(args, &[])
+    }
+
+    /// [`Background::start`] with extra environment variables.
+    pub fn start_with_env<S: AsRef<std::ffi::OsStr>>(
+        args: &[S],
+        env: &[(&str, &std::path::Path)],
+    ) -> Background {
         use std::os::unix::fs::PermissionsExt;
         let tmp = Scratch::new("bg-tmpdir");
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
@@ -295,6 +303,7 @@ impl Background {
         let child = Command::new(env!("CARGO_BIN_EXE_breakout"))
             .args(args)
             .env("TMPDIR", tmp.path())
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdin(std::process::Stdio::null())
             .stdout(std::fs::File::create(out.path().join("stdout")).unwrap())
             .stderr(std::fs::File::create(out.path().join("stderr")).unwrap())
