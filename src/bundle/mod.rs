@@ -157,7 +157,6 @@ fn mount_tmpfs(target: &Path) -> io::Result<()> {
 /// Copies `from` to a new file `to` with mode 0755. The length is set first so that a
 /// tmpfs with huge=within_size can back the copy with large pages from the start.
 fn copy_executable(from: &Path, to: &Path) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     let source = fs::File::open(from)?;
     let len = source.metadata()?.len();
@@ -172,25 +171,17 @@ fn copy_executable(from: &Path, to: &Path) -> io::Result<()> {
         let chunk = usize::try_from(len - copied)
             .unwrap_or(usize::MAX)
             .min(1 << 30);
-        let mut offset = copied as libc::off_t;
-        // SAFETY: both descriptors are open for the duration of the call and `offset`
-        // is a valid pointer to a local.
-        let n =
-            unsafe { libc::sendfile(target.as_raw_fd(), source.as_raw_fd(), &mut offset, chunk) };
-        match n {
-            n if n > 0 => copied += n as u64,
-            0 => {
+        let mut offset = copied;
+        match rustix::fs::sendfile(&target, &source, Some(&mut offset), chunk) {
+            Ok(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "the file ended before its length",
                 ))
             }
-            _ => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
+            Ok(n) => copied += n as u64,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     // The mode given at creation is cut by the umask; the rootfs needs it exact.
@@ -248,9 +239,8 @@ pub fn random_u64() -> u64 {
     let mut bytes = [0u8; 8];
     // getrandom(2) for 8 bytes from the urandom pool neither blocks (after boot) nor
     // comes back short; on the impossible failure the clock still varies the value.
-    // SAFETY: the pointer and length describe `bytes`.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if n != bytes.len() as isize {
+    let got = rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty());
+    if !matches!(got, Ok(n) if n == bytes.len()) {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -283,8 +273,7 @@ fn state_base() -> io::Result<PathBuf> {
         Err(e) => return Err(e),
     }
     let meta = fs::symlink_metadata(&base)?;
-    // SAFETY: geteuid has no preconditions.
-    if !meta.is_dir() || meta.uid() != unsafe { libc::geteuid() } {
+    if !meta.is_dir() || meta.uid() != rustix::process::geteuid().as_raw() {
         return Err(io::Error::other(format!(
             "{} is not a directory of ours",
             base.display()
@@ -511,8 +500,7 @@ mod tests {
         for private in [dir.path(), state.as_path()] {
             let meta = fs::metadata(private).unwrap();
             assert_eq!(meta.mode() & 0o777, 0o700, "{}", private.display());
-            // SAFETY: geteuid has no preconditions.
-            assert_eq!(meta.uid(), unsafe { libc::geteuid() });
+            assert_eq!(meta.uid(), rustix::process::geteuid().as_raw());
         }
         drop(dir);
         assert!(!path.exists());

@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -149,36 +149,33 @@ impl Server<'_> {
 
     fn serve(mut self) {
         loop {
-            let mut fds: Vec<libc::pollfd> = [
-                self.listener.as_raw_fd(),
-                self.udp.as_raw_fd(),
-                self.stopped.as_raw_fd(),
-            ]
-            .into_iter()
-            .chain(self.connections.iter().map(|c| c.stream.as_raw_fd()))
-            .map(|fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-            let wait = self
-                .connections
-                .iter()
-                .map(|c| c.until.saturating_duration_since(Instant::now()))
-                .min()
-                .map_or(-1, |d| {
-                    d.as_millis().min(i32::MAX as u128) as libc::c_int + 1
-                });
-            // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
-            let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait) };
-            if ready < 0 {
-                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                    continue;
+            use rustix::event::{poll, PollFd, PollFlags, Timespec};
+            let stop = {
+                let mut fds: Vec<PollFd> = [
+                    self.listener.as_fd(),
+                    self.udp.as_fd(),
+                    self.stopped.as_fd(),
+                ]
+                .into_iter()
+                .chain(self.connections.iter().map(|c| c.stream.as_fd()))
+                .map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN))
+                .collect();
+                // Until the first connection's time is up, or without end.
+                let wait = self
+                    .connections
+                    .iter()
+                    .map(|c| c.until.saturating_duration_since(Instant::now()))
+                    .min()
+                    .map(|d| Timespec::try_from(d + Duration::from_millis(1)))
+                    .transpose()
+                    .unwrap_or(None);
+                match poll(&mut fds, wait.as_ref()) {
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(_) => return,
+                    Ok(_) => !fds[2].revents().is_empty(),
                 }
-                return;
-            }
-            if fds[2].revents != 0 {
+            };
+            if stop {
                 return;
             }
             let mut datagram = [0u8; MAX_TOKEN_LINE];

@@ -4,7 +4,7 @@
 //! pidfd) wakes it at once, without reader threads to start and hand over to.
 
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::process::{ChildStderr, ChildStdout};
 use std::time::{Duration, Instant};
 
@@ -166,29 +166,33 @@ impl Pipes {
         also: Option<BorrowedFd<'_>>,
         emit: &mut dyn FnMut(Incoming),
     ) -> bool {
-        let mut fds = Vec::with_capacity(3);
-        let watch = |fd: i32| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // A closed stream is left out with a negative descriptor, which poll skips.
-        fds.push(watch(self.stdout.as_ref().map_or(-1, |s| s.as_raw_fd())));
-        fds.push(watch(self.stderr.as_ref().map_or(-1, |s| s.as_raw_fd())));
-        fds.push(watch(also.map_or(-1, |fd| fd.as_raw_fd())));
-        let millis = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-        // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
-        if ready <= 0 {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        // What is watched, in order; a closed stream is left out.
+        let (out, err) = (self.stdout.is_some(), self.stderr.is_some());
+        let mut fds: Vec<PollFd> = self
+            .stdout
+            .iter()
+            .map(|s| s.as_fd())
+            .chain(self.stderr.iter().map(|s| s.as_fd()))
+            .chain(also)
+            .map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN))
+            .collect();
+        let timeout = Timespec::try_from(timeout).unwrap_or(Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
+        if !matches!(poll(&mut fds, Some(&timeout)), Ok(n) if n > 0) {
             return false;
         }
-        if fds[0].revents != 0 {
+        let ready: Vec<bool> = fds.iter().map(|fd| !fd.revents().is_empty()).collect();
+        let mut ready = ready.into_iter();
+        if out && ready.next() == Some(true) {
             self.read_stdout(emit);
         }
-        if fds[1].revents != 0 {
+        if err && ready.next() == Some(true) {
             self.read_stderr();
         }
-        fds[2].revents != 0
+        also.is_some() && ready.next() == Some(true)
     }
 
     /// Reads what stdout holds now; at its end, hands on a last unterminated line.
@@ -281,16 +285,8 @@ impl Pipes {
 }
 
 fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let raw = fd.as_raw_fd();
-    // SAFETY: fcntl on a descriptor we hold, reading and then setting its status flags.
-    let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: as above.
-    if unsafe { libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    fcntl_setfl(fd, fcntl_getfl(fd)? | OFlags::NONBLOCK)?;
     Ok(())
 }
 
