@@ -160,6 +160,19 @@ pub fn assert_nothing_left(harness_pid: u32, tmp: &Path) {
         .map(|e| e.path())
         .collect();
     assert!(states.is_empty(), "runtime state left behind: {states:?}");
+    // Its ledger: the run records and the owner lock go when the harness (and its
+    // reaper, which it waits for) end.
+    let ledger: Vec<_> = std::fs::read_dir(breakout::ledger::ledger_path())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.starts_with(&format!("run-{harness_pid}-"))
+                || n.starts_with(&format!("owner-{harness_pid}-"))
+        })
+        .collect();
+    assert!(ledger.is_empty(), "ledger entries left behind: {ledger:?}");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let tmp_text = tmp.display().to_string();
     assert!(
