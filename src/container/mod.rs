@@ -1357,6 +1357,175 @@ mod tests {
         .is_err());
     }
 
+    /// Settings that touch every branch of the spec and the engine argv.
+    fn pinned_settings() -> Settings {
+        RawSettings {
+            profile: Some("/x.json".into()),
+            security_opts: vec!["no-new-privileges".into(), "systempaths=unconfined".into()],
+            cap_drop: vec!["ALL".into()],
+            cap_add: vec!["NET_RAW".into(), "sys_admin".into()],
+            read_only: true,
+            volumes: vec!["/tmp:/data:ro,noexec".into()],
+            tmpfs: vec!["/scratch:exec,size=1m".into()],
+            user: Some("1000:50".into()),
+            network: Some("host".into()),
+            rootfs: None,
+        }
+        .validate_for(None)
+        .unwrap()
+    }
+
+    fn pinned_key() -> crate::protocol::Key {
+        crate::protocol::Key::from_hex(&"ab".repeat(32)).unwrap()
+    }
+
+    fn pinned_inputs<'a>(settings: &'a Settings, key: &'a crate::protocol::Key) -> SpecInputs<'a> {
+        SpecInputs {
+            settings,
+            probe_bin: Path::new("/usr/bin/true"),
+            provided_shell: Some(Path::new("/bin/sh")),
+            args: vec![PROBE_PATH.into(), "run".into()],
+            seccomp: None,
+            netns: Some("/run/netns/x".into()),
+            key: Some(key),
+        }
+    }
+
+    /// config.json as written, with the capability sets sorted: they are hash sets,
+    /// whose order differs from one process to the next.
+    fn stable_spec_json(spec: &Spec) -> String {
+        let mut json = serde_json::to_value(spec).unwrap();
+        if let Some(caps) = json["process"]["capabilities"].as_object_mut() {
+            for set in caps.values_mut() {
+                if let Some(list) = set.as_array_mut() {
+                    list.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+                }
+            }
+        }
+        serde_json::to_string_pretty(&json).unwrap() + "\n"
+    }
+
+    #[test]
+    fn config_json_is_pinned() {
+        let settings = pinned_settings();
+        let key = pinned_key();
+        let got = stable_spec_json(&build_spec(&pinned_inputs(&settings, &key)));
+        let golden =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("src/container/testdata/config.json");
+        if std::env::var_os("BREAKOUT_BLESS").is_some() {
+            std::fs::write(&golden, &got).unwrap();
+        }
+        assert_eq!(got, std::fs::read_to_string(&golden).unwrap());
+        let defaults = raw().validate_for(None).unwrap();
+        let got = stable_spec_json(&build_spec(&SpecInputs {
+            provided_shell: None,
+            netns: None,
+            key: None,
+            ..pinned_inputs(&defaults, &key)
+        }));
+        let golden = golden.with_file_name("config-defaults.json");
+        if std::env::var_os("BREAKOUT_BLESS").is_some() {
+            std::fs::write(&golden, &got).unwrap();
+        }
+        assert_eq!(got, std::fs::read_to_string(&golden).unwrap());
+    }
+
+    #[test]
+    fn engine_argv_is_pinned() {
+        let settings = pinned_settings();
+        let key = pinned_key();
+        let inputs = pinned_inputs(&settings, &key);
+        let common = [
+            "--hostname",
+            "breakout",
+            "--security-opt",
+            "seccomp=/x.json",
+            "--security-opt",
+            "no-new-privileges",
+            "--security-opt",
+            "systempaths=unconfined",
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "CAP_NET_RAW",
+            "--cap-add",
+            "CAP_SYS_ADMIN",
+            "--volume",
+            "/tmp:/data:ro,noexec",
+            "--tmpfs",
+            "/scratch:rw,nosuid,nodev,exec,size=1m",
+            "--user",
+            "1000:50",
+            "--network",
+            "ns:/run/netns/x",
+            "--env",
+            crate::protocol::KEY_ENV,
+            "--pids-limit",
+            "256",
+            "--memory",
+            "536870912",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            "--volume",
+            "/usr/bin/true:/.breakout/breakout-probe:ro",
+            "--volume",
+            "/bin/sh:/.breakout/sh:ro",
+            "--read-only",
+        ];
+        assert_eq!(engine_args(&inputs, false), common);
+        let mut podman = common.to_vec();
+        podman.push("--read-only-tmpfs=false");
+        assert_eq!(engine_args(&inputs, true), podman);
+        let defaults = raw().validate_for(None).unwrap();
+        let argv = engine_args(
+            &SpecInputs {
+                provided_shell: None,
+                netns: None,
+                key: None,
+                ..pinned_inputs(&defaults, &key)
+            },
+            true,
+        );
+        let caps: Vec<String> = DOCKER_DEFAULT_CAPS
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .flat_map(|c| ["--cap-add".to_string(), c.to_string()])
+            .collect();
+        let mut want: Vec<String> = [
+            "--hostname",
+            "breakout",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--cap-drop",
+            "ALL",
+        ]
+        .map(String::from)
+        .to_vec();
+        want.extend(caps);
+        want.extend(
+            [
+                "--network",
+                "none",
+                "--pids-limit",
+                "256",
+                "--memory",
+                "536870912",
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1024:1024",
+                "--volume",
+                "/usr/bin/true:/.breakout/breakout-probe:ro",
+            ]
+            .map(String::from),
+        );
+        assert_eq!(argv, want);
+    }
+
     #[test]
     fn spec_carries_settings() {
         let settings = RawSettings {
