@@ -8,75 +8,16 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+mod caps;
+
+use caps::resolve_caps;
+pub use caps::{own_bounding_caps, ALL_CAPS, DOCKER_DEFAULT_CAPS};
+
 use oci_spec::runtime::{
     Capability, LinuxCapabilitiesBuilder, LinuxMemoryBuilder, LinuxNamespaceType, LinuxPidsBuilder,
     LinuxResourcesBuilder, LinuxSeccomp, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
     UserBuilder,
 };
-
-/// Capabilities `docker run` grants by default.
-pub const DOCKER_DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
-/// Every capability name the kernel headers of this era know, in the kernel's order:
-/// a capability's index here is its number.
-pub const ALL_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
 
 /// The container directory that holds the harness's own files. No volume or tmpfs
 /// may be mounted at it or below it: whatever lands there replaces the trusted runner.
@@ -215,80 +156,6 @@ pub struct RawSettings {
     pub user: Option<String>,
     pub network: Option<String>,
     pub rootfs: Option<PathBuf>,
-}
-
-/// Accepts `CAP_NET_RAW`, `NET_RAW` and `net_raw`, like Docker.
-fn normalize_cap(flag: &'static str, name: &str) -> Result<String, SettingsError> {
-    let upper = name.trim().to_ascii_uppercase();
-    let full = if upper.starts_with("CAP_") {
-        upper
-    } else {
-        format!("CAP_{upper}")
-    };
-    if ALL_CAPS.contains(&full.as_str()) {
-        Ok(full)
-    } else {
-        Err(SettingsError::UnknownCapability {
-            flag,
-            name: name.to_string(),
-        })
-    }
-}
-
-/// Applies `--cap-drop` then `--cap-add` to Docker's default set, as Docker does
-/// (`ALL` allowed in both).
-/// The capabilities in this process's bounding set (`CapBnd` in /proc/self/status):
-/// a container can be granted no other. `None` where it cannot be read.
-pub fn own_bounding_caps() -> Option<BTreeSet<String>> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let hex = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapBnd:"))?
-        .trim();
-    let bits = u64::from_str_radix(hex, 16).ok()?;
-    Some(
-        ALL_CAPS
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| bits & (1u64 << i) != 0)
-            .map(|(_, c)| c.to_string())
-            .collect(),
-    )
-}
-
-/// `ALL` means every capability this host can grant: Docker's own list, cut to what
-/// the harness itself holds (a machine may drop some from every process's bounding
-/// set; runtimes then fail at capset).
-fn resolve_caps(
-    add: &[String],
-    drop: &[String],
-    bounding: Option<&BTreeSet<String>>,
-) -> Result<BTreeSet<String>, SettingsError> {
-    let mut caps: BTreeSet<String> = DOCKER_DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
-    for name in drop {
-        if name.eq_ignore_ascii_case("ALL") {
-            caps.clear();
-        } else {
-            caps.remove(&normalize_cap("--cap-drop", name)?);
-        }
-    }
-    for name in add {
-        if name.eq_ignore_ascii_case("ALL") {
-            caps.extend(
-                ALL_CAPS
-                    .iter()
-                    .filter(|c| bounding.is_none_or(|b| b.contains(**c)))
-                    .map(|c| c.to_string()),
-            );
-        } else {
-            let cap = normalize_cap("--cap-add", name)?;
-            if bounding.is_some_and(|b| !b.contains(&cap)) {
-                return Err(SettingsError::CapabilityUnavailable { name: cap });
-            }
-            caps.insert(cap);
-        }
-    }
-    Ok(caps)
 }
 
 /// Mount options we pass through for volumes and tmpfs mounts.
@@ -1020,68 +887,6 @@ mod tests {
         assert_eq!(s.seccomp, Seccomp::None);
         assert!(!s.no_new_privileges);
         assert!(!s.read_only);
-    }
-
-    #[test]
-    fn caps_drop_then_add_with_all() {
-        let s = RawSettings {
-            cap_drop: vec!["ALL".into()],
-            cap_add: vec!["net_raw".into(), "CAP_SYS_ADMIN".into()],
-            ..raw()
-        }
-        .validate()
-        .unwrap();
-        assert_eq!(
-            s.caps.iter().map(String::as_str).collect::<Vec<_>>(),
-            ["CAP_NET_RAW", "CAP_SYS_ADMIN"]
-        );
-        let all = RawSettings {
-            cap_add: vec!["all".into()],
-            ..raw()
-        }
-        .validate_for(None)
-        .unwrap();
-        assert_eq!(all.caps.len(), ALL_CAPS.len());
-        let bounding: BTreeSet<String> = ["CAP_CHOWN".to_string(), "CAP_KILL".to_string()].into();
-        let limited = RawSettings {
-            cap_drop: vec!["all".into()],
-            cap_add: vec!["all".into()],
-            ..raw()
-        }
-        .validate_for(Some(&bounding))
-        .unwrap();
-        assert_eq!(limited.caps, bounding);
-        let missing = RawSettings {
-            cap_add: vec!["SYS_RESOURCE".into()],
-            ..raw()
-        }
-        .validate_for(Some(&bounding))
-        .unwrap_err();
-        assert!(missing.to_string().contains("bounding set"), "{missing}");
-        let bad = RawSettings {
-            cap_add: vec!["CAP_FLY".into()],
-            ..raw()
-        }
-        .validate()
-        .unwrap_err();
-        assert!(bad.to_string().contains("CAP_FLY"));
-    }
-
-    #[test]
-    fn cap_index_is_its_number() {
-        assert_eq!(ALL_CAPS[0], "CAP_CHOWN");
-        assert_eq!(ALL_CAPS[21], "CAP_SYS_ADMIN");
-        assert_eq!(ALL_CAPS[24], "CAP_SYS_RESOURCE");
-        assert_eq!(ALL_CAPS[40], "CAP_CHECKPOINT_RESTORE");
-    }
-
-    #[test]
-    fn every_known_cap_is_an_oci_capability() {
-        for name in ALL_CAPS {
-            let parsed: Result<Capability, _> =
-                serde_json::from_value(serde_json::Value::String(name.to_string()));
-            assert!(parsed.is_ok(), "{name}");
-        }
     }
 
     #[test]
