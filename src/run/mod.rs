@@ -19,7 +19,6 @@ use crate::catalog::{ProbeInfo, CATALOG};
 use crate::container::{self, Settings, PROBE_PATH, PROVIDED_SHELL_PATH};
 use crate::protocol::{self, Event, Invocation, Key, ProbeOutcome, Purpose};
 use crate::report::{Evidence, Outcome, RunReport, StartStatus, Verdict};
-use crate::runtime::engine::Engine;
 use crate::runtime::{Exit, Runtime, RuntimeError};
 
 use canary::Canary;
@@ -490,8 +489,7 @@ pub fn execute_with(
         );
         let launch = match &image {
             Some(tag) => {
-                let mut args =
-                    container::engine_args(&inputs, runtime.engine() == Some(Engine::Podman));
+                let mut args = runtime.engine_args(&inputs);
                 args.push(tag.clone());
                 args.extend(inputs.args.iter().cloned());
                 Launch::Engine(args)

@@ -33,6 +33,10 @@ pub struct RuntimeKind {
     pub honours_architectures: bool,
     /// Started through a docker-compatible engine CLI rather than an OCI runtime's.
     pub engine: Option<Engine>,
+    /// Flags an engine's `run` needs after `--read-only` so that nothing writable is
+    /// added: podman mounts writable tmpfs on /tmp, /run and /var/tmp unless told
+    /// `--read-only-tmpfs=false`; Docker adds none.
+    pub read_only_flags: &'static [&'static str],
     /// Refuses to run on a hybrid cgroup layout whose cgroup2 hierarchy holds a
     /// controller, even with `--cgroup-manager=disabled` (crun).
     pub refuses_hybrid_cgroups: bool,
@@ -57,6 +61,7 @@ const RUNC_LIKE: RuntimeKind = RuntimeKind {
     honours_errno_ret: true,
     honours_architectures: true,
     engine: None,
+    read_only_flags: &[],
     refuses_hybrid_cgroups: false,
 };
 
@@ -109,6 +114,7 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         binary: "podman",
         package: Some("podman"),
         engine: Some(Engine::Podman),
+        read_only_flags: &["--read-only-tmpfs=false"],
         ..RUNC_LIKE
     },
     RuntimeKind {
