@@ -47,7 +47,7 @@ impl Runtime {
     /// The engine command with the run's global flags.
     pub(super) fn engine_command(&self, state_root: &Path) -> Command {
         let mut cmd = Command::new(&self.binary);
-        if self.kind.engine == Some(Engine::Podman) {
+        if self.kind.engine_state_in_run_dir {
             let scratch = state_root.join("scratch");
             // podman stages an imported archive in TMPDIR, which must exist.
             let _ = std::fs::create_dir_all(&scratch);
@@ -136,10 +136,10 @@ impl Runtime {
         // not from the engine's command line, which every local user can read.
         cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         cmd.args(["run", "--name", id]);
-        if self.kind.engine == Some(Engine::Podman) {
+        if self.kind.cgroup_parent_per_container {
             // Under a parent named after the container, so its cgroups can be found
-            // and removed afterwards (podman leaves the parents behind); conmon stays
-            // in our own cgroup rather than in a podman-made one.
+            // and removed afterwards; conmon stays in our own cgroup rather than in
+            // one the engine makes.
             cmd.arg(format!("--cgroup-parent=/{id}"))
                 .arg("--cgroups=no-conmon");
         }
