@@ -28,7 +28,6 @@ use crate::bundle::{self, BundleError, RunDir};
 use crate::container::{self, PROVIDED_SHELL_PATH};
 use crate::protocol::{Invocation, Key};
 use crate::report::{RunReport, StartStatus, Verdict};
-use crate::runtime::engine::Engine;
 use crate::runtime::Runtime;
 
 use follow::{Follow, Launch};
@@ -96,7 +95,7 @@ fn launch(
 ) -> Result<Launch, RunError> {
     Ok(match image {
         Some(tag) => {
-            let mut args = container::engine_args(inputs, runtime.engine() == Some(Engine::Podman));
+            let mut args = runtime.engine_args(inputs);
             args.push(tag.to_string());
             args.extend(inputs.args.iter().cloned());
             Launch::Engine(args)

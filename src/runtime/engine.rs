@@ -21,7 +21,11 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use super::quirks::RuntimeKind;
 use super::{run_to_end, wait_or_kill, Container, Runtime, RuntimeError, CLEANUP_DEADLINE};
+use crate::container::{
+    Network, Seccomp, SpecInputs, MEMORY_LIMIT, PIDS_LIMIT, PROBE_PATH, PROVIDED_SHELL_PATH,
+};
 
 /// Which engine CLI a row speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,10 +39,15 @@ impl Runtime {
         self.kind.engine
     }
 
+    /// The container settings as flags of this engine's `run`: see [`engine_args`].
+    pub fn engine_args(&self, inputs: &SpecInputs) -> Vec<String> {
+        engine_args(inputs, &self.kind)
+    }
+
     /// The engine command with the run's global flags.
     pub(super) fn engine_command(&self, state_root: &Path) -> Command {
         let mut cmd = Command::new(&self.binary);
-        if self.kind.engine == Some(Engine::Podman) {
+        if self.kind.engine_state_in_run_dir {
             let scratch = state_root.join("scratch");
             // podman stages an imported archive in TMPDIR, which must exist.
             let _ = std::fs::create_dir_all(&scratch);
@@ -127,14 +136,205 @@ impl Runtime {
         // not from the engine's command line, which every local user can read.
         cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         cmd.args(["run", "--name", id]);
-        if self.kind.engine == Some(Engine::Podman) {
+        if self.kind.cgroup_parent_per_container {
             // Under a parent named after the container, so its cgroups can be found
-            // and removed afterwards (podman leaves the parents behind); conmon stays
-            // in our own cgroup rather than in a podman-made one.
+            // and removed afterwards; conmon stays in our own cgroup rather than in
+            // one the engine makes.
             cmd.arg(format!("--cgroup-parent=/{id}"))
                 .arg("--cgroups=no-conmon");
         }
         cmd.args(args);
         self.spawn_foreground(cmd, state_root, id)
+    }
+}
+
+/// The same settings as flags of a docker-compatible engine's `run`, for the engine
+/// drivers: the engine builds the spec (and resolves the profile) itself. `kind` is
+/// the engine's row in the quirks table.
+pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
+    let settings = inputs.settings;
+    let mut args: Vec<String> = vec!["--hostname".into(), "breakout".into()];
+    let mut opt = |flag: &str, value: String| {
+        args.push(flag.to_string());
+        args.push(value);
+    };
+    match &settings.seccomp {
+        Seccomp::Profile(path) => {
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            opt("--security-opt", format!("seccomp={}", path.display()));
+        }
+        // No profile means no filter here too, not the engine's default profile.
+        Seccomp::None | Seccomp::Unconfined => opt("--security-opt", "seccomp=unconfined".into()),
+    }
+    if settings.no_new_privileges {
+        opt("--security-opt", "no-new-privileges".into());
+    }
+    if settings.unconfined_paths {
+        opt("--security-opt", "systempaths=unconfined".into());
+    }
+    opt("--cap-drop", "ALL".into());
+    for cap in &settings.caps {
+        opt("--cap-add", cap.clone());
+    }
+    for volume in &settings.volumes {
+        opt(
+            "--volume",
+            format!(
+                "{}:{}:{}",
+                volume.source.display(),
+                volume.destination,
+                volume.options.join(",")
+            ),
+        );
+    }
+    for tmpfs in &settings.tmpfs {
+        opt(
+            "--tmpfs",
+            format!("{}:{}", tmpfs.destination, tmpfs.options.join(",")),
+        );
+    }
+    if let Some((uid, gid)) = settings.user {
+        opt("--user", format!("{uid}:{gid}"));
+    }
+    let network = match (&inputs.netns, settings.network) {
+        (Some(path), _) => format!("ns:{}", path.display()),
+        (None, Network::Host) => "host".into(),
+        (None, _) => "none".into(),
+    };
+    opt("--network", network);
+    if inputs.key.is_some() {
+        // By name only: the engine takes the value from its own environment, which
+        // the driver sets; a value here would be on the engine's command line.
+        opt("--env", crate::protocol::KEY_ENV.to_string());
+    }
+    opt("--pids-limit", PIDS_LIMIT.to_string());
+    opt("--memory", MEMORY_LIMIT.to_string());
+    // The same open-files limit as the OCI spec; podman would otherwise raise nofile
+    // and nproc to values a host without CAP_SYS_RESOURCE cannot grant.
+    opt("--ulimit", "nofile=1024:1024".into());
+    opt("--ulimit", "nproc=1024:1024".into());
+    opt(
+        "--volume",
+        format!("{}:{PROBE_PATH}:ro", inputs.probe_bin.display()),
+    );
+    if let Some(shell) = inputs.provided_shell {
+        opt(
+            "--volume",
+            format!("{}:{PROVIDED_SHELL_PATH}:ro", shell.display()),
+        );
+    }
+    if settings.read_only {
+        args.push("--read-only".into());
+        args.extend(kind.read_only_flags.iter().map(|f| f.to_string()));
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::fixtures::{pinned_inputs, pinned_key, pinned_settings};
+    use crate::container::RawSettings;
+
+    fn raw() -> RawSettings {
+        RawSettings::default()
+    }
+
+    #[test]
+    fn engine_argv_is_pinned() {
+        let settings = pinned_settings();
+        let key = pinned_key();
+        let inputs = pinned_inputs(&settings, &key);
+        let docker = RuntimeKind::named("docker").unwrap();
+        let podman_row = RuntimeKind::named("podman").unwrap();
+        let common = [
+            "--hostname",
+            "breakout",
+            "--security-opt",
+            "seccomp=/x.json",
+            "--security-opt",
+            "no-new-privileges",
+            "--security-opt",
+            "systempaths=unconfined",
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "CAP_NET_RAW",
+            "--cap-add",
+            "CAP_SYS_ADMIN",
+            "--volume",
+            "/tmp:/data:ro,noexec",
+            "--tmpfs",
+            "/scratch:rw,nosuid,nodev,exec,size=1m",
+            "--user",
+            "1000:50",
+            "--network",
+            "ns:/run/netns/x",
+            "--env",
+            crate::protocol::KEY_ENV,
+            "--pids-limit",
+            "256",
+            "--memory",
+            "536870912",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            "--volume",
+            "/usr/bin/true:/.breakout/breakout-probe:ro",
+            "--volume",
+            "/bin/sh:/.breakout/sh:ro",
+            "--read-only",
+        ];
+        assert_eq!(engine_args(&inputs, &docker), common);
+        let mut podman = common.to_vec();
+        podman.push("--read-only-tmpfs=false");
+        assert_eq!(engine_args(&inputs, &podman_row), podman);
+        let defaults = raw().validate_for(None).unwrap();
+        let argv = engine_args(
+            &SpecInputs {
+                provided_shell: None,
+                netns: None,
+                key: None,
+                ..pinned_inputs(&defaults, &key)
+            },
+            &podman_row,
+        );
+        let caps: Vec<String> = crate::container::DOCKER_DEFAULT_CAPS
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .flat_map(|c| ["--cap-add".to_string(), c.to_string()])
+            .collect();
+        let mut want: Vec<String> = [
+            "--hostname",
+            "breakout",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--cap-drop",
+            "ALL",
+        ]
+        .map(String::from)
+        .to_vec();
+        want.extend(caps);
+        want.extend(
+            [
+                "--network",
+                "none",
+                "--pids-limit",
+                "256",
+                "--memory",
+                "536870912",
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1024:1024",
+                "--volume",
+                "/usr/bin/true:/.breakout/breakout-probe:ro",
+            ]
+            .map(String::from),
+        );
+        assert_eq!(argv, want);
     }
 }

@@ -33,6 +33,17 @@ pub struct RuntimeKind {
     pub honours_architectures: bool,
     /// Started through a docker-compatible engine CLI rather than an OCI runtime's.
     pub engine: Option<Engine>,
+    /// Flags an engine's `run` needs after `--read-only` so that nothing writable is
+    /// added: podman mounts writable tmpfs on /tmp, /run and /var/tmp unless told
+    /// `--read-only-tmpfs=false`; Docker adds none.
+    pub read_only_flags: &'static [&'static str],
+    /// The engine keeps storage, state, locks and network configuration in host-wide
+    /// places unless each is given by a flag; the driver gives them all under the
+    /// run's state directory (podman; see `engine.rs`).
+    pub engine_state_in_run_dir: bool,
+    /// The engine leaves a container's cgroup parents behind, so the driver names
+    /// one after the container to find and remove them (podman).
+    pub cgroup_parent_per_container: bool,
     /// Refuses to run on a hybrid cgroup layout whose cgroup2 hierarchy holds a
     /// controller, even with `--cgroup-manager=disabled` (crun).
     pub refuses_hybrid_cgroups: bool,
@@ -57,6 +68,9 @@ const RUNC_LIKE: RuntimeKind = RuntimeKind {
     honours_errno_ret: true,
     honours_architectures: true,
     engine: None,
+    read_only_flags: &[],
+    engine_state_in_run_dir: false,
+    cgroup_parent_per_container: false,
     refuses_hybrid_cgroups: false,
 };
 
@@ -109,6 +123,9 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         binary: "podman",
         package: Some("podman"),
         engine: Some(Engine::Podman),
+        read_only_flags: &["--read-only-tmpfs=false"],
+        engine_state_in_run_dir: true,
+        cgroup_parent_per_container: true,
         ..RUNC_LIKE
     },
     RuntimeKind {

@@ -1,0 +1,316 @@
+//! The OCI runtime spec (config.json) for one container: the settings, the harness's
+//! own mounts on top, the limits and the resolved filter.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    Capability, LinuxCapabilitiesBuilder, LinuxMemoryBuilder, LinuxNamespaceType, LinuxPidsBuilder,
+    LinuxResourcesBuilder, LinuxSeccomp, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
+    UserBuilder,
+};
+
+use super::{Network, Settings, PROBE_PATH, PROVIDED_SHELL_PATH};
+
+/// Limits that keep a fork bomb or a memory hog inside the container.
+pub(crate) const PIDS_LIMIT: i64 = 256;
+pub(crate) const MEMORY_LIMIT: i64 = 512 * 1024 * 1024;
+
+/// Everything the spec needs besides the settings.
+pub struct SpecInputs<'a> {
+    pub settings: &'a Settings,
+    /// Host path of the probe binary, bind-mounted read-only at [`PROBE_PATH`].
+    pub probe_bin: &'a Path,
+    /// Host path of a static shell to provide at [`PROVIDED_SHELL_PATH`], if any.
+    pub provided_shell: Option<&'a Path>,
+    /// The container process's argv.
+    pub args: Vec<String>,
+    /// The resolved filter, if any.
+    pub seccomp: Option<LinuxSeccomp>,
+    /// The network namespace to join (bridge mode).
+    pub netns: Option<PathBuf>,
+    /// The run's key, for the runner's environment (never its argv: see
+    /// `protocol::KEY_ENV`).
+    pub key: Option<&'a crate::protocol::Key>,
+}
+
+fn bind_mount(source: &Path, destination: &str, options: &[&str]) -> Mount {
+    MountBuilder::default()
+        .destination(destination)
+        .typ("bind")
+        .source(source)
+        .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+        .build()
+        .expect("bind mount has every field")
+}
+
+/// Builds the OCI runtime spec for one container.
+pub fn build_spec(inputs: &SpecInputs) -> Spec {
+    let settings = inputs.settings;
+    let mut spec = Spec::default();
+    spec.set_hostname(Some("breakout".to_string()));
+    spec.set_annotations(None);
+    spec.set_root(Some(
+        RootBuilder::default()
+            .path("rootfs")
+            .readonly(settings.read_only)
+            .build()
+            .expect("root has every field"),
+    ));
+
+    let caps: std::collections::HashSet<Capability> = settings
+        .caps
+        .iter()
+        .map(|c| {
+            serde_json::from_value(serde_json::Value::String(c.clone()))
+                .expect("capability names were validated")
+        })
+        .collect();
+    // Inheritable and ambient stay empty, as Docker has them: the builder's defaults
+    // would put KILL, AUDIT_WRITE and NET_BIND_SERVICE there, which hands those to a
+    // non-root --user through the ambient set, and makes runc refuse to start any
+    // container whose permitted set lacks one of them (--cap-drop ALL).
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .inheritable(std::collections::HashSet::new())
+        .ambient(std::collections::HashSet::new())
+        .build()
+        .expect("capabilities have every field");
+    let (uid, gid) = settings.user.unwrap_or((0, 0));
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .user(
+            UserBuilder::default()
+                .uid(uid)
+                .gid(gid)
+                .build()
+                .expect("user has every field"),
+        )
+        .args(inputs.args.clone())
+        .env(
+            std::iter::once(
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+            )
+            .chain(
+                inputs
+                    .key
+                    .map(|key| format!("{}={}", crate::protocol::KEY_ENV, key.to_hex())),
+            )
+            .collect::<Vec<_>>(),
+        )
+        .cwd("/")
+        .capabilities(capabilities)
+        .no_new_privileges(settings.no_new_privileges)
+        .build()
+        .expect("process has every field");
+    spec.set_process(Some(process));
+
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    // The cgroup mount of the default spec needs a cgroup namespace layout we do not set up.
+    mounts.retain(|m| m.destination() != Path::new("/sys/fs/cgroup"));
+    for volume in &settings.volumes {
+        let mut options = vec!["rbind", "rprivate"];
+        options.extend(volume.options.iter().map(String::as_str));
+        mounts.push(bind_mount(&volume.source, &volume.destination, &options));
+    }
+    for tmpfs in &settings.tmpfs {
+        mounts.push(
+            MountBuilder::default()
+                .destination(&tmpfs.destination)
+                .typ("tmpfs")
+                .source("tmpfs")
+                .options(tmpfs.options.clone())
+                .build()
+                .expect("tmpfs mount has every field"),
+        );
+    }
+    // The harness's own mounts come last, on top of everything: a user mount whose
+    // destination is a symlink in the (hostile) rootfs to /.breakout lands there when
+    // the runtime resolves it, and must not cover the runner.
+    mounts.push(bind_mount(
+        inputs.probe_bin,
+        PROBE_PATH,
+        &["bind", "ro", "nosuid", "nodev"],
+    ));
+    if let Some(shell) = inputs.provided_shell {
+        mounts.push(bind_mount(
+            shell,
+            PROVIDED_SHELL_PATH,
+            &["bind", "ro", "nosuid", "nodev"],
+        ));
+    }
+    spec.set_mounts(Some(mounts));
+
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    if let Some(namespaces) = linux.namespaces_mut() {
+        namespaces.retain(|ns| {
+            ns.typ() != LinuxNamespaceType::Cgroup
+                && !(settings.network == Network::Host && ns.typ() == LinuxNamespaceType::Network)
+        });
+        if let Some(path) = &inputs.netns {
+            for ns in namespaces.iter_mut() {
+                if ns.typ() == LinuxNamespaceType::Network {
+                    ns.set_path(Some(path.clone()));
+                }
+            }
+        }
+    }
+    linux.set_resources(Some(
+        LinuxResourcesBuilder::default()
+            .pids(
+                LinuxPidsBuilder::default()
+                    .limit(PIDS_LIMIT)
+                    .build()
+                    .expect("pids has every field"),
+            )
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(MEMORY_LIMIT)
+                    .build()
+                    .expect("memory has every field"),
+            )
+            .build()
+            .expect("resources have every field"),
+    ));
+    if settings.unconfined_paths {
+        linux.set_masked_paths(None);
+        linux.set_readonly_paths(None);
+    }
+    linux.set_seccomp(inputs.seccomp.clone());
+    spec.set_linux(Some(linux));
+    spec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::fixtures::{pinned_inputs, pinned_key, pinned_settings};
+    use crate::container::RawSettings;
+
+    fn raw() -> RawSettings {
+        RawSettings::default()
+    }
+
+    /// config.json as written, with the capability sets sorted: they are hash sets,
+    /// whose order differs from one process to the next.
+    fn stable_spec_json(spec: &Spec) -> String {
+        let mut json = serde_json::to_value(spec).unwrap();
+        if let Some(caps) = json["process"]["capabilities"].as_object_mut() {
+            for set in caps.values_mut() {
+                if let Some(list) = set.as_array_mut() {
+                    list.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+                }
+            }
+        }
+        serde_json::to_string_pretty(&json).unwrap() + "\n"
+    }
+
+    #[test]
+    fn config_json_is_pinned() {
+        let settings = pinned_settings();
+        let key = pinned_key();
+        let got = stable_spec_json(&build_spec(&pinned_inputs(&settings, &key)));
+        let golden =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("src/container/testdata/config.json");
+        if std::env::var_os("BREAKOUT_BLESS").is_some() {
+            std::fs::write(&golden, &got).unwrap();
+        }
+        assert_eq!(got, std::fs::read_to_string(&golden).unwrap());
+        let defaults = raw().validate_for(None).unwrap();
+        let got = stable_spec_json(&build_spec(&SpecInputs {
+            provided_shell: None,
+            netns: None,
+            key: None,
+            ..pinned_inputs(&defaults, &key)
+        }));
+        let golden = golden.with_file_name("config-defaults.json");
+        if std::env::var_os("BREAKOUT_BLESS").is_some() {
+            std::fs::write(&golden, &got).unwrap();
+        }
+        assert_eq!(got, std::fs::read_to_string(&golden).unwrap());
+    }
+
+    #[test]
+    fn the_harness_mounts_come_last() {
+        let settings = RawSettings {
+            tmpfs: vec!["/scratch".into()],
+            volumes: vec![format!("{}:/data", std::env::temp_dir().display())],
+            ..raw()
+        }
+        .validate()
+        .unwrap();
+        let spec = build_spec(&SpecInputs {
+            settings: &settings,
+            probe_bin: Path::new("/usr/bin/true"),
+            provided_shell: Some(Path::new("/bin/sh")),
+            args: vec![PROBE_PATH.into()],
+            seccomp: None,
+            netns: None,
+            key: None,
+        });
+        let destinations: Vec<_> = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.destination().clone())
+            .collect();
+        let n = destinations.len();
+        assert_eq!(destinations[n - 2], Path::new(PROBE_PATH));
+        assert_eq!(destinations[n - 1], Path::new(PROVIDED_SHELL_PATH));
+    }
+
+    #[test]
+    fn spec_carries_settings() {
+        let settings = RawSettings {
+            read_only: true,
+            network: Some("host".into()),
+            tmpfs: vec!["/scratch:noexec".into()],
+            user: Some("1000:1000".into()),
+            ..raw()
+        }
+        .validate()
+        .unwrap();
+        let spec = build_spec(&SpecInputs {
+            settings: &settings,
+            probe_bin: Path::new("/usr/bin/true"),
+            provided_shell: None,
+            args: vec![PROBE_PATH.into(), "run".into()],
+            seccomp: None,
+            netns: None,
+            key: None,
+        });
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["root"]["readonly"], true);
+        assert_eq!(json["process"]["user"]["uid"], 1000);
+        assert_eq!(json["process"]["noNewPrivileges"], false);
+        let namespaces = json["linux"]["namespaces"].as_array().unwrap();
+        assert!(namespaces.iter().all(|n| n["type"] != "network"));
+        let mounts = json["mounts"].as_array().unwrap();
+        let scratch = mounts
+            .iter()
+            .find(|m| m["destination"] == "/scratch")
+            .unwrap();
+        assert!(scratch["options"]
+            .as_array()
+            .unwrap()
+            .contains(&"noexec".into()));
+        assert!(mounts.iter().any(|m| m["destination"] == PROBE_PATH));
+        assert!(json["linux"].get("seccomp").is_none());
+        assert_eq!(json["linux"]["resources"]["pids"]["limit"], PIDS_LIMIT);
+        // As Docker: no inheritable and no ambient capabilities, whatever the user.
+        let caps = &json["process"]["capabilities"];
+        for set in ["inheritable", "ambient"] {
+            assert!(
+                caps[set].as_array().is_none_or(|a| a.is_empty()),
+                "{set}: {}",
+                caps[set]
+            );
+        }
+        assert!(caps["bounding"]
+            .as_array()
+            .unwrap()
+            .contains(&"CAP_KILL".into()));
+    }
+}
