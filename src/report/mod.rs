@@ -9,6 +9,7 @@ pub mod compare;
 pub mod environment;
 pub mod junit;
 pub mod markdown;
+pub mod mechanism;
 pub mod sarif;
 pub mod suite;
 
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 use crate::catalog::{self, Goal};
 use crate::runtime::RuntimeVersion;
+pub use mechanism::{Kind, Mechanism};
 
 /// Identifies the JSON report format.
 pub const REPORT_SCHEMA: &str = "breakout-report/1";
@@ -71,8 +73,8 @@ pub struct Verdict {
     /// The mount point for per-mount probes.
     pub target: Option<String>,
     pub outcome: Outcome,
-    /// Errno name, signal name, `timeout` or `start-failure`.
-    pub mechanism: Option<String>,
+    /// Errno, signal, or breakout's own condition (`timeout`, `start-failure`).
+    pub mechanism: Option<Mechanism>,
     pub evidence: Option<Evidence>,
     pub detail: String,
     /// The step handed the container's process to a program of the image (its shell):
@@ -104,7 +106,7 @@ impl Verdict {
         }
     }
 
-    pub fn mechanism(mut self, mechanism: Option<impl Into<String>>) -> Self {
+    pub fn mechanism(mut self, mechanism: Option<impl Into<Mechanism>>) -> Self {
         self.mechanism = mechanism.map(Into::into);
         self
     }
@@ -335,7 +337,9 @@ impl Verdict {
         self.probe = untrusted(&self.probe);
         self.technique = self.technique.as_deref().map(untrusted);
         self.target = self.target.as_deref().map(untrusted);
-        self.mechanism = self.mechanism.as_deref().map(untrusted);
+        if let Some(m) = &mut self.mechanism {
+            m.sanitize();
+        }
         self.detail = untrusted(&self.detail);
     }
 }
