@@ -7,6 +7,7 @@
 pub mod baseline;
 pub mod compare;
 pub mod environment;
+pub mod exit;
 pub mod junit;
 pub mod markdown;
 pub mod mechanism;
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 use crate::catalog::{self, Goal};
 use crate::runtime::RuntimeVersion;
+pub use exit::ExitCode;
 pub use mechanism::{Kind, Mechanism};
 
 /// Identifies the JSON report format.
@@ -312,23 +314,6 @@ impl Summary {
     }
 }
 
-/// The process exit codes: a documented API (see README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitCode {
-    /// Nothing escaped and every expectation was met.
-    Clean = 0,
-    /// An escape, or a mismatch with expectations.
-    Escaped = 1,
-    /// Bad input or usage.
-    Usage = 2,
-    /// The environment cannot run this: runtime missing, not root, unsupported kernel.
-    Environment = 3,
-    /// A container could not start where starting was expected.
-    StartFailure = 4,
-    /// Interrupted by SIGINT/SIGTERM (the shell convention, 128 + SIGINT).
-    Interrupted = 130,
-}
-
 impl Verdict {
     /// Makes every string the container or the runtime could have chosen safe to show.
     pub fn sanitize(&mut self) {
@@ -397,17 +382,14 @@ impl Report {
         }
     }
 
-    /// Escapes dominate: they are what the user must act on first.
+    /// See [`exit::decide`]: escapes dominate start failures.
     pub fn exit_code(&self) -> ExitCode {
-        if self.interrupted {
-            ExitCode::Interrupted
-        } else if self.summary.escaped > 0 {
-            ExitCode::Escaped
-        } else if self.summary.start_failures > 0 {
-            ExitCode::StartFailure
-        } else {
-            ExitCode::Clean
-        }
+        exit::decide(&exit::Findings {
+            interrupted: self.interrupted,
+            escaped_or_mismatch: self.summary.escaped > 0,
+            start_failure: self.summary.start_failures > 0,
+            ..exit::Findings::default()
+        })
     }
 
     pub fn to_json(&self) -> String {
