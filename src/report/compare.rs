@@ -181,7 +181,7 @@ pub fn divergences(runs: &[RunReport]) -> Vec<Divergence> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::RuntimeVersion;
+    use crate::facts::RuntimeVersion;
 
     fn run(
         name: &str,
