@@ -338,7 +338,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
 /// `breakout test`: the whole command, returning the documented exit code.
 pub fn run_cli(args: &crate::cli::TestArgs) -> Result<crate::report::ExitCode, CliError> {
     use crate::cli::TestFormat;
-    use crate::report::ExitCode;
+    use crate::report::{ExitCode, Format};
 
     // Positionals that exist are scenario paths; one that does not is the filter.
     let (paths, filters): (Vec<PathBuf>, Vec<PathBuf>) =
@@ -394,9 +394,8 @@ pub fn run_cli(args: &crate::cli::TestArgs) -> Result<crate::report::ExitCode, C
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
     }
-    let document = matches!(args.format, TestFormat::Markdown | TestFormat::Sarif);
     let conclusion = {
-        let _redirect = if document {
+        let _redirect = if matches!(args.format, TestFormat::Markdown | TestFormat::Sarif) {
             StdoutToStderr::new()
         } else {
             None
@@ -424,31 +423,29 @@ pub fn run_cli(args: &crate::cli::TestArgs) -> Result<crate::report::ExitCode, C
     let diff = baseline
         .as_ref()
         .map(|b| crate::report::baseline::diff(b, &suite));
-    if let Some(path) = &args.junit {
-        write_file(path, &crate::report::junit::to_junit(&suite))?;
-    }
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&suite).expect("suite serialises") + "\n";
-        write_file(path, &text)?;
-    }
-    if let Some(path) = &args.sarif {
-        write_file(path, &crate::report::sarif::to_sarif(&suite))?;
-    }
-    if let Some(path) = &args.markdown {
-        write_file(
-            path,
-            &crate::report::markdown::to_markdown(&suite, diff.as_ref()),
-        )?;
-    }
-    match args.format {
-        TestFormat::Markdown => {
-            print!(
-                "{}",
-                crate::report::markdown::to_markdown(&suite, diff.as_ref())
-            )
+    let render = |format| {
+        suite
+            .render(format, diff.as_ref())
+            .map_err(|e| CliError::Usage(e.to_string()))
+    };
+    for (path, format) in [
+        (&args.junit, Format::Junit),
+        (&args.json, Format::Json),
+        (&args.sarif, Format::Sarif),
+        (&args.markdown, Format::Markdown),
+    ] {
+        if let Some(path) = path {
+            write_file(path, &render(format)?)?;
         }
-        TestFormat::Sarif => print!("{}", crate::report::sarif::to_sarif(&suite)),
-        _ => {}
+    }
+    // The other formats are libtest's own, printed while the trials ran.
+    let document = match args.format {
+        TestFormat::Markdown => Some(Format::Markdown),
+        TestFormat::Sarif => Some(Format::Sarif),
+        TestFormat::Pretty | TestFormat::Terse | TestFormat::Json => None,
+    };
+    if let Some(format) = document {
+        print!("{}", render(format)?);
     }
     let interrupted = interrupted.load(std::sync::atomic::Ordering::Relaxed);
     if interrupted {
