@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::bundle;
 use crate::report::environment::Environment;
+use crate::report::format::{Format, Unsupported};
 use crate::runtime::{Runtime, RUNTIMES};
 
 /// One runtime row as found on this host.
@@ -232,6 +233,20 @@ impl Doctor {
                 .runtimes
                 .iter()
                 .any(|r| r.installed && r.problem.is_none())
+    }
+
+    /// The doctor's findings as a table or as JSON.
+    pub fn render(&self, format: Format) -> Result<String, Unsupported> {
+        match format {
+            Format::Table => Ok(self.to_table()),
+            Format::Json => {
+                Ok(serde_json::to_string_pretty(self).expect("doctor serialises") + "\n")
+            }
+            Format::Junit | Format::Sarif | Format::Markdown => Err(Unsupported {
+                report: "doctor's findings",
+                format,
+            }),
+        }
     }
 
     pub fn to_table(&self) -> String {

@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod container;
 pub mod doctor;
+pub mod facts;
 mod json;
 pub mod ledger;
 pub mod profile;

@@ -8,12 +8,11 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use breakout::catalog::CATALOG;
 use breakout::cli::{
     CheckArgs, CleanArgs, Cli, CliError, Command, DoctorArgs, Format, ProbesArgs, RunArgs,
 };
 use breakout::container::Seccomp;
-use breakout::report::{environment::Environment, ExitCode, Report, Subject};
+use breakout::report::{self, environment::Environment, ExitCode, Report, Subject};
 use breakout::runtime::{split_runtime_args, Runtime, RuntimeError, RUNTIMES};
 
 fn main() -> ProcessExit {
@@ -71,14 +70,10 @@ fn clean(args: &CleanArgs) -> ExitCode {
         ));
     }
     let swept = breakout::ledger::sweep_dead();
-    match args.format {
-        Format::Json => print(&(serde_json::to_string_pretty(&swept).expect("serialises") + "\n")),
-        Format::Table => print(&format!(
-            "removed {} run(s) of {} dead breakout process(es): {} container(s), {} mount(s), {} network namespace(s)\n",
-            swept.runs, swept.owners, swept.containers, swept.mounts, swept.netns
-        )),
-    }
-    ExitCode::Clean
+    emit(breakout::report::listing::swept(
+        &swept,
+        format(args.format),
+    ))
 }
 
 fn fail(e: CliError) -> ExitCode {
@@ -107,42 +102,34 @@ fn check(args: &CheckArgs) -> ExitCode {
 
 fn doctor(args: &DoctorArgs) -> ExitCode {
     let found = breakout::doctor::examine();
-    match args.format {
-        Format::Table => print(&found.to_table()),
-        Format::Json => {
-            print(&(serde_json::to_string_pretty(&found).expect("doctor serialises") + "\n"))
-        }
-    }
-    if found.ready() {
-        ExitCode::Clean
-    } else {
-        ExitCode::Environment
+    match emit(found.render(format(args.format))) {
+        ExitCode::Clean if !found.ready() => ExitCode::Environment,
+        code => code,
     }
 }
 
 fn probes(args: &ProbesArgs) -> ExitCode {
-    match args.format {
-        Format::Json => {
-            print(&(serde_json::to_string_pretty(CATALOG).expect("catalog serialises") + "\n"))
-        }
-        Format::Table => {
-            let mut text = String::new();
-            for p in CATALOG {
-                text.push_str(&format!(
-                    "{:<18} {:<6} {}\n{:<25} tries: {}\n{:<25} blocked by: {}\n",
-                    p.id,
-                    p.goal.as_str(),
-                    p.technique,
-                    "",
-                    p.tries,
-                    "",
-                    p.blocked_by
-                ));
-            }
-            print(&text);
-        }
+    emit(breakout::report::listing::catalog(format(args.format)))
+}
+
+/// The report format a `--format` flag asks for.
+fn format(flag: Format) -> report::Format {
+    match flag {
+        Format::Table => report::Format::Table,
+        Format::Json => report::Format::Json,
     }
-    ExitCode::Clean
+}
+
+/// Prints a rendering; a format the command cannot render is a usage error (the flags
+/// only offer what each command renders, so this does not happen from the CLI).
+fn emit(text: Result<String, report::format::Unsupported>) -> ExitCode {
+    match text {
+        Ok(text) => {
+            print(&text);
+            ExitCode::Clean
+        }
+        Err(e) => fail(CliError::Usage(e.to_string())),
+    }
 }
 
 /// `run` starts runc unless told otherwise; `compare` every installed runtime.
@@ -287,9 +274,9 @@ fn run(args: &RunArgs, mode: Mode) -> ExitCode {
         interrupted.load(Ordering::Relaxed),
     );
     let color = args.output.is_none() && std::io::stdout().is_terminal();
-    let text = match args.format {
-        Format::Table => report.to_table(color),
-        Format::Json => report.to_json(),
+    let text = match report.render(format(args.format), color) {
+        Ok(text) => text,
+        Err(e) => return fail(CliError::Usage(e.to_string())),
     };
     match &args.output {
         Some(path) => {

@@ -338,7 +338,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
 /// `breakout test`: the whole command, returning the documented exit code.
 pub fn run_cli(args: &crate::cli::TestArgs) -> Result<crate::report::ExitCode, CliError> {
     use crate::cli::TestFormat;
-    use crate::report::ExitCode;
+    use crate::report::{ExitCode, Format};
 
     // Positionals that exist are scenario paths; one that does not is the filter.
     let (paths, filters): (Vec<PathBuf>, Vec<PathBuf>) =
@@ -394,9 +394,8 @@ pub fn run_cli(args: &crate::cli::TestArgs) -> Result<crate::report::ExitCode, C
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
     }
-    let document = matches!(args.format, TestFormat::Markdown | TestFormat::Sarif);
     let conclusion = {
-        let _redirect = if document {
+        let _redirect = if matches!(args.format, TestFormat::Markdown | TestFormat::Sarif) {
             StdoutToStderr::new()
         } else {
             None
@@ -424,70 +423,126 @@ pub fn run_cli(args: &crate::cli::TestArgs) -> Result<crate::report::ExitCode, C
     let diff = baseline
         .as_ref()
         .map(|b| crate::report::baseline::diff(b, &suite));
-    if let Some(path) = &args.junit {
-        write_file(path, &crate::report::junit::to_junit(&suite))?;
-    }
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&suite).expect("suite serialises") + "\n";
-        write_file(path, &text)?;
-    }
-    if let Some(path) = &args.sarif {
-        write_file(path, &crate::report::sarif::to_sarif(&suite))?;
-    }
-    if let Some(path) = &args.markdown {
-        write_file(
-            path,
-            &crate::report::markdown::to_markdown(&suite, diff.as_ref()),
-        )?;
-    }
-    match args.format {
-        TestFormat::Markdown => {
-            print!(
-                "{}",
-                crate::report::markdown::to_markdown(&suite, diff.as_ref())
-            )
+    let render = |format| {
+        suite
+            .render(format, diff.as_ref())
+            .map_err(|e| CliError::Usage(e.to_string()))
+    };
+    for (path, format) in [
+        (&args.junit, Format::Junit),
+        (&args.json, Format::Json),
+        (&args.sarif, Format::Sarif),
+        (&args.markdown, Format::Markdown),
+    ] {
+        if let Some(path) = path {
+            write_file(path, &render(format)?)?;
         }
-        TestFormat::Sarif => print!("{}", crate::report::sarif::to_sarif(&suite)),
-        _ => {}
     }
-    if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+    // The other formats are libtest's own, printed while the trials ran.
+    let document = match args.format {
+        TestFormat::Markdown => Some(Format::Markdown),
+        TestFormat::Sarif => Some(Format::Sarif),
+        TestFormat::Pretty | TestFormat::Terse | TestFormat::Json => None,
+    };
+    if let Some(format) = document {
+        print!("{}", render(format)?);
+    }
+    let interrupted = interrupted.load(std::sync::atomic::Ordering::Relaxed);
+    if interrupted {
         eprintln!("breakout: interrupted; the reports cover what ran");
-        return Ok(ExitCode::Interrupted);
     }
     if let Some(diff) = &diff {
         eprintln!("breakout: against the baseline: {}", diff.summary());
-        return Ok(if diff.worse() {
-            ExitCode::Escaped
-        } else {
-            ExitCode::Clean
-        });
     }
-    let start_failure = suite.trials.iter().any(|t| {
-        matches!(t.status, TrialStatus::Failed { .. })
-            && t.expected_start == "starts"
-            && t.start.as_deref() == Some("failed-to-start")
-    });
+    Ok(exit_code(
+        &suite,
+        conclusion.has_failed(),
+        interrupted,
+        diff.as_ref().map(|d| d.worse()),
+    ))
+}
+
+/// The suite's findings for [`crate::report::exit::decide`]. A failed trial is a start
+/// failure when the container should have started and did not; any other failure
+/// (libtest's count included, should a trial fail without an outcome) is a mismatch.
+fn exit_code(
+    suite: &crate::report::suite::SuiteReport,
+    has_failed: bool,
+    interrupted: bool,
+    baseline_worse: Option<bool>,
+) -> crate::report::ExitCode {
+    let failed: Vec<&TrialOutcome> = suite
+        .trials
+        .iter()
+        .filter(|t| matches!(t.status, TrialStatus::Failed { .. }))
+        .collect();
+    let start_failures = failed
+        .iter()
+        .filter(|t| t.expected_start == "starts" && t.start.as_deref() == Some("failed-to-start"))
+        .count();
     let ran = suite
         .trials
         .iter()
         .any(|t| !matches!(t.status, TrialStatus::Ignored { .. }));
-    Ok(if conclusion.has_failed() {
-        if start_failure {
-            ExitCode::StartFailure
-        } else {
-            ExitCode::Escaped
-        }
-    } else if !ran && !suite.trials.is_empty() {
-        // Everything was skipped: the host cannot run this suite.
-        ExitCode::Environment
-    } else {
-        ExitCode::Clean
+    crate::report::exit::decide(&crate::report::exit::Findings {
+        interrupted,
+        baseline_worse,
+        escaped_or_mismatch: has_failed && (failed.is_empty() || start_failures < failed.len()),
+        start_failure: has_failed && start_failures > 0,
+        nothing_ran: !ran && !suite.trials.is_empty(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::ExitCode;
+
+    fn trial(name: &str, status: TrialStatus, start: &str) -> TrialOutcome {
+        TrialOutcome {
+            name: name.into(),
+            scenario: name.into(),
+            scenario_file: PathBuf::from("s.json"),
+            runtime: "runc".into(),
+            expected_start: "starts".into(),
+            start: Some(start.into()),
+            start_error: None,
+            status,
+            checks: Vec::new(),
+            duration: 0.0,
+        }
+    }
+
+    #[test]
+    fn suite_exit_code_takes_escapes_over_start_failures() {
+        let failed = || TrialStatus::Failed {
+            message: "m".into(),
+        };
+        let suite = |trials| crate::report::suite::SuiteReport::new(None, trials);
+        let no_start = trial("a", failed(), "failed-to-start");
+        let mismatch = trial("b", failed(), "started");
+        let passed = trial("c", TrialStatus::Passed, "started");
+        let ignored = TrialOutcome {
+            start: None,
+            ..trial("d", TrialStatus::Ignored { reason: "r".into() }, "")
+        };
+        let code =
+            |trials: Vec<TrialOutcome>, failed| exit_code(&suite(trials), failed, false, None);
+        assert_eq!(code(vec![passed.clone()], false), ExitCode::Clean);
+        assert_eq!(
+            code(vec![no_start.clone(), passed.clone()], true),
+            ExitCode::StartFailure
+        );
+        assert_eq!(
+            code(vec![no_start, mismatch.clone()], true),
+            ExitCode::Escaped
+        );
+        assert_eq!(code(vec![mismatch, passed], true), ExitCode::Escaped);
+        assert_eq!(code(vec![ignored.clone()], false), ExitCode::Environment);
+        assert_eq!(code(vec![], false), ExitCode::Clean);
+        // A failure libtest counted without an outcome is still a failure.
+        assert_eq!(code(vec![ignored], true), ExitCode::Escaped);
+    }
 
     #[test]
     fn partitions_cover_every_trial_exactly_once() {

@@ -214,6 +214,40 @@ fn bad_files_exit_2() -> TestResult {
     Ok(())
 }
 
+/// A misspelt mechanism in an expectation could never match, so the file is refused:
+/// exit 2 with file, line and column and the nearest known name, under `test` and
+/// `check` alike.
+fn misspelt_mechanism_exits_2() -> TestResult {
+    let dir = Scratch::new("mechanism");
+    for (written, suggested) in [("blocked:SIGSYSS", "SIGSYS"), ("blocked:EPRM", "EPERM")] {
+        std::fs::write(
+            dir.path().join("typo.json"),
+            format!(
+                "{{\"runtimes\": [\"runc\"],\n \"expect\": {{\"probes\": {{\"spawn.fork\": \"{written}\"}}}}}}"
+            ),
+        )
+        .unwrap();
+        let path = dir.path().display().to_string();
+        let out = breakout(&["test", &path]);
+        out.expect_code(2)?;
+        assert!(
+            out.stderr.contains("typo.json:2:")
+                && out.stderr.contains(&format!("(did you mean {suggested}?)")),
+            "{}",
+            out.stderr
+        );
+        let file = dir.path().join("typo.json").display().to_string();
+        let out = breakout(&["check", &file]);
+        out.expect_code(2)?;
+        assert!(
+            out.stdout.contains(&format!("did you mean {suggested}?")),
+            "{}",
+            out.stdout
+        );
+    }
+    Ok(())
+}
+
 /// `check` flags a profile no runtime can start a container under.
 fn never_starting_profile_is_flagged() -> TestResult {
     let dir = Scratch::new("never");
@@ -252,6 +286,7 @@ fn main() {
             partitions_run_every_trial_once,
         ),
         ("bad_files_exit_2", bad_files_exit_2),
+        ("misspelt_mechanism_exits_2", misspelt_mechanism_exits_2),
         (
             "never_starting_profile_is_flagged",
             never_starting_profile_is_flagged,

@@ -2,15 +2,27 @@
 //! explanation drawn from the runtimes' quirks (carried in the report) and from the
 //! verdicts' mechanisms.
 
-use super::{Divergence, Outcome, ProfileHandling, RunReport, StartStatus, Verdict};
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+
+use super::{Divergence, Mechanism, Outcome, ProfileHandling, RunReport, StartStatus, Verdict};
+
+/// Whether a mechanism is one of these errnos or SIGSYS.
+fn is_errno_or_sigsys(m: Option<&Mechanism>, errnos: &[Errno]) -> bool {
+    match m {
+        Some(Mechanism::Errno(e)) => errnos.contains(e),
+        Some(Mechanism::Signal(s)) => *s == Signal::SIGSYS,
+        Some(Mechanism::Kind(_) | Mechanism::Other(_)) | None => false,
+    }
+}
 
 /// Mechanisms a seccomp filter produces (as opposed to a mount option or a capability
 /// check, which give the same answer under every runtime that honours the settings).
 fn is_seccomp_like(v: &Verdict) -> bool {
     v.outcome == Outcome::Blocked
-        && matches!(
-            v.mechanism.as_deref(),
-            Some("EPERM" | "EACCES" | "ENOSYS" | "SIGSYS")
+        && is_errno_or_sigsys(
+            v.mechanism.as_ref(),
+            &[Errno::EPERM, Errno::EACCES, Errno::ENOSYS],
         )
 }
 
@@ -80,8 +92,8 @@ fn explain(here: &[(&RunReport, &Verdict)]) -> String {
                 continue;
             }
             let note = ProfileHandling::IGNORES_PROFILE;
-            parts.push(match (v.outcome, v.mechanism.as_deref()) {
-                (Outcome::Blocked, Some("ENOSYS")) => format!(
+            parts.push(match (v.outcome, &v.mechanism) {
+                (Outcome::Blocked, Some(Mechanism::Errno(Errno::ENOSYS))) => format!(
                     "{} {note}; its own kernel does not implement the call (ENOSYS)",
                     run.runtime.name
                 ),
@@ -100,12 +112,10 @@ fn explain(here: &[(&RunReport, &Verdict)]) -> String {
             applies(o)
                 && o.profile_handling.honours_errno_ret
                 && ov.outcome == Outcome::Blocked
-                && !matches!(
-                    ov.mechanism.as_deref(),
-                    Some("EPERM" | "ENOSYS" | "SIGSYS") | None
-                )
+                && ov.mechanism.is_some()
+                && !is_errno_or_sigsys(ov.mechanism.as_ref(), &[Errno::EPERM, Errno::ENOSYS])
         });
-        if v.mechanism.as_deref() == Some("EPERM")
+        if v.mechanism == Some(Mechanism::Errno(Errno::EPERM))
             && custom_errno_elsewhere
             && !run.profile_handling.honours_errno_ret
         {
@@ -171,7 +181,7 @@ pub fn divergences(runs: &[RunReport]) -> Vec<Divergence> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::RuntimeVersion;
+    use crate::facts::RuntimeVersion;
 
     fn run(
         name: &str,

@@ -144,10 +144,10 @@ fn trial_suite(trial: &TrialOutcome) -> TestSuite {
             let mut s = TestCaseStatus::skipped();
             s.set_message(untrusted(&format!(
                 "not run: {}",
-                check
-                    .mechanism
-                    .as_deref()
-                    .unwrap_or("the trial failed on its start")
+                check.mechanism.as_ref().map_or_else(
+                    || "the trial failed on its start".to_string(),
+                    ToString::to_string
+                )
             )));
             s
         } else {

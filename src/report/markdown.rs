@@ -139,7 +139,10 @@ fn failed_section(out: &mut String, trial: &TrialOutcome, message: &str) {
                 "| {} | {} | {got} | {} |",
                 code(&c.step),
                 cell(&c.expected),
-                c.mechanism.as_deref().map(cell).unwrap_or_default(),
+                c.mechanism
+                    .as_ref()
+                    .map(|m| cell(&m.to_string()))
+                    .unwrap_or_default(),
             );
         }
         out.push('\n');
@@ -185,7 +188,10 @@ fn escapes_section(out: &mut String, suite: &SuiteReport) {
                 out,
                 "| {} | {expected} | {} | {} |",
                 code(&c.step),
-                c.mechanism.as_deref().map(cell).unwrap_or_default(),
+                c.mechanism
+                    .as_ref()
+                    .map(|m| cell(&m.to_string()))
+                    .unwrap_or_default(),
                 cell(&c.detail),
             );
         }

@@ -1,4 +1,4 @@
-//! Verdicts, the report they make up, and the reporters (table, JSON).
+//! Verdicts, the report they make up, and its reporters (table, JSON; the suite's in `suite`).
 //!
 //! Reporters only see this model; they know nothing of runtimes or probes' insides.
 //! The JSON report is a versioned wire format: [`REPORT_SCHEMA`] changes whenever a
@@ -7,17 +7,23 @@
 pub mod baseline;
 pub mod compare;
 pub mod environment;
+pub mod exit;
+pub mod format;
 pub mod junit;
+pub mod listing;
 pub mod markdown;
+pub mod mechanism;
 pub mod sarif;
 pub mod suite;
-
-use std::fmt::Write as _;
+mod table;
 
 use serde::Serialize;
 
 use crate::catalog::{self, Goal};
-use crate::runtime::RuntimeVersion;
+pub use crate::facts::{ProfileHandling, RuntimeVersion};
+pub use exit::ExitCode;
+pub use format::Format;
+pub use mechanism::{Kind, Mechanism};
 
 /// Identifies the JSON report format.
 pub const REPORT_SCHEMA: &str = "breakout-report/1";
@@ -71,8 +77,8 @@ pub struct Verdict {
     /// The mount point for per-mount probes.
     pub target: Option<String>,
     pub outcome: Outcome,
-    /// Errno name, signal name, `timeout` or `start-failure`.
-    pub mechanism: Option<String>,
+    /// Errno, signal, or breakout's own condition (`timeout`, `start-failure`).
+    pub mechanism: Option<Mechanism>,
     pub evidence: Option<Evidence>,
     pub detail: String,
     /// The step handed the container's process to a program of the image (its shell):
@@ -104,7 +110,7 @@ impl Verdict {
         }
     }
 
-    pub fn mechanism(mut self, mechanism: Option<impl Into<String>>) -> Self {
+    pub fn mechanism(mut self, mechanism: Option<impl Into<Mechanism>>) -> Self {
         self.mechanism = mechanism.map(Into::into);
         self
     }
@@ -153,55 +159,6 @@ pub struct RunReport {
     pub profile_handling: ProfileHandling,
     /// When the container did not start under a profile: which denials its start needs.
     pub triage: Option<Triage>,
-}
-
-/// How a runtime treats a seccomp profile; runc honours all of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct ProfileHandling {
-    /// The profile is applied at all.
-    pub applies_profile: bool,
-    /// The filter is in place before the container's own execve.
-    pub filters_own_exec: bool,
-    pub honours_errno_ret: bool,
-    pub honours_architectures: bool,
-}
-
-impl Default for ProfileHandling {
-    fn default() -> Self {
-        ProfileHandling {
-            applies_profile: true,
-            filters_own_exec: true,
-            honours_errno_ret: true,
-            honours_architectures: true,
-        }
-    }
-}
-
-impl ProfileHandling {
-    pub const IGNORES_PROFILE: &'static str =
-        "ignores the profile (gVisor applies linux.seccomp only with --oci-seccomp)";
-    pub const FILTERS_AFTER_START: &'static str =
-        "applies the filter after its own start, so a profile denying execve does not stop the container";
-    pub const NO_ERRNO_RET: &'static str = "ignores errnoRet: denied calls fail with EPERM";
-    pub const NO_ARCHITECTURES: &'static str = "ignores the profile's architectures list";
-
-    /// Sentences on how this differs from runc; empty for runc itself.
-    pub fn notes(&self) -> Vec<&'static str> {
-        if !self.applies_profile {
-            return vec![Self::IGNORES_PROFILE];
-        }
-        let mut notes = Vec::new();
-        if !self.filters_own_exec {
-            notes.push(Self::FILTERS_AFTER_START);
-        }
-        if !self.honours_errno_ret {
-            notes.push(Self::NO_ERRNO_RET);
-        }
-        if !self.honours_architectures {
-            notes.push(Self::NO_ARCHITECTURES);
-        }
-        notes
-    }
 }
 
 /// What start-failure triage found.
@@ -310,23 +267,6 @@ impl Summary {
     }
 }
 
-/// The process exit codes: a documented API (see README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitCode {
-    /// Nothing escaped and every expectation was met.
-    Clean = 0,
-    /// An escape, or a mismatch with expectations.
-    Escaped = 1,
-    /// Bad input or usage.
-    Usage = 2,
-    /// The environment cannot run this: runtime missing, not root, unsupported kernel.
-    Environment = 3,
-    /// A container could not start where starting was expected.
-    StartFailure = 4,
-    /// Interrupted by SIGINT/SIGTERM (the shell convention, 128 + SIGINT).
-    Interrupted = 130,
-}
-
 impl Verdict {
     /// Makes every string the container or the runtime could have chosen safe to show.
     pub fn sanitize(&mut self) {
@@ -335,7 +275,9 @@ impl Verdict {
         self.probe = untrusted(&self.probe);
         self.technique = self.technique.as_deref().map(untrusted);
         self.target = self.target.as_deref().map(untrusted);
-        self.mechanism = self.mechanism.as_deref().map(untrusted);
+        if let Some(m) = &mut self.mechanism {
+            m.sanitize();
+        }
         self.detail = untrusted(&self.detail);
     }
 }
@@ -393,187 +335,17 @@ impl Report {
         }
     }
 
-    /// Escapes dominate: they are what the user must act on first.
+    /// See [`exit::decide`]: escapes dominate start failures.
     pub fn exit_code(&self) -> ExitCode {
-        if self.interrupted {
-            ExitCode::Interrupted
-        } else if self.summary.escaped > 0 {
-            ExitCode::Escaped
-        } else if self.summary.start_failures > 0 {
-            ExitCode::StartFailure
-        } else {
-            ExitCode::Clean
-        }
+        exit::decide(&exit::Findings {
+            interrupted: self.interrupted,
+            escaped_or_mismatch: self.summary.escaped > 0,
+            start_failure: self.summary.start_failures > 0,
+            ..exit::Findings::default()
+        })
     }
 
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("report serialises") + "\n"
-    }
-
-    /// The human table: probes as rows grouped by goal, runtimes as columns.
-    pub fn to_table(&self, color: bool) -> String {
-        let mut out = String::new();
-        let (bold_red, dim, reset) = if color {
-            ("\x1b[1;31m", "\x1b[2m", "\x1b[0m")
-        } else {
-            ("", "", "")
-        };
-        let _ = writeln!(
-            out,
-            "breakout {} · seccomp: {} · kernel {} {}",
-            self.breakout_version,
-            self.subject.seccomp,
-            self.environment.kernel,
-            self.environment.arch
-        );
-        for run in &self.runs {
-            if let StartStatus::FailedToStart { error } = &run.start {
-                let _ = writeln!(
-                    out,
-                    "\n{bold_red}{}: the container did not start{reset}\n  {}",
-                    run.runtime.name,
-                    error.replace('\n', "\n  ")
-                );
-                match &run.triage {
-                    Some(t) if t.attempts > 0 => {
-                        let _ = writeln!(
-                            out,
-                            "  triage ({} empty containers started): {}",
-                            t.attempts, t.conclusion
-                        );
-                    }
-                    Some(t) => {
-                        let _ = writeln!(out, "  diagnosis: {}", t.conclusion);
-                    }
-                    None => {}
-                }
-            }
-        }
-        for run in &self.runs {
-            let r = &run.runtime;
-            let mut line = format!("runtime {}: {}", r.name, r.version);
-            if let Some(lib) = &r.libseccomp {
-                let _ = write!(line, ", libseccomp {lib}");
-            }
-            if !r.flags.is_empty() {
-                let _ = write!(line, "; flags {}", r.flags.join(" "));
-            }
-            let _ = writeln!(out, "{line}");
-        }
-        // Rows: every step seen in any run, in catalog order then target order.
-        let mut steps: Vec<(usize, String, Option<Goal>)> = Vec::new();
-        for run in &self.runs {
-            for v in &run.verdicts {
-                let step = v.step();
-                if !steps.iter().any(|(_, s, _)| *s == step) {
-                    let order = catalog::CATALOG
-                        .iter()
-                        .position(|p| p.id == v.probe)
-                        .unwrap_or(usize::MAX);
-                    steps.push((order, step, v.goal));
-                }
-            }
-        }
-        steps.sort_by_key(|(order, _, goal)| (*goal, *order));
-        let cell = |v: Option<&Verdict>| -> (String, bool) {
-            match v {
-                None => ("-".into(), false),
-                Some(v) => {
-                    let mut text = v.outcome.as_str().to_string();
-                    if v.outcome == Outcome::Escaped {
-                        text = text.to_uppercase();
-                    }
-                    if let Some(m) = &v.mechanism {
-                        let _ = write!(text, " ({m})");
-                    }
-                    if v.outcome == Outcome::Escaped {
-                        if let Some(Evidence::Witnessed) = v.evidence {
-                            text.push_str(" witnessed");
-                        } else {
-                            text.push_str(" reported");
-                        }
-                    }
-                    if v.image_code {
-                        // The image's own program had the process: said in every cell.
-                        text.push_str(", image code ran");
-                    }
-                    (text, v.outcome == Outcome::Escaped)
-                }
-            }
-        };
-        let step_width = steps.iter().map(|s| s.1.len()).max().unwrap_or(5).max(5);
-        let mut header = format!("\n   {:<9} {:<step_width$}", "GOAL", "PROBE");
-        for run in &self.runs {
-            let _ = write!(header, "  {:<32}", run.runtime.name.to_uppercase());
-        }
-        let _ = writeln!(out, "{}", header.trim_end());
-        let mut last_goal = None;
-        for (_, step, goal) in &steps {
-            let goal_text = if last_goal == Some(*goal) {
-                String::new()
-            } else {
-                goal.map(|g| g.as_str().to_string()).unwrap_or("?".into())
-            };
-            last_goal = Some(*goal);
-            let mut escaped_any = false;
-            let mut line = format!(" {:<9} {:<step_width$}", goal_text, step);
-            for run in &self.runs {
-                let v = run.verdicts.iter().find(|v| v.step() == *step);
-                let (text, escaped) = cell(v);
-                escaped_any |= escaped;
-                if escaped {
-                    let _ = write!(line, "  {bold_red}{text:<32}{reset}");
-                } else if v.map(|v| v.outcome) == Some(Outcome::NotRun) {
-                    let _ = write!(line, "  {dim}{text:<32}{reset}");
-                } else {
-                    let _ = write!(line, "  {text:<32}");
-                }
-            }
-            let marker = if escaped_any { "!!" } else { "  " };
-            let differs = self.divergences.iter().any(|d| d.step == *step);
-            let _ = writeln!(
-                out,
-                "{marker}{}{}",
-                line.trim_end(),
-                if differs { "  <>" } else { "" }
-            );
-        }
-        if !self.divergences.is_empty() {
-            let _ = writeln!(out, "\nwhere the runtimes differ:");
-            for d in &self.divergences {
-                let _ = writeln!(out, "  <> {}: {}", d.step, d.explanation);
-            }
-        }
-        out.push('\n');
-        for run in &self.runs {
-            for g in &run.escapes_by_goal {
-                let _ = writeln!(
-                    out,
-                    "{bold_red}{}: escaped via {}{reset}{}",
-                    g.goal.as_str(),
-                    g.via.join(", "),
-                    if self.runs.len() > 1 {
-                        format!(" ({})", run.runtime.name)
-                    } else {
-                        String::new()
-                    }
-                );
-            }
-        }
-        let s = &self.summary;
-        let containers: u32 = self.runs.iter().map(|r| r.containers).sum();
-        let _ = writeln!(
-            out,
-            "summary: {} escaped, {} blocked, {} not-applicable, {} error, {} not-run; {} start failure(s); {} container(s){}",
-            s.escaped,
-            s.blocked,
-            s.not_applicable,
-            s.error,
-            s.not_run,
-            s.start_failures,
-            containers,
-            if self.interrupted { "; INTERRUPTED" } else { "" }
-        );
-        out
     }
 }

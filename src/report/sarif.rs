@@ -167,7 +167,7 @@ fn result(
         properties.insert("expected".into(), json!(untrusted(&c.expected)));
         properties.insert("got".into(), json!(untrusted(&c.got)));
         if let Some(m) = &c.mechanism {
-            properties.insert("mechanism".into(), json!(untrusted(m)));
+            properties.insert("mechanism".into(), json!(untrusted(&m.to_string())));
         }
     }
     let text = untrusted_lines(&text);

@@ -23,7 +23,7 @@ pub struct Check {
     /// The verdict's outcome (`escaped`, `blocked`, ...).
     pub got: String,
     /// The verdict's mechanism, if any.
-    pub mechanism: Option<String>,
+    pub mechanism: Option<super::Mechanism>,
     /// The verdict's detail line.
     pub detail: String,
     pub ok: bool,
@@ -86,7 +86,9 @@ impl Check {
         self.step = untrusted(&self.step);
         self.expected = untrusted(&self.expected);
         self.got = untrusted(&self.got);
-        self.mechanism = self.mechanism.as_deref().map(untrusted);
+        if let Some(m) = &mut self.mechanism {
+            m.sanitize();
+        }
         self.detail = untrusted(&self.detail);
     }
 }

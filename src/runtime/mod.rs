@@ -66,15 +66,7 @@ pub struct Runtime {
     pub cli_deadline: Duration,
 }
 
-/// Version facts a report carries.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct RuntimeVersion {
-    pub name: String,
-    pub binary: PathBuf,
-    pub flags: Vec<String>,
-    pub version: String,
-    pub libseccomp: Option<String>,
-}
+pub use crate::facts::RuntimeVersion;
 
 fn find_in_path(binary: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")

@@ -6,7 +6,7 @@
 
 use super::engine::Engine;
 use crate::container::Network;
-use crate::report::ProfileHandling;
+use crate::facts::ProfileHandling;
 
 /// What is known about one runtime configuration. Add a runtime by adding a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::catalog::{self, Goal};
-use crate::report::Outcome;
+use crate::report::{Kind, Mechanism, Outcome};
 
 /// Every outcome, in the order messages list them.
 const OUTCOMES: &[Outcome] = &[
@@ -74,7 +74,7 @@ pub struct Expected {
     /// `None` means `any`: every verdict matches.
     pub outcome: Option<Outcome>,
     /// When given, the verdict's mechanism must be exactly this (`EPERM`, `SIGSYS`).
-    pub mechanism: Option<String>,
+    pub mechanism: Option<Mechanism>,
     /// As written in the scenario (`blocked:EPERM`).
     pub text: String,
 }
@@ -116,32 +116,38 @@ impl Expected {
                     })?,
             ),
         };
-        if let Some(m) = mechanism {
-            let printable = m.bytes().all(|b| (0x20..0x7f).contains(&b));
-            if m.is_empty() || m.trim() != m || !printable || m.contains(':') {
-                return Err(format!(
-                    "{text:?}: the mechanism after ':' must be a name such as EPERM, SIGSYS, \
-                     timeout or start-failure"
-                ));
+        let mechanism = match mechanism {
+            None => None,
+            Some(m) => {
+                let printable = m.bytes().all(|b| (0x20..0x7f).contains(&b));
+                if m.is_empty() || m.trim() != m || !printable || m.contains(':') {
+                    return Err(format!(
+                        "{text:?}: the mechanism after ':' must be a name such as EPERM, SIGSYS, \
+                         timeout or start-failure"
+                    ));
+                }
+                // Only names breakout knows: an unknown one could never match.
+                Some(Mechanism::parse(m).map_err(|e| {
+                    format!(
+                        "{text:?}: {e}; expected an errno (EPERM), a signal (SIGSYS) or one of {}",
+                        Kind::ALL.map(Kind::as_str).join(", ")
+                    )
+                })?)
             }
-        }
+        };
         Ok(Expected {
             outcome,
-            mechanism: mechanism.map(str::to_string),
+            mechanism,
             text: text.to_string(),
         })
     }
 
     /// Whether a verdict with this outcome and mechanism meets the expectation.
-    pub fn matches(&self, outcome: Outcome, mechanism: Option<&str>) -> bool {
+    pub fn matches(&self, outcome: Outcome, mechanism: Option<&Mechanism>) -> bool {
         match self.outcome {
             None => true,
             Some(want) => {
-                want == outcome
-                    && self
-                        .mechanism
-                        .as_deref()
-                        .is_none_or(|m| mechanism == Some(m))
+                want == outcome && self.mechanism.as_ref().is_none_or(|m| mechanism == Some(m))
             }
         }
     }

@@ -41,7 +41,7 @@ pub fn judge(
                 return check(v, Outcome::NotRun.as_str().to_string(), true);
             }
             let expected = expect.expected_for(runtime, &v.step());
-            let ok = expected.matches(v.outcome, v.mechanism.as_deref());
+            let ok = expected.matches(v.outcome, v.mechanism.as_ref());
             check(v, expected.text, ok)
         })
         .collect();
@@ -112,7 +112,7 @@ fn mismatch_line(v: &Verdict, expected: &str) -> String {
         v.outcome.as_str()
     );
     if let Some(m) = &v.mechanism {
-        let _ = write!(line, " ({})", untrusted(m));
+        let _ = write!(line, " ({})", untrusted(&m.to_string()));
     }
     let detail = untrusted(&v.detail.split_whitespace().collect::<Vec<_>>().join(" "));
     if !detail.is_empty() {

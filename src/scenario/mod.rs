@@ -56,7 +56,10 @@
 //! An **expected verdict** is `any` (every verdict matches), an outcome (`escaped`,
 //! `blocked`, `not-applicable`, `error`, `not-run`), or an outcome and the mechanism
 //! it must come with, `OUTCOME:MECHANISM` (`blocked:EPERM`, `blocked:SIGSYS`,
-//! `error:timeout`); mechanisms are compared exactly.
+//! `error:timeout`); mechanisms are compared exactly. A mechanism is a Linux errno
+//! name, a signal name, or one of breakout's own (see [`crate::report::Kind`]); any
+//! other name is an error with the nearest known one suggested, since it could never
+//! match.
 //!
 //! **Precedence**, most specific first, for step `fs.write-mount@/scratch` under
 //! runtime `R`: `expect.runtimes.R.probes["fs.write-mount@/scratch"]`,

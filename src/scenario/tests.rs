@@ -133,6 +133,8 @@ fn parses_a_full_scenario() {
     assert_eq!(
         e.runtimes["runsc"].probes["spawn.clone3"]
             .mechanism
+            .as_ref()
+            .map(ToString::to_string)
             .as_deref(),
         Some("ENOSYS")
     );
@@ -269,6 +271,29 @@ fn error_bad_outcome_string() {
         46,
         "expect.default",
         "the mechanism after ':' must be a name",
+    );
+    // A mechanism must be one breakout knows, or it could never match: the nearest
+    // known name is suggested.
+    assert_parse_error(
+        r#"{"runtimes": ["runc"], "expect": {"default": "blocked:SIGSYSS"}}"#,
+        1,
+        46,
+        "expect.default",
+        "\"blocked:SIGSYSS\": unknown mechanism \"SIGSYSS\" (did you mean SIGSYS?)",
+    );
+    assert_parse_error(
+        r#"{"runtimes": ["runc"], "expect": {"probes": {"spawn.fork": "blocked:EPRM"}}}"#,
+        1,
+        60,
+        "expect.probes[\"spawn.fork\"]",
+        "unknown mechanism \"EPRM\" (did you mean EPERM?)",
+    );
+    assert_parse_error(
+        r#"{"runtimes": ["runc"], "expect": {"default": "blocked:frobnicated"}}"#,
+        1,
+        46,
+        "expect.default",
+        "unknown mechanism \"frobnicated\"; expected an errno (EPERM), a signal (SIGSYS) or one of timeout",
     );
     assert_parse_error(
         r#"{"runtimes": ["runc"], "expect": {"start": "started"}}"#,
@@ -596,15 +621,15 @@ fn profile_inline_is_validated_with_positions_in_the_scenario() {
 #[test]
 fn precedence_each_level_beats_the_next() {
     let levels = [
-        // (path to the key, key, value)
-        ("runtime.probes", "fs.write-mount@/m", "error:step-runtime"),
-        ("runtime.probes", "fs.write-mount", "error:id-runtime"),
-        ("runtime.goals", "fs", "error:goal-runtime"),
-        ("runtime.default", "", "error:default-runtime"),
-        ("probes", "fs.write-mount@/m", "error:step"),
-        ("probes", "fs.write-mount", "error:id"),
-        ("goals", "fs", "error:goal"),
-        ("default", "", "error:default"),
+        // (path to the key, key, value): each level a different mechanism
+        ("runtime.probes", "fs.write-mount@/m", "error:EPERM"),
+        ("runtime.probes", "fs.write-mount", "error:EACCES"),
+        ("runtime.goals", "fs", "error:ENOSYS"),
+        ("runtime.default", "", "error:EINVAL"),
+        ("probes", "fs.write-mount@/m", "error:EFAULT"),
+        ("probes", "fs.write-mount", "error:EBADF"),
+        ("goals", "fs", "error:ENOENT"),
+        ("default", "", "error:EIO"),
     ];
     for first in 0..levels.len() {
         let mut runtime = serde_json::Map::new();
@@ -726,7 +751,7 @@ fn judge_passes_when_every_verdict_matches() {
     assert_eq!(checks[0].goal, Some(Goal::Spawn));
     assert_eq!(checks[0].expected, "blocked");
     assert_eq!(checks[0].got, "blocked");
-    assert_eq!(checks[0].mechanism.as_deref(), Some("EPERM"));
+    assert_eq!(checks[0].mechanism, Some("EPERM".into()));
     assert_eq!(checks[0].detail, "spawn.fork detail");
     assert_eq!(checks[1].expected, "escaped");
 }

@@ -1,0 +1,66 @@
+//! Plain facts about a runtime that both the runtime drivers and the reports carry:
+//! its version and how it treats a seccomp profile. Here, depending on neither, so that
+//! `report` and `runtime` do not import each other.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// Version facts a report carries.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RuntimeVersion {
+    pub name: String,
+    pub binary: PathBuf,
+    pub flags: Vec<String>,
+    pub version: String,
+    pub libseccomp: Option<String>,
+}
+
+/// How a runtime treats a seccomp profile; runc honours all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ProfileHandling {
+    /// The profile is applied at all.
+    pub applies_profile: bool,
+    /// The filter is in place before the container's own execve.
+    pub filters_own_exec: bool,
+    pub honours_errno_ret: bool,
+    pub honours_architectures: bool,
+}
+
+impl Default for ProfileHandling {
+    fn default() -> Self {
+        ProfileHandling {
+            applies_profile: true,
+            filters_own_exec: true,
+            honours_errno_ret: true,
+            honours_architectures: true,
+        }
+    }
+}
+
+impl ProfileHandling {
+    pub const IGNORES_PROFILE: &'static str =
+        "ignores the profile (gVisor applies linux.seccomp only with --oci-seccomp)";
+    pub const FILTERS_AFTER_START: &'static str =
+        "applies the filter after its own start, so a profile denying execve does not stop the container";
+    pub const NO_ERRNO_RET: &'static str = "ignores errnoRet: denied calls fail with EPERM";
+    pub const NO_ARCHITECTURES: &'static str = "ignores the profile's architectures list";
+
+    /// Sentences on how this differs from runc; empty for runc itself.
+    pub fn notes(&self) -> Vec<&'static str> {
+        if !self.applies_profile {
+            return vec![Self::IGNORES_PROFILE];
+        }
+        let mut notes = Vec::new();
+        if !self.filters_own_exec {
+            notes.push(Self::FILTERS_AFTER_START);
+        }
+        if !self.honours_errno_ret {
+            notes.push(Self::NO_ERRNO_RET);
+        }
+        if !self.honours_architectures {
+            notes.push(Self::NO_ARCHITECTURES);
+        }
+        notes
+    }
+}
