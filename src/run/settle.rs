@@ -325,6 +325,10 @@ mod tests {
 
     const T: Duration = Duration::from_secs(7);
 
+    fn mech(v: &Verdict) -> Option<String> {
+        v.mechanism.as_ref().map(|m| m.to_string())
+    }
+
     fn started() -> ContainerOutcome {
         ContainerOutcome {
             hello: true,
@@ -356,8 +360,8 @@ mod tests {
         );
         let v = v.unwrap();
         assert_eq!(
-            (v.outcome, v.mechanism.as_deref()),
-            (Outcome::Blocked, Some("SIGSYS"))
+            (v.outcome, mech(&v)),
+            (Outcome::Blocked, Some("SIGSYS".to_string()))
         );
         assert_eq!(v.evidence, Some(Evidence::Witnessed));
         assert_eq!(next, resume("spawn.fork"));
@@ -373,8 +377,8 @@ mod tests {
         );
         let v = v.unwrap();
         assert_eq!(
-            (v.outcome, v.mechanism.as_deref()),
-            (Outcome::Error, Some("SIGSEGV"))
+            (v.outcome, mech(&v)),
+            (Outcome::Error, Some("SIGSEGV".to_string()))
         );
         let (v, _) = next(
             "runc",
@@ -397,8 +401,8 @@ mod tests {
         let (v, next) = next("runc", true, &timed_out, T);
         let v = v.unwrap();
         assert_eq!(
-            (v.outcome, v.mechanism.as_deref()),
-            (Outcome::Error, Some("timeout"))
+            (v.outcome, mech(&v)),
+            (Outcome::Error, Some("timeout".to_string()))
         );
         assert!(v.detail.contains("7s"));
         assert_eq!(next, resume("spawn.fork"));
@@ -433,8 +437,8 @@ mod tests {
         let (v, _) = next("runc", true, &handed(None, false, true), T);
         let v = v.unwrap();
         assert_eq!(
-            (v.outcome, v.mechanism.as_deref()),
-            (Outcome::Error, Some("timeout"))
+            (v.outcome, mech(&v)),
+            (Outcome::Error, Some("timeout".to_string()))
         );
         assert!(v.image_code);
         // A handoff that was proved and then hung is decided: escaped.
@@ -527,17 +531,14 @@ mod tests {
         );
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].outcome, Outcome::Blocked);
-        assert_eq!(
-            (all[1].outcome, all[1].mechanism.as_deref()),
-            (Outcome::NotRun, None)
-        );
+        assert_eq!((all[1].outcome, mech(&all[1])), (Outcome::NotRun, None));
         let all = complete("runc", &steps, decided.clone(), &StartStatus::Started, true);
-        assert_eq!(all[1].mechanism.as_deref(), Some("interrupted"));
+        assert_eq!(mech(&all[1]).as_deref(), Some("interrupted"));
         let failed = StartStatus::FailedToStart {
             error: "\nfirst line\nsecond".into(),
         };
         let all = complete("runc", &steps, BTreeMap::new(), &failed, false);
-        assert_eq!(all[0].mechanism.as_deref(), Some("start-failure"));
+        assert_eq!(mech(&all[0]).as_deref(), Some("start-failure"));
         assert_eq!(all[0].detail, "the container did not start: first line");
         let mut rest = BTreeMap::new();
         give_up(&mut rest, &steps, "runc", "gone");
