@@ -3,7 +3,6 @@
 //! It only looks: it changes nothing on the host (a fix it knows of, such as crun's
 //! cgroup layout, is printed for the user to apply).
 
-use std::fs;
 use std::path::Path;
 use std::process::Command;
 
@@ -12,6 +11,7 @@ use serde::Serialize;
 use crate::bundle;
 use crate::report::environment::Environment;
 use crate::report::format::{Format, Unsupported};
+use crate::runtime::diagnose::runtime_problem;
 use crate::runtime::{Runtime, RUNTIMES};
 
 /// One runtime row as found on this host.
@@ -39,64 +39,6 @@ pub struct Doctor {
     pub ip_command: bool,
     /// What will be skipped or cannot work, one sentence each.
     pub skipped: Vec<String>,
-}
-
-/// Controllers on the cgroup2 mount of a hybrid layout: crun refuses to run while any
-/// is there.
-fn hybrid_cgroup2_controllers() -> Vec<String> {
-    fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
-        .map(|t| t.split_whitespace().map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
-/// Why a runtime cannot start containers on this host's cgroup layout, with the fix;
-/// `None` when nothing in the layout stands in its way.
-pub fn cgroup_problem(kind: &crate::runtime::RuntimeKind) -> Option<String> {
-    if !kind.refuses_hybrid_cgroups || Environment::probe().cgroup != "hybrid" {
-        return None;
-    }
-    let controllers = hybrid_cgroup2_controllers();
-    if controllers.is_empty() {
-        return None;
-    }
-    Some(format!(
-        "{} refuses hybrid cgroups while cgroup2 holds controllers ({}); fix: {}",
-        kind.name,
-        controllers.join(", "),
-        hybrid_cgroup_fix(&controllers)
-    ))
-}
-
-/// Why an installed runtime cannot start containers here, if it cannot: crun on a
-/// hybrid cgroup layout, the docker CLI without an engine behind it.
-pub fn runtime_problem(runtime: &Runtime) -> Option<String> {
-    if let Some(problem) = cgroup_problem(&runtime.kind) {
-        return Some(problem);
-    }
-    if runtime.engine() == Some(crate::runtime::engine::Engine::Docker) {
-        let answers = Command::new(&runtime.binary)
-            .args(["version", "--format", "{{.Server.Version}}"])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !answers {
-            return Some("no Docker engine answers (the docker CLI is installed, the daemon is not running or not reachable)".to_string());
-        }
-    }
-    None
-}
-
-/// The fix for crun on a hybrid layout: move each controller to a v1 hierarchy.
-pub fn hybrid_cgroup_fix(controllers: &[String]) -> String {
-    controllers
-        .iter()
-        .map(|c| {
-            format!(
-                "mkdir -p /sys/fs/cgroup/{c} && mount -t cgroup -o {c} cgroup /sys/fs/cgroup/{c}"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" && ")
 }
 
 /// Does the kernel answer a system call through this ABI? Asked in a child process
@@ -298,24 +240,5 @@ impl Doctor {
             }
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hybrid_fix_mounts_each_controller_as_v1() {
-        assert_eq!(
-            hybrid_cgroup_fix(&["hugetlb".to_string()]),
-            "mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb"
-        );
-    }
-
-    #[test]
-    fn only_crun_minds_the_layout() {
-        let runc = crate::runtime::RuntimeKind::named("runc").unwrap();
-        assert_eq!(cgroup_problem(&runc), None);
     }
 }

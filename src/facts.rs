@@ -1,6 +1,6 @@
-//! Plain facts about a runtime that both the runtime drivers and the reports carry:
-//! its version and how it treats a seccomp profile. Here, depending on neither, so that
-//! `report` and `runtime` do not import each other.
+//! Plain facts that both the runtime drivers and the reports carry: a runtime's version
+//! and how it treats a seccomp profile, and the host's cgroup layout. Here, depending
+//! on neither, so that `report` and `runtime` do not import each other.
 
 use std::path::PathBuf;
 
@@ -62,5 +62,20 @@ impl ProfileHandling {
             notes.push(Self::NO_ARCHITECTURES);
         }
         notes
+    }
+}
+
+/// The host's cgroup layout: `v2`, `hybrid` (v1 controllers plus a cgroup2 mount at
+/// `unified`), `v1`, or `none`.
+pub fn cgroup_layout() -> String {
+    let base = std::path::Path::new("/sys/fs/cgroup");
+    if base.join("cgroup.controllers").exists() {
+        "v2".into()
+    } else if base.join("unified").is_dir() {
+        "hybrid".into()
+    } else if base.is_dir() {
+        "v1".into()
+    } else {
+        "none".into()
     }
 }

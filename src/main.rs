@@ -150,13 +150,15 @@ fn runtimes(args: &RunArgs, mode: Mode) -> Result<Vec<Runtime>, CliError> {
                 // Installed and able to start containers here; the rest is named.
                 let installed: Vec<Runtime> = Runtime::installed()
                     .into_iter()
-                    .filter(|rt| match breakout::doctor::runtime_problem(rt) {
-                        Some(problem) => {
-                            eprintln!("breakout: compare leaves out {}: {problem}", rt.name);
-                            false
-                        }
-                        None => true,
-                    })
+                    .filter(
+                        |rt| match breakout::runtime::diagnose::runtime_problem(rt) {
+                            Some(problem) => {
+                                eprintln!("breakout: compare leaves out {}: {problem}", rt.name);
+                                false
+                            }
+                            None => true,
+                        },
+                    )
                     .collect();
                 if installed.is_empty() {
                     Err(CliError::Environment(format!(

@@ -83,7 +83,7 @@ pub fn pairs(scenarios: &[Scenario], partition: Option<Partition>) -> Vec<Pair> 
             return reason.clone();
         }
         let reason = match Runtime::lookup(name) {
-            Ok(rt) => crate::doctor::runtime_problem(&rt)
+            Ok(rt) => crate::runtime::diagnose::runtime_problem(&rt)
                 .map(|p| format!("{name} cannot start containers here: {p}")),
             Err(e) => Some(e.to_string()),
         };

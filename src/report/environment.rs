@@ -1,7 +1,6 @@
 //! The environment a report was made in: results depend on kernel, arch, cgroups, LSMs.
 
 use std::fs;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -36,19 +35,6 @@ pub fn uname() -> (String, String) {
     (field(&uts.release), field(&uts.machine))
 }
 
-fn cgroup_layout() -> String {
-    let base = Path::new("/sys/fs/cgroup");
-    if base.join("cgroup.controllers").exists() {
-        "v2".into()
-    } else if base.join("unified").is_dir() {
-        "hybrid".into()
-    } else if base.is_dir() {
-        "v1".into()
-    } else {
-        "none".into()
-    }
-}
-
 impl Environment {
     pub fn probe() -> Environment {
         let (kernel, arch) = uname();
@@ -64,7 +50,7 @@ impl Environment {
         Environment {
             kernel,
             arch,
-            cgroup: cgroup_layout(),
+            cgroup: crate::facts::cgroup_layout(),
             lsm,
             // SAFETY: geteuid has no preconditions.
             euid: unsafe { libc::geteuid() },

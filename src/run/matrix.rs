@@ -47,7 +47,7 @@ pub fn run_one(
 ) -> Result<RunReport, RunError> {
     let mut run = execute_with(plan, runtime, interrupted, progress)?;
     if matches!(run.start, StartStatus::FailedToStart { .. }) {
-        if let Some(problem) = crate::doctor::runtime_problem(runtime) {
+        if let Some(problem) = crate::runtime::diagnose::runtime_problem(runtime) {
             // Not the profile's doing: say what is, and skip the bisection.
             run.triage = Some(crate::report::Triage {
                 needed: Vec::new(),

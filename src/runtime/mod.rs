@@ -17,10 +17,11 @@ const CLI_DEADLINE: Duration = Duration::from_secs(30);
 /// runtime that hangs while cleaning up must cost seconds, not a CLI deadline each.
 pub(crate) const CLEANUP_DEADLINE: Duration = Duration::from_secs(3);
 /// How long `--version` may take: it starts nothing, so a slow answer is a hang.
-const QUERY_DEADLINE: Duration = Duration::from_secs(5);
+pub(crate) const QUERY_DEADLINE: Duration = Duration::from_secs(5);
 /// How often we look at a container that has not said anything.
 const POLL: Duration = Duration::from_millis(1);
 
+pub mod diagnose;
 pub mod engine;
 pub mod quirks;
 
