@@ -40,6 +40,7 @@ mod sys;
 
 use std::ffi::OsString;
 
+use breakout_wire::faults::Fault;
 use breakout_wire::protocol::{Event, Invocation};
 
 use ctx::{Ctx, Out};
@@ -162,7 +163,9 @@ fn main() {
         .and_then(|hex| breakout_wire::protocol::Key::from_hex(&hex));
     match mode {
         // Fault injection: a container that ends without a word.
-        Mode::Run(inv) if inv.fault.as_deref() == Some("silent") => std::process::exit(0),
+        Mode::Run(inv) if inv.fault.as_deref().map(Fault::parse) == Some(Ok(Fault::Silent)) => {
+            std::process::exit(0)
+        }
         Mode::Run(inv) => {
             let ctx = Ctx {
                 inv,

@@ -2,6 +2,7 @@
 //! already ran, runs each step in-process and prints the protocol lines.
 
 use breakout_wire::catalog;
+use breakout_wire::faults::Fault;
 use breakout_wire::protocol::Event;
 
 use crate::ctx::{Ctx, Verdict};
@@ -34,8 +35,7 @@ pub fn run_suite(ctx: &Ctx, after: Option<&str>) {
         inject_fault(ctx, step);
         let verdict = run_step(ctx, step);
         ctx.emit_verdict(step, verdict);
-        if matches!(ctx.inv.fault.as_deref().and_then(|f| f.split_once('@')), Some(("dup", at)) if at == step)
-        {
+        if matches!(fault(ctx), Some(Fault::Dup(at)) if at == *step) {
             // The step again, with a contradicting verdict: the first one stands.
             ctx.out.emit(Event::Start { step: step.clone() });
             ctx.emit_verdict(
@@ -47,19 +47,28 @@ pub fn run_suite(ctx: &Ctx, after: Option<&str>) {
     ctx.out.emit(Event::Done);
 }
 
+/// The fault the invocation asks for, if any (one the harness validated).
+pub fn fault(ctx: &Ctx) -> Option<Fault> {
+    ctx.inv.fault.as_deref().and_then(|f| Fault::parse(f).ok())
+}
+
 /// Misbehaves on request, so tests can drive the harness's timeout and death paths
 /// with a real container. Never used unless `--fault` is given.
 fn inject_fault(ctx: &Ctx, step: &str) {
-    match ctx.inv.fault.as_deref().and_then(|f| f.split_once('@')) {
-        Some(("hang", at)) if at == step => loop {
+    let Some(fault) = fault(ctx).filter(|f| f.step() == Some(step)) else {
+        return;
+    };
+    match fault {
+        Fault::Hang(_) => loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         },
-        Some(("exit", at)) if at == step => std::process::exit(3),
+        Fault::Exit(_) => std::process::exit(3),
         // Time for a test to act beside a running step (e.g. flood the canary).
-        Some(("pause", at)) if at == step => std::thread::sleep(std::time::Duration::from_secs(2)),
-        Some(("forkbomb", at)) if at == step => fork_bomb(),
-        Some(("flood", at)) if at == step => flood(ctx),
-        _ => {}
+        Fault::Pause(_) => std::thread::sleep(std::time::Duration::from_secs(2)),
+        Fault::ForkBomb(_) => fork_bomb(),
+        Fault::Flood(_) => flood(ctx),
+        // Acted on elsewhere: after the step's verdict, after hello, before hello.
+        Fault::Dup(_) | Fault::Garbage | Fault::Silent => {}
     }
 }
 
@@ -94,7 +103,7 @@ fn flood(ctx: &Ctx) -> ! {
 
 /// Prints malformed and overlong lines, for tests of the harness's line handling.
 pub fn inject_garbage(ctx: &Ctx) {
-    if ctx.inv.fault.as_deref() == Some("garbage") {
+    if fault(ctx) == Some(Fault::Garbage) {
         ctx.out.raw("this is not json");
         ctx.out.raw(r#"{"v":99,"event":"done"}"#);
         ctx.out

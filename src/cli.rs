@@ -4,13 +4,11 @@
 //! [`RunArgs::plan`] turns the rest into a [`Plan`] or an error that names the flag.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::container::RawSettings;
-use crate::profile::{Platform, Profile};
-use crate::run::{self, Plan};
+use crate::run::{Plan, PlanError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -216,11 +214,28 @@ pub struct RunArgs {
     /// `RUNTIME run --bundle DIR ID`. Default rootfs and network none or host only.
     #[arg(long = "emit-bundle", value_name = "DIR")]
     pub emit_bundle: Option<PathBuf>,
-    /// Test hook: make the runner misbehave (hang@STEP, exit@STEP, forkbomb@STEP,
-    /// flood@STEP, pause@STEP, dup@STEP, garbage, silent) so tests can drive the harness's timeout, death and
-    /// bad-output paths with a real container.
+    /// Test hook: make the runner misbehave (see `breakout_wire::faults`) so tests can
+    /// drive the harness's timeout, death and bad-output paths with a real container.
     #[arg(long = "inject-fault", hide = true, value_name = "FAULT")]
     pub inject_fault: Option<String>,
+}
+
+impl From<PlanError> for CliError {
+    fn from(e: PlanError) -> CliError {
+        match e {
+            PlanError::Usage(m) => CliError::Usage(m),
+            PlanError::Environment(m) => CliError::Environment(m),
+        }
+    }
+}
+
+impl From<CliError> for PlanError {
+    fn from(e: CliError) -> PlanError {
+        match e {
+            CliError::Usage(m) => PlanError::Usage(m),
+            CliError::Environment(m) => PlanError::Environment(m),
+        }
+    }
 }
 
 /// A problem that maps to an exit code.
@@ -253,57 +268,15 @@ impl RunArgs {
     /// Validates flags and files, resolves the profile: everything short of starting.
     pub fn plan(&self) -> Result<Plan, CliError> {
         if let Some(fault) = &self.inject_fault {
-            let known = fault == "garbage"
-                || fault == "silent"
-                || matches!(fault.split_once('@'), Some(("hang" | "exit" | "forkbomb" | "flood" | "pause" | "dup", step)) if !step.is_empty());
-            if !known {
-                return Err(CliError::Usage(format!(
-                    "--inject-fault {fault:?}: expected hang@STEP, exit@STEP, forkbomb@STEP, flood@STEP, pause@STEP, dup@STEP, garbage or silent"
-                )));
-            }
+            breakout_wire::faults::Fault::parse(fault)
+                .map_err(|e| CliError::Usage(format!("--inject-fault: {e}")))?;
         }
-        let mut plan = build_plan(&self.raw_settings(), &self.probe, self.timeout, || {
-            probe_bin(self.probe_bin.as_deref())
+        let mut plan = Plan::build(&self.raw_settings(), &self.probe, self.timeout, || {
+            probe_bin(self.probe_bin.as_deref()).map_err(PlanError::from)
         })?;
         plan.fault = self.inject_fault.clone();
         Ok(plan)
     }
-}
-
-/// Validates settings and probe patterns and resolves the profile for this host: the
-/// plan `run`, `compare` and each trial of `test` execute. The probe binary is looked
-/// for last, so that bad input is reported as such before any environment problem.
-pub fn build_plan(
-    raw: &RawSettings,
-    probe_patterns: &[String],
-    timeout_secs: u64,
-    probe_bin: impl FnOnce() -> Result<PathBuf, CliError>,
-) -> Result<Plan, CliError> {
-    let usage = |e: &dyn std::fmt::Display| CliError::Usage(e.to_string());
-    let settings = raw.validate().map_err(|e| match e {
-        // The flag is fine; this host cannot grant it.
-        crate::container::SettingsError::CapabilityUnavailable { .. } => {
-            CliError::Environment(e.to_string())
-        }
-        e => usage(&e),
-    })?;
-    let probes = run::select_probes(probe_patterns).map_err(|e| usage(&e))?;
-    let seccomp = match &settings.seccomp {
-        crate::container::Seccomp::Profile(path) => {
-            let profile = Profile::load(path).map_err(|e| usage(&e))?;
-            let platform = Platform::host(settings.caps.iter().cloned().collect());
-            Some(profile.resolve(&platform).map_err(|e| usage(&e))?)
-        }
-        _ => None,
-    };
-    Ok(Plan {
-        settings,
-        seccomp,
-        probes,
-        probe_bin: probe_bin()?,
-        timeout: Duration::from_secs(timeout_secs),
-        fault: None,
-    })
 }
 
 /// The probe binary: the one given, or `breakout-probe` beside this executable; it must

@@ -13,10 +13,11 @@ use std::time::Instant;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
-use crate::cli::{build_plan, CliError};
+use crate::cli::CliError;
 use crate::container::RawSettings;
 use crate::report::suite::{TrialOutcome, TrialStatus};
 use crate::report::StartStatus;
+use crate::run::Plan;
 use crate::runtime::Runtime;
 use crate::scenario::{self, ProfileSource, Scenario, StartExpectation};
 
@@ -184,7 +185,7 @@ pub fn run_pair(pair: &Pair, probe_bin: &Path, interrupted: &AtomicBool) -> Tria
         Err(e) => return fail(outcome, e),
     };
     let timeout = scenario.timeout.unwrap_or(60);
-    let plan = match build_plan(&raw, &scenario.probes, timeout, || {
+    let plan = match Plan::build(&raw, &scenario.probes, timeout, || {
         Ok(probe_bin.to_path_buf())
     }) {
         Ok(plan) => plan,

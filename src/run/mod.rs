@@ -35,7 +35,7 @@ use settle::Next;
 use witness::Witness;
 
 pub use matrix::{not_run, run_matrix, run_one};
-pub use plan::{emit_bundle, select_probes, Plan};
+pub use plan::{emit_bundle, select_probes, Plan, PlanError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

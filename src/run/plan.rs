@@ -9,7 +9,8 @@ use oci_spec::runtime::LinuxSeccomp;
 
 use crate::bundle::{self, RunDir};
 use crate::catalog::{ProbeInfo, CATALOG};
-use crate::container::{self, Settings, PROBE_PATH};
+use crate::container::{self, RawSettings, Settings, PROBE_PATH};
+use crate::profile::{Platform, Profile};
 use crate::protocol::{Invocation, Key};
 
 use super::canary::Canary;
@@ -27,6 +28,53 @@ pub struct Plan {
     pub timeout: Duration,
     /// A fault for the runner to inject (tests of the harness's own error paths).
     pub fault: Option<String>,
+}
+
+/// Why a plan could not be made: the input's fault (exit 2) or the host's (exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Environment(String),
+}
+
+impl Plan {
+    /// Validates settings and probe patterns and resolves the profile for this host: the
+    /// plan `run`, `compare` and each trial of `test` execute. The probe binary is looked
+    /// for last, so that bad input is reported as such before any environment problem.
+    pub fn build(
+        raw: &RawSettings,
+        probe_patterns: &[String],
+        timeout_secs: u64,
+        probe_bin: impl FnOnce() -> Result<PathBuf, PlanError>,
+    ) -> Result<Plan, PlanError> {
+        let usage = |e: &dyn std::fmt::Display| PlanError::Usage(e.to_string());
+        let settings = raw.validate().map_err(|e| match e {
+            // The flag is fine; this host cannot grant it.
+            crate::container::SettingsError::CapabilityUnavailable { .. } => {
+                PlanError::Environment(e.to_string())
+            }
+            e => usage(&e),
+        })?;
+        let probes = select_probes(probe_patterns).map_err(|e| usage(&e))?;
+        let seccomp = match &settings.seccomp {
+            crate::container::Seccomp::Profile(path) => {
+                let profile = Profile::load(path).map_err(|e| usage(&e))?;
+                let platform = Platform::host(settings.caps.iter().cloned().collect());
+                Some(profile.resolve(&platform).map_err(|e| usage(&e))?)
+            }
+            _ => None,
+        };
+        Ok(Plan {
+            settings,
+            seccomp,
+            probes,
+            probe_bin: probe_bin()?,
+            timeout: Duration::from_secs(timeout_secs),
+            fault: None,
+        })
+    }
 }
 
 /// Selects catalog probes by glob patterns; no patterns means all of them.

@@ -4,5 +4,6 @@
 //! the harness into the container.
 
 pub mod catalog;
+pub mod faults;
 pub mod names;
 pub mod protocol;
