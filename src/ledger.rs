@@ -63,16 +63,67 @@ pub fn owner() -> Option<&'static Owner> {
     OWNER.get_or_init(|| take_owner_lock().ok()).as_ref()
 }
 
+/// The ledger directory, made if need be, and only if it is ours alone: the sweep
+/// removes what records name, so a record someone else could write would let them
+/// have root remove any path.
 fn ledger_dir() -> io::Result<PathBuf> {
     let dir = ledger_path();
-    match fs::DirBuilder::new()
+    fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&dir)
+        .create(&dir)?;
+    trusted_dir(&dir)?;
+    Ok(dir)
+}
+
+/// `dir` is a directory (not a link) of this process's user that no one else can
+/// write to.
+fn trusted_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(dir)?;
+    if !meta.is_dir()
+        || meta.uid() != rustix::process::geteuid().as_raw()
+        || meta.mode() & 0o022 != 0
     {
-        Ok(()) => Ok(dir),
-        Err(e) => Err(e),
+        return Err(io::Error::other(format!(
+            "{} is not a directory of ours that only we can write",
+            dir.display()
+        )));
     }
+    Ok(())
+}
+
+/// Whether a record names only what a run of ours makes (directories named
+/// `breakout-*` or under the state base, `breakout-*` container ids, bridge
+/// namespaces `bo*`): a damaged record is left alone rather than believed.
+fn plausible(record: &Record) -> bool {
+    let ours = |path: &Path| {
+        path.is_absolute()
+            && !path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+            && path.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with("breakout-") || n.starts_with(&format!("{}-", record.pid))
+            })
+    };
+    let state_ok = ours(&record.state) || record.state.starts_with(&record.run_dir);
+    let name_ok = |n: &String| {
+        !n.is_empty()
+            && n.len() < 64
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    ours(&record.run_dir)
+        && state_ok
+        && record
+            .containers
+            .iter()
+            .all(|c| c.starts_with("breakout-") && name_ok(c))
+        && record
+            .netns
+            .iter()
+            .all(|n| n.starts_with("bo") && name_ok(n))
 }
 
 /// Locks a new file and only then gives it its owner name: a sweep never sees an owner
@@ -205,6 +256,9 @@ pub struct Swept {
 /// owner file is gone). Live runs are left alone.
 pub fn sweep_dead() -> Swept {
     let mut swept = Swept::default();
+    if trusted_dir(&ledger_path()).is_err() {
+        return swept;
+    }
     let Ok(entries) = fs::read_dir(ledger_path()) else {
         return swept;
     };
@@ -275,6 +329,9 @@ fn read_record(path: &Path) -> Option<Record> {
 /// containers (through their runtime, which also sweeps their cgroups), its mounts,
 /// its directories, its namespaces.
 fn sweep_record(record: &Record, swept: &mut Swept) {
+    if !plausible(record) {
+        return;
+    }
     if let Some(rt) = &record.runtime {
         if let Some(kind) = RuntimeKind::named(&rt.kind) {
             let runtime = Runtime {
@@ -468,6 +525,48 @@ impl Drop for Reaper {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plausible_records_are_swept() {
+        let good = Record {
+            owner: "owner-1-0-aa.lock".into(),
+            pid: 4242,
+            run_dir: "/tmp/breakout-4242-1-aa".into(),
+            state: "/run/breakout/4242-1-aa".into(),
+            runtime: None,
+            containers: vec!["breakout-4242-3-bb-1".into()],
+            netns: vec!["bo0123456789ab".into()],
+        };
+        assert!(plausible(&good));
+        for bad in [
+            Record {
+                run_dir: "/".into(),
+                ..good.clone()
+            },
+            Record {
+                run_dir: "/home".into(),
+                ..good.clone()
+            },
+            Record {
+                run_dir: "/tmp/breakout-x/../..".into(),
+                ..good.clone()
+            },
+            Record {
+                state: "/etc".into(),
+                ..good.clone()
+            },
+            Record {
+                containers: vec!["--all".into()],
+                ..good.clone()
+            },
+            Record {
+                netns: vec!["../x".into()],
+                ..good.clone()
+            },
+        ] {
+            assert!(!plausible(&bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn mountinfo_paths_unescape() {
