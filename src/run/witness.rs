@@ -9,6 +9,7 @@ use crate::bundle;
 use crate::container::Settings;
 use crate::protocol::{self, Key, Purpose};
 use crate::report::{Evidence, Outcome, Verdict};
+use breakout_wire::catalog::WitnessKind;
 use breakout_wire::names::Leftover;
 
 use super::canary::Canary;
@@ -26,8 +27,12 @@ pub(super) fn start_canary(
     let expected: std::collections::HashSet<String> = all_steps
         .iter()
         .filter(|step| {
-            crate::catalog::find(protocol::split_step(step).0)
-                .is_some_and(|p| p.goal == crate::catalog::Goal::Net)
+            crate::catalog::find(protocol::split_step(step).0).is_some_and(|p| {
+                matches!(
+                    p.witness,
+                    WitnessKind::CanaryStream | WitnessKind::CanaryDatagram
+                )
+            })
         })
         .map(|step| protocol::canary_token(key, step))
         .collect();
@@ -99,16 +104,15 @@ impl Witness<'_> {
                 }
             });
         }
-        let witnessed = match (verdict.probe.as_str(), verdict.target.as_deref()) {
-            (
-                "net.tcp-connect" | "net.udp-send" | "net.io-uring-connect" | "net.i386-socketcall",
-                _,
-            ) => {
+        let kind =
+            crate::catalog::find(&verdict.probe).map_or(WitnessKind::Reported, |p| p.witness);
+        let witnessed = match (kind, verdict.target.as_deref()) {
+            (WitnessKind::CanaryStream | WitnessKind::CanaryDatagram, _) => {
                 // A connection the probe made has reached the canary already. The UDP
                 // probe reports escaped after the canary's answer (recorded before it
                 // is sent) or after 500 ms of silence (the datagram had that long), so
                 // the short wait only covers the canary's thread catching up.
-                let patience = if verdict.probe == "net.udp-send" {
+                let patience = if kind == WitnessKind::CanaryDatagram {
                     Duration::from_millis(10)
                 } else {
                     Duration::from_secs(2)
@@ -130,8 +134,10 @@ impl Witness<'_> {
                     false
                 }
             }
-            ("fs.write-rootfs", _) => self.take_marker(&self.rootfs_writes, nonce, &verdict.step()),
-            ("fs.write-mount", Some(target)) => match self.settings.host_source(target) {
+            (WitnessKind::RootfsMarker, _) => {
+                self.take_marker(&self.rootfs_writes, nonce, &verdict.step())
+            }
+            (WitnessKind::MountMarker, Some(target)) => match self.settings.host_source(target) {
                 Some(source) => self.take_marker(source, nonce, &verdict.step()),
                 None => false,
             },
@@ -153,7 +159,9 @@ impl Witness<'_> {
     fn conclude(verdict: Verdict, witnessed: bool) -> Verdict {
         if witnessed {
             verdict.evidence(Evidence::Witnessed)
-        } else if verdict.probe == "net.udp-send" {
+        } else if crate::catalog::find(&verdict.probe)
+            .is_some_and(|p| p.witness == WitnessKind::CanaryDatagram)
+        {
             // Sending a datagram succeeds whether or not anything can receive it: only
             // the canary's receipt makes it an escape.
             Verdict {

@@ -43,6 +43,27 @@ impl Goal {
     }
 }
 
+/// How the harness can see a probe's escape from outside the container; anything else
+/// is the probe's own word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WitnessKind {
+    /// Nothing outside shows it: the verdict is the probe's word.
+    Reported,
+    /// A connection delivers the step's canary token to the canary.
+    CanaryStream,
+    /// A datagram delivers the step's canary token; without the canary's receipt the
+    /// send proves nothing (a send succeeds into the void).
+    CanaryDatagram,
+    /// A marker holding the step's marker token appears in the rootfs, on the host side.
+    RootfsMarker,
+    /// A marker appears on the volume's host side.
+    MountMarker,
+    /// The program started prints the container's nonce (the payload), or proves a
+    /// handoff on stderr.
+    Payload,
+}
+
 /// One catalog entry.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct ProbeInfo {
@@ -58,6 +79,8 @@ pub struct ProbeInfo {
     pub per_mount: bool,
     /// Hands the process to a program of the image (see `handoff` in the protocol).
     pub hands_off: bool,
+    /// How its escape is seen from outside.
+    pub witness: WitnessKind,
 }
 
 pub const CATALOG: &[ProbeInfo] = &[
@@ -69,6 +92,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying io_uring_setup, or kernel.io_uring_disabled",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "kernel.bpf",
@@ -78,6 +102,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying bpf, or no CAP_BPF/CAP_SYS_ADMIN (EPERM)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "kernel.keyctl",
@@ -87,6 +112,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying keyctl",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "kernel.userfaultfd",
@@ -96,6 +122,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying userfaultfd, or vm.unprivileged_userfaultfd=0 without CAP_SYS_PTRACE",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "kernel.perf-event-open",
@@ -105,6 +132,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying perf_event_open, or kernel.perf_event_paranoid",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "kernel.ptrace",
@@ -114,6 +142,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying ptrace, or no CAP_SYS_PTRACE under Yama",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "kernel.process-vm-writev",
@@ -123,6 +152,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying process_vm_writev",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "kernel.personality",
@@ -132,6 +162,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp allowing personality only for harmless personas",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "kernel.uselib",
@@ -141,6 +172,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying uselib (kernels without it, CONFIG_USELIB off or a recent kernel that dropped it, answer ENOSYS: not applicable)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "kernel.init-module",
@@ -150,6 +182,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying init_module, no CAP_SYS_MODULE or kernel.modules_disabled=1 (EPERM); kernels without modules answer ENOSYS (not applicable)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "kernel.kexec-load",
@@ -159,6 +192,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying kexec_load, no CAP_SYS_BOOT or kernel.kexec_load_disabled=1 (EPERM); kernels without CONFIG_KEXEC answer ENOSYS (not applicable)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "kernel.reboot",
@@ -168,6 +202,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying reboot, or no CAP_SYS_BOOT (EPERM)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "ipc.sysv-shm",
@@ -177,6 +212,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying shmget/shmat",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "ipc.write-dev-shm",
@@ -186,6 +222,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "a read-only /dev/shm (EROFS); without /dev/shm it is not applicable",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "spawn.fork",
@@ -195,6 +232,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying fork",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "spawn.vfork",
@@ -204,6 +242,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying vfork (denying fork does not cover it)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "spawn.clone",
@@ -213,6 +252,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying clone",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "spawn.clone3",
@@ -222,6 +262,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying clone3 (ENOSYS is also a block: callers fall back to clone)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "spawn.thread",
@@ -231,6 +272,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying clone, or clone with CLONE_THREAD (or CLONE_VM) in its flags",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "spawn.i386-fork",
@@ -240,6 +282,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "a profile without the x86 architecture (libseccomp kills the call: SIGSYS), or one listing x86 whose fork rule then applies by name",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "spawn.x32",
@@ -249,6 +292,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "a filter without the x32 architecture (libseccomp kills the call: SIGSYS); kernels without x32 answer ENOSYS (not applicable)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "namespace.clone-newuser",
@@ -258,6 +302,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp masking CLONE_NEWUSER in clone's flags, or user.max_user_namespaces=0 (ENOSPC)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "namespace.clone3-newuser",
@@ -267,6 +312,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying clone3 (ENOSYS), or user.max_user_namespaces=0",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "namespace.setns",
@@ -276,6 +322,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying setns, or no CAP_SYS_ADMIN (EPERM)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "fs.write-rootfs",
@@ -285,6 +332,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "a read-only rootfs (EROFS), a non-root user (EACCES)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::RootfsMarker,
     },
     ProbeInfo {
         id: "fs.write-mount",
@@ -294,6 +342,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "the mount being read-only (EROFS)",
         per_mount: true,
         hands_off: false,
+        witness: WitnessKind::MountMarker,
     },
     ProbeInfo {
         id: "fs.remount-rw",
@@ -303,6 +352,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "no CAP_SYS_ADMIN (EPERM), seccomp denying mount",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "fs.mount-new",
@@ -312,6 +362,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "no CAP_SYS_ADMIN (EPERM), seccomp denying mount",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "fs.mknod",
@@ -321,6 +372,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "nodev (EACCES), no CAP_MKNOD (EPERM), the device cgroup",
         per_mount: true,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "fs.setuid",
@@ -330,6 +382,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "nosuid or no-new-privileges (the payload runs without euid 0)",
         per_mount: true,
         hands_off: false,
+        witness: WitnessKind::Payload,
     },
     ProbeInfo {
         id: "fs.proc-sys",
@@ -339,6 +392,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "/proc/sys mounted read-only (EROFS)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "fs.sysfs",
@@ -348,6 +402,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "/sys mounted read-only (EROFS), as runtimes do for every unprivileged container",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "fs.open-by-handle",
@@ -357,6 +412,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "no CAP_DAC_READ_SEARCH (EPERM), seccomp denying open_by_handle_at",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "net.tcp-connect",
@@ -366,6 +422,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "a network namespace without a route to the canary, or seccomp denying socket/connect",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::CanaryStream,
     },
     ProbeInfo {
         id: "net.udp-send",
@@ -375,6 +432,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "a network namespace without a route to the canary, or seccomp denying sendto",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::CanaryDatagram,
     },
     ProbeInfo {
         id: "net.raw-socket",
@@ -384,6 +442,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "no CAP_NET_RAW (EPERM), seccomp on socket's arguments",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "net.packet-socket",
@@ -393,6 +452,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "no CAP_NET_RAW (EPERM), seccomp on socket's arguments",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "net.vsock",
@@ -402,6 +462,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp on socket's arguments; kernels without vsock answer EAFNOSUPPORT (not applicable)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "net.io-uring-connect",
@@ -411,6 +472,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying io_uring_setup/io_uring_enter (denying connect does not cover it), or no route to the canary",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::CanaryStream,
     },
     ProbeInfo {
         id: "net.i386-socketcall",
@@ -420,6 +482,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "a profile covering the x86 architecture's socketcall, or one without x86 (SIGSYS)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::CanaryStream,
     },
     ProbeInfo {
         id: "exec.execve",
@@ -429,6 +492,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying execve",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Payload,
     },
     ProbeInfo {
         id: "exec.execveat",
@@ -438,6 +502,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying execveat (denying execve does not cover it)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Payload,
     },
     ProbeInfo {
         id: "exec.shell",
@@ -447,6 +512,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying execve, or a rootfs without a shell",
         per_mount: false,
         hands_off: true,
+        witness: WitnessKind::Payload,
     },
     ProbeInfo {
         id: "exec.memfd",
@@ -456,6 +522,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying memfd_create or execveat (denying execve does not cover it), or vm.memfd_noexec=2 (EACCES)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Payload,
     },
     ProbeInfo {
         id: "exec.i386",
@@ -465,6 +532,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "a profile without the x86 architecture (libseccomp kills the call: SIGSYS), or one listing x86 whose execve rule then applies by name",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Payload,
     },
     ProbeInfo {
         id: "exec.posix-spawn",
@@ -474,6 +542,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying clone (or CLONE_VM in its flags) or execve; denying fork, vfork and clone3 does not cover it",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Payload,
     },
     ProbeInfo {
         id: "exec.interpreter",
@@ -483,6 +552,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying execve of the shell (not applicable on a read-only mount or without a shell)",
         per_mount: true,
         hands_off: true,
+        witness: WitnessKind::Payload,
     },
     ProbeInfo {
         id: "exec.mmap-exec",
@@ -492,6 +562,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "noexec (EPERM), seccomp on mmap's protection argument (not applicable on a read-only mount)",
         per_mount: true,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "fs.exec-mount",
@@ -501,6 +572,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "the noexec mount option (EACCES), or seccomp denying execve",
         per_mount: true,
         hands_off: false,
+        witness: WitnessKind::Payload,
     },
     ProbeInfo {
         id: "namespace.unshare-mount",
@@ -510,6 +582,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying unshare, or no CAP_SYS_ADMIN (EPERM)",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
     ProbeInfo {
         id: "namespace.unshare-user",
@@ -519,6 +592,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying unshare, or user.max_user_namespaces=0",
         per_mount: false,
         hands_off: false,
+        witness: WitnessKind::Reported,
     },
 ];
 
@@ -545,6 +619,23 @@ pub fn find(id: &str) -> Option<&'static ProbeInfo> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn witness_kinds_fit_their_probes() {
+        for p in CATALOG {
+            match p.witness {
+                WitnessKind::CanaryStream | WitnessKind::CanaryDatagram => {
+                    assert_eq!(p.goal, Goal::Net, "{}", p.id)
+                }
+                WitnessKind::RootfsMarker => assert!(!p.per_mount, "{}", p.id),
+                WitnessKind::MountMarker => assert!(p.per_mount, "{}", p.id),
+                WitnessKind::Payload | WitnessKind::Reported => {}
+            }
+            if p.hands_off {
+                assert_eq!(p.witness, WitnessKind::Payload, "{}", p.id);
+            }
+        }
+    }
+
     use super::*;
 
     fn strings(items: &[&str]) -> Vec<String> {
