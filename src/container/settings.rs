@@ -248,6 +248,13 @@ impl RawSettings {
 }
 
 impl Settings {
+    /// Refuses the mounts if `rootfs` (as it is now: a container may have changed it)
+    /// turns a destination, through a symlink, into the harness's directory or `/`.
+    /// Checked again before each container that resumes a suite.
+    pub fn check_mounts_against(&self, rootfs: &std::path::Path) -> Result<(), SettingsError> {
+        check_rootfs_symlinks(rootfs, &self.volumes, &self.tmpfs)
+    }
+
     /// The settings as the JSON report shows them.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({

@@ -190,6 +190,23 @@ pub fn execute_with(
             was_interrupted = true;
             break;
         }
+        // A program of the image may have changed the rootfs in an earlier container:
+        // a mount destination it turned into a link to /.breakout would cover the
+        // runner, or have the runtime make our mount point in a volume on the host.
+        if containers > 0 {
+            if let Err(e) = plan.settings.check_mounts_against(&run_dir.rootfs()) {
+                let why = format!(
+                    "the suite cannot resume in a new container: an earlier container changed the rootfs ({e})"
+                );
+                settle::give_up(
+                    &mut verdicts,
+                    &all_steps,
+                    name,
+                    &crate::sanitize::untrusted(&why),
+                );
+                break;
+            }
+        }
         containers += 1;
         let nonce = format!("nonce-{}", bundle::unique_token());
         witness.nonces.borrow_mut().push(nonce.clone());

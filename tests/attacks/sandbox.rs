@@ -48,6 +48,10 @@ pub fn trials() -> Trials {
             "witness_files_are_never_followed_or_waited_on",
             witness_files_are_never_followed_or_waited_on,
         ),
+        (
+            "a_rootfs_changed_to_cover_the_runner_stops_the_resume",
+            a_rootfs_changed_to_cover_the_runner_stops_the_resume,
+        ),
     ]
 }
 
@@ -647,6 +651,60 @@ fn witness_files_are_never_followed_or_waited_on() -> TestResult {
     }
     if std::fs::read(&host).unwrap() != b"host" {
         return Err("the host file changed".into());
+    }
+    Ok(())
+}
+
+/// The image's shell, in the first container, turns a volume's destination into a link
+/// to `/.breakout` (it renames the directory above it and puts a link in its place).
+/// Mounted there in the next container, the volume would cover the runner, and the
+/// runtime would make the runner's mount point in the volume's host directory. The
+/// harness checks the rootfs again before each resume and stops instead: the rest is
+/// `error`, saying why, and nothing appears on the host.
+fn a_rootfs_changed_to_cover_the_runner_stops_the_resume() -> TestResult {
+    let dir = Scratch::new("resume-link");
+    let volume = dir.sub("volume");
+    let root = hostile_rootfs(
+        dir.path(),
+        "/bin/busybox mv /new /new.old && /bin/busybox mkdir /new && \
+         /bin/busybox ln -s /.breakout /new/b; exit 0",
+    );
+    let rootfs = root.display().to_string();
+    let mount = format!("{}:/new/b", volume.display());
+    let (out, report) = run_json(&[
+        "--rootfs",
+        &rootfs,
+        "-v",
+        &mount,
+        "--probe",
+        "exec.shell",
+        "--probe",
+        "exec.memfd",
+    ])?;
+    out.expect_code(1)?;
+    let shell = first_verdict(&report, "exec.shell");
+    if shell["outcome"] != "escaped" {
+        return Err(format!("exec.shell: {shell}").into());
+    }
+    let memfd = first_verdict(&report, "exec.memfd");
+    if memfd["outcome"] != "error"
+        || !memfd["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cannot resume")
+    {
+        return Err(format!("exec.memfd: {memfd}").into());
+    }
+    if report["runs"][0]["containers"] != 1 {
+        return Err(format!("containers: {}", report["runs"][0]["containers"]).into());
+    }
+    let made: Vec<_> = std::fs::read_dir(&volume)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    if !made.is_empty() {
+        return Err(format!("the run made {made:?} in the volume's host directory").into());
     }
     Ok(())
 }
