@@ -82,3 +82,70 @@ pub(crate) fn position_of(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[line_start..].chars().count() + 1)
 }
+
+/// What any JSON file the harness reads (a profile, a scenario) can be wrong with, in
+/// the same words for each: every message names the file, and those about its content
+/// give the 1-based line and column (in characters) as `file:line:column: ...`.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The file could not be read; `what` says what it was read as.
+    #[error("{}: cannot read {what}: {error}", path.display())]
+    Read {
+        what: &'static str,
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+
+    /// The file is not valid UTF-8 (JSON must be).
+    #[error("{}:{line}:{column}: the file is not valid UTF-8", path.display())]
+    Encoding {
+        path: std::path::PathBuf,
+        line: usize,
+        column: usize,
+    },
+
+    /// The file is not valid JSON.
+    #[error("{}:{line}:{column}: invalid JSON: {message}", path.display())]
+    Syntax {
+        path: std::path::PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
+    /// The JSON is well formed but a value is not valid here: a wrong type, an unknown
+    /// key or name, a missing key, or values that contradict each other. `field` is the
+    /// key path of the offending value (`syscalls[3].action`, `expect.probes["x"]`).
+    #[error("{}:{line}:{column}: {field}: {message}", path.display())]
+    Invalid {
+        path: std::path::PathBuf,
+        line: usize,
+        column: usize,
+        field: String,
+        message: String,
+    },
+}
+
+impl FileError {
+    /// A syntax error at `line`:`column`; one where the text ends too early says so.
+    pub(crate) fn syntax(
+        path: std::path::PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+        inner: &serde_json::Error,
+    ) -> FileError {
+        let message = match inner.classify() {
+            serde_json::error::Category::Eof => {
+                format!("{message} (the file ends too early: is it truncated?)")
+            }
+            _ => message,
+        };
+        FileError::Syntax {
+            path,
+            line,
+            column,
+            message,
+        }
+    }
+}

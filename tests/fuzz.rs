@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use breakout::catalog::CATALOG;
-use breakout::profile::{start_analysis, Platform, Profile, ProfileError, SYSCALLS};
+use breakout::profile::{start_analysis, FileError, Platform, Profile, ProfileError, SYSCALLS};
 use breakout::protocol::{parse_line, Invocation, Line, MAX_LINE};
 use breakout::run::collector::{split_all, Incoming};
 use breakout::scenario::{Scenario, ScenarioError};
@@ -152,9 +152,9 @@ fn check_message(
 
 fn check_profile_error(e: &ProfileError, path: &Path, text: &str) -> Result<(), TestCaseError> {
     let position = match e {
-        ProfileError::Encoding { line, column, .. }
-        | ProfileError::Syntax { line, column, .. }
-        | ProfileError::Invalid { line, column, .. } => Some((*line, *column)),
+        ProfileError::File(FileError::Encoding { line, column, .. })
+        | ProfileError::File(FileError::Syntax { line, column, .. })
+        | ProfileError::File(FileError::Invalid { line, column, .. }) => Some((*line, *column)),
         _ => None,
     };
     check_message(&e.to_string(), path, position, text)
@@ -162,9 +162,9 @@ fn check_profile_error(e: &ProfileError, path: &Path, text: &str) -> Result<(), 
 
 fn check_scenario_error(e: &ScenarioError, path: &Path, text: &str) -> Result<(), TestCaseError> {
     let position = match e {
-        ScenarioError::Encoding { line, column, .. }
-        | ScenarioError::Syntax { line, column, .. }
-        | ScenarioError::Invalid { line, column, .. }
+        ScenarioError::File(FileError::Encoding { line, column, .. })
+        | ScenarioError::File(FileError::Syntax { line, column, .. })
+        | ScenarioError::File(FileError::Invalid { line, column, .. })
         | ScenarioError::Profile { line, column, .. }
         | ScenarioError::DuplicateName { line, column, .. } => Some((*line, *column)),
         _ => None,

@@ -1,9 +1,10 @@
 //! Errors of loading and resolving a profile; every message starts with the file.
 
-use std::io;
 use std::path::{Path, PathBuf};
 
 use serde_json::error::Category;
+
+pub use crate::json::FileError;
 
 pub(crate) use crate::json::position_of;
 use crate::json::{bare_message, char_position, is_escaped, string_start};
@@ -14,38 +15,10 @@ use crate::json::{bare_message, char_position, is_escaped, string_start};
 /// and column (in characters), as `file:line:column: ...`, so editors can jump there.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    /// The file could not be read.
-    #[error("{}: cannot read profile: {error}", path.display())]
-    Read { path: PathBuf, error: io::Error },
-
-    /// The file is not valid UTF-8 (JSON must be).
-    #[error("{}:{line}:{column}: the file is not valid UTF-8", path.display())]
-    Encoding {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-    },
-
-    /// The file is not valid JSON.
-    #[error("{}:{line}:{column}: invalid JSON: {message}", path.display())]
-    Syntax {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-
-    /// The JSON is well formed but is not a valid profile: a wrong type, an unknown
-    /// name or key, a missing key, or a rule that contradicts itself. `field` is the
-    /// key path of the offending value, e.g. `syscalls[3].action`.
-    #[error("{}:{line}:{column}: {field}: {message}", path.display())]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        field: String,
-        message: String,
-    },
+    /// The file could not be read, is not UTF-8 or not JSON, or holds a value that is
+    /// not valid here (see [`FileError`]).
+    #[error(transparent)]
+    File(#[from] FileError),
 
     /// The platform's architecture is not one Docker has a name for, so Docker's
     /// resolution is not defined for it.
@@ -97,28 +70,19 @@ pub(crate) fn from_json(
     let message = bare_message(&inner);
     let path = path.to_path_buf();
     match inner.classify() {
-        Category::Syntax => ProfileError::Syntax {
-            path,
-            line,
-            column,
-            message,
-        },
-        Category::Eof => ProfileError::Syntax {
-            path,
-            line,
-            column,
-            message: format!("{message} (the file ends too early: is it truncated?)"),
-        },
+        Category::Syntax | Category::Eof => {
+            ProfileError::File(FileError::syntax(path, line, column, message, &inner))
+        }
         Category::Data | Category::Io => {
             let (line, column) = value_start(text, inner.line(), inner.column())
                 .map_or((line, column), |offset| position_of(text, offset));
-            ProfileError::Invalid {
+            ProfileError::File(FileError::Invalid {
                 path,
                 line,
                 column,
                 field,
                 message: with_key_hint(message),
-            }
+            })
         }
     }
 }

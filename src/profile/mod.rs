@@ -58,7 +58,7 @@ use oci_spec::runtime::{
 
 pub use analysis::{start_analysis, StartAnalysis};
 pub use check::{check, CheckReport};
-pub use error::ProfileError;
+pub use error::{FileError, ProfileError};
 pub use platform::Platform;
 pub use syscalls::SYSCALLS;
 
@@ -113,20 +113,23 @@ pub struct Condition {
 impl Profile {
     /// Reads and validates the profile at `path`.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-        let bytes = fs::read(path).map_err(|error| ProfileError::Read {
-            path: path.to_path_buf(),
-            error,
+        let bytes = fs::read(path).map_err(|error| {
+            ProfileError::File(FileError::Read {
+                what: "profile",
+                path: path.to_path_buf(),
+                error,
+            })
         })?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let valid = e.utf8_error().valid_up_to();
             // Everything before `valid` is UTF-8, so it can be measured as text.
             let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
             let (line, column) = error::position_of(&prefix, prefix.len());
-            ProfileError::Encoding {
+            ProfileError::File(FileError::Encoding {
                 path: path.to_path_buf(),
                 line,
                 column,
-            }
+            })
         })?;
         Profile::parse(&text, path)
     }
@@ -142,7 +145,7 @@ impl Profile {
 
         if !raw.architectures.is_empty() && !raw.arch_map.is_empty() {
             let (line, column) = error::key_position(text, "archMap");
-            return Err(ProfileError::Invalid {
+            return Err(ProfileError::File(FileError::Invalid {
                 path: path.to_path_buf(),
                 line,
                 column,
@@ -150,7 +153,7 @@ impl Profile {
                 message: "both \"architectures\" and \"archMap\" are given; docker refuses \
                           this: use one of them"
                     .to_string(),
-            });
+            }));
         }
 
         let build = |message: String| ProfileError::Build {

@@ -533,13 +533,13 @@ fn error_trailing_comma() {
         5,
         "invalid JSON: trailing comma",
     );
-    assert!(matches!(err, ProfileError::Syntax { .. }));
+    assert!(matches!(err, ProfileError::File(FileError::Syntax { .. })));
 }
 
 #[test]
 fn error_truncated_file() {
     let err = assert_load_error("invalid-truncated.json", 5, 25, "is it truncated?");
-    assert!(matches!(err, ProfileError::Syntax { .. }));
+    assert!(matches!(err, ProfileError::File(FileError::Syntax { .. })));
 }
 
 #[test]
@@ -551,7 +551,7 @@ fn error_unknown_action() {
         "syscalls[0].action: unknown action \"SCMP_ACT_FOO\", expected one of SCMP_ACT_KILL, ",
     );
     assert!(err.to_string().contains("SCMP_ACT_NOTIFY"));
-    assert!(matches!(err, ProfileError::Invalid { .. }));
+    assert!(matches!(err, ProfileError::File(FileError::Invalid { .. })));
 }
 
 #[test]
@@ -700,7 +700,7 @@ fn error_capability_spelled_loosely() {
 fn error_unreadable_file() {
     let path = fixture("does-not-exist.json");
     let err = Profile::load(&path).unwrap_err();
-    assert!(matches!(err, ProfileError::Read { .. }));
+    assert!(matches!(err, ProfileError::File(FileError::Read { .. })));
     assert_eq!(
         err.to_string(),
         format!(
@@ -879,7 +879,7 @@ fn error_unknown_syscall_suggests_the_closest_name() {
         17,
         "syscalls[2].names[0]: unknown syscall \"exeve\" (did you mean \"execve\"?)",
     );
-    assert!(matches!(err, ProfileError::Invalid { .. }));
+    assert!(matches!(err, ProfileError::File(FileError::Invalid { .. })));
 }
 
 #[test]

@@ -11,6 +11,7 @@ use crate::runtime::RuntimeKind;
 use super::error::{invalid_at, position_at, position_of, Seg};
 use super::raw::{Obj, RawProfile, RawScenario};
 use super::*;
+use crate::json::FileError;
 
 /// Turns what serde read into a `Scenario`, running the checks that need more than
 /// one value; errors point into `text`.
@@ -299,34 +300,34 @@ impl Builder<'_> {
             Err(e) => e,
         };
         let (line, column, field, message) = match err {
-            ProfileError::Invalid {
+            ProfileError::File(FileError::Invalid {
                 line,
                 column,
                 field,
                 message,
                 ..
-            } => {
+            }) => {
                 let (line, column) = shift(line, column);
                 (line, column, inline_path(&field), message)
             }
-            ProfileError::Syntax {
+            ProfileError::File(FileError::Syntax {
                 line,
                 column,
                 message,
                 ..
-            } => {
+            }) => {
                 let (line, column) = shift(line, column);
                 (line, column, inline_path(""), message)
             }
             other => (start_line, start_column, inline_path(""), other.to_string()),
         };
-        Err(ScenarioError::Invalid {
+        Err(ScenarioError::File(FileError::Invalid {
             path: self.path.to_path_buf(),
             line,
             column,
             field,
             message,
-        })
+        }))
     }
 
     fn expectations(

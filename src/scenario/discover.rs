@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::error::{position_at, Seg};
-use super::{Scenario, ScenarioError};
+use super::{FileError, Scenario, ScenarioError};
 
 /// All `*.json` scenario files under each path (a file, or a directory searched
 /// recursively in name order), loaded. A directory without any is an error, as is a
@@ -14,9 +14,12 @@ use super::{Scenario, ScenarioError};
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<Scenario>, ScenarioError> {
     let mut files: Vec<PathBuf> = Vec::new();
     for path in paths {
-        let meta = fs::metadata(path).map_err(|error| ScenarioError::Read {
-            path: path.clone(),
-            error,
+        let meta = fs::metadata(path).map_err(|error| {
+            ScenarioError::File(FileError::Read {
+                what: "scenario",
+                path: path.clone(),
+                error,
+            })
         })?;
         if meta.is_dir() {
             let before = files.len();
@@ -55,9 +58,12 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Scenario>, ScenarioError> {
 const MAX_DEPTH: usize = 32;
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), ScenarioError> {
-    let read_err = |error| ScenarioError::Read {
-        path: dir.to_path_buf(),
-        error,
+    let read_err = |error| {
+        ScenarioError::File(FileError::Read {
+            what: "scenario",
+            path: dir.to_path_buf(),
+            error,
+        })
     };
     let mut entries: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(read_err)?

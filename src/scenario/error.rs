@@ -4,10 +4,11 @@
 //! whole scenario (an `expect.runtimes` key that `runtimes` does not list) run after
 //! parsing, so this module can also find a value by its key path in the text.
 
-use std::io;
 use std::path::{Path, PathBuf};
 
 use serde_json::error::Category;
+
+pub use crate::json::FileError;
 
 pub(crate) use crate::json::position_of;
 use crate::json::{bare_message, char_position, is_escaped, string_start};
@@ -20,38 +21,10 @@ use crate::profile::ProfileError;
 /// can jump there. All of them are bad input (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// The file (or a directory being searched for scenarios) could not be read.
-    #[error("{}: cannot read scenario: {error}", path.display())]
-    Read { path: PathBuf, error: io::Error },
-
-    /// The file is not valid UTF-8 (JSON must be).
-    #[error("{}:{line}:{column}: the file is not valid UTF-8", path.display())]
-    Encoding {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-    },
-
-    /// The file is not valid JSON.
-    #[error("{}:{line}:{column}: invalid JSON: {message}", path.display())]
-    Syntax {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-
-    /// The JSON is well formed but is not a valid scenario: a wrong type, an unknown
-    /// key or name, a missing key, or values that contradict each other. `field` is
-    /// the key path of the offending value, e.g. `expect.runtimes.runc.start`.
-    #[error("{}:{line}:{column}: {field}: {message}", path.display())]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        field: String,
-        message: String,
-    },
+    /// The file could not be read, is not UTF-8 or not JSON, or holds a value that is
+    /// not valid here (see [`FileError`]).
+    #[error(transparent)]
+    File(#[from] FileError),
 
     /// The profile file the scenario names is not a valid profile; `source` says
     /// where in the profile file.
@@ -156,31 +129,22 @@ pub(crate) fn from_json(
     let path = path.to_path_buf();
     let (line, column) = char_position(text, inner.line(), inner.column());
     match inner.classify() {
-        Category::Syntax => ScenarioError::Syntax {
-            path,
-            line,
-            column,
-            message,
-        },
-        Category::Eof => ScenarioError::Syntax {
-            path,
-            line,
-            column,
-            message: format!("{message} (the file ends too early: is it truncated?)"),
-        },
+        Category::Syntax | Category::Eof => {
+            ScenarioError::File(FileError::syntax(path, line, column, message, &inner))
+        }
         Category::Data | Category::Io => {
             let offset = byte_offset(text, inner.line(), inner.column());
             let (line, column) = offset
                 .and_then(|last| string_ending_at(text, last))
                 .or_else(|| locate(text, segs).map(|l| l.value.0))
                 .map_or((line, column), |o| position_of(text, o));
-            ScenarioError::Invalid {
+            ScenarioError::File(FileError::Invalid {
                 path,
                 line,
                 column,
                 field: display_path(segs),
                 message,
-            }
+            })
         }
     }
 }
@@ -194,13 +158,13 @@ pub(crate) fn invalid_at(
     message: impl Into<String>,
 ) -> ScenarioError {
     let (line, column) = position_at(text, segs, on_key);
-    ScenarioError::Invalid {
+    ScenarioError::File(FileError::Invalid {
         path: path.to_path_buf(),
         line,
         column,
         field: display_path(segs),
         message: message.into(),
-    }
+    })
 }
 
 /// Line and column of the key or value at `segs`; the start of the file if absent.

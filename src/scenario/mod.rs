@@ -95,7 +95,7 @@ use std::path::{Path, PathBuf};
 use crate::container::RawSettings;
 
 pub use discover::discover;
-pub use error::ScenarioError;
+pub use error::{FileError, ScenarioError};
 pub use expect::{Expectations, Expected, RuntimeExpectations, StartExpectation};
 pub use judge::judge;
 
@@ -148,20 +148,23 @@ pub fn runtime_name(spec: &str) -> &str {
 impl Scenario {
     /// Reads and validates the scenario at `path`.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let bytes = fs::read(path).map_err(|error| ScenarioError::Read {
-            path: path.to_path_buf(),
-            error,
+        let bytes = fs::read(path).map_err(|error| {
+            ScenarioError::File(FileError::Read {
+                what: "scenario",
+                path: path.to_path_buf(),
+                error,
+            })
         })?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let valid = e.utf8_error().valid_up_to();
             // Everything before `valid` is UTF-8, so it can be measured as text.
             let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
             let (line, column) = position_of(&prefix, prefix.len());
-            ScenarioError::Encoding {
+            ScenarioError::File(FileError::Encoding {
                 path: path.to_path_buf(),
                 line,
                 column,
-            }
+            })
         })?;
         Scenario::parse(&text, path)
     }

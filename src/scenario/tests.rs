@@ -188,7 +188,7 @@ fn error_trailing_comma() {
         "invalid JSON",
         "trailing comma",
     );
-    assert!(matches!(err, ScenarioError::Syntax { .. }));
+    assert!(matches!(err, ScenarioError::File(FileError::Syntax { .. })));
 }
 
 #[test]
@@ -200,7 +200,10 @@ fn error_unknown_key_at_top_level() {
         "expected",
         "unknown field `expected`, expected one of `name`, `description`, `profile`",
     );
-    assert!(matches!(err, ScenarioError::Invalid { .. }));
+    assert!(matches!(
+        err,
+        ScenarioError::File(FileError::Invalid { .. })
+    ));
 }
 
 #[test]
@@ -952,7 +955,10 @@ fn discover_refuses_duplicate_names_and_empty_directories() {
     let err = discover(&[dir.join("empty")]).unwrap_err();
     assert!(matches!(err, ScenarioError::NoScenarios { .. }), "{err}");
     let err = discover(&[dir.join("nowhere")]).unwrap_err();
-    assert!(matches!(err, ScenarioError::Read { .. }), "{err}");
+    assert!(
+        matches!(err, ScenarioError::File(FileError::Read { .. })),
+        "{err}"
+    );
     // An invalid scenario found by walking is an error, not skipped.
     let err = discover(&[fixture("invalid")]).unwrap_err();
     assert!(
