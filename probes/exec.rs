@@ -10,25 +10,9 @@ use std::path::Path;
 
 use breakout_wire::protocol::{handoff_token, Invocation};
 
-use crate::ctx::{Ctx, Impl, Verdict};
+use crate::ctx::{Ctx, Verdict};
 use crate::payload::{exec, handoff, handoff_payload_argv, payload_argv, ExecCall, DEFAULT_SHELL};
 use crate::sys::Errno;
-use crate::{exec_mount, exec_routes};
-
-/// This module's catalog ids.
-pub fn implementation(id: &str) -> Option<Impl> {
-    Some(match id {
-        "exec.execve" => Impl::Once(execve),
-        "exec.execveat" => Impl::Once(execveat),
-        "exec.shell" => Impl::Once(shell),
-        "exec.memfd" => Impl::Once(exec_routes::memfd),
-        "exec.i386" => Impl::Once(exec_routes::i386),
-        "exec.posix-spawn" => Impl::Once(exec_routes::posix_spawn),
-        "exec.interpreter" => Impl::PerMount(exec_mount::interpreter),
-        "exec.mmap-exec" => Impl::PerMount(exec_mount::mmap_exec),
-        _ => return None,
-    })
-}
 
 /// What `exec.shell` asks the shell to do: replace itself with its positional arguments,
 /// so the shell needs no fork.

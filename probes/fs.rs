@@ -12,27 +12,10 @@ use std::path::{Path, PathBuf};
 
 use breakout_wire::protocol::Purpose;
 
-use crate::ctx::{Ctx, Impl, Verdict};
+use crate::ctx::{Ctx, Verdict};
+use crate::fs_setuid;
 use crate::payload::{self, ExecCall};
 use crate::sys::{self, Errno};
-use crate::{fs_mount, fs_setuid};
-
-/// This module's catalog ids.
-pub fn implementation(id: &str) -> Option<Impl> {
-    Some(match id {
-        "fs.write-rootfs" => Impl::Once(write_rootfs),
-        "fs.write-mount" => Impl::PerMount(write_mount),
-        "fs.exec-mount" => Impl::PerMount(exec_mount),
-        "fs.remount-rw" => Impl::Once(fs_mount::remount_rw),
-        "fs.mount-new" => Impl::Once(fs_mount::mount_new),
-        "fs.mknod" => Impl::PerMount(mknod),
-        "fs.setuid" => Impl::PerMount(fs_setuid::setuid),
-        "fs.proc-sys" => Impl::Once(proc_sys),
-        "fs.sysfs" => Impl::Once(sysfs),
-        "fs.open-by-handle" => Impl::Once(open_by_handle),
-        _ => return None,
-    })
-}
 
 /// Where `fs.write-rootfs` and `fs.write-mount` leave their marker.
 pub fn marker_path(dir: &str, nonce: &str) -> PathBuf {

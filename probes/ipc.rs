@@ -7,17 +7,8 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use crate::ctx::{Ctx, Impl, Verdict};
+use crate::ctx::{Ctx, Verdict};
 use crate::sys::{self, Errno};
-
-/// This module's catalog ids.
-pub fn implementation(id: &str) -> Option<Impl> {
-    Some(match id {
-        "ipc.sysv-shm" => Impl::Once(sysv_shm),
-        "ipc.write-dev-shm" => Impl::Once(write_dev_shm),
-        _ => return None,
-    })
-}
 
 const SEGMENT_SIZE: usize = 4096;
 

@@ -7,31 +7,12 @@
 //! from the kernel's. An ENOSYS is read with [`enosys`]: a kernel built without the
 //! syscall makes the probe not applicable, a filter's ENOSYS is a block.
 
-use crate::ctx::{Ctx, Impl, Verdict};
+use crate::ctx::{Ctx, Verdict};
 use crate::facts::{
     enosys, has_cap, syscall_built, sysctl, CAP_BPF, CAP_SYS_ADMIN, CAP_SYS_BOOT, CAP_SYS_MODULE,
     CAP_SYS_PTRACE,
 };
 use crate::sys::{self, ChildEnd, Errno};
-
-/// This module's catalog ids.
-pub fn implementation(id: &str) -> Option<Impl> {
-    Some(match id {
-        "kernel.io-uring" => Impl::Once(io_uring),
-        "kernel.bpf" => Impl::Once(bpf),
-        "kernel.keyctl" => Impl::Once(keyctl),
-        "kernel.userfaultfd" => Impl::Once(userfaultfd),
-        "kernel.perf-event-open" => Impl::Once(perf_event_open),
-        "kernel.ptrace" => Impl::Once(ptrace),
-        "kernel.process-vm-writev" => Impl::Once(process_vm_writev),
-        "kernel.personality" => Impl::Once(personality),
-        "kernel.uselib" => Impl::Once(uselib),
-        "kernel.init-module" => Impl::Once(init_module),
-        "kernel.kexec-load" => Impl::Once(kexec_load),
-        "kernel.reboot" => Impl::Once(reboot),
-        _ => return None,
-    })
-}
 
 pub fn io_uring(_: &Ctx) -> Verdict {
     // struct io_uring_params is 120 bytes; zeroed it asks for nothing but the ring.

@@ -7,21 +7,9 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use crate::ctx::{Ctx, Impl, Verdict};
+use crate::ctx::{Ctx, Verdict};
 use crate::facts;
 use crate::sys::{self, ChildEnd, Errno};
-
-/// This module's catalog ids.
-pub fn implementation(id: &str) -> Option<Impl> {
-    Some(match id {
-        "namespace.clone-newuser" => Impl::Once(clone_newuser),
-        "namespace.clone3-newuser" => Impl::Once(clone3_newuser),
-        "namespace.setns" => Impl::Once(setns),
-        "namespace.unshare-mount" => Impl::Once(unshare_mount),
-        "namespace.unshare-user" => Impl::Once(unshare_user),
-        _ => return None,
-    })
-}
 
 /// `CLONE_NEWUSER` and `CLONE_NEWNS` as the u64/long the raw calls take.
 const NEWUSER: u64 = libc::CLONE_NEWUSER as u64;

@@ -6,24 +6,9 @@ use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use crate::ctx::{Ctx, Impl, Verdict};
+use crate::ctx::{Ctx, Verdict};
 use crate::net_canary::{canary_addr, canary_token_for, CONNECT_TIMEOUT};
 use crate::sys::{self, Errno};
-use crate::{net_i386, net_uring};
-
-/// This module's catalog ids.
-pub fn implementation(id: &str) -> Option<Impl> {
-    Some(match id {
-        "net.tcp-connect" => Impl::Once(tcp_connect),
-        "net.udp-send" => Impl::Once(udp_send),
-        "net.raw-socket" => Impl::Once(raw_socket),
-        "net.packet-socket" => Impl::Once(packet_socket),
-        "net.vsock" => Impl::Once(vsock),
-        "net.io-uring-connect" => Impl::Once(net_uring::io_uring_connect),
-        "net.i386-socketcall" => Impl::Once(net_i386::i386_socketcall),
-        _ => return None,
-    })
-}
 
 pub fn tcp_connect(ctx: &Ctx) -> Verdict {
     let addr = match canary_addr(ctx) {

@@ -12,8 +12,9 @@
 
 use std::path::Path;
 
+use breakout_wire::catalog::ProbeId;
 use breakout_wire::names::Leftover;
-use breakout_wire::protocol::{split_step, Event, Invocation, HANDOFF_PROOF};
+use breakout_wire::protocol::{Event, Invocation, HANDOFF_PROOF};
 
 use crate::ctx::{Ctx, Verdict};
 use crate::sys::{self, CArgv, Errno};
@@ -114,21 +115,21 @@ pub fn exec(ctx: &Ctx, call: ExecCall, path: &Path, argv: &[String]) -> Errno {
 
 /// How the payload says it was started, by step.
 pub fn payload_detail(step: &str) -> String {
-    match split_step(step) {
-        ("exec.execve", None) => "payload started by execve(2)".to_string(),
-        ("exec.execveat", None) => "payload started by execveat(2)".to_string(),
-        ("exec.memfd", None) => {
+    match ProbeId::of_step(step) {
+        (Some(ProbeId::ExecExecve), None) => "payload started by execve(2)".to_string(),
+        (Some(ProbeId::ExecExecveat), None) => "payload started by execveat(2)".to_string(),
+        (Some(ProbeId::ExecMemfd), None) => {
             "payload started from a memfd by execveat(AT_EMPTY_PATH), with no file on disk"
                 .to_string()
         }
-        ("exec.i386", None) => {
+        (Some(ProbeId::ExecI386), None) => {
             "payload started by execve through the 32-bit entry (int 0x80)".to_string()
         }
-        ("exec.posix-spawn", None) => {
+        (Some(ProbeId::ExecPosixSpawn), None) => {
             "payload started by execve in a clone(CLONE_VM|CLONE_VFORK) child, as posix_spawn does"
                 .to_string()
         }
-        ("fs.exec-mount", Some(dst)) => {
+        (Some(ProbeId::FsExecMount), Some(dst)) => {
             format!("payload copied to {dst} and started from there by execve(2)")
         }
         _ => format!("payload started for step {step}"),
@@ -139,7 +140,7 @@ pub fn payload_detail(step: &str) -> String {
 /// container's stderr and nothing here is believed but the token, which proves that
 /// the program ran with what the step gave it. Prints the proof and exits.
 pub fn handoff_payload(ctx: &Ctx, step: &str, token: &str) -> ! {
-    if let ("exec.interpreter", Some(dst)) = split_step(step) {
+    if let (Some(ProbeId::ExecInterpreter), Some(dst)) = ProbeId::of_step(step) {
         let _ = std::fs::remove_file(Leftover::Script.path(dst, &ctx.inv.nonce));
     }
     ctx.out.raw(&format!("{HANDOFF_PROOF} {token}"));
@@ -172,8 +173,8 @@ fn payload_verdict(ctx: &Ctx, step: &str, judge: Judge) -> Verdict {
         verdict.nonce = Some(ctx.inv.nonce.clone());
         return verdict;
     }
-    let mut verdict = match split_step(step) {
-        ("fs.exec-mount", Some(dst)) => {
+    let mut verdict = match ProbeId::of_step(step) {
+        (Some(ProbeId::FsExecMount), Some(dst)) => {
             let mut detail = payload_detail(step);
             let copy = Leftover::ExecCopy.path(dst, &ctx.inv.nonce);
             if let Err(err) = std::fs::remove_file(&copy) {

@@ -1,27 +1,77 @@
 //! The implementation of each catalog id, in one exhaustive table: every goal's
 //! module answers for its own ids, and nothing else dispatches on probe names.
 
+use breakout_wire::catalog::ProbeId;
 use breakout_wire::protocol::split_step;
 
 use crate::ctx::{Ctx, Impl, Verdict};
-use crate::{exec, fs, ipc, kernel, namespace, net, spawn};
+use crate::{
+    exec, exec_mount, exec_routes, fs, fs_mount, fs_setuid, ipc, kernel, namespace, net, net_i386,
+    net_uring, spawn,
+};
 
 /// The implementation of each catalog id: every goal's module answers for its own ids.
-fn implementation(id: &str) -> Option<Impl> {
-    exec::implementation(id)
-        .or_else(|| spawn::implementation(id))
-        .or_else(|| namespace::implementation(id))
-        .or_else(|| fs::implementation(id))
-        .or_else(|| net::implementation(id))
-        .or_else(|| kernel::implementation(id))
-        .or_else(|| ipc::implementation(id))
+fn implementation(id: ProbeId) -> Impl {
+    match id {
+        ProbeId::KernelIoUring => Impl::Once(kernel::io_uring),
+        ProbeId::KernelBpf => Impl::Once(kernel::bpf),
+        ProbeId::KernelKeyctl => Impl::Once(kernel::keyctl),
+        ProbeId::KernelUserfaultfd => Impl::Once(kernel::userfaultfd),
+        ProbeId::KernelPerfEventOpen => Impl::Once(kernel::perf_event_open),
+        ProbeId::KernelPtrace => Impl::Once(kernel::ptrace),
+        ProbeId::KernelProcessVmWritev => Impl::Once(kernel::process_vm_writev),
+        ProbeId::KernelPersonality => Impl::Once(kernel::personality),
+        ProbeId::KernelUselib => Impl::Once(kernel::uselib),
+        ProbeId::KernelInitModule => Impl::Once(kernel::init_module),
+        ProbeId::KernelKexecLoad => Impl::Once(kernel::kexec_load),
+        ProbeId::KernelReboot => Impl::Once(kernel::reboot),
+        ProbeId::IpcSysvShm => Impl::Once(ipc::sysv_shm),
+        ProbeId::IpcWriteDevShm => Impl::Once(ipc::write_dev_shm),
+        ProbeId::SpawnFork => Impl::Once(spawn::fork),
+        ProbeId::SpawnVfork => Impl::Once(spawn::vfork),
+        ProbeId::SpawnClone => Impl::Once(spawn::clone),
+        ProbeId::SpawnClone3 => Impl::Once(spawn::clone3),
+        ProbeId::SpawnThread => Impl::Once(spawn::thread),
+        ProbeId::SpawnI386Fork => Impl::Once(spawn::i386_fork),
+        ProbeId::SpawnX32 => Impl::Once(spawn::x32),
+        ProbeId::NamespaceCloneNewuser => Impl::Once(namespace::clone_newuser),
+        ProbeId::NamespaceClone3Newuser => Impl::Once(namespace::clone3_newuser),
+        ProbeId::NamespaceSetns => Impl::Once(namespace::setns),
+        ProbeId::FsWriteRootfs => Impl::Once(fs::write_rootfs),
+        ProbeId::FsWriteMount => Impl::PerMount(fs::write_mount),
+        ProbeId::FsRemountRw => Impl::Once(fs_mount::remount_rw),
+        ProbeId::FsMountNew => Impl::Once(fs_mount::mount_new),
+        ProbeId::FsMknod => Impl::PerMount(fs::mknod),
+        ProbeId::FsSetuid => Impl::PerMount(fs_setuid::setuid),
+        ProbeId::FsProcSys => Impl::Once(fs::proc_sys),
+        ProbeId::FsSysfs => Impl::Once(fs::sysfs),
+        ProbeId::FsOpenByHandle => Impl::Once(fs::open_by_handle),
+        ProbeId::NetTcpConnect => Impl::Once(net::tcp_connect),
+        ProbeId::NetUdpSend => Impl::Once(net::udp_send),
+        ProbeId::NetRawSocket => Impl::Once(net::raw_socket),
+        ProbeId::NetPacketSocket => Impl::Once(net::packet_socket),
+        ProbeId::NetVsock => Impl::Once(net::vsock),
+        ProbeId::NetIoUringConnect => Impl::Once(net_uring::io_uring_connect),
+        ProbeId::NetI386Socketcall => Impl::Once(net_i386::i386_socketcall),
+        ProbeId::ExecExecve => Impl::Once(exec::execve),
+        ProbeId::ExecExecveat => Impl::Once(exec::execveat),
+        ProbeId::ExecShell => Impl::Once(exec::shell),
+        ProbeId::ExecMemfd => Impl::Once(exec_routes::memfd),
+        ProbeId::ExecI386 => Impl::Once(exec_routes::i386),
+        ProbeId::ExecPosixSpawn => Impl::Once(exec_routes::posix_spawn),
+        ProbeId::ExecInterpreter => Impl::PerMount(exec_mount::interpreter),
+        ProbeId::ExecMmapExec => Impl::PerMount(exec_mount::mmap_exec),
+        ProbeId::FsExecMount => Impl::PerMount(fs::exec_mount),
+        ProbeId::NamespaceUnshareMount => Impl::Once(namespace::unshare_mount),
+        ProbeId::NamespaceUnshareUser => Impl::Once(namespace::unshare_user),
+    }
 }
 
 /// What a step says of the payload it started, where the payload's running is not the
 /// escape by itself (see `payload::Judge`).
 pub fn payload_judge(ctx: &Ctx, step: &str) -> Option<Verdict> {
-    match split_step(step) {
-        ("fs.setuid", Some(dst)) => Some(fs::setuid_payload(ctx, dst)),
+    match ProbeId::of_step(step) {
+        (Some(ProbeId::FsSetuid), Some(dst)) => Some(fs::setuid_payload(ctx, dst)),
         _ => None,
     }
 }
@@ -31,7 +81,7 @@ pub const NO_MOUNTS: &str = "no volume or tmpfs mounts in the container settings
 /// Runs one step and returns its verdict (exec probes may not return at all).
 pub fn run_step(ctx: &Ctx, step: &str) -> Verdict {
     let (id, target) = split_step(step);
-    match (implementation(id), target) {
+    match (ProbeId::parse(id).map(implementation), target) {
         (None, _) => Verdict::error(None, format!("unknown probe {id}")),
         (Some(Impl::Once(f)), None) => f(ctx),
         (Some(Impl::Once(_)), Some(_)) => {
@@ -52,10 +102,10 @@ mod tests {
     #[test]
     fn every_catalog_probe_is_implemented_with_its_shape() {
         for info in catalog::CATALOG {
-            match implementation(info.id) {
-                Some(Impl::Once(_)) => assert!(!info.per_mount, "{}", info.id),
-                Some(Impl::PerMount(_)) => assert!(info.per_mount, "{}", info.id),
-                None => panic!("{} has no implementation", info.id),
+            let id = ProbeId::parse(info.id).expect("every catalog id is a ProbeId");
+            match implementation(id) {
+                Impl::Once(_) => assert!(!info.per_mount, "{}", info.id),
+                Impl::PerMount(_) => assert!(info.per_mount, "{}", info.id),
             }
         }
     }

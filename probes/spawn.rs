@@ -3,23 +3,9 @@
 
 use std::time::Duration;
 
-use crate::ctx::{Ctx, Impl, Verdict};
+use crate::ctx::{Ctx, Verdict};
 use crate::spawn_clone_vm::{self, ChildStack, ThreadEnd};
 use crate::sys::{self, ChildEnd, Errno};
-
-/// This module's catalog ids.
-pub fn implementation(id: &str) -> Option<Impl> {
-    Some(match id {
-        "spawn.fork" => Impl::Once(fork),
-        "spawn.vfork" => Impl::Once(vfork),
-        "spawn.clone" => Impl::Once(clone),
-        "spawn.clone3" => Impl::Once(clone3),
-        "spawn.thread" => Impl::Once(thread),
-        "spawn.i386-fork" => Impl::Once(i386_fork),
-        "spawn.x32" => Impl::Once(x32),
-        _ => return None,
-    })
-}
 
 pub fn fork(_: &Ctx) -> Verdict {
     let created = sys::raw_fork();

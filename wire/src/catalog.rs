@@ -43,6 +43,189 @@ impl Goal {
     }
 }
 
+/// Every probe, as a type: a `match` on it must name each one, so a new probe is a
+/// compile error wherever it is not handled yet (the runner's registry above all). The
+/// catalog's order and ids are checked against it in the tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProbeId {
+    KernelIoUring,
+    KernelBpf,
+    KernelKeyctl,
+    KernelUserfaultfd,
+    KernelPerfEventOpen,
+    KernelPtrace,
+    KernelProcessVmWritev,
+    KernelPersonality,
+    KernelUselib,
+    KernelInitModule,
+    KernelKexecLoad,
+    KernelReboot,
+    IpcSysvShm,
+    IpcWriteDevShm,
+    SpawnFork,
+    SpawnVfork,
+    SpawnClone,
+    SpawnClone3,
+    SpawnThread,
+    SpawnI386Fork,
+    SpawnX32,
+    NamespaceCloneNewuser,
+    NamespaceClone3Newuser,
+    NamespaceSetns,
+    FsWriteRootfs,
+    FsWriteMount,
+    FsRemountRw,
+    FsMountNew,
+    FsMknod,
+    FsSetuid,
+    FsProcSys,
+    FsSysfs,
+    FsOpenByHandle,
+    NetTcpConnect,
+    NetUdpSend,
+    NetRawSocket,
+    NetPacketSocket,
+    NetVsock,
+    NetIoUringConnect,
+    NetI386Socketcall,
+    ExecExecve,
+    ExecExecveat,
+    ExecShell,
+    ExecMemfd,
+    ExecI386,
+    ExecPosixSpawn,
+    ExecInterpreter,
+    ExecMmapExec,
+    FsExecMount,
+    NamespaceUnshareMount,
+    NamespaceUnshareUser,
+}
+
+impl ProbeId {
+    /// Every probe, in the catalog's order.
+    pub const ALL: &'static [ProbeId] = &[
+        ProbeId::KernelIoUring,
+        ProbeId::KernelBpf,
+        ProbeId::KernelKeyctl,
+        ProbeId::KernelUserfaultfd,
+        ProbeId::KernelPerfEventOpen,
+        ProbeId::KernelPtrace,
+        ProbeId::KernelProcessVmWritev,
+        ProbeId::KernelPersonality,
+        ProbeId::KernelUselib,
+        ProbeId::KernelInitModule,
+        ProbeId::KernelKexecLoad,
+        ProbeId::KernelReboot,
+        ProbeId::IpcSysvShm,
+        ProbeId::IpcWriteDevShm,
+        ProbeId::SpawnFork,
+        ProbeId::SpawnVfork,
+        ProbeId::SpawnClone,
+        ProbeId::SpawnClone3,
+        ProbeId::SpawnThread,
+        ProbeId::SpawnI386Fork,
+        ProbeId::SpawnX32,
+        ProbeId::NamespaceCloneNewuser,
+        ProbeId::NamespaceClone3Newuser,
+        ProbeId::NamespaceSetns,
+        ProbeId::FsWriteRootfs,
+        ProbeId::FsWriteMount,
+        ProbeId::FsRemountRw,
+        ProbeId::FsMountNew,
+        ProbeId::FsMknod,
+        ProbeId::FsSetuid,
+        ProbeId::FsProcSys,
+        ProbeId::FsSysfs,
+        ProbeId::FsOpenByHandle,
+        ProbeId::NetTcpConnect,
+        ProbeId::NetUdpSend,
+        ProbeId::NetRawSocket,
+        ProbeId::NetPacketSocket,
+        ProbeId::NetVsock,
+        ProbeId::NetIoUringConnect,
+        ProbeId::NetI386Socketcall,
+        ProbeId::ExecExecve,
+        ProbeId::ExecExecveat,
+        ProbeId::ExecShell,
+        ProbeId::ExecMemfd,
+        ProbeId::ExecI386,
+        ProbeId::ExecPosixSpawn,
+        ProbeId::ExecInterpreter,
+        ProbeId::ExecMmapExec,
+        ProbeId::FsExecMount,
+        ProbeId::NamespaceUnshareMount,
+        ProbeId::NamespaceUnshareUser,
+    ];
+
+    /// The id as the catalog, the wire and reports spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeId::KernelIoUring => "kernel.io-uring",
+            ProbeId::KernelBpf => "kernel.bpf",
+            ProbeId::KernelKeyctl => "kernel.keyctl",
+            ProbeId::KernelUserfaultfd => "kernel.userfaultfd",
+            ProbeId::KernelPerfEventOpen => "kernel.perf-event-open",
+            ProbeId::KernelPtrace => "kernel.ptrace",
+            ProbeId::KernelProcessVmWritev => "kernel.process-vm-writev",
+            ProbeId::KernelPersonality => "kernel.personality",
+            ProbeId::KernelUselib => "kernel.uselib",
+            ProbeId::KernelInitModule => "kernel.init-module",
+            ProbeId::KernelKexecLoad => "kernel.kexec-load",
+            ProbeId::KernelReboot => "kernel.reboot",
+            ProbeId::IpcSysvShm => "ipc.sysv-shm",
+            ProbeId::IpcWriteDevShm => "ipc.write-dev-shm",
+            ProbeId::SpawnFork => "spawn.fork",
+            ProbeId::SpawnVfork => "spawn.vfork",
+            ProbeId::SpawnClone => "spawn.clone",
+            ProbeId::SpawnClone3 => "spawn.clone3",
+            ProbeId::SpawnThread => "spawn.thread",
+            ProbeId::SpawnI386Fork => "spawn.i386-fork",
+            ProbeId::SpawnX32 => "spawn.x32",
+            ProbeId::NamespaceCloneNewuser => "namespace.clone-newuser",
+            ProbeId::NamespaceClone3Newuser => "namespace.clone3-newuser",
+            ProbeId::NamespaceSetns => "namespace.setns",
+            ProbeId::FsWriteRootfs => "fs.write-rootfs",
+            ProbeId::FsWriteMount => "fs.write-mount",
+            ProbeId::FsRemountRw => "fs.remount-rw",
+            ProbeId::FsMountNew => "fs.mount-new",
+            ProbeId::FsMknod => "fs.mknod",
+            ProbeId::FsSetuid => "fs.setuid",
+            ProbeId::FsProcSys => "fs.proc-sys",
+            ProbeId::FsSysfs => "fs.sysfs",
+            ProbeId::FsOpenByHandle => "fs.open-by-handle",
+            ProbeId::NetTcpConnect => "net.tcp-connect",
+            ProbeId::NetUdpSend => "net.udp-send",
+            ProbeId::NetRawSocket => "net.raw-socket",
+            ProbeId::NetPacketSocket => "net.packet-socket",
+            ProbeId::NetVsock => "net.vsock",
+            ProbeId::NetIoUringConnect => "net.io-uring-connect",
+            ProbeId::NetI386Socketcall => "net.i386-socketcall",
+            ProbeId::ExecExecve => "exec.execve",
+            ProbeId::ExecExecveat => "exec.execveat",
+            ProbeId::ExecShell => "exec.shell",
+            ProbeId::ExecMemfd => "exec.memfd",
+            ProbeId::ExecI386 => "exec.i386",
+            ProbeId::ExecPosixSpawn => "exec.posix-spawn",
+            ProbeId::ExecInterpreter => "exec.interpreter",
+            ProbeId::ExecMmapExec => "exec.mmap-exec",
+            ProbeId::FsExecMount => "fs.exec-mount",
+            ProbeId::NamespaceUnshareMount => "namespace.unshare-mount",
+            ProbeId::NamespaceUnshareUser => "namespace.unshare-user",
+        }
+    }
+
+    /// The probe a catalog id names.
+    pub fn parse(id: &str) -> Option<ProbeId> {
+        ProbeId::ALL.iter().copied().find(|p| p.as_str() == id)
+    }
+
+    /// A step (`id` or `id@target`) as its probe and target.
+    pub fn of_step(step: &str) -> (Option<ProbeId>, Option<&str>) {
+        let (id, target) = crate::protocol::split_step(step);
+        (ProbeId::parse(id), target)
+    }
+}
+
 /// How the harness can see a probe's escape from outside the container; anything else
 /// is the probe's own word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -619,6 +802,16 @@ pub fn find(id: &str) -> Option<&'static ProbeInfo> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn probe_ids_are_the_catalog_in_order() {
+        let ids: Vec<&str> = CATALOG.iter().map(|p| p.id).collect();
+        let typed: Vec<&str> = ProbeId::ALL.iter().map(|p| p.as_str()).collect();
+        assert_eq!(ids, typed);
+        for p in ProbeId::ALL {
+            assert_eq!(ProbeId::parse(p.as_str()), Some(*p));
+        }
+        assert_eq!(ProbeId::parse("spawn.forks"), None);
+    }
     #[test]
     fn witness_kinds_fit_their_probes() {
         for p in CATALOG {
