@@ -33,10 +33,7 @@ impl Errno {
 
     /// The symbolic name (`EPERM`), or `E<number>` for values not in the table.
     pub fn name(self) -> String {
-        match errno_name(self.0) {
-            Some(name) => name.to_string(),
-            None => format!("E{}", self.0),
-        }
+        errno_name(self.0).unwrap_or_else(|| format!("E{}", self.0))
     }
 
     /// The C library's description, without std's "(os error N)" suffix.
@@ -56,60 +53,11 @@ impl fmt::Display for Errno {
     }
 }
 
-/// Names of the errno values a confined syscall is likely to return.
-pub fn errno_name(errno: i32) -> Option<&'static str> {
-    Some(match errno {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::ESRCH => "ESRCH",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::ENXIO => "ENXIO",
-        libc::E2BIG => "E2BIG",
-        libc::ENOEXEC => "ENOEXEC",
-        libc::EBADF => "EBADF",
-        libc::ECHILD => "ECHILD",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EFAULT => "EFAULT",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::EXDEV => "EXDEV",
-        libc::ENODEV => "ENODEV",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::EISDIR => "EISDIR",
-        libc::EINVAL => "EINVAL",
-        libc::ENFILE => "ENFILE",
-        libc::EMFILE => "EMFILE",
-        libc::ETXTBSY => "ETXTBSY",
-        libc::EFBIG => "EFBIG",
-        libc::ENOSPC => "ENOSPC",
-        libc::EROFS => "EROFS",
-        libc::EMLINK => "EMLINK",
-        libc::EPIPE => "EPIPE",
-        libc::ERANGE => "ERANGE",
-        libc::ENAMETOOLONG => "ENAMETOOLONG",
-        libc::ENOSYS => "ENOSYS",
-        libc::ELOOP => "ELOOP",
-        libc::EDQUOT => "EDQUOT",
-        libc::ENOTSOCK => "ENOTSOCK",
-        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
-        libc::EADDRINUSE => "EADDRINUSE",
-        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
-        libc::ENETDOWN => "ENETDOWN",
-        libc::ENETUNREACH => "ENETUNREACH",
-        libc::ECONNABORTED => "ECONNABORTED",
-        libc::ECONNRESET => "ECONNRESET",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        libc::ECONNREFUSED => "ECONNREFUSED",
-        libc::EHOSTUNREACH => "EHOSTUNREACH",
-        libc::EALREADY => "EALREADY",
-        libc::EINPROGRESS => "EINPROGRESS",
-        _ => return None,
-    })
+/// The C name of an errno (`EPERM`), from nix's table (its `Debug` is the C name, the
+/// same table the harness reads mechanisms with); `None` for a number it does not know.
+pub fn errno_name(errno: i32) -> Option<String> {
+    let known = nix::errno::Errno::from_raw(errno);
+    (known != nix::errno::Errno::UnknownErrno).then(|| format!("{known:?}"))
 }
 
 /// The one adapter for C-library style returns: `-1` means "look at errno".
