@@ -12,7 +12,8 @@ use breakout_wire::protocol::ProbeOutcome;
 use crate::ctx::{Ctx, Verdict};
 use crate::payload::payload_argv;
 use crate::spawn_clone_vm::{self, ChildStack, SpawnedExit};
-use crate::sys::{self, CArgv, ChildEnd, Errno, LowMem};
+use crate::sys::{self, CArgv, ChildEnd, Errno};
+use crate::sys_i386::{self, LowMem};
 
 /// `memfd_create` flags (`linux/memfd.h`). `MFD_EXEC` (Linux 6.3) says the memfd is
 /// meant to be executed, so `vm.memfd_noexec=1` does not seal it non-executable; older
@@ -77,7 +78,7 @@ const I386_EXECVE: u32 = 11;
 /// (nr 11, audit arch `AUDIT_ARCH_I386`), so a filter judges it by its x86 rules, not
 /// its x86_64 ones (libseccomp kills it when the profile lists no x86).
 pub fn i386(ctx: &Ctx) -> Verdict {
-    if !sys::i386_available() {
+    if !sys_i386::i386_available() {
         return Verdict::not_applicable(None, "no i386 emulation in this kernel");
     }
     let argv = payload_argv(&ctx.payload, "exec.i386", &ctx.inv);
@@ -98,7 +99,7 @@ pub fn i386(ctx: &Ctx) -> Verdict {
         }
     };
     ctx.out.flush();
-    let result = sys::int80(I386_EXECVE, [path, argv, 0, 0, 0]);
+    let result = sys_i386::int80(I386_EXECVE, [path, argv, 0, 0, 0]);
     // The strings had to stay mapped across the call; only a failed exec gets here.
     drop(mem);
     match result {

@@ -26,6 +26,7 @@ mod fs_mount;
 mod fs_setuid;
 mod ipc;
 mod kernel;
+mod kernel_ptrace;
 mod namespace;
 mod net;
 mod net_canary;
@@ -37,6 +38,7 @@ mod runner;
 mod spawn;
 mod spawn_clone_vm;
 mod sys;
+mod sys_i386;
 
 use std::ffi::OsString;
 

@@ -6,7 +6,8 @@
 
 use crate::ctx::{Ctx, Verdict};
 use crate::net_canary::{self as net, CONNECT_TIMEOUT};
-use crate::sys::{self, Errno, LowMem};
+use crate::sys::Errno;
+use crate::sys_i386::{self, LowMem};
 
 /// i386 system call numbers.
 const I386_WRITE: u32 = 4;
@@ -20,7 +21,7 @@ const SYS_CONNECT: u32 = 3;
 fn socketcall(mem: &mut LowMem, call: u32, args: &[u32]) -> Result<u32, Errno> {
     let words: Vec<u8> = args.iter().flat_map(|a| a.to_le_bytes()).collect();
     let ptr = mem.put(&words)?;
-    sys::int80(I386_SOCKETCALL, [call, ptr, 0, 0, 0])
+    sys_i386::int80(I386_SOCKETCALL, [call, ptr, 0, 0, 0])
 }
 
 pub fn i386_socketcall(ctx: &Ctx) -> Verdict {
@@ -28,7 +29,7 @@ pub fn i386_socketcall(ctx: &Ctx) -> Verdict {
         Ok(addr) => addr,
         Err(verdict) => return verdict,
     };
-    if !sys::i386_available() {
+    if !sys_i386::i386_available() {
         return Verdict::not_applicable(
             Some(Errno(libc::ENOSYS)),
             "this kernel does not run 32-bit (i386) system calls",
@@ -54,7 +55,7 @@ pub fn i386_socketcall(ctx: &Ctx) -> Verdict {
         Err(errno) => return Verdict::blocked(errno, "i386 socketcall(SYS_SOCKET)"),
     };
     let verdict = connect_and_send(ctx, &mut mem, fd, &addr);
-    if sys::int80(I386_CLOSE, [fd, 0, 0, 0, 0]).is_err() {
+    if sys_i386::int80(I386_CLOSE, [fd, 0, 0, 0, 0]).is_err() {
         // SAFETY: fd is the socket made above, closed once (the i386 close failed).
         unsafe { libc::close(fd as libc::c_int) };
     }
@@ -96,7 +97,7 @@ fn connect_and_send(ctx: &Ctx, mem: &mut LowMem, fd: u32, addr: &std::net::Socke
     let len = u32::try_from(line.len()).unwrap_or(0);
     let written = mem
         .put(line.as_bytes())
-        .and_then(|buf| sys::int80(I386_WRITE, [fd, buf, len, 0, 0]));
+        .and_then(|buf| sys_i386::int80(I386_WRITE, [fd, buf, len, 0, 0]));
     match written {
         Ok(_) => Verdict::escaped(format!(
             "connected to {addr} through the i386 socketcall multiplexer"

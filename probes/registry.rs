@@ -6,8 +6,8 @@ use breakout_wire::protocol::split_step;
 
 use crate::ctx::{Ctx, Impl, Verdict};
 use crate::{
-    exec, exec_mount, exec_routes, fs, fs_mount, fs_setuid, ipc, kernel, namespace, net, net_i386,
-    net_uring, spawn,
+    exec, exec_mount, exec_routes, fs, fs_mount, fs_setuid, ipc, kernel, kernel_ptrace, namespace,
+    net, net_i386, net_uring, spawn,
 };
 
 /// The implementation of each catalog id: every goal's module answers for its own ids.
@@ -18,7 +18,7 @@ fn implementation(id: ProbeId) -> Impl {
         ProbeId::KernelKeyctl => Impl::Once(kernel::keyctl),
         ProbeId::KernelUserfaultfd => Impl::Once(kernel::userfaultfd),
         ProbeId::KernelPerfEventOpen => Impl::Once(kernel::perf_event_open),
-        ProbeId::KernelPtrace => Impl::Once(kernel::ptrace),
+        ProbeId::KernelPtrace => Impl::Once(kernel_ptrace::ptrace),
         ProbeId::KernelProcessVmWritev => Impl::Once(kernel::process_vm_writev),
         ProbeId::KernelPersonality => Impl::Once(kernel::personality),
         ProbeId::KernelUselib => Impl::Once(kernel::uselib),

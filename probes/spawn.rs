@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::ctx::{Ctx, Verdict};
 use crate::spawn_clone_vm::{self, ChildStack, ThreadEnd};
 use crate::sys::{self, ChildEnd, Errno};
+use crate::sys_i386;
 
 pub fn fork(_: &Ctx) -> Verdict {
     let created = sys::raw_fork();
@@ -73,12 +74,12 @@ const I386_FORK: u32 = 2;
 /// profile lists no x86). The child has its own copy of memory and exits at once
 /// through the same entry.
 pub fn i386_fork(_: &Ctx) -> Verdict {
-    if !sys::i386_available() {
+    if !sys_i386::i386_available() {
         return Verdict::not_applicable(None, "no i386 emulation in this kernel");
     }
-    let created = sys::int80(I386_FORK, [0; 5]);
+    let created = sys_i386::int80(I386_FORK, [0; 5]);
     if created == Ok(0) {
-        let _ = sys::int80(I386_EXIT, [0; 5]);
+        let _ = sys_i386::int80(I386_EXIT, [0; 5]);
         sys::exit_now();
     }
     let created = created.map(|pid| libc::pid_t::try_from(pid).unwrap_or(libc::pid_t::MAX));
