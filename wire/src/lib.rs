@@ -6,4 +6,5 @@
 pub mod catalog;
 pub mod faults;
 pub mod names;
+pub mod probe_id;
 pub mod protocol;
