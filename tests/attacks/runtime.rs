@@ -133,20 +133,18 @@ fn forget_cached_versions(marker: &str) {
     }
 }
 
-/// Issue 10, item 8: a runtime whose helpers keep stdout and stderr open during
-/// `--version`, `run`, `kill` and `delete`. The whole run costs the timeout plus a few
-/// seconds, the probe in flight is `error (timeout)`, and nothing is left.
-fn sticky_runtime_is_bounded_by_the_timeout() -> TestResult {
-    let dir = Scratch::new("sticky-runtime");
+/// A sticky runtime in a scratch directory of its own, and `breakout run` started under
+/// it with a probe that hangs and `timeout`: the scratch (kept alive), the marker its
+/// cached version answer carries, its sleepers, and the run.
+fn start_sticky_run(label: &str, timeout: u64) -> (Scratch, String, Sleepers, Background) {
+    let dir = Scratch::new(label);
     let marker = format!("sticky {}", dir.path().display());
     let sleepers = Sleepers {
         pidfile: dir.path().join("sleepers"),
         cmdline: format!("sleep\0{SLEEPER_SECONDS}\0"),
     };
     let runtime = sticky_runtime(dir.path(), &sleepers.pidfile, &marker);
-    let timeout = 3;
-    let started = Instant::now();
-    let mut harness = Background::start(&[
+    let harness = Background::start(&[
         "run",
         "--format",
         "json",
@@ -159,6 +157,16 @@ fn sticky_runtime_is_bounded_by_the_timeout() -> TestResult {
         "--timeout",
         &timeout.to_string(),
     ]);
+    (dir, marker, sleepers, harness)
+}
+
+/// Issue 10, item 8: a runtime whose helpers keep stdout and stderr open during
+/// `--version`, `run`, `kill` and `delete`. The whole run costs the timeout plus a few
+/// seconds, the probe in flight is `error (timeout)`, and nothing is left.
+fn sticky_runtime_is_bounded_by_the_timeout() -> TestResult {
+    let timeout = 3;
+    let started = Instant::now();
+    let (_dir, marker, sleepers, mut harness) = start_sticky_run("sticky-runtime", timeout);
     // Unfixed, the harness waits for the sleepers (10 minutes): give up long before.
     let out = harness.wait(Duration::from_secs(60));
     let elapsed = started.elapsed();
@@ -186,26 +194,7 @@ fn sticky_runtime_is_bounded_by_the_timeout() -> TestResult {
 /// Issue 10, item 8: SIGTERM while the container runs under a runtime whose `kill` and
 /// `delete` leave helpers holding their pipes: exit 130 within seconds, nothing left.
 fn sigterm_ends_a_sticky_run_promptly() -> TestResult {
-    let dir = Scratch::new("sticky-runtime-term");
-    let marker = format!("sticky {}", dir.path().display());
-    let sleepers = Sleepers {
-        pidfile: dir.path().join("sleepers"),
-        cmdline: format!("sleep\0{SLEEPER_SECONDS}\0"),
-    };
-    let runtime = sticky_runtime(dir.path(), &sleepers.pidfile, &marker);
-    let mut harness = Background::start(&[
-        "run",
-        "--format",
-        "json",
-        "--runtime",
-        &runtime,
-        "--probe",
-        "spawn.fork",
-        "--inject-fault",
-        "hang@spawn.fork",
-        "--timeout",
-        "60",
-    ]);
+    let (_dir, marker, sleepers, mut harness) = start_sticky_run("sticky-runtime-term", 60);
     // `--version`, then `run`: the container is starting; give it a moment to hang.
     let deadline = Instant::now() + Duration::from_secs(30);
     while sleepers.pids().len() < 2 {
