@@ -54,6 +54,18 @@ impl Verdict {
         }
     }
 
+    /// Blocked by a mechanism the probe names itself, with the whole detail given.
+    pub fn blocked_as(mechanism: String, detail: impl Into<String>) -> Self {
+        Verdict {
+            outcome: ProbeOutcome::Blocked,
+            mechanism: Some(mechanism),
+            detail: detail.into(),
+            nonce: None,
+            route: None,
+            already_reported: false,
+        }
+    }
+
     pub fn not_applicable(mechanism: Option<Errno>, detail: impl Into<String>) -> Self {
         Verdict {
             outcome: ProbeOutcome::NotApplicable,

@@ -77,6 +77,7 @@ const SOCK_DGRAM: u64 = 2;
 const SOCK_RAW: u64 = 3;
 const SOCK_CLOEXEC: u64 = 0o2000000;
 const IPPROTO_ICMP: u64 = 1;
+const MSG_FASTOPEN: u64 = 0x2000_0000;
 /// socketcall(2)'s first argument: which socket call it multiplexes.
 const SYS_SOCKET: u64 = 1;
 const SYS_CONNECT: u64 = 3;
@@ -117,6 +118,54 @@ macro_rules! one {
         &[native!($name, &[call!($syscall)])]
     };
 }
+
+/// The routes to a socket of one family: the x86_64 call, the i386 call and the i386
+/// multiplexer (whose arguments are in memory, out of a filter's sight), the x32 call.
+macro_rules! socket_routes {
+    ($domain:expr, $kind:expr, $protocol:expr) => {
+        const {
+            &[
+                native!(
+                    "socket",
+                    &[Call {
+                        syscall: "socket",
+                        args: &[(0, $domain), (1, $kind | SOCK_CLOEXEC), (2, $protocol)],
+                    }],
+                ),
+                Route {
+                    name: "i386 socket",
+                    entry: Entry::I386,
+                    calls: &[Call {
+                        syscall: "socket",
+                        args: &[(0, $domain), (1, $kind), (2, $protocol)],
+                    }],
+                },
+                Route {
+                    name: "i386 socketcall(SYS_SOCKET)",
+                    entry: Entry::I386,
+                    calls: &[Call {
+                        syscall: "socketcall",
+                        args: &[(0, SYS_SOCKET)],
+                    }],
+                },
+                Route {
+                    name: "x32 socket",
+                    entry: Entry::X32,
+                    calls: &[Call {
+                        syscall: "socket",
+                        args: &[(0, $domain), (1, $kind), (2, $protocol)],
+                    }],
+                },
+            ]
+        }
+    };
+}
+
+/// The UDP probe's socket, made once before any of its sending routes.
+const UDP_SOCKET: Call = Call {
+    syscall: "socket",
+    args: &[(0, AF_INET), (1, SOCK_DGRAM | SOCK_CLOEXEC)],
+};
 
 /// Every probe's routes, in the order it tries them.
 pub fn routes(id: ProbeId) -> &'static [Route] {
@@ -231,51 +280,39 @@ pub fn routes(id: ProbeId) -> &'static [Route] {
             "open_by_handle_at",
             &[call!("name_to_handle_at"), call!("open_by_handle_at")],
         )],
-        P::NetTcpConnect => &[native!(
-            "socket + connect",
-            &[
-                Call {
-                    syscall: "socket",
-                    args: &[(0, AF_INET), (1, SOCK_STREAM | SOCK_CLOEXEC)],
-                },
-                call!("connect"),
-            ],
-        )],
-        P::NetUdpSend => &[native!(
-            "socket + sendto",
-            &[
-                Call {
-                    syscall: "socket",
-                    args: &[(0, AF_INET), (1, SOCK_DGRAM | SOCK_CLOEXEC)],
-                },
-                call!("sendto"),
-            ],
-        )],
-        P::NetRawSocket => &[native!(
-            "socket(AF_INET, SOCK_RAW)",
-            &[Call {
-                syscall: "socket",
-                args: &[
-                    (0, AF_INET),
-                    (1, SOCK_RAW | SOCK_CLOEXEC),
-                    (2, IPPROTO_ICMP),
+        P::NetTcpConnect => &[
+            native!(
+                "connect + write",
+                &[
+                    Call {
+                        syscall: "socket",
+                        args: &[(0, AF_INET), (1, SOCK_STREAM | SOCK_CLOEXEC)],
+                    },
+                    call!("connect"),
                 ],
-            }],
-        )],
-        P::NetPacketSocket => &[native!(
-            "socket(AF_PACKET)",
-            &[Call {
-                syscall: "socket",
-                args: &[(0, AF_PACKET), (1, SOCK_RAW | SOCK_CLOEXEC)],
-            }],
-        )],
-        P::NetVsock => &[native!(
-            "socket(AF_VSOCK)",
-            &[Call {
-                syscall: "socket",
-                args: &[(0, AF_VSOCK), (1, SOCK_STREAM | SOCK_CLOEXEC)],
-            }],
-        )],
+            ),
+            native!(
+                "sendmsg(MSG_FASTOPEN)",
+                &[
+                    Call {
+                        syscall: "socket",
+                        args: &[(0, AF_INET), (1, SOCK_STREAM | SOCK_CLOEXEC)],
+                    },
+                    Call {
+                        syscall: "sendmsg",
+                        args: &[(2, MSG_FASTOPEN)],
+                    },
+                ],
+            ),
+        ],
+        P::NetUdpSend => &[
+            native!("sendto", &[UDP_SOCKET, call!("sendto")]),
+            native!("sendmsg", &[UDP_SOCKET, call!("sendmsg")]),
+            native!("sendmmsg", &[UDP_SOCKET, call!("sendmmsg")]),
+        ],
+        P::NetRawSocket => socket_routes!(AF_INET, SOCK_RAW, IPPROTO_ICMP),
+        P::NetPacketSocket => socket_routes!(AF_PACKET, SOCK_RAW, 0),
+        P::NetVsock => socket_routes!(AF_VSOCK, SOCK_STREAM, 0),
         P::NetIoUringConnect => &[native!(
             "IORING_OP_CONNECT",
             &[
@@ -304,19 +341,31 @@ pub fn routes(id: ProbeId) -> &'static [Route] {
         P::ExecExecve => one!("execve", "execve"),
         P::ExecExecveat => one!("execveat(AT_FDCWD, path)", "execveat"),
         P::ExecShell => one!("execve(/bin/sh)", "execve"),
-        P::ExecMemfd => &[native!(
-            "execveat(memfd, \"\", AT_EMPTY_PATH)",
-            &[
-                Call {
-                    syscall: "memfd_create",
-                    args: &[(1, MFD_CLOEXEC_EXEC)],
-                },
-                Call {
-                    syscall: "execveat",
-                    args: &[(4, AT_EMPTY_PATH)],
-                },
-            ],
-        )],
+        P::ExecMemfd => &[
+            native!(
+                "execveat(memfd, \"\", AT_EMPTY_PATH)",
+                &[
+                    Call {
+                        syscall: "memfd_create",
+                        args: &[(1, MFD_CLOEXEC_EXEC)],
+                    },
+                    Call {
+                        syscall: "execveat",
+                        args: &[(4, AT_EMPTY_PATH)],
+                    },
+                ],
+            ),
+            native!(
+                "execve(/proc/self/fd/N)",
+                &[
+                    Call {
+                        syscall: "memfd_create",
+                        args: &[(1, MFD_CLOEXEC_EXEC)],
+                    },
+                    call!("execve"),
+                ],
+            ),
+        ],
         P::ExecI386 => &[Route {
             name: "execve through int 0x80",
             entry: Entry::I386,
