@@ -196,9 +196,8 @@ fn i386_socketcall(mem: &mut LowMem, family: Family) -> Result<u32, Errno> {
 fn x32(family: Family) -> Tried {
     attempts::in_child("x32 socket", || {
         // SAFETY: getpid takes no arguments; an unknown number only returns an error.
-        if let Err(Errno(libc::ENOSYS)) =
-            sys::cvt(unsafe { libc::syscall(libc::SYS_getpid | X32_BIT) })
-        {
+        let pid = unsafe { libc::syscall(libc::SYS_getpid | X32_BIT) };
+        if let Err(Errno(libc::ENOSYS)) = sys::cvt(pid) {
             return Came::Absent;
         }
         // SAFETY: socket takes three plain integers.
