@@ -143,7 +143,7 @@ impl Came {
     }
 }
 
-/// The mechanism of a success the filter made up.
+/// The mechanism of a success the filter made up ([`Errno::FAKED`]'s name).
 pub const FAKE_SUCCESS: &str = "fake-success";
 
 /// Runs `attempt` in a child process and reads what it came to from the child's end: a

@@ -1,17 +1,20 @@
 //! `kernel.*` probes: kernel attack surface a profile should close. Each calls the
 //! syscall with arguments the kernel rejects after the seccomp and capability checks:
-//! EPERM/ENOSYS/SIGSYS is a block, EINVAL/EFAULT/EBADF means the call reached the kernel.
+//! EPERM/ENOSYS/SIGSYS is a block, EINVAL/EFAULT/EBADF means the call reached the kernel,
+//! once [`crate::kernel_proof`] has ruled out the filter imitating the kernel.
 //!
 //! Where the kernel itself can refuse (a sysctl, a missing capability, a facility not
 //! built in), the verdict's detail says so, so a reader can tell the profile's block
 //! from the kernel's. An ENOSYS is read with [`enosys`]: a kernel built without the
 //! syscall makes the probe not applicable, a filter's ENOSYS is a block.
 
+use crate::attempts::FAKE_SUCCESS;
 use crate::ctx::{Ctx, Verdict};
 use crate::facts::{
     enosys, has_cap, syscall_built, sysctl, CAP_BPF, CAP_SYS_ADMIN, CAP_SYS_BOOT, CAP_SYS_MODULE,
     CAP_SYS_PTRACE,
 };
+use crate::kernel_proof::{judged, not_the_kernel, proven_fd, second_opinion};
 use crate::sys::{self, Errno};
 
 pub fn io_uring(_: &Ctx) -> Verdict {
@@ -19,25 +22,29 @@ pub fn io_uring(_: &Ctx) -> Verdict {
     let mut params = [0u64; 15];
     // SAFETY: `params` is a writable, zeroed io_uring_params-sized buffer that outlives
     // the call; the kernel reads it and writes the ring offsets back into it.
-    let ret = sys::cvt(unsafe {
-        libc::syscall(
-            libc::SYS_io_uring_setup,
-            1 as libc::c_long,
-            params.as_mut_ptr(),
-        )
-    });
+    let ret = io_uring_setup(1, &mut params);
     match ret {
-        Ok(fd) => {
-            close(fd);
-            Verdict::escaped(format!(
-                "io_uring_setup created a ring (fd {fd}), closed again"
-            ))
-        }
+        Ok(fd) => match proven_fd(fd, "io_uring", "io_uring_setup") {
+            Ok(note) => {
+                close(fd);
+                with_note(
+                    Verdict::escaped(format!(
+                        "io_uring_setup created a ring (fd {fd}), closed again"
+                    )),
+                    note,
+                )
+            }
+            Err(faked) => faked,
+        },
         Err(e @ Errno(libc::ENOSYS)) => {
             enosys(e, "io_uring_setup", "io_uring_setup", "CONFIG_IO_URING")
         }
-        // Refusals about the ring itself (its memory, its size) come after every check.
-        Err(e @ Errno(libc::ENOMEM | libc::EINVAL | libc::EFAULT)) => reached("io_uring_setup", e),
+        // Refusals about the ring itself (its memory, its size) come after every check;
+        // a ring of no entries is refused with EINVAL.
+        Err(e @ Errno(libc::ENOMEM | libc::EINVAL | libc::EFAULT)) => {
+            let second = second_opinion(e, io_uring_setup(0, &mut [0u64; 15]), &[libc::EINVAL]);
+            judged("io_uring_setup", e, second, || reached("io_uring_setup", e))
+        }
         Err(e) => {
             let note = match sysctl("kernel/io_uring_disabled").as_deref() {
                 _ if e != Errno(libc::EPERM) => None,
@@ -51,24 +58,28 @@ pub fn io_uring(_: &Ctx) -> Verdict {
     }
 }
 
+fn io_uring_setup(entries: libc::c_long, params: &mut [u64; 15]) -> Result<libc::c_long, Errno> {
+    // SAFETY: `params` is a writable io_uring_params-sized buffer that outlives the call;
+    // the kernel reads it and writes the ring offsets back into it.
+    sys::cvt(unsafe { libc::syscall(libc::SYS_io_uring_setup, entries, params.as_mut_ptr()) })
+}
+
 /// A `bpf` command number no kernel defines (commands are a small dense enum).
 const BPF_NO_SUCH_COMMAND: libc::c_long = 0x7fff_0000;
 
 pub fn bpf(_: &Ctx) -> Verdict {
-    // SAFETY: a NULL attribute with size 0 makes the kernel copy nothing; the command is
-    // invalid, so nothing is created or changed.
-    let ret = sys::cvt(unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_NO_SUCH_COMMAND,
-            std::ptr::null::<libc::c_void>(),
-            0 as libc::c_long,
-        )
-    });
+    let ret = bpf_call(BPF_NO_SUCH_COMMAND, 0);
     match ret {
-        Ok(_) => Verdict::escaped("bpf accepted a command that does not exist"),
+        Ok(v) => faked(&format!(
+            "bpf with a command that does not exist returned {v}"
+        )),
+        // The second opinion: BPF_MAP_CREATE (0) with a NULL attribute of 8 bytes fails
+        // copying it in (EFAULT), before anything is created.
         Err(e @ Errno(libc::EINVAL | libc::EFAULT | libc::E2BIG)) => {
-            reached("bpf with an invalid command", e)
+            let second = second_opinion(e, bpf_call(0, 8), &[libc::EFAULT]);
+            judged("bpf", e, second, || {
+                reached("bpf with an invalid command", e)
+            })
         }
         Err(e @ Errno(libc::ENOSYS)) => enosys(e, "bpf", "bpf", "CONFIG_BPF_SYSCALL"),
         Err(e) => {
@@ -89,6 +100,28 @@ pub fn bpf(_: &Ctx) -> Verdict {
     }
 }
 
+/// `bpf(cmd, NULL, size)`: the kernel copies `size` bytes from NULL, or nothing.
+fn bpf_call(cmd: libc::c_long, size: libc::c_long) -> Result<libc::c_long, Errno> {
+    // SAFETY: a NULL attribute: the kernel copies nothing (size 0) or fails to (EFAULT).
+    sys::cvt(unsafe { libc::syscall(libc::SYS_bpf, cmd, std::ptr::null::<libc::c_void>(), size) })
+}
+
+/// A success the kernel never gives: the filter made it up (`errnoRet` 0).
+fn faked(what: &str) -> Verdict {
+    Verdict::blocked_as(
+        FAKE_SUCCESS.to_string(),
+        format!("{what}, which the kernel never answers: the filter made the success up"),
+    )
+}
+
+fn with_note(mut verdict: Verdict, note: Option<String>) -> Verdict {
+    if let Some(note) = note {
+        verdict.detail.push_str("; ");
+        verdict.detail.push_str(&note);
+    }
+    verdict
+}
+
 /// `KEYCTL_GET_KEYRING_ID` and `KEY_SPEC_SESSION_KEYRING` from `<linux/keyctl.h>`.
 const KEYCTL_GET_KEYRING_ID: libc::c_long = 0;
 const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
@@ -96,35 +129,60 @@ const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
 const ENOKEY: i32 = 126;
 
 pub fn keyctl(_: &Ctx) -> Verdict {
-    // SAFETY: plain integer arguments; create=0 makes the call look up only.
-    let ret = sys::cvt(unsafe {
-        libc::syscall(
-            libc::SYS_keyctl,
-            KEYCTL_GET_KEYRING_ID,
-            KEY_SPEC_SESSION_KEYRING,
-            0 as libc::c_long,
-        )
-    });
+    let ret = keyctl_call(KEYCTL_GET_KEYRING_ID);
     match ret {
-        Ok(id) => Verdict::escaped(format!("keyctl answered the session keyring's id ({id})")),
+        // Key serial numbers are positive.
+        Ok(id) if id > 0 => {
+            Verdict::escaped(format!("keyctl answered the session keyring's id ({id})"))
+        }
+        Ok(id) => faked(&format!("keyctl answered the keyring id {id}")),
+        // The second opinion: an operation keyctl does not have is EOPNOTSUPP.
         Err(e @ Errno(ENOKEY | libc::EKEYEXPIRED | libc::EKEYREVOKED)) => {
-            reached("keyctl reading the session keyring's id", e)
+            let second = second_opinion(
+                e,
+                keyctl_call(KEYCTL_NO_SUCH_OPERATION),
+                &[libc::EOPNOTSUPP],
+            );
+            judged("keyctl", e, second, || {
+                reached("keyctl reading the session keyring's id", e)
+            })
         }
         Err(e @ Errno(libc::ENOSYS)) => enosys(e, "keyctl", "keyctl", "CONFIG_KEYS"),
         Err(e) => Verdict::blocked(e, "keyctl reading the session keyring's id"),
     }
 }
 
+/// An operation number past every keyctl operation.
+const KEYCTL_NO_SUCH_OPERATION: libc::c_long = 0x7fff;
+
+fn keyctl_call(operation: libc::c_long) -> Result<libc::c_long, Errno> {
+    // SAFETY: plain integer arguments; create=0 makes the lookup create nothing.
+    sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            operation,
+            KEY_SPEC_SESSION_KEYRING,
+            0 as libc::c_long,
+        )
+    })
+}
+
 pub fn userfaultfd(_: &Ctx) -> Verdict {
     let flags = libc::c_long::from(libc::O_CLOEXEC | libc::O_NONBLOCK);
     // SAFETY: a flags-only call; the descriptor it returns is closed below.
     match sys::cvt(unsafe { libc::syscall(libc::SYS_userfaultfd, flags) }) {
-        Ok(fd) => {
-            close(fd);
-            Verdict::escaped(format!(
-                "userfaultfd created a descriptor (fd {fd}), closed again"
-            ))
-        }
+        Ok(fd) => match proven_fd(fd, "userfaultfd", "userfaultfd") {
+            Ok(note) => {
+                close(fd);
+                with_note(
+                    Verdict::escaped(format!(
+                        "userfaultfd created a descriptor (fd {fd}), closed again"
+                    )),
+                    note,
+                )
+            }
+            Err(faked) => faked,
+        },
         Err(e @ Errno(libc::ENOSYS)) => {
             enosys(e, "userfaultfd", "userfaultfd", "CONFIG_USERFAULTFD")
         }
@@ -145,32 +203,27 @@ pub fn userfaultfd(_: &Ctx) -> Verdict {
 }
 
 pub fn perf_event_open(_: &Ctx) -> Verdict {
-    // SAFETY: a NULL attribute pointer: the kernel fails to copy it (EFAULT) before it
-    // looks at any other argument; pid 0, cpu -1, no group, no flags.
-    let ret = sys::cvt(unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            std::ptr::null::<libc::c_void>(),
-            0 as libc::c_long,
-            -1 as libc::c_long,
-            -1 as libc::c_long,
-            0 as libc::c_long,
-        )
-    });
+    let ret = perf_event_open_call(std::ptr::null_mut());
     let paranoid = sysctl("kernel/perf_event_paranoid");
     match ret {
-        Ok(fd) => {
-            close(fd);
-            Verdict::escaped("perf_event_open accepted a NULL attribute")
-        }
+        // Never closed: the kernel has no event for a NULL attribute, so this is not one.
+        Ok(fd) => faked(&format!(
+            "perf_event_open with a NULL attribute returned {fd}"
+        )),
+        // The second opinion: an attribute whose size field is 1 is E2BIG.
         Err(e @ Errno(libc::EFAULT | libc::EINVAL | libc::E2BIG)) => {
-            let mut v = reached("perf_event_open with a NULL attribute", e);
-            if let Some(p) = paranoid {
-                v.detail.push_str(&format!(
-                    "; kernel.perf_event_paranoid={p} still limits what a real event may watch"
-                ));
-            }
-            v
+            let mut attr = [0u32; 32];
+            attr[1] = 1;
+            let second = second_opinion(e, perf_event_open_call(attr.as_mut_ptr()), &[libc::E2BIG]);
+            judged("perf_event_open", e, second, || {
+                let mut v = reached("perf_event_open with a NULL attribute", e);
+                if let Some(p) = paranoid {
+                    v.detail.push_str(&format!(
+                        "; kernel.perf_event_paranoid={p} still limits what a real event may watch"
+                    ));
+                }
+                v
+            })
         }
         Err(e @ Errno(libc::ENOSYS)) => enosys(
             e,
@@ -195,6 +248,22 @@ pub fn perf_event_open(_: &Ctx) -> Verdict {
             noted(Verdict::blocked(e, "perf_event_open"), Some(note))
         }
     }
+}
+
+/// `perf_event_open(attr, 0, -1, -1, 0)`: this process, any CPU, no group, no flags.
+fn perf_event_open_call(attr: *mut u32) -> Result<libc::c_long, Errno> {
+    // SAFETY: `attr` is NULL (the kernel fails to copy it) or a 128-byte buffer the
+    // caller keeps alive, whose size field the kernel reads and may write back.
+    sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            attr,
+            0 as libc::c_long,
+            -1 as libc::c_long,
+            -1 as libc::c_long,
+            0 as libc::c_long,
+        )
+    })
 }
 
 pub fn process_vm_writev(_: &Ctx) -> Verdict {
@@ -232,7 +301,7 @@ pub fn process_vm_writev(_: &Ctx) -> Verdict {
                     "process_vm_writev wrote {n} bytes into its own memory"
                 ))
             } else {
-                Verdict::escaped(format!(
+                faked(&format!(
                     "process_vm_writev answered {n} bytes, yet the buffer reads {seen:?}"
                 ))
             }
@@ -272,12 +341,9 @@ pub fn personality(_: &Ctx) -> Verdict {
         Ok(now) if now & READ_IMPLIES_EXEC != 0 => Verdict::escaped(format!(
             "personality set READ_IMPLIES_EXEC ({old:#x} -> {now:#x}), then {restore_note}"
         )),
-        Ok(now) => Verdict::error(
-            None,
-            format!(
-                "personality({wanted:#x}) returned, yet the persona reads {now:#x}; {restore_note}"
-            ),
-        ),
+        Ok(now) => faked(&format!(
+            "personality({wanted:#x}) returned, yet the persona reads {now:#x} ({restore_note})"
+        )),
         Err(e) => Verdict::escaped(format!(
             "personality({wanted:#x}) was accepted; reading it back failed ({e}); {restore_note}"
         )),
@@ -299,12 +365,20 @@ fn set_personality(persona: libc::c_ulong) -> Result<libc::c_ulong, Errno> {
 const USELIB_PATH: &std::ffi::CStr = c"/.breakout-no-such-library";
 
 pub fn uselib(_: &Ctx) -> Verdict {
-    // SAFETY: a NUL-terminated static path.
-    let ret = sys::cvt(unsafe { libc::syscall(libc::SYS_uselib, USELIB_PATH.as_ptr()) });
+    let ret = uselib_call(USELIB_PATH);
     match ret {
-        Ok(_) => Verdict::escaped("uselib loaded a file that does not exist"),
+        Ok(v) => faked(&format!(
+            "uselib of a file that does not exist returned {v}"
+        )),
+        Err(e @ Errno(libc::ENOENT | libc::ENOEXEC)) if syscall_built("uselib") == Some(false) => {
+            not_the_kernel("uselib", e, "this kernel is built without CONFIG_USELIB")
+        }
+        // The second opinion: uselib of a directory is EACCES.
         Err(e @ Errno(libc::ENOENT | libc::ENOEXEC)) => {
-            reached("uselib on a path that names no library", e)
+            let second = second_opinion(e, uselib_call(c"/"), &[libc::EACCES]);
+            judged("uselib", e, second, || {
+                reached("uselib on a path that names no library", e)
+            })
         }
         Err(e @ Errno(libc::ENOSYS)) => enosys(e, "uselib", "uselib", "CONFIG_USELIB"),
         Err(e) => noted(
@@ -314,21 +388,53 @@ pub fn uselib(_: &Ctx) -> Verdict {
     }
 }
 
+fn uselib_call(path: &std::ffi::CStr) -> Result<libc::c_long, Errno> {
+    // SAFETY: a NUL-terminated static path.
+    sys::cvt(unsafe { libc::syscall(libc::SYS_uselib, path.as_ptr()) })
+}
+
+/// What the kernel answers before it looks at the arguments, when it does: ENOSYS
+/// without the call built in, EPERM without the capability or with the sysctl that
+/// turns the call off. An argument error then came from the filter.
+fn refused_first(
+    syscall: &str,
+    option: &str,
+    cap: u32,
+    cap_name: &str,
+    disabled: &str,
+) -> Option<String> {
+    if syscall_built(syscall) == Some(false) {
+        return Some(format!("this kernel is built without {option}"));
+    }
+    if !has_cap(cap) {
+        return Some(format!(
+            "this process has no {cap_name}, which the kernel checks first"
+        ));
+    }
+    (sysctl(disabled).as_deref() == Some("1"))
+        .then(|| format!("{} is 1", disabled.replace('/', ".")))
+}
+
 pub fn init_module(_: &Ctx) -> Verdict {
-    // SAFETY: length 0 with a NULL image: the kernel refuses the image as too short
-    // (ENOEXEC) without reading it; the parameter string is a static empty C string.
-    let ret = sys::cvt(unsafe {
-        libc::syscall(
-            libc::SYS_init_module,
-            std::ptr::null::<libc::c_void>(),
-            0 as libc::c_ulong,
-            c"".as_ptr(),
-        )
-    });
+    let ret = init_module_call(0);
     match ret {
-        Ok(_) => Verdict::error(None, "init_module accepted an empty image"),
+        Ok(v) => faked(&format!("init_module of an empty image returned {v}")),
         Err(e @ Errno(libc::ENOEXEC | libc::EFAULT | libc::EINVAL)) => {
-            reached("init_module with an empty image", e)
+            let module_support = "module support (CONFIG_MODULES)";
+            if let Some(why) = refused_first(
+                "init_module",
+                module_support,
+                CAP_SYS_MODULE,
+                "CAP_SYS_MODULE",
+                "kernel/modules_disabled",
+            ) {
+                return not_the_kernel("init_module", e, &why);
+            }
+            // The second opinion: a 4096-byte image at NULL fails copying in (EFAULT).
+            let second = second_opinion(e, init_module_call(4096), &[libc::EFAULT]);
+            judged("init_module", e, second, || {
+                reached("init_module with an empty image", e)
+            })
         }
         Err(e @ Errno(libc::ENOSYS)) => enosys(
             e,
@@ -351,26 +457,45 @@ pub fn init_module(_: &Ctx) -> Verdict {
     }
 }
 
+/// `init_module(NULL, len, "")`: too short an image (len 0) is ENOEXEC before anything
+/// is read; a longer one fails copying from NULL (EFAULT) before anything is loaded.
+fn init_module_call(len: libc::c_ulong) -> Result<libc::c_long, Errno> {
+    // SAFETY: the image pointer is NULL, which the kernel never reads successfully; the
+    // parameter string is a static empty C string.
+    sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_init_module,
+            std::ptr::null::<libc::c_void>(),
+            len,
+            c"".as_ptr(),
+        )
+    })
+}
+
 /// One more than `KEXEC_SEGMENT_MAX`: the kernel refuses it with EINVAL, after the
 /// capability check and before it reads any segment.
 const KEXEC_TOO_MANY_SEGMENTS: libc::c_ulong = 17;
 
 pub fn kexec_load(_: &Ctx) -> Verdict {
-    // SAFETY: the segment pointer is NULL and is never read, because the segment count
-    // is over the kernel's limit; entry 0 and flags 0 (the default architecture).
-    let ret = sys::cvt(unsafe {
-        libc::syscall(
-            libc::SYS_kexec_load,
-            0 as libc::c_ulong,
-            KEXEC_TOO_MANY_SEGMENTS,
-            std::ptr::null::<libc::c_void>(),
-            0 as libc::c_ulong,
-        )
-    });
+    let ret = kexec_load_call(KEXEC_TOO_MANY_SEGMENTS);
     match ret {
-        Ok(_) => Verdict::error(None, "kexec_load accepted 17 segments"),
+        Ok(v) => faked(&format!("kexec_load of 17 segments returned {v}")),
         Err(e @ Errno(libc::EINVAL | libc::EFAULT)) => {
-            reached("kexec_load with too many segments", e)
+            if let Some(why) = refused_first(
+                "kexec_load",
+                "CONFIG_KEXEC",
+                CAP_SYS_BOOT,
+                "CAP_SYS_BOOT",
+                "kernel/kexec_load_disabled",
+            ) {
+                return not_the_kernel("kexec_load", e, &why);
+            }
+            // The second opinion: one segment at NULL fails copying the list (EFAULT).
+            // Never 0 segments: that unloads a loaded kernel.
+            let second = second_opinion(e, kexec_load_call(1), &[libc::EFAULT]);
+            judged("kexec_load", e, second, || {
+                reached("kexec_load with too many segments", e)
+            })
         }
         Err(e @ Errno(libc::ENOSYS)) => enosys(e, "kexec_load", "kexec_load", "CONFIG_KEXEC"),
         Err(e) => {
@@ -386,6 +511,22 @@ pub fn kexec_load(_: &Ctx) -> Verdict {
             noted(Verdict::blocked(e, "kexec_load"), note)
         }
     }
+}
+
+/// `kexec_load(0, segments, NULL, 0)` with 1 or 17 segments (never 0, which unloads).
+fn kexec_load_call(segments: libc::c_ulong) -> Result<libc::c_long, Errno> {
+    debug_assert!(segments > 0);
+    // SAFETY: the segment list is NULL: with too many segments it is never read, with
+    // one the copy fails; entry 0 and flags 0 (the default architecture).
+    sys::cvt(unsafe {
+        libc::syscall(
+            libc::SYS_kexec_load,
+            0 as libc::c_ulong,
+            segments,
+            std::ptr::null::<libc::c_void>(),
+            0 as libc::c_ulong,
+        )
+    })
 }
 
 /// Neither is `LINUX_REBOOT_MAGIC1` (0xfee1dead) nor any `LINUX_REBOOT_MAGIC2`, and the
@@ -406,8 +547,22 @@ pub fn reboot(_: &Ctx) -> Verdict {
         )
     });
     match ret {
-        Ok(_) => Verdict::error(None, "reboot accepted a bad magic number"),
-        Err(e @ Errno(libc::EINVAL)) => reached("reboot with a bad magic number", e),
+        Ok(v) => faked(&format!("reboot with a bad magic number returned {v}")),
+        // The kernel checks CAP_SYS_BOOT before the magic numbers. In a child PID
+        // namespace every other command answers EINVAL too (and the valid ones end the
+        // namespace), so there is no second opinion to ask.
+        Err(e @ Errno(libc::EINVAL)) if !has_cap(CAP_SYS_BOOT) => not_the_kernel(
+            "reboot",
+            e,
+            "this process has no CAP_SYS_BOOT, which the kernel checks first",
+        ),
+        Err(e @ Errno(libc::EINVAL)) => {
+            let mut v = reached("reboot with a bad magic number", e);
+            v.detail.push_str(
+                "; with CAP_SYS_BOOT, no second call can tell the kernel's EINVAL from a filter's",
+            );
+            v
+        }
         Err(e) => {
             let note = (e == Errno(libc::EPERM) && !has_cap(CAP_SYS_BOOT))
                 .then(|| "no CAP_SYS_BOOT: the kernel refuses it whatever the profile".to_string());

@@ -17,6 +17,12 @@ pub fn ptrace(_: &Ctx) -> Verdict {
     let attach = ptrace_call(libc::PTRACE_ATTACH, child);
     let mut reaped = false;
     let verdict = match attach {
+        // A filter can fake the attach's success (errnoRet 0): the kernel then names no
+        // tracer for the child.
+        Ok(()) if tracer_of(child).is_some_and(|t| t != std::process::id()) => Verdict::blocked_as(
+            crate::attempts::FAKE_SUCCESS.to_string(),
+            format!("PTRACE_ATTACH to child {child} returned success, but the child has no tracer"),
+        ),
         Ok(()) => {
             let how = match wait_stopped(child) {
                 Ok(Some(sig)) => match ptrace_call(libc::PTRACE_DETACH, child) {
@@ -44,6 +50,15 @@ pub fn ptrace(_: &Ctx) -> Verdict {
     verdict
 }
 
+/// The child's tracer by the kernel's word (`TracerPid` in /proc), where /proc shows it.
+fn tracer_of(pid: libc::pid_t) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Forks a child that waits to be killed: it dies with the runner (PDEATHSIG) if the
 /// runner goes first. Tries fork, then clone; the error says why neither worked.
 fn spawn_waiting_child() -> Result<libc::pid_t, (Errno, String)> {
@@ -62,6 +77,8 @@ fn spawn_waiting_child() -> Result<libc::pid_t, (Errno, String)> {
 /// The child's side: raw system calls only (it is a copy of the runner without its
 /// other state), and it never returns.
 fn wait_to_be_killed(parent: libc::pid_t) -> ! {
+    // Nothing here may depend on a call a profile can deny: a getppid that fails (or
+    // answers 0, a faked success) says nothing, and the child stays to be attached to.
     // SAFETY: prctl and getppid take integers only.
     let orphaned = unsafe {
         libc::syscall(
@@ -69,7 +86,8 @@ fn wait_to_be_killed(parent: libc::pid_t) -> ! {
             libc::c_long::from(libc::PR_SET_PDEATHSIG),
             libc::c_long::from(libc::SIGKILL),
         );
-        libc::syscall(libc::SYS_getppid) != libc::c_long::from(parent)
+        let ppid = libc::syscall(libc::SYS_getppid);
+        ppid > 0 && ppid != libc::c_long::from(parent)
     };
     if orphaned {
         sys::exit_now();

@@ -20,12 +20,14 @@ pub fn clone_newuser(_: &Ctx) -> Verdict {
     // SAFETY: as sys::raw_clone_sigchld: without CLONE_VM the child runs on a private
     // copy of the stack, so a null stack is fine, and no flag asks the kernel to use the
     // null pointer arguments. The child exits at once below.
+    let caller = sys::raw_gettid();
     let created =
-        sys::cvt(unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) });
+        sys::cvt(unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) })
+            .and_then(|ret| sys::created(ret, caller));
     if created == Ok(0) {
         sys::exit_now();
     }
-    in_new_user_ns("clone(CLONE_NEWUSER)", created.map(to_pid))
+    in_new_user_ns("clone(CLONE_NEWUSER)", created)
 }
 
 pub fn clone3_newuser(_: &Ctx) -> Verdict {
@@ -95,6 +97,11 @@ pub fn setns(_: &Ctx) -> Verdict {
             )
         }
     };
+    // Entering resets the working directory to the namespace's root: from /dev, that is
+    // a change a faked success (errnoRet 0) cannot make.
+    let away = open_dir_or_file(c"/dev", libc::O_PATH | libc::O_DIRECTORY)
+        // SAFETY: fchdir to a directory descriptor owned here.
+        .is_ok_and(|dev| unsafe { libc::fchdir(dev.as_raw_fd()) } == 0);
     // SAFETY: `ns` is an open namespace descriptor owned here; CLONE_NEWNS asks for a
     // mount namespace, which it is.
     let entered = sys::cvt(unsafe {
@@ -104,8 +111,20 @@ pub fn setns(_: &Ctx) -> Verdict {
             NEWNS as libc::c_long,
         )
     });
+    let reset = away.then(|| same_dir(".", "/"));
     if let Err(e) = entered {
+        let _ = restore_root(&root, &cwd);
         return Verdict::blocked(e, "setns into its own mount namespace");
+    }
+    if reset == Some(Some(false)) {
+        let restored = restore_root(&root, &cwd);
+        return Verdict::blocked_as(
+            crate::attempts::FAKE_SUCCESS.to_string(),
+            format!(
+                "setns(CLONE_NEWNS) returned success, but the working directory was not reset to the namespace's root: the filter made the success up{}",
+                restored.map_or_else(|e| format!("; putting the working directory back failed: {e}"), |()| String::new())
+            ),
+        );
     }
     let moved = same_file_as_root(&root).map_or(String::new(), |same| {
         if same {
@@ -121,6 +140,13 @@ pub fn setns(_: &Ctx) -> Verdict {
     Verdict::escaped(format!(
         "setns(CLONE_NEWNS) into its own mount namespace succeeded{moved}{restored}"
     ))
+}
+
+/// Whether two paths name the same directory; `None` if either cannot be read.
+fn same_dir(a: &str, b: &str) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (a, b) = (std::fs::metadata(a).ok()?, std::fs::metadata(b).ok()?);
+    Some(a.dev() == b.dev() && a.ino() == b.ino())
 }
 
 /// Whether `/` (after setns) is the directory `root` (from before).
@@ -167,16 +193,32 @@ pub fn unshare_user(_: &Ctx) -> Verdict {
     unshare(NEWUSER, "unshare(CLONE_NEWUSER)", "a new user namespace")
 }
 
+/// The namespace `/proc/self/ns/<kind>` names (`mnt:[4026531841]`); `None` without /proc.
+fn namespace_of(kind: &str) -> Option<std::path::PathBuf> {
+    std::fs::read_link(format!("/proc/self/ns/{kind}")).ok()
+}
+
 fn unshare(flags: u64, call: &str, what: &str) -> Verdict {
+    let kind = if flags == NEWUSER { "user" } else { "mnt" };
+    let before = namespace_of(kind);
     // SAFETY: unshare takes flags only. The runner is single-threaded, which
     // CLONE_NEWUSER requires; the change is for good, so these probes run last.
     match sys::cvt(unsafe { libc::syscall(libc::SYS_unshare, flags as libc::c_long) }) {
-        Ok(_) => Verdict::escaped(format!("{call}: the runner is now in {what}")),
+        // The kernel's word on it: /proc/self/ns names another namespace now.
+        Ok(_) => match (before, namespace_of(kind)) {
+            (Some(before), Some(after)) if before == after => Verdict::blocked_as(
+                crate::attempts::FAKE_SUCCESS.to_string(),
+                format!("{call} returned success, but /proc/self/ns/{kind} still names {}: the filter made the success up", before.display()),
+            ),
+            (Some(before), Some(after)) => Verdict::escaped(format!(
+                "{call}: the runner is now in {what} ({} -> {})",
+                before.display(),
+                after.display()
+            )),
+            _ => Verdict::escaped(format!(
+                "{call}: the runner is now in {what} (no /proc/self/ns to confirm it: taken on the call's word)"
+            )),
+        },
         Err(e) => noted_userns_limit(Verdict::blocked(e, call), e),
     }
-}
-
-fn to_pid(ret: libc::c_long) -> libc::pid_t {
-    // Pids fit in pid_t; the kernel never returns a larger positive value here.
-    libc::pid_t::try_from(ret).unwrap_or(libc::pid_t::MAX)
 }

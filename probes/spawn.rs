@@ -77,7 +77,9 @@ pub fn i386_fork(_: &Ctx) -> Verdict {
     if !sys_i386::i386_available() {
         return Verdict::not_applicable(None, "no i386 emulation in this kernel");
     }
-    let created = sys_i386::int80(I386_FORK, [0; 5]);
+    let caller = sys::raw_gettid();
+    let created = sys_i386::int80(I386_FORK, [0; 5])
+        .and_then(|ret| sys::created(libc::c_long::from(ret), caller).map(|pid| pid as u32));
     if created == Ok(0) {
         let _ = sys_i386::int80(I386_EXIT, [0; 5]);
         sys::exit_now();
@@ -104,10 +106,11 @@ pub fn x32(_: &Ctx) -> Verdict {
         }
         Err(errno) => return Verdict::blocked(errno, "getpid through the x32 ABI"),
     }
+    let caller = sys::raw_gettid();
     // SAFETY: fork takes no arguments. The runner has no other threads, so the child
     // gets a consistent copy of every lock; it exits at once below.
     let created = sys::cvt(unsafe { libc::syscall(libc::SYS_fork | X32_BIT) })
-        .map(|pid| libc::pid_t::try_from(pid).unwrap_or(libc::pid_t::MAX));
+        .and_then(|ret| sys::created(ret, caller));
     if created == Ok(0) {
         sys::exit_now();
     }

@@ -97,6 +97,7 @@ pub fn spawn_thread(stack: ChildStack, deadline: Duration) -> Result<ThreadEnd, 
     // first four bytes are a valid, aligned AtomicU32 for as long as the mapping lives.
     let tid_word: &AtomicU32 = unsafe { &*tid_ptr };
     let ret: i64;
+    let caller = sys::raw_gettid();
     // SAFETY: the child starts on `stack` (private to it) with the creator's registers;
     // it touches no memory at all: it loads two registers and calls exit, which ends the
     // thread (not the process); `ud2` is never reached. The parent's side is a plain
@@ -109,13 +110,22 @@ pub fn spawn_thread(stack: ChildStack, deadline: Duration) -> Result<ThreadEnd, 
             "syscall",
             "test rax, rax",
             "jnz 2f",
+            // A 0 in the creator's own thread was faked: no thread exists.
+            "mov eax, 186",
+            "syscall",
+            "cmp rax, r14",
+            "je 3f",
             "mov eax, {exit}",
             "xor edi, edi",
             "syscall",
             "ud2",
+            "3:",
+            "mov rax, {faked}",
             "2:",
             exit = const SYS_EXIT,
+            faked = const sys::FAKED_RET,
             inlateout("rax") SYS_CLONE => ret,
+            in("r14") caller,
             in("rdi") THREAD_FLAGS as u64,
             in("rsi") stack.top(),
             in("rdx") tid_ptr as usize,
@@ -125,6 +135,9 @@ pub fn spawn_thread(stack: ChildStack, deadline: Duration) -> Result<ThreadEnd, 
             out("r11") _,
             options(nostack),
         );
+    }
+    if ret == sys::FAKED_RET {
+        return Err(Errno::FAKED);
     }
     let tid = u32::try_from(sys::kernel_result(ret)?).unwrap_or(u32::MAX);
     let end = Instant::now() + deadline;
@@ -180,6 +193,7 @@ fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) -> Result<(), 
 pub fn vfork_exec(stack: ChildStack, path: &CStr, argv: &CArgv) -> Result<libc::pid_t, Errno> {
     let flags = (libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD) as u64;
     let ret: i64;
+    let caller = sys::raw_gettid();
     // SAFETY: the child starts on `stack` with the creator's registers: r12/r13 hold
     // `path` and `argv`, which the caller owns and keeps alive and unchanged, because
     // CLONE_VFORK suspends the caller until the child's execve succeeded (the child then
@@ -194,6 +208,12 @@ pub fn vfork_exec(stack: ChildStack, path: &CStr, argv: &CArgv) -> Result<libc::
             "syscall",
             "test rax, rax",
             "jnz 2f",
+            // A 0 in the creator's own thread was faked: no child exists, and this
+            // exec would replace the runner itself.
+            "mov eax, 186",
+            "syscall",
+            "cmp rax, r14",
+            "je 3f",
             "mov eax, {execve}",
             "mov rdi, r12",
             "mov rsi, r13",
@@ -207,7 +227,10 @@ pub fn vfork_exec(stack: ChildStack, path: &CStr, argv: &CArgv) -> Result<libc::
             "mov eax, {exit}",
             "syscall",
             "ud2",
+            "3:",
+            "mov rax, {faked}",
             "2:",
+            faked = const sys::FAKED_RET,
             execve = const SYS_EXECVE,
             exit = const SYS_EXIT,
             base = const EXEC_FAILED_BASE,
@@ -219,6 +242,7 @@ pub fn vfork_exec(stack: ChildStack, path: &CStr, argv: &CArgv) -> Result<libc::
             in("r8") 0usize,
             in("r12") path.as_ptr(),
             in("r13") argv.as_ptr(),
+            in("r14") caller,
             out("rcx") _,
             out("r11") _,
             options(nostack),
@@ -227,6 +251,9 @@ pub fn vfork_exec(stack: ChildStack, path: &CStr, argv: &CArgv) -> Result<libc::
     // Once clone returned in the parent the child has exec'd (new memory) or exited, so
     // dropping the stack here is safe.
     drop(stack);
+    if ret == sys::FAKED_RET {
+        return Err(Errno::FAKED);
+    }
     Ok(libc::pid_t::try_from(sys::kernel_result(ret)?).unwrap_or(libc::pid_t::MAX))
 }
 

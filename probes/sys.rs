@@ -16,6 +16,11 @@ use std::path::Path;
 pub struct Errno(pub i32);
 
 impl Errno {
+    /// Not an errno: a call said it succeeded, but the kernel shows nothing came of it
+    /// (a filter's `errnoRet` 0). Only the probes' own checks produce it; it reads as
+    /// the `fake-success` mechanism.
+    pub const FAKED: Errno = Errno(0);
+
     /// The calling thread's current errno.
     pub fn last() -> Self {
         Errno(io::Error::last_os_error().raw_os_error().unwrap_or(0))
@@ -33,11 +38,18 @@ impl Errno {
 
     /// The symbolic name (`EPERM`), or `E<number>` for values not in the table.
     pub fn name(self) -> String {
+        if self == Errno::FAKED {
+            return "fake-success".to_string();
+        }
         errno_name(self.0).unwrap_or_else(|| format!("E{}", self.0))
     }
 
     /// The C library's description, without std's "(os error N)" suffix.
     pub fn description(self) -> String {
+        if self == Errno::FAKED {
+            return "the call returned success, but nothing came of it: the filter made it up"
+                .to_string();
+        }
         let text = io::Error::from_raw_os_error(self.0).to_string();
         match text.rfind(" (os error ") {
             Some(cut) => text[..cut].to_string(),
@@ -103,24 +115,46 @@ pub fn exit_now_with(code: i32) -> ! {
     unreachable!("exit returned")
 }
 
+/// This thread's id, by the raw call. A child or a new thread has an id of its own.
+pub fn raw_gettid() -> libc::c_long {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) }
+}
+
+/// What asm blocks return when a creation call answered 0 in the thread that made it:
+/// outside the kernel's -4095..-1 error range, so never a real answer.
+pub const FAKED_RET: i64 = -4096;
+
+/// The result of a call that creates a process or thread, made by thread `caller`
+/// ([`raw_gettid`] before the call): 0 means "in the child" only where the thread is
+/// not the caller; a 0 in the caller itself is a success the filter made up.
+pub fn created(ret: libc::c_long, caller: libc::c_long) -> Result<libc::pid_t, Errno> {
+    if ret == 0 && caller > 0 && raw_gettid() == caller {
+        return Err(Errno::FAKED);
+    }
+    Ok(to_pid(ret))
+}
+
 /// `fork` (nr 57) by number. `Ok(0)` in the child, `Ok(pid)` in the parent.
 pub fn raw_fork() -> Result<libc::pid_t, Errno> {
+    let caller = raw_gettid();
     // SAFETY: fork takes no arguments. The runner has no other threads, so the child
     // gets a consistent copy of every lock; callers make the child exit at once.
     let ret = cvt(unsafe { libc::syscall(libc::SYS_fork) })?;
-    Ok(to_pid(ret))
+    created(ret, caller)
 }
 
 /// `clone` (nr 56) with only `SIGCHLD` and no new stack: the child runs on a copy of the
 /// parent's stack, exactly like fork. `x86_64` order: flags, stack, ptid, ctid, tls.
 pub fn raw_clone_sigchld() -> Result<libc::pid_t, Errno> {
     let flags = libc::c_long::from(libc::SIGCHLD);
+    let caller = raw_gettid();
     // SAFETY: without CLONE_VM the child gets its own copy of memory, so a null stack
     // means "keep using the (copied) current stack"; the pointer arguments are null
     // because no CLONE_*TID/SETTLS flag asks the kernel to use them.
     let ret =
         cvt(unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) })?;
-    Ok(to_pid(ret))
+    created(ret, caller)
 }
 
 /// The first version of `struct clone_args` (`CLONE_ARGS_SIZE_VER0`, 64 bytes), which
@@ -151,6 +185,7 @@ pub fn raw_clone3(flags: u64) -> Result<libc::pid_t, Errno> {
         exit_signal: u64::from(libc::SIGCHLD.unsigned_abs()),
         ..CloneArgsV0::default()
     };
+    let caller = raw_gettid();
     // SAFETY: `args` is a valid, initialised clone_args of the size passed and lives
     // across the call; with no stack and no CLONE_VM the child runs on a private copy
     // of the parent's stack, like fork.
@@ -161,7 +196,7 @@ pub fn raw_clone3(flags: u64) -> Result<libc::pid_t, Errno> {
             std::mem::size_of::<CloneArgsV0>(),
         )
     })?;
-    Ok(to_pid(ret))
+    created(ret, caller)
 }
 
 /// An anonymous private read-write mapping of `len` bytes with `extra` mmap flags
@@ -191,9 +226,12 @@ pub fn map_anonymous(len: usize, extra: libc::c_int) -> Result<*mut u8, Errno> {
 /// A vfork child shares the parent's memory *and stack* while the parent is suspended;
 /// returning into Rust code in the child would clobber the parent's stack frame. So the
 /// child never leaves the asm block: on a zero return it calls `exit(0)` right there.
-/// Only the parent comes back, with the child's pid or an error.
+/// Only the parent comes back, with the child's pid or an error. A 0 in the caller's
+/// own thread (its id, in r14, is the one gettid answers) was faked: no child exists,
+/// and the block returns [`FAKED_RET`] instead of exiting.
 pub fn raw_vfork_child_exits() -> Result<libc::pid_t, Errno> {
     let ret: i64;
+    let caller = raw_gettid();
     // SAFETY: the child path touches only registers (rax, rdi) and ends in exit, so it
     // writes nothing the parent can see; the parent path is a plain syscall. The
     // `syscall` instruction clobbers rcx and r11, declared below, and no stack is used.
@@ -202,16 +240,27 @@ pub fn raw_vfork_child_exits() -> Result<libc::pid_t, Errno> {
             "syscall",
             "test rax, rax",
             "jnz 2f",
+            "mov eax, 186",
+            "syscall",
+            "cmp rax, r14",
+            "je 3f",
             "mov eax, 60",
             "xor edi, edi",
             "syscall",
+            "3:",
+            "mov rax, {faked}",
             "2:",
+            faked = const FAKED_RET,
             inlateout("rax") libc::SYS_vfork => ret,
+            in("r14") caller,
             out("rdi") _,
             out("rcx") _,
             out("r11") _,
             options(nostack),
         );
+    }
+    if ret == FAKED_RET {
+        return Err(Errno::FAKED);
     }
     Ok(to_pid(from_kernel(ret)?))
 }

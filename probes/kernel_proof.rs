@@ -1,0 +1,108 @@
+//! What turns a kernel probe's answer into proof. A seccomp rule can return any errno,
+//! 0 included, so neither "EINVAL: the kernel saw it" nor "a descriptor: it worked" is
+//! taken on the return value alone:
+//!
+//! - an error the kernel gives for bad arguments must survive a second call, invalid in
+//!   another way, that the kernel answers with another errno (a fixed `errnoRet`
+//!   answers both the same);
+//! - an error must be one the kernel could give at all here: without the capability it
+//!   checks first, or built without the call, the kernel answers something else;
+//! - a descriptor must be what the call makes (`/proc/self/fd/N` names its anonymous
+//!   inode), and is closed only then: a faked 0 is the runner's stdin.
+
+use crate::attempts::FAKE_SUCCESS;
+use crate::ctx::Verdict;
+use crate::sys::Errno;
+
+/// The anonymous inode a descriptor refers to (`io_uring`, `userfaultfd`,
+/// `perf_event`), by its `/proc/self/fd` link; `None` if it is no such descriptor or
+/// /proc does not show it.
+pub fn anon_inode(fd: libc::c_long) -> Option<String> {
+    let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+    let text = link.to_str()?;
+    let name = text.strip_prefix("anon_inode:")?;
+    Some(
+        name.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+    )
+}
+
+/// A descriptor the call returned, proven to be `kind` before anything is done with it.
+/// `Err` is the verdict when it is not: a success the filter made up. Where /proc
+/// cannot show it, the descriptor is taken on the call's word, and the detail says so.
+pub fn proven_fd(fd: libc::c_long, kind: &str, what: &str) -> Result<Option<String>, Verdict> {
+    if !std::path::Path::new("/proc/self/fd").is_dir() {
+        return Ok(Some(format!(
+            "no /proc to confirm that fd {fd} is a {kind}: taken on the call's word"
+        )));
+    }
+    match anon_inode(fd) {
+        Some(name) if name == kind => Ok(None),
+        other => Err(Verdict::blocked_as(
+            FAKE_SUCCESS.to_string(),
+            format!(
+                "{what} returned {fd}, which is no {kind} ({}): the filter made the success up",
+                other.map_or("not an anonymous inode".to_string(), |n| format!("a {n}"))
+            ),
+        )),
+    }
+}
+
+/// The second opinion on an error that would mean "reached the kernel": `second` is
+/// the answer to a call the kernel refuses with another errno. The same errno twice is
+/// the filter answering whatever the arguments.
+pub enum Second {
+    /// The kernel answered both, each as it does.
+    Confirmed,
+    /// Both calls got the same answer: a fixed errno, the filter's.
+    SameAnswer,
+    /// The second call was answered otherwise than either way (text says how).
+    Odd(String),
+}
+
+pub fn second_opinion(first: Errno, second: Result<libc::c_long, Errno>, expect: &[i32]) -> Second {
+    match second {
+        Err(e) if e == first => Second::SameAnswer,
+        Err(Errno(e)) if expect.contains(&e) => Second::Confirmed,
+        Err(e) => Second::Odd(format!("the second call got {e}")),
+        Ok(v) => Second::Odd(format!("the second call returned {v}")),
+    }
+}
+
+/// The verdict of a first answer `first` that reads as "reached the kernel", given the
+/// second opinion; `reached` makes the escaped verdict.
+pub fn judged(
+    what: &str,
+    first: Errno,
+    second: Second,
+    reached: impl FnOnce() -> Verdict,
+) -> Verdict {
+    match second {
+        Second::Confirmed => {
+            let mut v = reached();
+            v.detail.push_str("; a differently invalid second call got the kernel's other answer");
+            v
+        }
+        Second::SameAnswer => Verdict::blocked(
+            first,
+            &format!(
+                "{what}: a differently invalid second call got {first} too, which the kernel would not answer: the filter's fixed errno"
+            ),
+        ),
+        Second::Odd(how) => Verdict::error(
+            Some(first),
+            format!("{what}: {first}, then a second opinion that fits neither the kernel nor a fixed errno ({how})"),
+        ),
+    }
+}
+
+/// An error the kernel cannot give here, because it would refuse earlier with another:
+/// the capability it checks first is missing, or the call is not built in. `because`
+/// says which.
+pub fn not_the_kernel(what: &str, errno: Errno, because: &str) -> Verdict {
+    Verdict::blocked(
+        errno,
+        &format!("{what}: {because}, so the kernel would not answer {errno}: the filter did"),
+    )
+}
