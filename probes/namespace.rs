@@ -17,13 +17,12 @@ const NEWNS: u64 = libc::CLONE_NEWNS as u64;
 
 pub fn clone_newuser(_: &Ctx) -> Verdict {
     let flags = (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_long;
+    let caller = sys::raw_gettid();
     // SAFETY: as sys::raw_clone_sigchld: without CLONE_VM the child runs on a private
     // copy of the stack, so a null stack is fine, and no flag asks the kernel to use the
     // null pointer arguments. The child exits at once below.
-    let caller = sys::raw_gettid();
-    let created =
-        sys::cvt(unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) })
-            .and_then(|ret| sys::created(ret, caller));
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    let created = sys::cvt(ret).and_then(|ret| sys::created(ret, caller));
     if created == Ok(0) {
         sys::exit_now();
     }
