@@ -13,7 +13,7 @@ use breakout_wire::catalog::ProbeId;
 
 use crate::attempts::{self, Tried};
 use crate::ctx::{Ctx, Verdict};
-use crate::payload::{payload_argv, with_route};
+use crate::payload::{payload_argv, with_once, with_route};
 use crate::spawn_clone_vm::{self, ChildStack, SpawnedExit};
 use crate::sys::{self, CArgv, ChildEnd, Errno};
 use crate::sys_i386::{self, LowMem};
@@ -149,9 +149,8 @@ pub fn once_argv(
     step: &str,
     inv: &breakout_wire::protocol::Invocation,
 ) -> Vec<String> {
-    let mut argv = payload_argv(payload, step, inv);
     // [ARGV0, "payload", "--step", STEP, ...]: `--once` goes right after STEP.
-    argv.insert(4, "--once".to_string());
+    let argv = with_once(payload_argv(payload, step, inv));
     argv
 }
 

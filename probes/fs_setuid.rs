@@ -116,9 +116,8 @@ fn make_setuid_copy(payload: &str, copy: &Path, mount: &str) -> Result<(), Verdi
 /// Forks (or clones) a child that drops to 65534 and execs the copy; the verdict comes
 /// from how the child ended.
 fn run_as_nobody(ctx: &Ctx, step: &str, copy: &Path, mount: &str) -> Verdict {
-    let mut argv = payload::payload_argv(&ctx.payload, step, &ctx.inv);
     // `payload --step STEP --once FLAGS...`: report and exit, the runner goes on.
-    argv.insert(4, "--once".to_string());
+    let argv = payload::with_once(payload::payload_argv(&ctx.payload, step, &ctx.inv));
     let (Ok(path), Ok(argv)) = (sys::path_cstring(copy), CArgv::new(&argv)) else {
         return Verdict::error(None, "the payload's path or arguments hold a NUL byte");
     };

@@ -43,6 +43,7 @@ mod spawn;
 mod spawn_clone_vm;
 mod sys;
 mod sys_i386;
+mod traced;
 
 use std::ffi::OsString;
 

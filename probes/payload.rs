@@ -11,6 +11,7 @@
 //! image (a handoff) gets `--handoff TOKEN` there.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use breakout_wire::catalog::ProbeId;
 use breakout_wire::names::Leftover;
@@ -22,6 +23,15 @@ use crate::sys::{self, CArgv, Errno};
 /// The shell handoff steps give the process to, unless the harness names another.
 pub const DEFAULT_SHELL: &str = "/bin/sh";
 
+/// Set in a child that runs a step beside the runner (see [`crate::traced`]): every
+/// payload it starts reports once and exits, as a payload started in a child must.
+static ONCE: AtomicBool = AtomicBool::new(false);
+
+/// From now on, payloads this process starts get `--once`.
+pub fn report_once() {
+    ONCE.store(true, Ordering::Relaxed);
+}
+
 /// The payload's argv (see the module docs).
 pub fn payload_argv(argv0: &str, step: &str, inv: &Invocation) -> Vec<String> {
     let mut flags = inv.clone();
@@ -32,7 +42,18 @@ pub fn payload_argv(argv0: &str, step: &str, inv: &Invocation) -> Vec<String> {
         "--step".to_string(),
         step.to_string(),
     ];
+    if ONCE.load(Ordering::Relaxed) {
+        argv.push("--once".to_string());
+    }
     argv.extend(flags.to_args());
+    argv
+}
+
+/// `argv` (a [`payload_argv`]) with `--once` right after STEP, once.
+pub fn with_once(mut argv: Vec<String>) -> Vec<String> {
+    if argv.get(4).map(String::as_str) != Some("--once") {
+        argv.insert(4, "--once".to_string());
+    }
     argv
 }
 

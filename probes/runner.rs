@@ -33,7 +33,7 @@ pub fn run_suite(ctx: &Ctx, after: Option<&str>) {
     for step in todo {
         ctx.out.emit(Event::Start { step: step.clone() });
         inject_fault(ctx, step);
-        let verdict = run_step(ctx, step);
+        let verdict = crate::traced::past_trace(ctx, step, run_step(ctx, step), run_step);
         ctx.emit_verdict(step, verdict);
         if matches!(fault(ctx), Some(Fault::Dup(at)) if at == *step) {
             // The step again, with a contradicting verdict: the first one stands.

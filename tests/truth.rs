@@ -361,6 +361,53 @@ const CASES: &[Case] = &[
             by("exec.posix-spawn", "blocked", "fake-success"),
         ],
     },
+    // SCMP_ACT_TRACE answers ENOSYS without a tracer, but a process that may ptrace
+    // traces a child of its own and continues it past the stop: the call runs.
+    Case {
+        name: "trace_rules_are_passed_by_a_tracer_of_its_own",
+        needs: &[],
+        profile: Profile::Inline(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["unshare", "execveat", "keyctl"], "action": "SCMP_ACT_TRACE"}]}"#,
+        ),
+        args: &[
+            "--probe",
+            "exec.execveat",
+            "--probe",
+            "kernel.keyctl",
+            "--probe",
+            "namespace.unshare-user",
+        ],
+        rows: &[
+            Row {
+                evidence: Some("witnessed"),
+                ..row("exec.execveat", "escaped")
+            },
+            row("kernel.keyctl", "escaped"),
+            row("namespace.unshare-user", "escaped"),
+        ],
+    },
+    Case {
+        name: "trace_rules_without_ptrace_block",
+        needs: &[],
+        profile: Profile::Inline(concat!(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": ["#,
+            r#"{"names": ["unshare", "execveat", "keyctl"], "action": "SCMP_ACT_TRACE"}, "#,
+            r#"{"names": ["ptrace"], "action": "SCMP_ACT_ERRNO"}]}"#
+        )),
+        args: &[
+            "--probe",
+            "exec.execveat",
+            "--probe",
+            "kernel.keyctl",
+            "--probe",
+            "namespace.unshare-user",
+        ],
+        rows: &[
+            by("exec.execveat", "blocked", "ENOSYS"),
+            by("kernel.keyctl", "blocked", "ENOSYS"),
+            by("namespace.unshare-user", "blocked", "ENOSYS"),
+        ],
+    },
 ];
 
 /// Whether this kernel runs i386 system calls: `int 0x80` getpid answers with a pid.
