@@ -150,8 +150,7 @@ pub fn once_argv(
     inv: &breakout_wire::protocol::Invocation,
 ) -> Vec<String> {
     // [ARGV0, "payload", "--step", STEP, ...]: `--once` goes right after STEP.
-    let argv = with_once(payload_argv(payload, step, inv));
-    argv
+    with_once(payload_argv(payload, step, inv))
 }
 
 /// glibc's `posix_spawn` route: `clone(CLONE_VM|CLONE_VFORK|SIGCHLD)` on a stack of the

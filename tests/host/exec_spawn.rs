@@ -48,13 +48,23 @@ pub fn cases() -> Vec<Case> {
             vec![Deny::eperm(libc::SYS_memfd_create)],
             Expect::Blocked("EPERM"),
         ),
+        // Denying execveat alone leaves execve(/proc/self/fd/N), glibc's fexecve route.
         Case::denied(
             "exec.memfd",
-            "deny-execveat",
+            "deny-execveat-misses-proc-self-fd",
             vec![Deny::probe_exec(libc::SYS_execveat)],
+            Expect::Escaped,
+        ),
+        Case::denied(
+            "exec.memfd",
+            "deny-execveat-and-execve",
+            vec![
+                Deny::probe_exec(libc::SYS_execveat),
+                Deny::probe_exec(libc::SYS_execve),
+            ],
             Expect::Blocked("EPERM"),
         ),
-        // Denying execve does not cover it: the fileless route goes through execveat.
+        // Denying execve alone does not cover it: the first route goes through execveat.
         Case::denied(
             "exec.memfd",
             "deny-execve-misses-it",

@@ -18,10 +18,20 @@ pub fn cases() -> Vec<Case> {
     let wronly = Cmp::MaskedEq(libc::O_ACCMODE as u64, libc::O_WRONLY as u64);
     vec![
         Case::unfiltered("net.tcp-connect", Expect::Escaped),
+        // Denying connect leaves TCP Fast Open: sendmsg(MSG_FASTOPEN) connects by itself.
         Case::denied(
             "net.tcp-connect",
-            "deny-connect",
+            "deny-connect-misses-fast-open",
             vec![Deny::errno(libc::SYS_connect, libc::EACCES)],
+            Expect::Escaped,
+        ),
+        Case::denied(
+            "net.tcp-connect",
+            "deny-connect-and-sendmsg",
+            vec![
+                Deny::errno(libc::SYS_connect, libc::EACCES),
+                Deny::errno(libc::SYS_sendmsg, libc::EACCES),
+            ],
             Expect::Blocked("EACCES"),
         ),
         // fs.mknod: root has CAP_MKNOD and the scratch directory is not nodev.
@@ -87,10 +97,21 @@ pub fn cases() -> Vec<Case> {
         ),
         // net.udp-send: the probe's own word (the harness, not this test, asks the canary).
         Case::unfiltered("net.udp-send", Expect::Escaped),
+        // Denying sendto leaves sendmsg and sendmmsg.
         Case::denied(
             "net.udp-send",
-            "deny-sendto",
+            "deny-sendto-misses-sendmsg",
             vec![Deny::eperm(libc::SYS_sendto)],
+            Expect::Escaped,
+        ),
+        Case::denied(
+            "net.udp-send",
+            "deny-every-sending-call",
+            vec![
+                Deny::eperm(libc::SYS_sendto),
+                Deny::eperm(libc::SYS_sendmsg),
+                Deny::eperm(libc::SYS_sendmmsg),
+            ],
             Expect::Blocked("EPERM"),
         ),
         Case::unfiltered("net.raw-socket", Expect::Escaped),
