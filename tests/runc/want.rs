@@ -1,6 +1,8 @@
 //! What a verdict must be, as the rows of the case tables write it: an outcome, and
 //! where it matters the mechanism and the evidence.
 
+use std::fmt;
+
 use breakout::report::Outcome;
 use serde_json::Value;
 
@@ -98,15 +100,28 @@ impl Want {
             return Ok(());
         }
         Err(format!(
-            "{step}: expected {} {:?} {:?}, got {} {:?} {:?} ({})",
-            self.outcome.as_str(),
-            self.mechanism,
-            self.evidence,
+            "{step}: expected {self}, got {}{}{} ({})",
             got.0,
-            got.1,
-            got.2,
+            got.1.map(|m| format!(":{m}")).unwrap_or_default(),
+            got.2.map(|e| format!(" ({e})")).unwrap_or_default(),
             v["detail"]
         ))
+    }
+}
+
+/// As the rows read: `blocked:EPERM (witnessed)`, `escaped, no mechanism`.
+impl fmt::Display for Want {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.outcome.as_str())?;
+        match self.mechanism {
+            Mechanism::Any => {}
+            Mechanism::None => f.write_str(", no mechanism")?,
+            Mechanism::Is(m) => write!(f, ":{m}")?,
+        }
+        if let Some(evidence) = self.evidence {
+            write!(f, " ({evidence})")?;
+        }
+        Ok(())
     }
 }
 
