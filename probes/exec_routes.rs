@@ -5,12 +5,15 @@
 
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use breakout_wire::protocol::ProbeOutcome;
 
+use breakout_wire::catalog::ProbeId;
+
+use crate::attempts::{self, Tried};
 use crate::ctx::{Ctx, Verdict};
-use crate::payload::payload_argv;
+use crate::payload::{payload_argv, with_route};
 use crate::spawn_clone_vm::{self, ChildStack, SpawnedExit};
 use crate::sys::{self, CArgv, ChildEnd, Errno};
 use crate::sys_i386::{self, LowMem};
@@ -47,12 +50,41 @@ pub fn memfd(ctx: &Ctx) -> Verdict {
             format!("writing the payload into the memfd: {err}"),
         );
     }
-    let Ok(argv) = CArgv::new(&payload_argv(&ctx.payload, "exec.memfd", &ctx.inv)) else {
+    // Route 0: execveat on the descriptor itself.
+    let argv = with_route(payload_argv(&ctx.payload, "exec.memfd", &ctx.inv), 0);
+    let Ok(argv) = CArgv::new(&argv) else {
         return Verdict::error(Some(Errno(libc::EINVAL)), "payload argv has a NUL byte");
     };
     ctx.out.flush();
-    let errno = sys::raw_execveat_fd(file.as_fd(), &argv);
-    Verdict::blocked(errno, "execveat(memfd, \"\", AT_EMPTY_PATH)")
+    let first = sys::raw_execveat_fd(file.as_fd(), &argv);
+    // Route 1: execve of the descriptor's /proc/self/fd link, as glibc's fexecve does
+    // where execveat is missing. The kernel opens the file by the link before it closes
+    // the close-on-exec descriptors, so the memfd's flag does not stand in the way.
+    let argv = with_route(payload_argv(&ctx.payload, "exec.memfd", &ctx.inv), 1);
+    let Ok(argv) = CArgv::new(&argv) else {
+        return Verdict::error(Some(Errno(libc::EINVAL)), "payload argv has a NUL byte");
+    };
+    let link = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let Ok(path) = CString::new(link.clone()) else {
+        return Verdict::error(Some(Errno(libc::EINVAL)), "descriptor path has a NUL byte");
+    };
+    ctx.out.flush();
+    let second = sys::raw_execve(&path, &argv);
+    let routes = attempts::of(ProbeId::ExecMemfd);
+    let second = match second {
+        // No /proc in the container: the route does not exist here.
+        Errno(libc::ENOENT) if !std::path::Path::new("/proc/self/fd").is_dir() => {
+            Tried::Absent(format!("execve({link}): no /proc mounted"))
+        }
+        errno => Tried::stopped(errno, &format!("execve({link})")),
+    };
+    attempts::verdict(vec![
+        (
+            &routes[0],
+            Tried::stopped(first, "execveat(memfd, \"\", AT_EMPTY_PATH)"),
+        ),
+        (&routes[1], second),
+    ])
 }
 
 /// `memfd_create` (nr 319) by number, close-on-exec and executable.
@@ -168,6 +200,7 @@ pub fn posix_spawn(ctx: &Ctx) -> Verdict {
             mechanism: Some("SIGSYS".to_string()),
             detail: format!("{WHAT} child {pid} was killed by SIGSYS at its execve"),
             nonce: None,
+            route: None,
             already_reported: false,
         },
         Ok(ChildEnd::Signaled(sig)) => Verdict::error(

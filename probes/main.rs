@@ -16,6 +16,7 @@
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("breakout-probe makes raw x86_64 Linux system calls");
 
+mod attempts;
 mod ctx;
 mod exec;
 mod exec_mount;
@@ -31,6 +32,8 @@ mod namespace;
 mod net;
 mod net_canary;
 mod net_i386;
+mod net_send;
+mod net_socket;
 mod net_uring;
 mod payload;
 mod registry;
@@ -56,6 +59,8 @@ enum Mode {
     Payload {
         step: String,
         once: bool,
+        /// Which of the step's routes started it (`--route K`), when the step has several.
+        route: Option<usize>,
         inv: Invocation,
     },
     /// Started by a program of the image in a handoff step: print the proof, exit.
@@ -72,30 +77,10 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
         .ok_or_else(|| "missing mode: run or payload".to_string())?;
     let mode = match mode.as_str() {
         "run" => Mode::Run(Invocation::parse(rest)?),
-        "payload" => match rest {
-            [flag, step, handoff, token, flags @ ..]
-                if flag == "--step" && handoff == "--handoff" =>
-            {
-                Mode::Handoff {
-                    step: step.clone(),
-                    token: token.clone(),
-                    inv: Invocation::parse(flags)?,
-                }
-            }
-            [flag, step, once, flags @ ..] if flag == "--step" && once == "--once" => {
-                Mode::Payload {
-                    step: step.clone(),
-                    once: true,
-                    inv: Invocation::parse(flags)?,
-                }
-            }
-            [flag, step, flags @ ..] if flag == "--step" => Mode::Payload {
-                step: step.clone(),
-                once: false,
-                inv: Invocation::parse(flags)?,
-            },
-            _ => return Err("payload mode needs --step STEP first".to_string()),
-        },
+        "payload" => {
+            let (route, rest) = payload::take_route(rest)?;
+            payload_mode(&rest, route)?
+        }
         other => return Err(format!("unknown mode {other} (expected run or payload)")),
     };
     let inv = match &mode {
@@ -103,6 +88,32 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
     };
     check_nonce(&inv.nonce)?;
     Ok(mode)
+}
+
+/// `payload --step STEP [--once | --handoff TOKEN] FLAGS...`, with `--route K` taken out.
+fn payload_mode(rest: &[String], route: Option<usize>) -> Result<Mode, String> {
+    Ok(match rest {
+        [flag, step, handoff, token, flags @ ..] if flag == "--step" && handoff == "--handoff" => {
+            Mode::Handoff {
+                step: step.clone(),
+                token: token.clone(),
+                inv: Invocation::parse(flags)?,
+            }
+        }
+        [flag, step, once, flags @ ..] if flag == "--step" && once == "--once" => Mode::Payload {
+            step: step.clone(),
+            once: true,
+            route,
+            inv: Invocation::parse(flags)?,
+        },
+        [flag, step, flags @ ..] if flag == "--step" => Mode::Payload {
+            step: step.clone(),
+            once: false,
+            route,
+            inv: Invocation::parse(flags)?,
+        },
+        _ => return Err("payload mode needs --step STEP first".to_string()),
+    })
 }
 
 /// The nonce becomes part of file names; keeping it to a plain token keeps every marker
@@ -185,7 +196,12 @@ fn main() {
             runner::inject_garbage(&ctx);
             runner::run_suite(&ctx, ctx.inv.after.as_deref());
         }
-        Mode::Payload { step, once, inv } => {
+        Mode::Payload {
+            step,
+            once,
+            route,
+            inv,
+        } => {
             let ctx = Ctx {
                 inv,
                 payload,
@@ -196,6 +212,7 @@ fn main() {
                 &ctx,
                 &step,
                 once,
+                route,
                 registry::payload_judge,
                 runner::run_suite,
             );

@@ -6,10 +6,20 @@ use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
+use std::os::fd::{AsFd, AsRawFd};
+
+use breakout_wire::catalog::ProbeId;
+use breakout_wire::routes::Route;
+
+use crate::attempts::{self, Tried};
 use crate::ctx::{Ctx, Verdict};
 use crate::net_canary::{canary_addr, canary_token_for, CONNECT_TIMEOUT};
-use crate::sys::{self, Errno};
+use crate::net_send;
+use crate::sys::Errno;
 
+/// The token to the canary over TCP: `connect` then `write`, or, where that is stopped,
+/// `sendmsg` with `MSG_FASTOPEN`, which connects and sends without `connect(2)`. The
+/// canary seeing the token is the witness; the harness waits for it.
 pub fn tcp_connect(ctx: &Ctx) -> Verdict {
     let addr = match canary_addr(ctx) {
         Ok(addr) => addr,
@@ -19,25 +29,54 @@ pub fn tcp_connect(ctx: &Ctx) -> Verdict {
         Ok(token) => token,
         Err(verdict) => return verdict,
     };
-    let mut stream = match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
-        Ok(stream) => stream,
-        Err(err) => {
-            let what = format!("connecting to {addr}");
-            return match Errno::from_io(&err) {
-                Some(errno) => Verdict::blocked(errno, &what),
-                None => Verdict::error(None, format!("{what}: {err}")),
-            };
+    let routes = attempts::of(ProbeId::NetTcpConnect);
+    let line = format!("{token}\n");
+    let first = match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+        // A filter can fake connect's success (errnoRet 0): the kernel then knows of
+        // no peer.
+        Ok(stream) if stream.peer_addr().is_err() => Tried::Stopped {
+            mechanism: attempts::FAKE_SUCCESS.to_string(),
+            detail: format!("connect to {addr} returned success, but the socket has no peer"),
+        },
+        Ok(mut stream) => {
+            let sent = stream
+                .write_all(line.as_bytes())
+                .and_then(|()| stream.shutdown(Shutdown::Both));
+            return attempts::verdict(vec![(
+                &routes[0],
+                Tried::Through(match sent {
+                    Ok(()) => format!("connected to {addr}, sent the token"),
+                    Err(err) => format!("connected to {addr}, but sending the token failed: {err}"),
+                }),
+            )]);
         }
+        Err(err) => match Errno::from_io(&err) {
+            Some(errno) => Tried::stopped(errno, &format!("connecting to {addr}")),
+            None => Tried::Unclear(format!("connecting to {addr}: {err}")),
+        },
     };
-    // The canary seeing the token is the witness; the connection alone already escaped.
-    let sent = stream
-        .write_all(format!("{token}\n").as_bytes())
-        .and_then(|()| stream.shutdown(Shutdown::Both));
-    match sent {
-        Ok(()) => Verdict::escaped(format!("connected to {addr}")),
-        Err(err) => Verdict::escaped(format!(
-            "connected to {addr}, but sending the token failed: {err}"
+    let second = fast_open(&addr, line.as_bytes());
+    attempts::verdict(vec![(&routes[0], first), (&routes[1], second)])
+}
+
+/// TCP Fast Open: `sendmsg(MSG_FASTOPEN)` to the canary on a fresh socket. EOPNOTSUPP
+/// is a network namespace whose `net.ipv4.tcp_fastopen` leaves the client side off.
+fn fast_open(addr: &SocketAddr, line: &[u8]) -> Tried {
+    let what = format!("sendmsg(MSG_FASTOPEN) to {addr}");
+    let fd = match net_send::tcp_socket(addr) {
+        Ok(fd) => fd,
+        Err(errno) => return Tried::stopped(errno, "socket(AF_INET, SOCK_STREAM)"),
+    };
+    match net_send::sendmsg_to(&fd, addr, line, libc::MSG_FASTOPEN) {
+        Ok(n) => {
+            // SAFETY: fd is a valid socket; shutdown only ends the stream.
+            unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RDWR) };
+            Tried::Through(format!("connected and sent {n} bytes in one call"))
+        }
+        Err(errno @ Errno(libc::EOPNOTSUPP)) => Tried::Absent(format!(
+            "{what}: {errno} (TCP Fast Open is off for clients here)"
         )),
+        Err(errno) => Tried::stopped(errno, &what),
     }
 }
 
@@ -54,6 +93,47 @@ pub const UDP_ANSWER_WAIT: Duration = Duration::from_millis(500);
 /// as far as the probe can tell, and the harness turns that into blocked
 /// "not-received" unless the canary got the token.
 pub fn udp_send(ctx: &Ctx) -> Verdict {
+    let mut route = None;
+    let mut verdict = udp_send_by_route(ctx, &mut route);
+    verdict.route = verdict.route.or(route);
+    verdict
+}
+
+/// `sendto`, else `sendmsg`, else `sendmmsg`: the first route that sends, and its size.
+fn send_datagram(
+    socket: &UdpSocket,
+    addr: &SocketAddr,
+    line: &[u8],
+) -> Result<(usize, &'static Route), Verdict> {
+    let routes = attempts::of(ProbeId::NetUdpSend);
+    let what = |call: &str| format!("{call} to {addr}");
+    let first = match socket.send_to(line, addr) {
+        Ok(n) => return Ok((n, &routes[0])),
+        Err(err) => match Errno::from_io(&err) {
+            Some(errno) => Tried::stopped(errno, &what("sendto")),
+            None => Tried::Unclear(format!("{}: {err}", what("sendto"))),
+        },
+    };
+    let fd = socket.as_fd().try_clone_to_owned();
+    let Ok(fd) = fd else {
+        return Err(attempts::verdict(vec![(&routes[0], first)]));
+    };
+    let second = match net_send::sendmsg_to(&fd, addr, line, 0) {
+        Ok(n) => return Ok((n, &routes[1])),
+        Err(errno) => Tried::stopped(errno, &what("sendmsg")),
+    };
+    let third = match net_send::sendmmsg_to(&fd, addr, line) {
+        Ok(n) => return Ok((n, &routes[2])),
+        Err(errno) => Tried::stopped(errno, &what("sendmmsg")),
+    };
+    Err(attempts::verdict(vec![
+        (&routes[0], first),
+        (&routes[1], second),
+        (&routes[2], third),
+    ]))
+}
+
+fn udp_send_by_route(ctx: &Ctx, chosen: &mut Option<&'static str>) -> Verdict {
     let addr = match canary_addr(ctx) {
         Ok(addr) => addr,
         Err(verdict) => return verdict,
@@ -73,10 +153,11 @@ pub fn udp_send(ctx: &Ctx) -> Verdict {
     // Without it (a kernel or sandbox that refuses the option) only the answer or the
     // wait tells; the send is the same.
     let recverr = ask_for_icmp_errors(&socket, &addr);
-    let n = match socket.send_to(format!("{token}\n").as_bytes(), addr) {
-        Ok(n) => n,
-        Err(err) => return send_failed("sending a datagram", addr, &err),
+    let (n, route) = match send_datagram(&socket, &addr, format!("{token}\n").as_bytes()) {
+        Ok(sent) => sent,
+        Err(verdict) => return verdict,
     };
+    *chosen = Some(route.name);
     let sent = format!("sent a {n}-byte datagram to {addr}");
     if socket.set_read_timeout(Some(UDP_ANSWER_WAIT)).is_err() {
         // The harness counts on the datagram having had this long to arrive.
@@ -144,41 +225,4 @@ fn ask_for_icmp_errors(socket: &UdpSocket, addr: &SocketAddr) -> bool {
         )
     };
     ret == 0
-}
-
-/// Creates a socket and closes it at once: nothing is bound, connected or sent.
-fn socket_only(family: libc::c_int, kind: libc::c_int, protocol: libc::c_int) -> Result<(), Errno> {
-    // SAFETY: socket takes three plain integers.
-    let fd = sys::cvt(libc::c_long::from(unsafe {
-        libc::socket(family, kind | libc::SOCK_CLOEXEC, protocol)
-    }))?;
-    // SAFETY: fd was just created by us and is closed once.
-    unsafe { libc::close(fd as libc::c_int) };
-    Ok(())
-}
-
-pub fn raw_socket(_: &Ctx) -> Verdict {
-    match socket_only(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) {
-        Ok(()) => Verdict::escaped("created an AF_INET SOCK_RAW (ICMP) socket; sent nothing"),
-        Err(errno) => Verdict::blocked(errno, "socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)"),
-    }
-}
-
-pub fn packet_socket(_: &Ctx) -> Verdict {
-    match socket_only(libc::AF_PACKET, libc::SOCK_RAW, 0) {
-        Ok(()) => Verdict::escaped("created an AF_PACKET SOCK_RAW socket; sent nothing"),
-        Err(errno) => Verdict::blocked(errno, "socket(AF_PACKET, SOCK_RAW, 0)"),
-    }
-}
-
-/// Only the socket: a connect would go to CID 2, the host outside a VM, which is
-/// nothing a probe may reach.
-pub fn vsock(_: &Ctx) -> Verdict {
-    match socket_only(libc::AF_VSOCK, libc::SOCK_STREAM, 0) {
-        Ok(()) => Verdict::escaped("created an AF_VSOCK socket; connected nowhere"),
-        Err(errno @ Errno(libc::EAFNOSUPPORT)) => {
-            Verdict::not_applicable(Some(errno), "no vsock in this kernel")
-        }
-        Err(errno) => Verdict::blocked(errno, "socket(AF_VSOCK, SOCK_STREAM, 0)"),
-    }
 }

@@ -36,6 +36,28 @@ pub fn payload_argv(argv0: &str, step: &str, inv: &Invocation) -> Vec<String> {
     argv
 }
 
+/// `argv` (a [`payload_argv`]) telling the payload which of the step's routes started it.
+pub fn with_route(mut argv: Vec<String>, route: usize) -> Vec<String> {
+    // [ARGV0, "payload", "--step", STEP, ...]: `--route K` goes right after STEP.
+    argv.splice(4..4, ["--route".to_string(), route.to_string()]);
+    argv
+}
+
+/// Takes `--route K` out of a payload's arguments (right after `--step STEP`).
+pub fn take_route(rest: &[String]) -> Result<(Option<usize>, Vec<String>), String> {
+    match rest {
+        [flag, step, route, k, tail @ ..] if flag == "--step" && route == "--route" => {
+            let k = k
+                .parse::<usize>()
+                .map_err(|_| format!("--route needs a route number, not {k:?}"))?;
+            let mut kept = vec![flag.clone(), step.clone()];
+            kept.extend(tail.iter().cloned());
+            Ok((Some(k), kept))
+        }
+        _ => Ok((None, rest.to_vec())),
+    }
+}
+
 /// The argv of a payload started by a program of the image in a handoff step: it
 /// prints its proof (`--handoff TOKEN`) and exits; see [`handoff`].
 pub fn handoff_payload_argv(argv0: &str, step: &str, token: &str, inv: &Invocation) -> Vec<String> {
@@ -119,7 +141,7 @@ pub fn payload_detail(step: &str) -> String {
         (Some(ProbeId::ExecExecve), None) => "payload started by execve(2)".to_string(),
         (Some(ProbeId::ExecExecveat), None) => "payload started by execveat(2)".to_string(),
         (Some(ProbeId::ExecMemfd), None) => {
-            "payload started from a memfd by execveat(AT_EMPTY_PATH), with no file on disk"
+            "payload started from a memfd, with no file on disk (the route names the call)"
                 .to_string()
         }
         (Some(ProbeId::ExecI386), None) => {
@@ -155,8 +177,18 @@ pub type Judge = fn(&Ctx, &str) -> Option<Verdict>;
 /// `judge` says), then carry on with the suite after it through `resume`, as the runner
 /// it replaced would have. With `once` (a payload started in a child while the runner
 /// waits) it reports and exits.
-pub fn payload(ctx: &Ctx, step: &str, once: bool, judge: Judge, resume: fn(&Ctx, Option<&str>)) {
-    let verdict = payload_verdict(ctx, step, judge);
+pub fn payload(
+    ctx: &Ctx,
+    step: &str,
+    once: bool,
+    route: Option<usize>,
+    judge: Judge,
+    resume: fn(&Ctx, Option<&str>),
+) {
+    let mut verdict = payload_verdict(ctx, step, judge);
+    if let (Some(k), (Some(id), _)) = (route, ProbeId::of_step(step)) {
+        verdict.route = breakout_wire::routes::routes(id).get(k).map(|r| r.name);
+    }
     ctx.emit_verdict(step, verdict);
     if once {
         ctx.out.flush();

@@ -7,7 +7,7 @@ use breakout_wire::protocol::split_step;
 use crate::ctx::{Ctx, Impl, Verdict};
 use crate::{
     exec, exec_mount, exec_routes, fs, fs_mount, fs_setuid, ipc, kernel, kernel_ptrace, namespace,
-    net, net_i386, net_uring, spawn,
+    net, net_i386, net_socket, net_uring, spawn,
 };
 
 /// The implementation of each catalog id: every goal's module answers for its own ids.
@@ -48,9 +48,9 @@ fn implementation(id: ProbeId) -> Impl {
         ProbeId::FsOpenByHandle => Impl::Once(fs::open_by_handle),
         ProbeId::NetTcpConnect => Impl::Once(net::tcp_connect),
         ProbeId::NetUdpSend => Impl::Once(net::udp_send),
-        ProbeId::NetRawSocket => Impl::Once(net::raw_socket),
-        ProbeId::NetPacketSocket => Impl::Once(net::packet_socket),
-        ProbeId::NetVsock => Impl::Once(net::vsock),
+        ProbeId::NetRawSocket => Impl::Once(net_socket::raw_socket),
+        ProbeId::NetPacketSocket => Impl::Once(net_socket::packet_socket),
+        ProbeId::NetVsock => Impl::Once(net_socket::vsock),
         ProbeId::NetIoUringConnect => Impl::Once(net_uring::io_uring_connect),
         ProbeId::NetI386Socketcall => Impl::Once(net_i386::i386_socketcall),
         ProbeId::ExecExecve => Impl::Once(exec::execve),

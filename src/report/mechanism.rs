@@ -45,16 +45,20 @@ pub enum Kind {
     Nosuid,
     /// `no_new_privs` keeps exec from granting privileges.
     NoNewPrivileges,
+    /// The call returned success, but the kernel shows nothing came of it: the filter
+    /// made the success up (`errnoRet` 0).
+    FakeSuccess,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Timeout,
         Kind::StartFailure,
         Kind::Interrupted,
         Kind::NotReceived,
         Kind::Nosuid,
         Kind::NoNewPrivileges,
+        Kind::FakeSuccess,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,7 @@ impl Kind {
             Kind::NotReceived => "not-received",
             Kind::Nosuid => "nosuid",
             Kind::NoNewPrivileges => "no-new-privileges",
+            Kind::FakeSuccess => "fake-success",
         }
     }
 }

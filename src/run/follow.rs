@@ -253,6 +253,7 @@ fn handle_line(
             mechanism,
             detail,
             nonce: payload_nonce,
+            route,
         } => {
             // A step's verdict is taken once, while that step is in flight; anything
             // else (a duplicate line, a step out of turn) changes nothing.
@@ -275,7 +276,8 @@ fn handle_line(
             // made plain text here, where they enter.
             let verdict =
                 Verdict::new(runtime, &step, outcome, crate::sanitize::untrusted(&detail))
-                    .mechanism(mechanism.as_deref().map(crate::sanitize::untrusted));
+                    .mechanism(mechanism.as_deref().map(crate::sanitize::untrusted))
+                    .route(route.as_deref());
             match witness.judge(verdict, nonce, payload_nonce.as_deref(), Instant::now()) {
                 Judged::Final(verdict) => {
                     verdicts.insert(step.clone(), verdict);

@@ -244,10 +244,11 @@ pub(super) fn complete(
     };
     all_steps
         .iter()
-        .map(|step| {
-            verdicts.remove(step).unwrap_or_else(|| {
+        .map(|step| match verdicts.remove(step) {
+            Some(verdict) => verdict.with_only_route(),
+            None => {
                 Verdict::new(runtime, step, Outcome::NotRun, detail.clone()).mechanism(mechanism)
-            })
+            }
         })
         .collect()
 }

@@ -159,11 +159,15 @@ impl Witness<'_> {
     fn conclude(verdict: Verdict, witnessed: bool) -> Verdict {
         if witnessed {
             verdict.evidence(Evidence::Witnessed)
-        } else if crate::catalog::find(&verdict.probe)
-            .is_some_and(|p| p.witness == WitnessKind::CanaryDatagram)
-        {
-            // Sending a datagram succeeds whether or not anything can receive it: only
-            // the canary's receipt makes it an escape.
+        } else if crate::catalog::find(&verdict.probe).is_some_and(|p| {
+            matches!(
+                p.witness,
+                WitnessKind::CanaryDatagram | WitnessKind::CanaryStream
+            )
+        }) {
+            // Sending a datagram succeeds whether or not anything can receive it, and a
+            // filter can fake a connect's success: only the canary's receipt of the
+            // token makes either an escape.
             Verdict {
                 outcome: Outcome::Blocked,
                 mechanism: Some("not-received".into()),

@@ -1,0 +1,303 @@
+//! Verdict truth, as data: each case is a profile and the verdicts it must give under
+//! runc, and every finding comes as a pair: the strict profile that truly blocks the
+//! technique and the gap that a one-route probe or a return value taken as proof got
+//! wrong. A case declares what the host must have; a host without it skips the case
+//! with the reason printed.
+
+mod common;
+
+use common::*;
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::Value;
+
+/// What a case needs beyond root, runc and busybox.
+#[derive(Clone, Copy, PartialEq)]
+enum Need {
+    /// The kernel runs 32-bit (i386) system calls.
+    I386,
+    /// Docker's default profile beside the repository (`../shared/profiles`).
+    DockerDefault,
+}
+
+/// The profile a case runs under.
+enum Profile {
+    /// No filter at all.
+    Unconfined,
+    /// A profile written out in the case.
+    Inline(&'static str),
+    /// Docker's default profile as it is.
+    DockerDefault,
+    /// Docker's default profile for x86_64 alone: no i386 or x32 entry gets past it.
+    DockerDefaultNativeOnly,
+}
+
+/// One expected verdict: outcome, and the mechanism, route and evidence where given.
+struct Row {
+    step: &'static str,
+    outcome: &'static str,
+    mechanism: Option<&'static str>,
+    route: Option<&'static str>,
+    evidence: Option<&'static str>,
+}
+
+const fn row(step: &'static str, outcome: &'static str) -> Row {
+    Row {
+        step,
+        outcome,
+        mechanism: None,
+        route: None,
+        evidence: None,
+    }
+}
+
+const fn by(step: &'static str, outcome: &'static str, mechanism: &'static str) -> Row {
+    Row {
+        mechanism: Some(mechanism),
+        ..row(step, outcome)
+    }
+}
+
+const fn via(step: &'static str, route: &'static str, evidence: &'static str) -> Row {
+    Row {
+        route: Some(route),
+        evidence: Some(evidence),
+        ..row(step, "escaped")
+    }
+}
+
+struct Case {
+    name: &'static str,
+    needs: &'static [Need],
+    profile: Profile,
+    args: &'static [&'static str],
+    rows: &'static [Row],
+}
+
+const CASES: &[Case] = &[
+    // net.vsock: an argument rule on socket's family does not reach the socketcall
+    // multiplexer of the i386 entry (its arguments are in memory): libseccomp lets
+    // socketcall(SYS_SOCKET) through for Docker's allow rules on socket, whatever the
+    // family. Only leaving the i386 entry out closes it.
+    Case {
+        name: "vsock_without_a_filter_escapes_by_the_native_call",
+        needs: &[],
+        profile: Profile::Unconfined,
+        args: &["--probe", "net.vsock"],
+        rows: &[via("net.vsock", "socket", "reported")],
+    },
+    Case {
+        name: "vsock_family_rule_leaks_through_socketcall",
+        needs: &[Need::I386, Need::DockerDefault],
+        profile: Profile::DockerDefault,
+        args: &["--probe", "net.vsock", "--probe", "net.raw-socket"],
+        rows: &[
+            via("net.vsock", "i386 socketcall(SYS_SOCKET)", "reported"),
+            via("net.raw-socket", "socket", "reported"),
+        ],
+    },
+    Case {
+        name: "vsock_family_rule_for_x86_64_alone_blocks",
+        needs: &[Need::I386, Need::DockerDefault],
+        profile: Profile::DockerDefaultNativeOnly,
+        args: &["--probe", "net.vsock"],
+        rows: &[by("net.vsock", "blocked", "EPERM")],
+    },
+    // exec.memfd: denying execveat leaves glibc's fexecve route, execve of the
+    // descriptor's /proc/self/fd link.
+    Case {
+        name: "memfd_without_execveat_runs_through_proc_self_fd",
+        needs: &[],
+        profile: Profile::Inline(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO"}]}"#,
+        ),
+        args: &["--probe", "exec.memfd", "--probe", "exec.execveat"],
+        rows: &[
+            via("exec.memfd", "execve(/proc/self/fd/N)", "witnessed"),
+            by("exec.execveat", "blocked", "EPERM"),
+        ],
+    },
+    Case {
+        name: "memfd_without_memfd_create_blocks",
+        needs: &[],
+        profile: Profile::Inline(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["execveat", "memfd_create"], "action": "SCMP_ACT_ERRNO"}]}"#,
+        ),
+        args: &["--probe", "exec.memfd"],
+        rows: &[by("exec.memfd", "blocked", "EPERM")],
+    },
+    // Egress: connect, sendto and io_uring denied still leave sendmsg (TCP Fast Open
+    // connects and sends in one call) and sendmmsg.
+    Case {
+        name: "egress_past_connect_and_sendto_through_sendmsg",
+        needs: &[],
+        profile: Profile::Inline(concat!(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": "#,
+            r#"["connect", "sendto", "io_uring_setup", "io_uring_enter", "io_uring_register"], "#,
+            r#""action": "SCMP_ACT_ERRNO"}]}"#
+        )),
+        args: &[
+            "--network",
+            "bridge",
+            "--probe",
+            "net.tcp-connect",
+            "--probe",
+            "net.udp-send",
+        ],
+        rows: &[
+            via("net.tcp-connect", "sendmsg(MSG_FASTOPEN)", "witnessed"),
+            via("net.udp-send", "sendmsg", "witnessed"),
+        ],
+    },
+    Case {
+        name: "egress_with_every_sending_call_denied_blocks",
+        needs: &[],
+        profile: Profile::Inline(concat!(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": "#,
+            r#"["connect", "sendto", "sendmsg", "sendmmsg", "io_uring_setup"], "#,
+            r#""action": "SCMP_ACT_ERRNO"}]}"#
+        )),
+        args: &[
+            "--network",
+            "bridge",
+            "--probe",
+            "net.tcp-connect",
+            "--probe",
+            "net.udp-send",
+        ],
+        rows: &[
+            by("net.tcp-connect", "blocked", "EPERM"),
+            by("net.udp-send", "blocked", "EPERM"),
+        ],
+    },
+    // A faked success (errnoRet 0) is the filter speaking, not an escape.
+    Case {
+        name: "faked_connect_is_no_escape",
+        needs: &[],
+        profile: Profile::Inline(concat!(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": ["#,
+            r#"{"names": ["connect"], "action": "SCMP_ACT_ERRNO", "errnoRet": 0}, "#,
+            r#"{"names": ["sendmsg"], "action": "SCMP_ACT_ERRNO"}]}"#
+        )),
+        args: &["--network", "bridge", "--probe", "net.tcp-connect"],
+        rows: &[by("net.tcp-connect", "blocked", "fake-success")],
+    },
+    Case {
+        name: "faked_connect_beside_an_open_sendmsg_escapes_by_it",
+        needs: &[],
+        profile: Profile::Inline(concat!(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": ["#,
+            r#"{"names": ["connect"], "action": "SCMP_ACT_ERRNO", "errnoRet": 0}]}"#
+        )),
+        args: &["--network", "bridge", "--probe", "net.tcp-connect"],
+        rows: &[via("net.tcp-connect", "sendmsg(MSG_FASTOPEN)", "witnessed")],
+    },
+    Case {
+        name: "faked_socket_is_no_escape",
+        needs: &[],
+        profile: Profile::Inline(concat!(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": ["#,
+            r#"{"names": ["socket", "socketcall"], "action": "SCMP_ACT_ERRNO", "errnoRet": 0}]}"#
+        )),
+        args: &["--probe", "net.vsock", "--probe", "net.packet-socket"],
+        rows: &[
+            by("net.vsock", "blocked", "fake-success"),
+            by("net.packet-socket", "blocked", "fake-success"),
+        ],
+    },
+];
+
+/// Whether this kernel runs i386 system calls: `int 0x80` getpid answers with a pid.
+fn i386_runs() -> bool {
+    let ret: u32;
+    // SAFETY: i386 getpid (20) takes no arguments and touches no memory.
+    unsafe {
+        std::arch::asm!("int 0x80", inlateout("eax") 20u32 => ret);
+    }
+    (ret as i32) > 0
+}
+
+fn missing(needs: &[Need]) -> Option<&'static str> {
+    needs.iter().find_map(|need| match need {
+        Need::I386 if !i386_runs() => Some("this kernel does not run i386 system calls"),
+        Need::I386 => None,
+        Need::DockerDefault if !docker_default().is_file() => {
+            Some("../shared/profiles/docker-default.json is not beside the repository")
+        }
+        Need::DockerDefault => None,
+    })
+}
+
+fn docker_default() -> std::path::PathBuf {
+    repo().join("../shared/profiles/docker-default.json")
+}
+
+/// Docker's default profile; `native_only` drops its i386 and x32 architectures.
+fn docker_default_json(native_only: bool) -> Value {
+    let text = std::fs::read_to_string(docker_default()).expect("checked by its need");
+    let mut json: Value = serde_json::from_str(&text).expect("Docker's profile is JSON");
+    if native_only {
+        for arch in json["archMap"].as_array_mut().expect("an archMap") {
+            if arch["architecture"] == "SCMP_ARCH_X86_64" {
+                arch["subArchitectures"] = Value::Array(Vec::new());
+            }
+        }
+    }
+    json
+}
+
+fn check(case: &Case) -> TestResult {
+    let scratch = Scratch::new("truth");
+    let mut args: Vec<String> = Vec::new();
+    let json = match case.profile {
+        Profile::Unconfined => None,
+        Profile::Inline(text) => {
+            Some(serde_json::from_str(text).expect("a case's profile is JSON"))
+        }
+        Profile::DockerDefault => Some(docker_default_json(false)),
+        Profile::DockerDefaultNativeOnly => Some(docker_default_json(true)),
+    };
+    if let Some(json) = json {
+        args.push("--profile".into());
+        args.push(write_profile(scratch.path(), "profile.json", &json));
+    }
+    args.extend(case.args.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (_, report) = run_json(&args)?;
+    for r in case.rows {
+        expect(&report, r.step, r.outcome, r.mechanism, r.evidence)?;
+        if let Some(route) = r.route {
+            let got = &verdict(&report, r.step)?["route"];
+            if got != route {
+                return Err(Failed::from(format!(
+                    "{}: route {got} where {route:?} was expected: {:#}",
+                    r.step,
+                    verdict(&report, r.step)?
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let skip = container_skip_reason("runc");
+    if let Some(reason) = &skip {
+        eprintln!("verdict truth cases are skipped: {reason}");
+    }
+    let trials = CASES
+        .iter()
+        .map(|case| {
+            let why = skip
+                .clone()
+                .or_else(|| missing(case.needs).map(str::to_string));
+            if let Some(why) = &why {
+                if skip.is_none() {
+                    eprintln!("{} is skipped: {why}", case.name);
+                }
+            }
+            Trial::test(case.name, move || check(case)).with_ignored_flag(why.is_some())
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
