@@ -13,6 +13,8 @@ pub struct Want {
     pub outcome: Outcome,
     pub mechanism: Mechanism,
     pub evidence: Option<&'static str>,
+    /// The route the verdict names (the call that got through), where given.
+    pub route: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,7 @@ const fn want(outcome: Outcome, mechanism: Mechanism) -> Want {
         outcome,
         mechanism,
         evidence: None,
+        route: None,
     }
 }
 
@@ -77,6 +80,12 @@ impl Want {
         self
     }
 
+    /// The route that got through, as the verdict names it.
+    pub const fn via(mut self, route: &'static str) -> Want {
+        self.route = Some(route);
+        self
+    }
+
     /// The verdict must carry no mechanism at all.
     pub const fn no_mechanism(mut self) -> Want {
         self.mechanism = Mechanism::None;
@@ -89,6 +98,7 @@ impl Want {
             v["outcome"].as_str().unwrap_or("?"),
             v["mechanism"].as_str(),
             v["evidence"].as_str(),
+            v["route"].as_str(),
         );
         let mechanism_ok = match self.mechanism {
             Mechanism::Any => true,
@@ -96,20 +106,23 @@ impl Want {
             Mechanism::Is(m) => got.1 == Some(m),
         };
         let evidence_ok = self.evidence.is_none() || got.2 == self.evidence;
-        if got.0 == self.outcome.as_str() && mechanism_ok && evidence_ok {
+        let route_ok = self.route.is_none() || got.3 == self.route;
+        if got.0 == self.outcome.as_str() && mechanism_ok && evidence_ok && route_ok {
             return Ok(());
         }
         Err(format!(
-            "{step}: expected {self}, got {}{}{} ({})",
+            "{step}: expected {self}, got {}{}{}{} ({})",
             got.0,
             got.1.map(|m| format!(":{m}")).unwrap_or_default(),
             got.2.map(|e| format!(" ({e})")).unwrap_or_default(),
+            got.3.map(|r| format!(" via {r}")).unwrap_or_default(),
             v["detail"]
         ))
     }
 }
 
-/// As the rows read: `blocked:EPERM (witnessed)`, `escaped, no mechanism`.
+/// As the rows read: `blocked:EPERM (witnessed)`, `escaped, no mechanism`,
+/// `escaped (witnessed) via sendmsg(MSG_FASTOPEN)`.
 impl fmt::Display for Want {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(self.outcome.as_str())?;
@@ -120,6 +133,9 @@ impl fmt::Display for Want {
         }
         if let Some(evidence) = self.evidence {
             write!(f, " ({evidence})")?;
+        }
+        if let Some(route) = self.route {
+            write!(f, " via {route}")?;
         }
         Ok(())
     }
