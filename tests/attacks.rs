@@ -4,8 +4,9 @@
 //! run, nothing of the container reachable by other users, no forged verdict, no hang
 //! past the deadline, and no leftover container, mount, netns, cgroup or process.
 //!
-//! A host without root or runc skips these trials with the reason printed; CI installs
-//! what they need so they run there.
+//! Each trial says what it needs from the host (root, runc, busybox, `ip`, podman); a
+//! host that lacks it skips the trial with the reason printed, and the trials that
+//! start nothing run everywhere. CI installs what they need so they run there.
 
 mod common;
 
@@ -18,28 +19,21 @@ mod runtime;
 #[path = "attacks/sandbox.rs"]
 mod sandbox;
 
-use common::*;
-use libtest_mimic::{Arguments, Trial};
+use common::needs::Host;
+use libtest_mimic::Arguments;
 
 fn main() {
     let args = Arguments::from_args();
-    let skip = container_skip_reason("runc");
-    if let Some(reason) = &skip {
-        eprintln!("attack tests that start containers are skipped: {reason}");
-    }
-    let mut tests: Trials = Vec::new();
-    tests.extend(sandbox::trials());
-    tests.extend(runtime::trials());
-    tests.extend(inputs::trials());
-    tests.extend(lifecycle::trials());
-    // Trials that start nothing (input validation) run everywhere.
-    let hostless = inputs::HOSTLESS;
-    let trials = tests
-        .into_iter()
-        .map(|(name, f)| {
-            let ignored = skip.is_some() && !hostless.contains(&name);
-            Trial::test(name, f).with_ignored_flag(ignored)
-        })
-        .collect();
+    let mut host = Host::default();
+    let trials = [
+        sandbox::trials(),
+        runtime::trials(),
+        inputs::trials(),
+        lifecycle::trials(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(name, needs, body)| host.trial(name, needs, body))
+    .collect();
     libtest_mimic::run(&args, trials).exit();
 }

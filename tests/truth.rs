@@ -6,18 +6,10 @@
 
 mod common;
 
+use common::needs::{docker_default, Host, Need, RUNC};
 use common::*;
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Arguments, Failed};
 use serde_json::Value;
-
-/// What a case needs beyond root, runc and busybox.
-#[derive(Clone, Copy, PartialEq)]
-enum Need {
-    /// The kernel runs 32-bit (i386) system calls.
-    I386,
-    /// Docker's default profile beside the repository (`../shared/profiles`).
-    DockerDefault,
-}
 
 /// The profile a case runs under.
 enum Profile {
@@ -87,7 +79,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "vsock_family_rule_leaks_through_socketcall",
-        needs: &[Need::I386, Need::DockerDefault],
+        needs: &[Need::I386, Need::DockerDefaultProfile],
         profile: Profile::DockerDefault,
         args: &["--probe", "net.vsock", "--probe", "net.raw-socket"],
         rows: &[
@@ -97,7 +89,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "vsock_family_rule_for_x86_64_alone_blocks",
-        needs: &[Need::I386, Need::DockerDefault],
+        needs: &[Need::I386, Need::DockerDefaultProfile],
         profile: Profile::DockerDefaultNativeOnly,
         args: &["--probe", "net.vsock"],
         rows: &[by("net.vsock", "blocked", "EPERM")],
@@ -410,31 +402,6 @@ const CASES: &[Case] = &[
     },
 ];
 
-/// Whether this kernel runs i386 system calls: `int 0x80` getpid answers with a pid.
-fn i386_runs() -> bool {
-    let ret: u32;
-    // SAFETY: i386 getpid (20) takes no arguments and touches no memory.
-    unsafe {
-        std::arch::asm!("int 0x80", inlateout("eax") 20u32 => ret);
-    }
-    (ret as i32) > 0
-}
-
-fn missing(needs: &[Need]) -> Option<&'static str> {
-    needs.iter().find_map(|need| match need {
-        Need::I386 if !i386_runs() => Some("this kernel does not run i386 system calls"),
-        Need::I386 => None,
-        Need::DockerDefault if !docker_default().is_file() => {
-            Some("../shared/profiles/docker-default.json is not beside the repository")
-        }
-        Need::DockerDefault => None,
-    })
-}
-
-fn docker_default() -> std::path::PathBuf {
-    repo().join("../shared/profiles/docker-default.json")
-}
-
 /// Docker's default profile; `native_only` drops its i386 and x32 architectures.
 fn docker_default_json(native_only: bool) -> Value {
     let text = std::fs::read_to_string(docker_default()).expect("checked by its need");
@@ -485,22 +452,12 @@ fn check(case: &Case) -> TestResult {
 
 fn main() {
     let args = Arguments::from_args();
-    let skip = container_skip_reason("runc");
-    if let Some(reason) = &skip {
-        eprintln!("verdict truth cases are skipped: {reason}");
-    }
+    let mut host = Host::default();
     let trials = CASES
         .iter()
         .map(|case| {
-            let why = skip
-                .clone()
-                .or_else(|| missing(case.needs).map(str::to_string));
-            if let Some(why) = &why {
-                if skip.is_none() {
-                    eprintln!("{} is skipped: {why}", case.name);
-                }
-            }
-            Trial::test(case.name, move || check(case)).with_ignored_flag(why.is_some())
+            let needs = [RUNC, case.needs].concat();
+            host.trial(case.name, &needs, move || check(case))
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();

@@ -6,6 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use crate::common::needs::{NOTHING, RUNC};
 use crate::common::*;
 
 /// Trials of this group.
@@ -13,40 +14,36 @@ pub fn trials() -> Trials {
     vec![
         (
             "issue10_mounts_over_the_runner_are_refused",
+            NOTHING,
             mounts_over_the_runner_are_refused,
         ),
         (
             "issue10_rootfs_symlink_to_the_runner_is_refused",
+            NOTHING,
             rootfs_symlink_to_the_runner_is_refused,
         ),
         (
             "issue10_duplicate_destinations_are_refused",
+            NOTHING,
             duplicate_destinations_are_refused,
         ),
         (
             "issue10_start_failures_are_caught_before_start",
+            NOTHING,
             start_failures_are_caught_before_start,
         ),
         (
             "issue10_scenario_settings_are_checked_like_flags",
+            NOTHING,
             scenario_settings_are_checked_like_flags,
         ),
         (
             "issue10_hostile_runtime_text_reaches_no_report_raw",
+            RUNC,
             hostile_runtime_text_reaches_no_report_raw,
         ),
     ]
 }
-
-/// Trials of this group that start nothing, so they run without root or a runtime.
-pub const HOSTLESS: &[&str] = &[
-    "issue10_mounts_over_the_runner_are_refused",
-    "issue10_rootfs_symlink_to_the_runner_is_refused",
-    "issue10_duplicate_destinations_are_refused",
-    "issue10_start_failures_are_caught_before_start",
-    "issue10_scenario_settings_are_checked_like_flags",
-    "witness_files_are_never_followed_or_waited_on",
-];
 
 /// `breakout run ARGS` must stop with exit 2 before starting anything, with a message
 /// holding every needle and no panic.

@@ -7,26 +7,40 @@ use std::time::Duration;
 
 use std::ffi::OsStr;
 
+use crate::common::needs::{Need, RUNC};
 use crate::common::*;
+
 use crate::sandbox::{hostile_rootfs, processes_with, wait_for};
+
+/// A run on a bridge network: its namespaces are made with `ip`.
+const RUNC_AND_BRIDGE: &[Need] = &[
+    Need::Root,
+    Need::Runtime("runc"),
+    Need::Busybox,
+    Need::BridgeNetwork,
+];
 
 /// Trials of this group.
 pub fn trials() -> Trials {
     vec![
         (
             "harness_killed_with_sigkill_leaves_nothing",
+            RUNC_AND_BRIDGE,
             harness_killed_with_sigkill_leaves_nothing,
         ),
         (
             "clean_removes_what_a_dead_harness_and_reaper_left",
+            RUNC_AND_BRIDGE,
             clean_removes_what_a_dead_harness_and_reaper_left,
         ),
         (
             "a_full_run_directory_is_exit_3",
+            RUNC,
             a_full_run_directory_is_exit_3,
         ),
         (
             "a_duplicate_verdict_line_changes_nothing",
+            RUNC,
             a_duplicate_verdict_line_changes_nothing,
         ),
     ]

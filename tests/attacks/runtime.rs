@@ -6,29 +6,43 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::common::needs::{Need, RUNC};
 use crate::common::*;
+
+/// podman itself, on a host where the other trials of this file run.
+const RUNC_AND_PODMAN: &[Need] = &[
+    Need::Root,
+    Need::Runtime("runc"),
+    Need::Busybox,
+    Need::Runtime("podman"),
+];
 
 /// Trials of this group.
 pub fn trials() -> Trials {
     vec![
         (
             "issue10_8_a_runtime_whose_helpers_hold_its_pipes_costs_the_timeout_and_seconds",
+            RUNC,
             sticky_runtime_is_bounded_by_the_timeout,
         ),
         (
             "issue10_8_sigterm_ends_a_run_whose_runtime_hangs_in_cleanup",
+            RUNC,
             sigterm_ends_a_sticky_run_promptly,
         ),
         (
             "issue10_9_a_failed_bridge_leaves_a_namespace_it_did_not_make",
+            &[Need::Root, Need::BridgeNetwork],
             failed_bridge_keeps_foreign_namespaces,
         ),
         (
             "issue10_14_a_mixed_runtime_compare_leaves_no_cgroup",
+            RUNC,
             mixed_compare_leaves_no_cgroup,
         ),
         (
             "issue10_15_podman_keeps_its_state_in_the_run",
+            RUNC_AND_PODMAN,
             podman_keeps_its_state_in_the_run,
         ),
     ]
@@ -441,10 +455,6 @@ fn mixed_compare_leaves_no_cgroup() -> TestResult {
 /// podman still writes outside has no flag; the module doc of `runtime::engine` says
 /// what and why.
 fn podman_keeps_its_state_in_the_run() -> TestResult {
-    if let Some(reason) = container_skip_reason("podman") {
-        eprintln!("skipped: {reason}");
-        return Ok(());
-    }
     let podman = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
         .map(|d| d.join("podman"))
         .find(|p| p.is_file())

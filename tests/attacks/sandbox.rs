@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use std::ffi::OsStr;
 
+use crate::common::needs::{NOTHING, RUNC};
 use crate::common::*;
 
 /// Trials of this group.
@@ -18,38 +19,47 @@ pub fn trials() -> Trials {
     vec![
         (
             "planted_setuid_file_is_out_of_other_users_reach",
+            RUNC,
             planted_setuid_file_is_out_of_other_users_reach,
         ),
         (
             "rootfs_links_create_nothing_on_the_host",
+            RUNC,
             rootfs_links_create_nothing_on_the_host,
         ),
         (
             "hostile_shell_cannot_forge_verdicts",
+            RUNC,
             hostile_shell_cannot_forge_verdicts,
         ),
         (
             "image_code_killed_by_seccomp_is_not_blocked",
+            RUNC,
             image_code_killed_by_seccomp_is_not_blocked,
         ),
         (
             "canary_ignores_local_floods_and_idle_connections",
+            RUNC,
             canary_ignores_local_floods_and_idle_connections,
         ),
         (
             "rootfs_paths_are_never_mount_options",
+            RUNC,
             rootfs_paths_are_never_mount_options,
         ),
         (
             "planted_names_do_not_reach_the_next_container",
+            RUNC,
             planted_names_do_not_reach_the_next_container,
         ),
         (
             "witness_files_are_never_followed_or_waited_on",
+            NOTHING,
             witness_files_are_never_followed_or_waited_on,
         ),
         (
             "a_rootfs_changed_to_cover_the_runner_stops_the_resume",
+            RUNC,
             a_rootfs_changed_to_cover_the_runner_stops_the_resume,
         ),
     ]

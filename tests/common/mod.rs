@@ -10,27 +10,15 @@ use serde_json::Value;
 
 pub type TestResult = Result<(), libtest_mimic::Failed>;
 
-/// Named container trials, as each group's `trials()` returns them.
-pub type Trials = Vec<(&'static str, fn() -> TestResult)>;
+pub mod needs;
+use needs::{Host, Need};
 
-/// Why container tests cannot run on this host, if they cannot.
-pub fn container_skip_reason(runtime: &str) -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not running as root (containers need root)".into());
-    }
-    let in_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(runtime).is_file()))
-        .unwrap_or(false);
-    if !in_path {
-        return Some(format!(
-            "{runtime} is not installed (apt-get install {runtime})"
-        ));
-    }
-    if !Path::new("/bin/busybox").is_file() && !Path::new("/usr/bin/busybox").is_file() {
-        return Some("busybox-static is not installed (apt-get install busybox-static)".into());
-    }
-    None
+/// Named trials, as each group's `trials()` returns them, with what each needs.
+pub type Trials = Vec<(&'static str, &'static [Need], fn() -> TestResult)>;
+
+/// Why containers of `runtime` cannot run on this host, if they cannot.
+pub fn container_skip_reason(runtime: &'static str) -> Option<String> {
+    Host::default().lacks(&[Need::Root, Need::Runtime(runtime), Need::Busybox])
 }
 
 pub fn repo() -> PathBuf {

@@ -1,490 +1,300 @@
-//! Container cases for the probes of this group whose verdict depends on container
+//! Container cases for the `fs.*` and `net.*` probes whose verdict depends on container
 //! settings (mounts, capabilities, user, network), with both controls.
 //!
 //! The measured verdicts under runc 1.1 (libseccomp 2.5) on this project's machines are
-//! written down as the expectations; where a flag turned out not to matter, the trial
+//! written down as the expectations; where a flag turned out not to matter, the case
 //! says so and the host tests (`tests/host/fs_net.rs`) carry the positive control.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::common::*;
+use crate::common::needs::{Need, RUNC};
+use crate::harness::*;
 
-pub fn trials() -> Trials {
+const EPERM: Want = blocked("EPERM");
+
+/// A profile that allows everything but denies `names` (EPERM).
+fn denying(names: &[&str]) -> serde_json::Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ERRNO"}]
+    })
+}
+
+pub fn cases() -> Vec<Case> {
+    const REMOUNT: &str = "--read-only --probe fs.write-rootfs --probe fs.remount-rw \
+                           --probe fs.exec-mount";
     vec![
-        (
+        // A read-only rootfs and a read-only volume: a bind remount needs
+        // CAP_SYS_ADMIN. With it both are remounted read-write and back. The probe
+        // re-reads mountinfo after putting each back (its detail says "then read-only
+        // again" only then), and `fs.exec-mount`, which runs after it, still cannot
+        // write to the volume. (`fs.write-rootfs` runs before `fs.remount-rw` in catalog
+        // order, so it cannot witness the rootfs afterwards.) Nothing read-only: nothing
+        // to try.
+        case(
             "fs_remount_rw_needs_sys_admin",
-            fs_remount_rw_needs_sys_admin,
+            RUNC,
+            [
+                run(REMOUNT)
+                    .volume("data", "/data:ro")
+                    .code(0)
+                    .verdicts([("fs.remount-rw", EPERM)])
+                    .detail("fs.remount-rw", "remounting /data: EPERM"),
+                run(REMOUNT)
+                    .args("--cap-add SYS_ADMIN")
+                    .volume("data", "/data:ro")
+                    .code(1)
+                    .verdicts([
+                        ("fs.remount-rw", escaped().reported()),
+                        ("fs.write-rootfs", blocked("EROFS")),
+                        ("fs.exec-mount@/data", not_applicable("EROFS")),
+                    ])
+                    .detail(
+                        "fs.remount-rw",
+                        "remounted / read-write, then read-only again",
+                    )
+                    .detail(
+                        "fs.remount-rw",
+                        "remounted /data read-write, then read-only again",
+                    )
+                    .check(Check::Empty("data")),
+                run("--cap-add SYS_ADMIN --probe fs.remount-rw")
+                    .code(0)
+                    .verdicts([("fs.remount-rw", not_applicable_any())]),
+            ],
         ),
-        ("fs_mount_new_needs_sys_admin", fs_mount_new_needs_sys_admin),
-        ("fs_mknod_nodev_and_cap_mknod", fs_mknod_nodev_and_cap_mknod),
-        (
+        case(
+            "fs_mount_new_needs_sys_admin",
+            RUNC,
+            [
+                run("--probe fs.mount-new")
+                    .code(0)
+                    .verdicts([("fs.mount-new", EPERM)]),
+                run("--cap-add SYS_ADMIN --probe fs.mount-new")
+                    .code(1)
+                    .verdicts([("fs.mount-new", escaped())])
+                    .detail("fs.mount-new", "and unmounted it"),
+            ],
+        ),
+        // Docker's defaults keep CAP_MKNOD, so the node is made; a nodev tmpfs refuses
+        // to open it (EACCES). Where devices are allowed (`dev`, a volume) the open
+        // works: runc's device cgroup allows 1:3. Without CAP_MKNOD the node is never
+        // made.
+        case(
+            "fs_mknod_nodev_and_cap_mknod",
+            RUNC,
+            [
+                run("--tmpfs /scratch:exec --probe fs.mknod")
+                    .volume("data", "/data")
+                    .volume("ro", "/ro:ro")
+                    .code(1)
+                    .verdicts([
+                        ("fs.mknod@/scratch", blocked("EACCES")),
+                        ("fs.mknod@/data", escaped()),
+                        ("fs.mknod@/ro", not_applicable("EROFS")),
+                    ])
+                    .detail("fs.mknod@/scratch", "(nodev)")
+                    .check(Check::Empty("data")),
+                run("--tmpfs /scratch:dev --probe fs.mknod")
+                    .code(1)
+                    .verdicts([("fs.mknod@/scratch", escaped())]),
+                run("--tmpfs /scratch:dev --cap-drop MKNOD --probe fs.mknod")
+                    .code(0)
+                    .verdicts([("fs.mknod@/scratch", EPERM)]),
+            ],
+        ),
+        // The set-uid copy runs in a child at uid 65534. Docker's tmpfs default is
+        // nosuid, so the payload runs without euid 0; `suid` (or a volume without
+        // nosuid) lets it become root, witnessed by the payload's nonce;
+        // no-new-privileges stops it even there. On a noexec tmpfs the exec itself
+        // fails, which is noexec's block, not nosuid's. A non-root user has nothing to
+        // gain.
+        case(
             "fs_setuid_nosuid_and_no_new_privileges",
-            fs_setuid_nosuid_and_no_new_privileges,
+            RUNC,
+            [
+                run("--tmpfs /scratch:exec --probe fs.setuid")
+                    .code(0)
+                    .verdicts([("fs.setuid@/scratch", blocked("nosuid"))]),
+                run("--tmpfs /scratch:exec,suid --probe fs.setuid")
+                    .volume("data", "/data")
+                    .code(1)
+                    .verdicts([
+                        ("fs.setuid@/scratch", escaped().witnessed()),
+                        ("fs.setuid@/data", escaped().witnessed()),
+                    ])
+                    .detail("fs.setuid@/scratch", "euid 0 (uid 65534)")
+                    .detail("fs.setuid@/data", "euid 0 (uid 65534)")
+                    .check(Check::Empty("data")),
+                run(
+                    "--tmpfs /scratch:exec,suid --security-opt no-new-privileges \
+                     --probe fs.setuid",
+                )
+                .code(0)
+                .verdicts([("fs.setuid@/scratch", blocked("no-new-privileges"))]),
+                run("--tmpfs /scratch:suid --probe fs.setuid")
+                    .code(0)
+                    .verdicts([("fs.setuid@/scratch", blocked("EACCES"))])
+                    .detail("fs.setuid@/scratch", "block by noexec"),
+                run("--user 1000:1000 --tmpfs /scratch:exec,suid --probe fs.setuid")
+                    .code(0)
+                    .verdicts([("fs.setuid@/scratch", not_applicable_any())]),
+            ],
         ),
-        ("fs_proc_sys_systempaths", fs_proc_sys_systempaths),
-        (
+        // runc mounts /proc/sys read-only unless the masked and read-only paths are
+        // dropped; then root in the container opens the host's core_pattern for
+        // writing.
+        case(
+            "fs_proc_sys_systempaths",
+            RUNC,
+            [
+                run("--probe fs.proc-sys")
+                    .code(0)
+                    .verdicts([("fs.proc-sys", blocked("EROFS"))]),
+                run("--security-opt systempaths=unconfined --probe fs.proc-sys")
+                    .code(1)
+                    .verdicts([("fs.proc-sys", escaped())])
+                    .detail("fs.proc-sys", "core_pattern"),
+            ],
+        ),
+        // /sys is a read-only sysfs mount in the runtime's spec itself, not one of the
+        // read-only paths, so neither systempaths=unconfined nor CAP_SYS_ADMIN makes it
+        // writable (only a privileged container would). The escaped control is the
+        // host case.
+        case(
             "fs_sysfs_read_only_either_way",
-            fs_sysfs_read_only_either_way,
+            RUNC,
+            [
+                "",
+                "--security-opt systempaths=unconfined",
+                "--cap-add SYS_ADMIN",
+            ]
+            .map(|extra| {
+                run("--probe fs.sysfs")
+                    .args(extra)
+                    .label(format!("with {extra:?}"))
+                    .code(0)
+                    .verdicts([("fs.sysfs", blocked("EROFS"))])
+            }),
         ),
-        (
+        case(
             "fs_open_by_handle_needs_dac_read_search",
-            fs_open_by_handle_needs_dac_read_search,
+            RUNC,
+            [
+                run("--probe fs.open-by-handle")
+                    .code(0)
+                    .verdicts([("fs.open-by-handle", EPERM)]),
+                run("--cap-add DAC_READ_SEARCH --probe fs.open-by-handle")
+                    .code(1)
+                    .verdicts([("fs.open-by-handle", escaped())]),
+            ],
         ),
-        (
+        // The send succeeds either way; only the canary's receipt makes it an escape.
+        // With the host's network the canary answers; in the container's own namespace
+        // (no route to the canary) the datagram meets a closed port and comes back as
+        // ICMP; a profile that fakes sendto's success (errnoRet 0: nothing is sent, the
+        // call returns 0) gets neither, and only the canary's silence shows that
+        // nothing left.
+        case(
             "net_udp_send_needs_the_canary",
-            net_udp_send_needs_the_canary,
+            RUNC,
+            [
+                run("--network host --probe net.udp-send")
+                    .code(1)
+                    .verdicts([("net.udp-send", escaped().witnessed())]),
+                run("--probe net.udp-send")
+                    .code(0)
+                    .verdicts([("net.udp-send", blocked("ECONNREFUSED").reported())]),
+                run("--network host --probe net.udp-send")
+                    .profile(json!({
+                        "defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": ["sendto"], "action": "SCMP_ACT_ERRNO",
+                                      "errnoRet": 0}]
+                    }))
+                    .code(0)
+                    .verdicts([("net.udp-send", blocked("not-received").witnessed())]),
+            ],
         ),
-        (
+        // Docker's default capability set includes NET_RAW: raw and packet sockets are
+        // open by default, in the container's own network namespace too. Every
+        // capability dropped: the container still starts (runc refuses ambient or
+        // inheritable capabilities outside the permitted set, so the spec has none).
+        case(
             "net_raw_and_packet_sockets_need_net_raw",
-            net_raw_and_packet_sockets_need_net_raw,
+            RUNC,
+            ["", "--cap-drop NET_RAW", "--cap-drop ALL"].map(|drop| {
+                let (code, want) = match drop {
+                    "" => (1, escaped()),
+                    _ => (0, EPERM),
+                };
+                run("--probe net.raw-socket --probe net.packet-socket")
+                    .args(drop)
+                    .label(format!("with {drop:?}"))
+                    .code(code)
+                    .verdicts([("net.raw-socket", want), ("net.packet-socket", want)])
+            }),
         ),
-        (
+        // An AF_VSOCK socket needs no capability and no route: only a filter on socket's
+        // family stops it, and that filter leaves the other families alone.
+        case(
             "net_vsock_socket_family_filter",
-            net_vsock_socket_family_filter,
+            RUNC,
+            [
+                run("--probe net.vsock --probe net.raw-socket")
+                    .code(1)
+                    .verdicts([("net.vsock", escaped())]),
+                run("--probe net.vsock --probe net.raw-socket")
+                    .profile(json!({
+                        "defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": ["socket"], "action": "SCMP_ACT_ERRNO",
+                                      "args": [{"index": 0, "value": libc::AF_VSOCK,
+                                                "op": "SCMP_CMP_EQ"}]}]
+                    }))
+                    .code(1)
+                    .verdicts([("net.vsock", EPERM), ("net.raw-socket", escaped())]),
+            ],
         ),
-        (
+        // The ring's connect reaches the canary; denying io_uring_setup blocks it,
+        // denying connect(2) does not (the kernel connects inside io_uring). Nor does
+        // it stop the TCP probe: sendmsg(MSG_FASTOPEN) connects without connect(2).
+        case(
             "net_io_uring_connect_passes_a_connect_filter",
-            net_io_uring_connect_passes_a_connect_filter,
+            RUNC,
+            [
+                run(URING)
+                    .code(1)
+                    .verdicts([("net.io-uring-connect", escaped().witnessed())]),
+                run(URING)
+                    .label("no io_uring_setup")
+                    .profile(denying(&["io_uring_setup"]))
+                    .code(1)
+                    .verdicts([
+                        ("net.io-uring-connect", EPERM),
+                        ("net.tcp-connect", escaped()),
+                    ]),
+                run(URING)
+                    .label("no connect")
+                    .profile(denying(&["connect"]))
+                    .code(1)
+                    .verdicts([
+                        ("net.io-uring-connect", escaped().witnessed()),
+                        (
+                            "net.tcp-connect",
+                            escaped().witnessed().via("sendmsg(MSG_FASTOPEN)"),
+                        ),
+                    ]),
+            ],
         ),
-        (
+        case(
             "net_i386_socketcall_and_profile_architectures",
-            net_i386_socketcall_and_profile_architectures,
-        ),
+            RUNC,
+            socketcall_runs(),
+        )
+        .and(Need::I386),
     ]
 }
 
-/// The probe's detail text for a step.
-fn detail(report: &Value, step: &str) -> Result<String, libtest_mimic::Failed> {
-    Ok(verdict(report, step)?["detail"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string())
-}
-
-fn expect_detail(report: &Value, step: &str, needle: &str) -> TestResult {
-    let text = detail(report, step)?;
-    if !text.contains(needle) {
-        return Err(format!("{step}: detail {text:?} does not say {needle:?}").into());
-    }
-    Ok(())
-}
-
-/// Files a probe left in a volume's host directory.
-fn expect_empty(dir: &std::path::Path) -> TestResult {
-    let left: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    if !left.is_empty() {
-        return Err(format!("left behind in {}: {left:?}", dir.display()).into());
-    }
-    Ok(())
-}
-
-/// A read-only rootfs and a read-only volume: a bind remount needs CAP_SYS_ADMIN. With
-/// it both are remounted read-write and back. The probe re-reads mountinfo after putting
-/// each back (its detail says "then read-only again" only then), and `fs.exec-mount`,
-/// which runs after it, still cannot write to the volume. (`fs.write-rootfs` runs
-/// before `fs.remount-rw` in catalog order, so it cannot witness the rootfs afterwards.)
-fn fs_remount_rw_needs_sys_admin() -> TestResult {
-    let scratch = Scratch::new("remount");
-    let vol = scratch.sub("data");
-    let volume = format!("{}:/data:ro", vol.display());
-    let probes = [
-        "--probe",
-        "fs.write-rootfs",
-        "--probe",
-        "fs.remount-rw",
-        "--probe",
-        "fs.exec-mount",
-    ];
-    let mut args = vec!["--read-only", "-v", &volume];
-    args.extend(probes);
-    let (out, report) = run_json(&args)?;
-    out.expect_code(0)?;
-    expect(&report, "fs.remount-rw", "blocked", Some("EPERM"), None)?;
-    expect_detail(&report, "fs.remount-rw", "remounting /data: EPERM")?;
-
-    args.extend(["--cap-add", "SYS_ADMIN"]);
-    let (out, report) = run_json(&args)?;
-    out.expect_code(1)?;
-    expect(&report, "fs.remount-rw", "escaped", None, Some("reported"))?;
-    expect_detail(
-        &report,
-        "fs.remount-rw",
-        "remounted / read-write, then read-only again",
-    )?;
-    expect_detail(
-        &report,
-        "fs.remount-rw",
-        "remounted /data read-write, then read-only again",
-    )?;
-    expect(&report, "fs.write-rootfs", "blocked", Some("EROFS"), None)?;
-    expect(
-        &report,
-        "fs.exec-mount@/data",
-        "not-applicable",
-        Some("EROFS"),
-        None,
-    )?;
-    expect_empty(&vol)?;
-
-    // Nothing read-only, nothing to try.
-    let (out, report) = run_json(&["--cap-add", "SYS_ADMIN", "--probe", "fs.remount-rw"])?;
-    out.expect_code(0)?;
-    expect(&report, "fs.remount-rw", "not-applicable", None, None)?;
-    Ok(())
-}
-
-fn fs_mount_new_needs_sys_admin() -> TestResult {
-    let (out, report) = run_json(&["--probe", "fs.mount-new"])?;
-    out.expect_code(0)?;
-    expect(&report, "fs.mount-new", "blocked", Some("EPERM"), None)?;
-    let (out, report) = run_json(&["--cap-add", "SYS_ADMIN", "--probe", "fs.mount-new"])?;
-    out.expect_code(1)?;
-    expect(&report, "fs.mount-new", "escaped", None, None)?;
-    expect_detail(&report, "fs.mount-new", "and unmounted it")?;
-    Ok(())
-}
-
-/// Docker's defaults keep CAP_MKNOD, so the node is made; a nodev tmpfs refuses to open
-/// it (EACCES). Where devices are allowed (`dev`, a volume) the open works: runc's device
-/// cgroup allows 1:3. Without CAP_MKNOD the node is never made.
-fn fs_mknod_nodev_and_cap_mknod() -> TestResult {
-    let scratch = Scratch::new("mknod");
-    let vol = scratch.sub("data");
-    let ro = scratch.sub("ro");
-    let volume = format!("{}:/data", vol.display());
-    let ro_volume = format!("{}:/ro:ro", ro.display());
-    let (out, report) = run_json(&[
-        "--tmpfs",
-        "/scratch:exec",
-        "-v",
-        &volume,
-        "-v",
-        &ro_volume,
-        "--probe",
-        "fs.mknod",
-    ])?;
-    out.expect_code(1)?;
-    expect(
-        &report,
-        "fs.mknod@/scratch",
-        "blocked",
-        Some("EACCES"),
-        None,
-    )?;
-    expect_detail(&report, "fs.mknod@/scratch", "(nodev)")?;
-    expect(&report, "fs.mknod@/data", "escaped", None, None)?;
-    expect(
-        &report,
-        "fs.mknod@/ro",
-        "not-applicable",
-        Some("EROFS"),
-        None,
-    )?;
-    expect_empty(&vol)?;
-
-    let (out, report) = run_json(&["--tmpfs", "/scratch:dev", "--probe", "fs.mknod"])?;
-    out.expect_code(1)?;
-    expect(&report, "fs.mknod@/scratch", "escaped", None, None)?;
-
-    let (out, report) = run_json(&[
-        "--tmpfs",
-        "/scratch:dev",
-        "--cap-drop",
-        "MKNOD",
-        "--probe",
-        "fs.mknod",
-    ])?;
-    out.expect_code(0)?;
-    expect(&report, "fs.mknod@/scratch", "blocked", Some("EPERM"), None)?;
-    Ok(())
-}
-
-/// The set-uid copy runs in a child at uid 65534. Docker's tmpfs default is nosuid, so
-/// the payload runs without euid 0; `suid` (or a volume without nosuid) lets it become
-/// root, witnessed by the payload's nonce; no-new-privileges stops it even there. On a
-/// noexec tmpfs the exec itself fails, which is noexec's block, not nosuid's.
-fn fs_setuid_nosuid_and_no_new_privileges() -> TestResult {
-    let (out, report) = run_json(&["--tmpfs", "/scratch:exec", "--probe", "fs.setuid"])?;
-    out.expect_code(0)?;
-    expect(
-        &report,
-        "fs.setuid@/scratch",
-        "blocked",
-        Some("nosuid"),
-        None,
-    )?;
-
-    let scratch = Scratch::new("setuid");
-    let vol = scratch.sub("data");
-    let volume = format!("{}:/data", vol.display());
-    let (out, report) = run_json(&[
-        "--tmpfs",
-        "/scratch:exec,suid",
-        "-v",
-        &volume,
-        "--probe",
-        "fs.setuid",
-    ])?;
-    out.expect_code(1)?;
-    for step in ["fs.setuid@/scratch", "fs.setuid@/data"] {
-        expect(&report, step, "escaped", None, Some("witnessed"))?;
-        expect_detail(&report, step, "euid 0 (uid 65534)")?;
-    }
-    expect_empty(&vol)?;
-
-    let (out, report) = run_json(&[
-        "--tmpfs",
-        "/scratch:exec,suid",
-        "--security-opt",
-        "no-new-privileges",
-        "--probe",
-        "fs.setuid",
-    ])?;
-    out.expect_code(0)?;
-    expect(
-        &report,
-        "fs.setuid@/scratch",
-        "blocked",
-        Some("no-new-privileges"),
-        None,
-    )?;
-
-    let (out, report) = run_json(&["--tmpfs", "/scratch:suid", "--probe", "fs.setuid"])?;
-    out.expect_code(0)?;
-    expect(
-        &report,
-        "fs.setuid@/scratch",
-        "blocked",
-        Some("EACCES"),
-        None,
-    )?;
-    expect_detail(&report, "fs.setuid@/scratch", "block by noexec")?;
-
-    let (out, report) = run_json(&[
-        "--user",
-        "1000:1000",
-        "--tmpfs",
-        "/scratch:exec,suid",
-        "--probe",
-        "fs.setuid",
-    ])?;
-    out.expect_code(0)?;
-    expect(&report, "fs.setuid@/scratch", "not-applicable", None, None)?;
-    Ok(())
-}
-
-/// runc mounts /proc/sys read-only unless the masked and read-only paths are dropped;
-/// then root in the container opens the host's core_pattern for writing.
-fn fs_proc_sys_systempaths() -> TestResult {
-    let (out, report) = run_json(&["--probe", "fs.proc-sys"])?;
-    out.expect_code(0)?;
-    expect(&report, "fs.proc-sys", "blocked", Some("EROFS"), None)?;
-    let (out, report) = run_json(&[
-        "--security-opt",
-        "systempaths=unconfined",
-        "--probe",
-        "fs.proc-sys",
-    ])?;
-    out.expect_code(1)?;
-    expect(&report, "fs.proc-sys", "escaped", None, None)?;
-    expect_detail(&report, "fs.proc-sys", "core_pattern")?;
-    Ok(())
-}
-
-/// /sys is a read-only sysfs mount in the runtime's spec itself, not one of the
-/// read-only paths, so neither systempaths=unconfined nor CAP_SYS_ADMIN makes it
-/// writable (only a privileged container would). The escaped control is the host case.
-fn fs_sysfs_read_only_either_way() -> TestResult {
-    for extra in [
-        &[][..],
-        &["--security-opt", "systempaths=unconfined"][..],
-        &["--cap-add", "SYS_ADMIN"][..],
-    ] {
-        let mut args = vec!["--probe", "fs.sysfs"];
-        args.extend_from_slice(extra);
-        let (out, report) = run_json(&args)?;
-        out.expect_code(0)?;
-        expect(&report, "fs.sysfs", "blocked", Some("EROFS"), None)
-            .map_err(|e| format!("with {extra:?}: {}", e.message().unwrap_or_default()))?;
-    }
-    Ok(())
-}
-
-fn fs_open_by_handle_needs_dac_read_search() -> TestResult {
-    let (out, report) = run_json(&["--probe", "fs.open-by-handle"])?;
-    out.expect_code(0)?;
-    expect(&report, "fs.open-by-handle", "blocked", Some("EPERM"), None)?;
-    let (out, report) = run_json(&[
-        "--cap-add",
-        "DAC_READ_SEARCH",
-        "--probe",
-        "fs.open-by-handle",
-    ])?;
-    out.expect_code(1)?;
-    expect(&report, "fs.open-by-handle", "escaped", None, None)?;
-    Ok(())
-}
-
-/// The send succeeds either way; only the canary's receipt makes it an escape. With
-/// the host's network the canary answers; in the container's own namespace (no route
-/// to the canary) the datagram meets a closed port and comes back as ICMP; a profile
-/// that fakes sendto's success (errnoRet 0: nothing is sent, the call returns 0) gets
-/// neither, and only the canary's silence shows that nothing left.
-fn net_udp_send_needs_the_canary() -> TestResult {
-    let (out, report) = run_json(&["--network", "host", "--probe", "net.udp-send"])?;
-    out.expect_code(1)?;
-    expect(&report, "net.udp-send", "escaped", None, Some("witnessed"))?;
-    let (out, report) = run_json(&["--probe", "net.udp-send"])?;
-    out.expect_code(0)?;
-    expect(
-        &report,
-        "net.udp-send",
-        "blocked",
-        Some("ECONNREFUSED"),
-        Some("reported"),
-    )?;
-    let scratch = Scratch::new("udp-fake");
-    let path = write_profile(
-        scratch.path(),
-        "fake-sendto.json",
-        &json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{"names": ["sendto"], "action": "SCMP_ACT_ERRNO", "errnoRet": 0}]
-        }),
-    );
-    let args = [
-        "--network",
-        "host",
-        "--profile",
-        &path,
-        "--probe",
-        "net.udp-send",
-    ];
-    let (out, report) = run_json(&args)?;
-    out.expect_code(0)?;
-    expect(
-        &report,
-        "net.udp-send",
-        "blocked",
-        Some("not-received"),
-        Some("witnessed"),
-    )?;
-    Ok(())
-}
-
-/// Docker's default capability set includes NET_RAW: raw and packet sockets are open
-/// by default, in the container's own network namespace too.
-fn net_raw_and_packet_sockets_need_net_raw() -> TestResult {
-    let probes = ["--probe", "net.raw-socket", "--probe", "net.packet-socket"];
-    let (out, report) = run_json(&probes)?;
-    out.expect_code(1)?;
-    expect(&report, "net.raw-socket", "escaped", None, None)?;
-    expect(&report, "net.packet-socket", "escaped", None, None)?;
-    let mut args = vec!["--cap-drop", "NET_RAW"];
-    args.extend(probes);
-    let (out, report) = run_json(&args)?;
-    out.expect_code(0)?;
-    expect(&report, "net.raw-socket", "blocked", Some("EPERM"), None)?;
-    expect(&report, "net.packet-socket", "blocked", Some("EPERM"), None)?;
-    // Every capability dropped: the container still starts (runc refuses ambient or
-    // inheritable capabilities outside the permitted set, so the spec has none).
-    let mut args = vec!["--cap-drop", "ALL"];
-    args.extend(probes);
-    let (out, report) = run_json(&args)?;
-    out.expect_code(0)?;
-    expect(&report, "net.raw-socket", "blocked", Some("EPERM"), None)?;
-    expect(&report, "net.packet-socket", "blocked", Some("EPERM"), None)?;
-    Ok(())
-}
-
-/// An AF_VSOCK socket needs no capability and no route: only a filter on socket's
-/// family stops it, and that filter leaves the other families alone.
-fn net_vsock_socket_family_filter() -> TestResult {
-    let probes = ["--probe", "net.vsock", "--probe", "net.raw-socket"];
-    let (out, report) = run_json(&probes)?;
-    out.expect_code(1)?;
-    expect(&report, "net.vsock", "escaped", None, None)?;
-    let scratch = Scratch::new("vsock");
-    let path = write_profile(
-        scratch.path(),
-        "no-vsock.json",
-        &json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{"names": ["socket"], "action": "SCMP_ACT_ERRNO",
-                          "args": [{"index": 0, "value": libc::AF_VSOCK, "op": "SCMP_CMP_EQ"}]}]
-        }),
-    );
-    let mut args = vec!["--profile", &path];
-    args.extend(probes);
-    let (out, report) = run_json(&args)?;
-    out.expect_code(1)?;
-    expect(&report, "net.vsock", "blocked", Some("EPERM"), None)?;
-    expect(&report, "net.raw-socket", "escaped", None, None)?;
-    Ok(())
-}
-
-/// The ring's connect reaches the canary; denying io_uring_setup blocks it, denying
-/// connect(2) does not (the kernel connects inside io_uring), while the plain TCP probe
-/// is blocked by that same profile.
-fn net_io_uring_connect_passes_a_connect_filter() -> TestResult {
-    let probes = [
-        "--network",
-        "host",
-        "--probe",
-        "net.io-uring-connect",
-        "--probe",
-        "net.tcp-connect",
-    ];
-    let (out, report) = run_json(&probes)?;
-    out.expect_code(1)?;
-    expect(
-        &report,
-        "net.io-uring-connect",
-        "escaped",
-        None,
-        Some("witnessed"),
-    )?;
-
-    let scratch = Scratch::new("uring");
-    for (name, denied, uring, tcp) in [
-        (
-            "no-io-uring.json",
-            "io_uring_setup",
-            ("blocked", Some("EPERM")),
-            "escaped",
-        ),
-        ("no-connect.json", "connect", ("escaped", None), "blocked"),
-    ] {
-        let path = write_profile(
-            scratch.path(),
-            name,
-            &json!({
-                "defaultAction": "SCMP_ACT_ALLOW",
-                "syscalls": [{"names": [denied], "action": "SCMP_ACT_ERRNO"}]
-            }),
-        );
-        let mut args = vec!["--profile", &path];
-        args.extend(probes);
-        let (out, report) = run_json(&args)?;
-        out.expect_code(1)?;
-        expect(&report, "net.io-uring-connect", uring.0, uring.1, None)?;
-        expect(&report, "net.tcp-connect", tcp, None, None)?;
-        if uring.0 == "escaped" {
-            expect(
-                &report,
-                "net.io-uring-connect",
-                "escaped",
-                None,
-                Some("witnessed"),
-            )?;
-        }
-    }
-    Ok(())
-}
+const URING: &str = "--network host --probe net.io-uring-connect --probe net.tcp-connect";
 
 /// socket and connect through the i386 socketcall multiplexer, under libseccomp's
 /// handling of the x86 architecture as runc compiles the profile:
@@ -498,79 +308,50 @@ fn net_io_uring_connect_passes_a_connect_filter() -> TestResult {
 ///   socketcall are in memory where seccomp cannot read them, and libseccomp 2.5 then
 ///   denies every socketcall(SYS_SOCKET), so the i386 TCP socket is blocked although
 ///   the x86_64 one, of another family, goes through.
-fn net_i386_socketcall_and_profile_architectures() -> TestResult {
-    let probes = [
-        "--network",
-        "host",
-        "--probe",
-        "net.i386-socketcall",
-        "--probe",
-        "net.tcp-connect",
-    ];
-    let (out, report) = run_json(&probes)?;
-    out.expect_code(1)?;
-    expect(
-        &report,
-        "net.i386-socketcall",
-        "escaped",
-        None,
-        Some("witnessed"),
-    )?;
-
-    let scratch = Scratch::new("socketcall");
+fn socketcall_runs() -> Vec<Run> {
+    const PROBES: &str = "--network host --probe net.i386-socketcall --probe net.tcp-connect";
     let deny_both = json!([{"names": ["socket", "connect"], "action": "SCMP_ACT_ERRNO"}]);
     let family_filter = json!([{"names": ["socket"], "action": "SCMP_ACT_ERRNO",
         "args": [{"index": 0, "value": libc::AF_PACKET, "op": "SCMP_CMP_EQ"}]}]);
-    let cases = [
-        (
-            "x86_64-only.json",
-            json!(["SCMP_ARCH_X86_64"]),
-            &deny_both,
-            ("blocked", "SIGSYS"),
-            "blocked",
-            2,
-        ),
-        (
-            "with-x86.json",
+    let with = |label: &'static str, arches: serde_json::Value, rules: &serde_json::Value| {
+        run(PROBES).label(label).profile(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": arches,
+            "syscalls": rules,
+        }))
+    };
+    vec![
+        run(PROBES)
+            .code(1)
+            .verdicts([("net.i386-socketcall", escaped().witnessed())]),
+        with("x86_64-only", json!(["SCMP_ARCH_X86_64"]), &deny_both)
+            .code(0)
+            .containers(2)
+            .verdicts([
+                ("net.i386-socketcall", blocked("SIGSYS")),
+                ("net.tcp-connect", blocked_any()),
+            ]),
+        with(
+            "with-x86",
             json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]),
             &deny_both,
-            ("blocked", "EPERM"),
-            "blocked",
-            1,
-        ),
-        (
-            "family-filter.json",
+        )
+        .code(0)
+        .containers(1)
+        .verdicts([
+            ("net.i386-socketcall", EPERM),
+            ("net.tcp-connect", blocked_any()),
+        ]),
+        with(
+            "family-filter",
             json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]),
             &family_filter,
-            ("blocked", "EPERM"),
-            "escaped",
-            1,
-        ),
-    ];
-    for (name, arches, rules, i386, tcp, containers) in cases {
-        let path = write_profile(
-            scratch.path(),
-            name,
-            &json!({
-                "defaultAction": "SCMP_ACT_ALLOW",
-                "architectures": arches,
-                "syscalls": rules,
-            }),
-        );
-        let mut args = vec!["--profile", &path];
-        args.extend(probes);
-        let (_, report) = run_json(&args)?;
-        let context =
-            |e: libtest_mimic::Failed| format!("{name}: {}", e.message().unwrap_or_default());
-        expect(&report, "net.i386-socketcall", i386.0, Some(i386.1), None).map_err(context)?;
-        expect(&report, "net.tcp-connect", tcp, None, None).map_err(context)?;
-        if report["runs"][0]["containers"] != containers {
-            return Err(format!(
-                "{name}: expected {containers} container(s), got {}",
-                report["runs"][0]["containers"]
-            )
-            .into());
-        }
-    }
-    Ok(())
+        )
+        .code(1)
+        .containers(1)
+        .verdicts([
+            ("net.i386-socketcall", EPERM),
+            ("net.tcp-connect", escaped()),
+        ]),
+    ]
 }
