@@ -3,6 +3,7 @@
 //! `/proc/self/status`, sysctls. Shared by every goal that needs it.
 
 use std::io::{BufRead, BufReader};
+use std::sync::OnceLock;
 
 use crate::ctx::Verdict;
 use crate::sys::Errno;
@@ -14,6 +15,18 @@ use crate::sys::Errno;
 /// installed and could have answered, so the verdict is a block and the detail says
 /// the kernel might lack the syscall too: it is no escape either way.
 pub fn enosys(errno: Errno, what: &str, syscall: &str, option: &str) -> Verdict {
+    if let Some(kernel) = sandbox() {
+        return match seccomp_filtered() {
+            Some(true) => Verdict::blocked(
+                errno,
+                &format!("{what} (under a seccomp filter in {kernel}, which may not implement {syscall} either)"),
+            ),
+            _ => Verdict::not_applicable(
+                Some(errno),
+                format!("{what}: {errno} with no seccomp filter installed: {kernel} does not implement {syscall}"),
+            ),
+        };
+    }
     let built = syscall_built(syscall);
     match (seccomp_filtered(), built) {
         (Some(false), _) => Verdict::not_applicable(
@@ -33,6 +46,20 @@ pub fn enosys(errno: Errno, what: &str, syscall: &str, option: &str) -> Verdict 
             &format!("{what} (under a seccomp filter, on a kernel whose syscall table cannot be read: a kernel without {option} would answer the same)"),
         ),
     }
+}
+
+/// The sandbox kernel serving this process (`gVisor`), as the harness said.
+static SANDBOX: OnceLock<Option<String>> = OnceLock::new();
+
+/// Records the sandbox kernel the harness named; set once, at start.
+pub fn set_sandbox(kernel: Option<&str>) {
+    let _ = SANDBOX.set(kernel.map(str::to_string));
+}
+
+/// The sandbox kernel that serves this process's system calls, when it is not the
+/// host's: what a probe reaches is that kernel's.
+pub fn sandbox() -> Option<&'static str> {
+    SANDBOX.get().and_then(|k| k.as_deref())
 }
 
 /// Whether the kernel implements `syscall`, from the symbol type of its x86_64 entry in

@@ -598,8 +598,16 @@ fn kernel_version() -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
-/// Appends a note on who refused to a verdict's detail.
+/// Appends a note on who refused to a verdict's detail. With no filter installed no note
+/// may blame one: the kernel (or the sandbox's) refused it itself.
 fn noted(mut verdict: Verdict, note: Option<String>) -> Verdict {
+    let note = match (note, crate::facts::seccomp_filtered()) {
+        (Some(n), Some(false)) if n.contains("the filter") => Some(format!(
+            "no seccomp filter is installed: {} refused it itself",
+            crate::facts::sandbox().unwrap_or("the kernel")
+        )),
+        (note, _) => note,
+    };
     if let Some(note) = note {
         verdict.detail.push_str("; ");
         verdict.detail.push_str(&note);

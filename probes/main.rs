@@ -163,7 +163,7 @@ fn main() {
         Ok(mode) => mode,
         Err(err) => {
             eprintln!("breakout-probe: {err}");
-            eprintln!("usage: breakout-probe run --nonce N [--after STEP] [--canary ADDR] [--shell PATH] [--mount DST]... --probes ID,...");
+            eprintln!("usage: breakout-probe run --nonce N [--after STEP] [--canary ADDR] [--shell PATH] [--mount DST]... [--sandbox KERNEL] --probes ID,...");
             eprintln!(
                 "       breakout-probe payload --step STEP [--once | --handoff TOKEN] <run flags>"
             );
@@ -171,6 +171,8 @@ fn main() {
         }
     };
     let payload = payload_path(argv.first());
+    let (Mode::Run(inv) | Mode::Payload { inv, .. } | Mode::Handoff { inv, .. }) = &mode;
+    facts::set_sandbox(inv.sandbox.as_deref());
     // The key comes in the environment (root-only to read, unlike argv); payloads,
     // started with an empty environment, have none.
     let key = std::env::var(breakout_wire::protocol::KEY_ENV)

@@ -199,7 +199,10 @@ fn namespace_of(kind: &str) -> Option<std::path::PathBuf> {
 
 fn unshare(flags: u64, call: &str, what: &str) -> Verdict {
     let kind = if flags == NEWUSER { "user" } else { "mnt" };
-    let before = namespace_of(kind);
+    // A sandbox kernel's /proc/self/ns names do not follow its namespaces (gVisor's
+    // keep one inode): there the call's word is all there is, and the harness says the
+    // namespace was the sandbox's.
+    let before = namespace_of(kind).filter(|_| crate::facts::sandbox().is_none());
     // SAFETY: unshare takes flags only. The runner is single-threaded, which
     // CLONE_NEWUSER requires; the change is for good, so these probes run last.
     match sys::cvt(unsafe { libc::syscall(libc::SYS_unshare, flags as libc::c_long) }) {
@@ -214,9 +217,12 @@ fn unshare(flags: u64, call: &str, what: &str) -> Verdict {
                 before.display(),
                 after.display()
             )),
-            _ => Verdict::escaped(format!(
-                "{call}: the runner is now in {what} (no /proc/self/ns to confirm it: taken on the call's word)"
-            )),
+            _ => Verdict::escaped(match crate::facts::sandbox() {
+                Some(kernel) => format!("{call}: the runner is now in {what} of {kernel}'s"),
+                None => format!(
+                    "{call}: the runner is now in {what} (no /proc/self/ns to confirm it: taken on the call's word)"
+                ),
+            }),
         },
         Err(e) => noted_userns_limit(Verdict::blocked(e, call), e),
     }

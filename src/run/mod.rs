@@ -227,6 +227,7 @@ pub fn execute_with(
             mounts: mounts.clone(),
             probes: probe_ids.clone(),
             fault: plan.fault.clone(),
+            sandbox: runtime.kind.sandbox_kernel.map(str::to_string),
         };
         let netns = bridge.as_ref().map(|b| b.container_path());
         let inputs = plan::spec_inputs(

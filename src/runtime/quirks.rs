@@ -47,6 +47,9 @@ pub struct RuntimeKind {
     /// Refuses to run on a hybrid cgroup layout whose cgroup2 hierarchy holds a
     /// controller, even with `--cgroup-manager=disabled` (crun).
     pub refuses_hybrid_cgroups: bool,
+    /// The container's system calls are served by a kernel of the sandbox's own, not
+    /// the host's (gVisor's Sentry): what a probe reaches there is that kernel.
+    pub sandbox_kernel: Option<&'static str>,
 }
 
 const NO_NETWORK_FLAGS: &[(Network, &[&str])] = &[];
@@ -72,6 +75,7 @@ const RUNC_LIKE: RuntimeKind = RuntimeKind {
     engine_state_in_run_dir: false,
     cgroup_parent_per_container: false,
     refuses_hybrid_cgroups: false,
+    sandbox_kernel: None,
 };
 
 /// The quirks table.
@@ -94,6 +98,7 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         filters_own_exec: false,
         honours_errno_ret: false,
         honours_architectures: false,
+        sandbox_kernel: Some("gVisor"),
         ..RUNC_LIKE
     },
     RuntimeKind {
@@ -107,6 +112,7 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         filters_own_exec: false,
         honours_errno_ret: false,
         honours_architectures: false,
+        sandbox_kernel: Some("gVisor"),
         ..RUNC_LIKE
     },
     RuntimeKind {

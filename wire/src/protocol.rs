@@ -307,6 +307,9 @@ pub struct Invocation {
     /// without end), `garbage` (print malformed and overlong lines after `hello`),
     /// `silent` (exit 0 before saying anything).
     pub fault: Option<String>,
+    /// The sandbox kernel that serves the container's system calls (`gVisor`), when
+    /// it is not the host's: probes then say what they reached is that kernel's.
+    pub sandbox: Option<String>,
 }
 
 impl Invocation {
@@ -327,6 +330,9 @@ impl Invocation {
         }
         if let Some(fault) = &self.fault {
             args.extend(["--fault".to_string(), fault.clone()]);
+        }
+        if let Some(sandbox) = &self.sandbox {
+            args.extend(["--sandbox".to_string(), sandbox.clone()]);
         }
         args.extend(["--probes".to_string(), self.probes.join(",")]);
         args
@@ -349,6 +355,7 @@ impl Invocation {
                 "--shell" => inv.shell = Some(value()?),
                 "--mount" => inv.mounts.push(value()?),
                 "--fault" => inv.fault = Some(value()?),
+                "--sandbox" => inv.sandbox = Some(value()?),
                 "--probes" => {
                     inv.probes = value()?
                         .split(',')
