@@ -451,6 +451,7 @@ mod tests {
             mounts: vec!["/scratch".into(), "/data".into()],
             probes: vec!["spawn.fork".into(), "exec.execve".into()],
             fault: Some("hang@spawn.fork".into()),
+            sandbox: Some("gVisor".into()),
         };
         assert_eq!(Invocation::parse(&inv.to_args()).unwrap(), inv);
         assert!(Invocation::parse(&["--bogus".to_string()]).is_err());
