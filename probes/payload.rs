@@ -254,6 +254,7 @@ mod tests {
             mounts: vec!["/scratch".into()],
             probes: vec!["exec.execve".into(), "fs.exec-mount".into()],
             fault: None,
+            sandbox: None,
         }
     }
 
