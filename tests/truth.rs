@@ -8,7 +8,7 @@ mod common;
 
 use common::needs::{docker_default, Host, Need, RUNC};
 use common::*;
-use libtest_mimic::{Arguments, Failed};
+use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
 
 /// The profile a case runs under.
@@ -450,15 +450,102 @@ fn check(case: &Case) -> TestResult {
     Ok(())
 }
 
+/// A profile runc cannot start under, and what triage must conclude: the runtime's
+/// own reason, without bisecting, where the runtime rejected the profile itself; the
+/// denials the start needs where it did not.
+struct TriageCase {
+    name: &'static str,
+    profile: fn() -> Value,
+    /// A fragment of the conclusion.
+    says: &'static str,
+    needed: &'static [&'static str],
+}
+
+fn keyctl_rule(action: &str, extra: Value) -> Value {
+    let mut rule = serde_json::json!({"names": ["keyctl"], "action": action});
+    if let (Some(rule), Some(extra)) = (rule.as_object_mut(), extra.as_object()) {
+        rule.extend(extra.clone());
+    }
+    serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [rule]})
+}
+
+const TRIAGE: &[TriageCase] = &[
+    TriageCase {
+        name: "triage_names_a_notify_rule_without_a_listener",
+        profile: || keyctl_rule("SCMP_ACT_NOTIFY", Value::Null),
+        says: "rejected the profile itself: SCMP_ACT_NOTIFY needs a listenerPath",
+        needed: &[],
+    },
+    TriageCase {
+        name: "triage_names_an_errno_past_4095",
+        profile: || keyctl_rule("SCMP_ACT_ERRNO", serde_json::json!({"errnoRet": 5000})),
+        says: "has errnoRet 5000, above 4095",
+        needed: &[],
+    },
+    TriageCase {
+        name: "triage_names_a_filter_too_large_to_load",
+        profile: || {
+            let rules: Vec<Value> = (0..5000)
+                .map(|i| {
+                    serde_json::json!({"names": ["socket"], "action": "SCMP_ACT_ERRNO",
+                        "args": [{"index": 0, "value": 1000 + i, "op": "SCMP_CMP_EQ"}]})
+                })
+                .collect();
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules})
+        },
+        says: "the filter is too large to load",
+        needed: &[],
+    },
+    TriageCase {
+        name: "triage_bisects_a_denial_the_start_needs",
+        profile: || {
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["execve", "keyctl", "bpf"], "action": "SCMP_ACT_ERRNO"}]})
+        },
+        says: "runc needs execve to start its container",
+        needed: &["execve"],
+    },
+];
+
+fn check_triage(case: &TriageCase) -> TestResult {
+    let scratch = Scratch::new("triage");
+    let path = write_profile(scratch.path(), "profile.json", &(case.profile)());
+    let (out, report) = run_json(&["--profile", &path, "--probe", "kernel.keyctl"])?;
+    out.expect_code(4)?;
+    let triage = &report["runs"][0]["triage"];
+    let says = triage["conclusion"].as_str().unwrap_or_default();
+    let needed: Vec<&str> = triage["needed"]
+        .as_array()
+        .map(|n| n.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !says.contains(case.says) || needed != case.needed {
+        return Err(Failed::from(format!(
+            "triage concluded {triage:#}, not {:?} with {:?} needed",
+            case.says, case.needed
+        )));
+    }
+    if case.needed.is_empty() && triage["attempts"] != 0 {
+        return Err(Failed::from(format!(
+            "triage bisected a rejected profile: {triage:#}"
+        )));
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let mut host = Host::default();
-    let trials = CASES
+    let mut trials: Vec<Trial> = CASES
         .iter()
         .map(|case| {
             let needs = [RUNC, case.needs].concat();
             host.trial(case.name, &needs, move || check(case))
         })
         .collect();
+    trials.extend(
+        TRIAGE
+            .iter()
+            .map(|case| host.trial(case.name, RUNC, move || check_triage(case))),
+    );
     libtest_mimic::run(&args, trials).exit();
 }

@@ -54,8 +54,8 @@ pub fn run_one(
                 attempts: 0,
                 conclusion: problem,
             });
-        } else {
-            run.triage = triage::triage(plan, runtime, interrupted)?;
+        } else if let StartStatus::FailedToStart { error } = &run.start {
+            run.triage = triage::triage(plan, runtime, &error.clone(), interrupted)?;
         }
     }
     Ok(run)

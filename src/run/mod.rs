@@ -17,6 +17,7 @@ mod follow;
 mod matrix;
 pub mod netns;
 mod plan;
+mod rejected;
 mod settle;
 pub mod triage;
 mod witness;

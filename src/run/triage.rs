@@ -133,15 +133,25 @@ impl Search<'_> {
     }
 }
 
-/// Finds the denials a runtime's start needs lifted. Only called after a start failure.
+/// Finds the denials a runtime's start needs lifted, or the runtime's own reason for
+/// rejecting the profile (then nothing is bisected). Only called after a start failure,
+/// with the runtime's error.
 pub fn triage(
     plan: &Plan,
     runtime: &Runtime,
+    error: &str,
     interrupted: &AtomicBool,
 ) -> Result<Option<Triage>, RunError> {
     let Some(seccomp) = &plan.seccomp else {
         return Ok(None);
     };
+    if let Some(cause) = super::rejected::cause(seccomp, runtime, error) {
+        return Ok(Some(Triage {
+            needed: Vec::new(),
+            attempts: 0,
+            conclusion: cause,
+        }));
+    }
     let names = denied_names(seccomp);
     let scratch = crate::bundle::RunDir::create()?;
     let mut search = Search {
