@@ -78,7 +78,16 @@ pub fn bpf(_: &Ctx) -> Verdict {
         Err(e @ Errno(libc::EINVAL | libc::EFAULT | libc::E2BIG)) => {
             let second = second_opinion(e, bpf_call(0, 8), &[libc::EFAULT]);
             judged("bpf", e, second, || {
-                reached("bpf with an invalid command", e)
+                let mut v = reached("bpf with an invalid command", e);
+                let disabled = sysctl("kernel/unprivileged_bpf_disabled").filter(|v| v != "0");
+                if let Some(level) =
+                    disabled.filter(|_| !has_cap(CAP_BPF) && !has_cap(CAP_SYS_ADMIN))
+                {
+                    v.detail.push_str(&format!(
+                        "; kernel.unprivileged_bpf_disabled={level} and no CAP_BPF: creating maps and programs is still refused"
+                    ));
+                }
+                v
             })
         }
         Err(e @ Errno(libc::ENOSYS)) => enosys(e, "bpf", "bpf", "CONFIG_BPF_SYSCALL"),
@@ -573,11 +582,19 @@ pub fn reboot(_: &Ctx) -> Verdict {
 
 /// The verdict of a call that got past seccomp and the capability checks and was
 /// refused only for its deliberately bad arguments.
+/// Escaped as far as the attack surface goes (`reachable`): the call reached the
+/// kernel's own argument checks. That is not the feature being usable: the kernel may
+/// still refuse what a real attempt asks for (a map under unprivileged_bpf_disabled).
 fn reached(what: &str, errno: Errno) -> Verdict {
-    Verdict::escaped(format!(
+    let mut v = Verdict::escaped(format!(
         "{what} reached the kernel: {errno} is the kernel refusing the arguments, past the seccomp and capability checks"
-    ))
+    ));
+    v.mechanism = Some(REACHABLE.to_string());
+    v
 }
+
+/// The mechanism of an escape that reached the kernel's surface without using it.
+const REACHABLE: &str = "reachable";
 
 /// A kernel without `syscall` answers ENOSYS before any check of its own, so any other
 /// refusal came from the filter.

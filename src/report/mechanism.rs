@@ -48,10 +48,13 @@ pub enum Kind {
     /// The call returned success, but the kernel shows nothing came of it: the filter
     /// made the success up (`errnoRet` 0).
     FakeSuccess,
+    /// An escape that reached the kernel's own argument checks (attack surface), which
+    /// is not the feature being usable.
+    Reachable,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Timeout,
         Kind::StartFailure,
         Kind::Interrupted,
@@ -59,6 +62,7 @@ impl Kind {
         Kind::Nosuid,
         Kind::NoNewPrivileges,
         Kind::FakeSuccess,
+        Kind::Reachable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +74,7 @@ impl Kind {
             Kind::Nosuid => "nosuid",
             Kind::NoNewPrivileges => "no-new-privileges",
             Kind::FakeSuccess => "fake-success",
+            Kind::Reachable => "reachable",
         }
     }
 }

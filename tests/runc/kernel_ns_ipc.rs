@@ -35,6 +35,8 @@ use crate::harness::*;
 
 /// An expected `None` mechanism is checked as such here: the verdict carries none.
 const ESCAPED: Want = escaped().no_mechanism();
+/// Escaped as attack surface: the call reached the kernel's own argument checks.
+const REACHED: Want = escaped().mechanism("reachable");
 const EPERM: Want = blocked("EPERM");
 const NOT_BUILT: Want = not_applicable("ENOSYS");
 
@@ -100,7 +102,7 @@ pub fn cases() -> Vec<Case> {
                 .docker_default()
                 .code(1)
                 .verdicts([
-                    ("kernel.reboot", ESCAPED),
+                    ("kernel.reboot", REACHED),
                     ("kernel.init-module", init_module_with_cap()),
                     ("kernel.kexec-load", EPERM),
                     ("kernel.userfaultfd", EPERM),
@@ -128,7 +130,7 @@ pub fn cases() -> Vec<Case> {
                     ("kernel.ptrace", ESCAPED),
                     ("kernel.process-vm-writev", ESCAPED),
                     ("kernel.personality", ESCAPED),
-                    ("kernel.uselib", built_or("CONFIG_USELIB", ESCAPED)),
+                    ("kernel.uselib", built_or("CONFIG_USELIB", REACHED)),
                     ("kernel.init-module", built_or("CONFIG_MODULES", EPERM)),
                     ("kernel.kexec-load", built_or("CONFIG_KEXEC", EPERM)),
                     // Capability check before the magic numbers.
@@ -176,7 +178,7 @@ pub fn cases() -> Vec<Case> {
                 )
                 .code(1)
                 .verdicts([
-                    ("kernel.reboot", ESCAPED),
+                    ("kernel.reboot", REACHED),
                     ("kernel.kexec-load", kexec_with_cap()),
                     ("kernel.init-module", init_module_with_cap()),
                     ("kernel.userfaultfd", ESCAPED),
@@ -230,7 +232,7 @@ fn init_module_with_cap() -> Want {
     match kernel_config("CONFIG_MODULES") {
         Some(false) => NOT_BUILT,
         _ if sysctl("kernel/modules_disabled").as_deref() == Some("1") => EPERM,
-        _ => ESCAPED,
+        _ => REACHED,
     }
 }
 
@@ -240,7 +242,7 @@ fn kexec_with_cap() -> Want {
     match kernel_config("CONFIG_KEXEC") {
         Some(false) => NOT_BUILT,
         _ if sysctl("kernel/kexec_load_disabled").as_deref() == Some("1") => EPERM,
-        _ => ESCAPED,
+        _ => REACHED,
     }
 }
 
@@ -259,7 +261,7 @@ fn bpf_unprivileged() -> Want {
     if disabled && kernel_version().is_some_and(|v| v < (6, 5)) {
         EPERM
     } else {
-        ESCAPED
+        REACHED
     }
 }
 
@@ -278,7 +280,7 @@ fn perf_unprivileged() -> Want {
     let level: Option<i32> = sysctl("kernel/perf_event_paranoid").and_then(|v| v.parse().ok());
     match level {
         Some(l) if l >= 3 => blocked("EACCES"),
-        _ => ESCAPED,
+        _ => REACHED,
     }
 }
 

@@ -86,6 +86,12 @@ impl Want {
         self
     }
 
+    /// The verdict must carry this mechanism (`reachable` on an escape).
+    pub const fn mechanism(mut self, mechanism: &'static str) -> Want {
+        self.mechanism = Mechanism::Is(mechanism);
+        self
+    }
+
     /// The verdict must carry no mechanism at all.
     pub const fn no_mechanism(mut self) -> Want {
         self.mechanism = Mechanism::None;
