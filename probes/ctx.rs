@@ -14,6 +14,9 @@ pub struct Verdict {
     pub mechanism: Option<String>,
     pub detail: String,
     pub nonce: Option<String>,
+    /// The route that decided the verdict (`routes::Route::name`); when unset, the
+    /// runner names the probe's only route for an escape or a block.
+    pub route: Option<&'static str>,
     /// A payload in a child already printed this step's verdict (`payload --once`);
     /// the runner prints nothing more for it.
     pub already_reported: bool,
@@ -34,6 +37,7 @@ impl Verdict {
             mechanism: None,
             detail: detail.into(),
             nonce: None,
+            route: None,
             already_reported: false,
         }
     }
@@ -45,6 +49,7 @@ impl Verdict {
             mechanism: Some(errno.name()),
             detail: format!("{what}: {errno}"),
             nonce: None,
+            route: None,
             already_reported: false,
         }
     }
@@ -55,6 +60,7 @@ impl Verdict {
             mechanism: mechanism.map(Errno::name),
             detail: detail.into(),
             nonce: None,
+            route: None,
             already_reported: false,
         }
     }
@@ -65,8 +71,23 @@ impl Verdict {
             mechanism: mechanism.map(Errno::name),
             detail: detail.into(),
             nonce: None,
+            route: None,
             already_reported: false,
         }
+    }
+}
+
+/// The route of an escape or a block by a probe that has only one.
+fn only_route(step: &str, outcome: ProbeOutcome) -> Option<&'static str> {
+    if !matches!(outcome, ProbeOutcome::Escaped | ProbeOutcome::Blocked) {
+        return None;
+    }
+    match breakout_wire::probe_id::ProbeId::of_step(step).0 {
+        Some(id) => match breakout_wire::routes::routes(id) {
+            [only] => Some(only.name),
+            _ => None,
+        },
+        None => None,
     }
 }
 
@@ -87,12 +108,14 @@ impl Ctx {
         if verdict.already_reported {
             return;
         }
+        let route = verdict.route.or_else(|| only_route(step, verdict.outcome));
         self.out.emit(Event::Verdict {
             step: step.to_string(),
             outcome: verdict.outcome,
             mechanism: verdict.mechanism,
             detail: verdict.detail,
             nonce: verdict.nonce,
+            route: route.map(str::to_string),
         });
     }
 

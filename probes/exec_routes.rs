@@ -168,6 +168,7 @@ pub fn posix_spawn(ctx: &Ctx) -> Verdict {
             mechanism: Some("SIGSYS".to_string()),
             detail: format!("{WHAT} child {pid} was killed by SIGSYS at its execve"),
             nonce: None,
+            route: None,
             already_reported: false,
         },
         Ok(ChildEnd::Signaled(sig)) => Verdict::error(

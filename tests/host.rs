@@ -259,6 +259,7 @@ fn run_case(case: &Case) -> Result<(), Failed> {
                 mechanism,
                 detail,
                 nonce,
+                ..
             }) if step.starts_with(case.probe) && seen.is_none() => {
                 seen = Some(Seen {
                     outcome,

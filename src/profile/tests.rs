@@ -1450,3 +1450,24 @@ fn check_passes_load_errors_through() {
         "{err}"
     );
 }
+
+/// The probes' routes are what predictions evaluate: a misspelt call would predict
+/// nothing, so every call a route names is a syscall a profile can name.
+#[test]
+fn every_route_names_known_syscalls() {
+    for info in crate::catalog::CATALOG {
+        for route in info.routes() {
+            for call in route.calls {
+                assert!(
+                    super::syscalls::SYSCALLS
+                        .binary_search(&call.syscall)
+                        .is_ok(),
+                    "{}: route {:?} names an unknown syscall {}",
+                    info.id,
+                    route.name,
+                    call.syscall
+                );
+            }
+        }
+    }
+}

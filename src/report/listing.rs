@@ -2,14 +2,30 @@
 //! and what `clean` removed.
 
 use super::format::{Format, Unsupported};
-use crate::catalog::CATALOG;
+use crate::catalog::{ProbeInfo, CATALOG};
+use breakout_wire::routes::Route;
+
+/// A catalog entry as `probes --format json` lists it: with its routes.
+#[derive(serde::Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    info: &'static ProbeInfo,
+    routes: &'static [Route],
+}
 use crate::ledger::Swept;
 
 /// `breakout probes`: the catalog as a table or as JSON.
 pub fn catalog(format: Format) -> Result<String, Unsupported> {
     match format {
         Format::Json => {
-            Ok(serde_json::to_string_pretty(CATALOG).expect("catalog serialises") + "\n")
+            let listed: Vec<Listed> = CATALOG
+                .iter()
+                .map(|info| Listed {
+                    info,
+                    routes: info.routes(),
+                })
+                .collect();
+            Ok(serde_json::to_string_pretty(&listed).expect("catalog serialises") + "\n")
         }
         Format::Table => {
             let mut text = String::new();
@@ -24,6 +40,16 @@ pub fn catalog(format: Format) -> Result<String, Unsupported> {
                     "",
                     p.blocked_by
                 ));
+                for r in p.routes() {
+                    let calls: Vec<&str> = r.calls.iter().map(|c| c.syscall).collect();
+                    text.push_str(&format!(
+                        "{:<25} route: {} [{}: {}]\n",
+                        "",
+                        r.name,
+                        r.entry.as_str(),
+                        calls.join(", ")
+                    ));
+                }
             }
             Ok(text)
         }

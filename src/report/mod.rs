@@ -84,6 +84,10 @@ pub struct Verdict {
     /// Errno, signal, or breakout's own condition (`timeout`, `start-failure`).
     pub mechanism: Option<Mechanism>,
     pub evidence: Option<Evidence>,
+    /// The route (the catalog's name for it) that got through, or that was blocked
+    /// when the probe has one; absent where no route decided the verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
     pub detail: String,
     /// The step handed the container's process to a program of the image (its shell):
     /// what that program printed was never read as a verdict.
@@ -109,6 +113,7 @@ impl Verdict {
             outcome,
             mechanism: None,
             evidence: None,
+            route: None,
             detail: detail.into(),
             image_code: false,
         }
@@ -116,6 +121,26 @@ impl Verdict {
 
     pub fn mechanism(mut self, mechanism: Option<impl Into<Mechanism>>) -> Self {
         self.mechanism = mechanism.map(Into::into);
+        self
+    }
+
+    /// Names the route, if it is one of the probe's: the name comes from the container,
+    /// and a name the catalog does not know is dropped rather than shown.
+    pub fn route(mut self, route: Option<&str>) -> Self {
+        let known = catalog::find(&self.probe)
+            .and_then(|info| info.routes().iter().find(|r| Some(r.name) == route));
+        self.route = known.map(|r| r.name.to_string());
+        self
+    }
+
+    /// An escape or a block the harness decided (SIGSYS, a handoff, a witness) names the
+    /// probe's route when it has only one: there is no other it could have been.
+    pub fn with_only_route(mut self) -> Self {
+        if self.route.is_none() && matches!(self.outcome, Outcome::Escaped | Outcome::Blocked) {
+            if let Some([only]) = catalog::find(&self.probe).map(|i| i.routes()) {
+                self.route = Some(only.name.to_string());
+            }
+        }
         self
     }
 

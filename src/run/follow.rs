@@ -246,6 +246,7 @@ fn handle_line(text: &str, follow: &Follow, verdicts: &mut Decided, out: &mut Co
             mechanism,
             detail,
             nonce: payload_nonce,
+            route,
         } => {
             // A step's verdict is taken once, while that step is in flight; anything
             // else (a duplicate line, a step out of turn) changes nothing.
@@ -268,7 +269,8 @@ fn handle_line(text: &str, follow: &Follow, verdicts: &mut Decided, out: &mut Co
             // made plain text here, where they enter.
             let verdict =
                 Verdict::new(runtime, &step, outcome, crate::sanitize::untrusted(&detail))
-                    .mechanism(mechanism.as_deref().map(crate::sanitize::untrusted));
+                    .mechanism(mechanism.as_deref().map(crate::sanitize::untrusted))
+                    .route(route.as_deref());
             match witness.judge(verdict, nonce, payload_nonce.as_deref(), Instant::now()) {
                 Judged::Final(verdict) => verdicts.decide(verdict),
                 Judged::Pending(pending) => out.pending.push((step.clone(), pending)),

@@ -76,8 +76,10 @@ impl<'a> Decided<'a> {
         self.verdicts.contains_key(step)
     }
 
-    /// Records the verdict of a step that has none yet, and tells the stream.
+    /// Records the verdict of a step that has none yet (naming its route when the probe
+    /// has only one), and tells the stream.
     pub(crate) fn decide(&mut self, verdict: Verdict) {
+        let verdict = verdict.with_only_route();
         let step = verdict.step();
         if self.verdicts.contains_key(&step) {
             return;

@@ -615,6 +615,18 @@ pub fn expand_steps(probes: &[String], mounts: &[String]) -> Vec<String> {
 }
 
 /// Looks an id up.
+impl ProbeInfo {
+    /// The entry's id as a type (every catalog id is one: tested below).
+    pub fn probe_id(&self) -> ProbeId {
+        ProbeId::parse(self.id).expect("every catalog id is a ProbeId")
+    }
+
+    /// The ways the probe tries to reach its goal, in the order it tries them.
+    pub fn routes(&self) -> &'static [crate::routes::Route] {
+        crate::routes::routes(self.probe_id())
+    }
+}
+
 pub fn find(id: &str) -> Option<&'static ProbeInfo> {
     CATALOG.iter().find(|p| p.id == id)
 }

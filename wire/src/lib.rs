@@ -8,3 +8,4 @@ pub mod faults;
 pub mod names;
 pub mod probe_id;
 pub mod protocol;
+pub mod routes;

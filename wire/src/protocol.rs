@@ -111,6 +111,10 @@ pub enum Event {
         mechanism: Option<String>,
         detail: String,
         nonce: Option<String>,
+        /// The route (see [`crate::routes`]) that got through, or that was blocked when
+        /// the probe has one route; absent where no route decided the verdict.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        route: Option<String>,
     },
     Handoff {
         step: String,
@@ -385,6 +389,7 @@ mod tests {
                 mechanism: Some("EROFS".into()),
                 detail: "read-only".into(),
                 nonce: None,
+                route: Some("openat(O_CREAT) on the mount".into()),
             },
             Event::Done,
         ];
