@@ -302,6 +302,16 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, CliError> {
 
 /// Points fd 1 at stderr while libtest prints, so that stdout carries only the
 /// document `--format markdown|sarif` asked for; restored on drop.
+///
+/// Not libtest-mimic's own `logfile` (`Arguments::logfile`), although it exists for
+/// this: libtest-mimic 0.8 opens that path with `File::create`, and it takes no writer.
+/// Given `/dev/stderr`, that opens stderr's file anew: when stderr is a regular file
+/// (`2> log`) it is truncated (the "is skipped" lines printed before are lost) and
+/// written from offset 0 beside our own descriptor 2, so the two overwrite each other
+/// (measured: the skip lines gone, NUL bytes where they were). A temporary log file
+/// copied to stderr afterwards would hold back libtest's progress until every trial
+/// is over. A pipe would need a thread to copy it. The descriptor swap has neither
+/// problem.
 struct StdoutToStderr {
     saved: libc::c_int,
 }
