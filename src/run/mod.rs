@@ -23,7 +23,7 @@ mod settle;
 pub mod triage;
 mod witness;
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -53,12 +53,13 @@ pub enum RunError {
     Netns(#[from] netns::NetnsError),
 }
 
-/// The verdicts of one run so far. Each is told to the stream once, when it is
-/// decided; the run's own decisions (is this step decided, which are left) read this.
-pub(crate) struct Decided<'a> {
+/// Which steps of one run have their verdict. Each verdict is told to the stream once,
+/// when it is decided; the run's own decisions (is this step decided, which are left)
+/// read this.
+struct Decided<'a> {
     run: usize,
     all_steps: &'a [String],
-    verdicts: BTreeMap<String, Verdict>,
+    steps: BTreeSet<String>,
     sink: &'a dyn Sink,
 }
 
@@ -67,35 +68,32 @@ impl<'a> Decided<'a> {
         Decided {
             run,
             all_steps,
-            verdicts: BTreeMap::new(),
+            steps: BTreeSet::new(),
             sink,
         }
     }
 
-    pub(crate) fn contains(&self, step: &str) -> bool {
-        self.verdicts.contains_key(step)
+    fn contains(&self, step: &str) -> bool {
+        self.steps.contains(step)
     }
 
-    /// Records the verdict of a step that has none yet (naming its route when the probe
-    /// has only one), and tells the stream.
-    pub(crate) fn decide(&mut self, verdict: Verdict) {
+    /// Tells the stream the verdict of a step that has none yet (naming its route when
+    /// the probe has only one); a second verdict for a step changes nothing.
+    fn decide(&mut self, verdict: Verdict) {
         let verdict = verdict.with_only_route();
-        let step = verdict.step();
-        if self.verdicts.contains_key(&step) {
-            return;
+        if self.steps.insert(verdict.step()) {
+            self.sink.event(&Event::Verdict {
+                run: self.run,
+                verdict: Box::new(verdict),
+            });
         }
-        self.sink.event(&Event::Verdict {
-            run: self.run,
-            verdict: Box::new(verdict.clone()),
-        });
-        self.verdicts.insert(step, verdict);
     }
 
     /// The planned steps without a verdict, in plan order.
     fn undecided(&self) -> Vec<String> {
         self.all_steps
             .iter()
-            .filter(|step| !self.verdicts.contains_key(*step))
+            .filter(|step| !self.steps.contains(*step))
             .cloned()
             .collect()
     }
