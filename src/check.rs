@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::cli::CliError;
 use crate::container::DOCKER_DEFAULT_CAPS;
 use crate::profile::{self, CheckReport, Platform};
-use crate::report::ExitCode;
+use crate::report::{exit, ExitCode};
 use crate::scenario::{ProfileSource, Scenario, StartExpectation};
 
 /// What checking one file found.
@@ -142,11 +142,10 @@ pub fn run(files: &[PathBuf], json: bool) -> Result<(String, ExitCode), CliError
             }
         })
         .collect();
-    let code = if checks.iter().all(|c| c.ok) {
-        ExitCode::Clean
-    } else {
-        ExitCode::Usage
-    };
+    let code = exit::decide(&exit::Findings {
+        unable: checks.iter().any(|c| !c.ok).then_some(exit::Unable::Usage),
+        ..exit::Findings::default()
+    });
     if json {
         let text = serde_json::to_string_pretty(&checks).expect("checks serialise") + "\n";
         return Ok((text, code));

@@ -3,7 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode as ProcessExit;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use clap::Parser;
@@ -12,7 +12,9 @@ use breakout::cli::{
     CheckArgs, CleanArgs, Cli, CliError, Command, DoctorArgs, Format, ProbesArgs, RunArgs,
 };
 use breakout::container::Seccomp;
-use breakout::report::{self, environment::Environment, ExitCode, Report, Subject};
+use breakout::report::event::Sink;
+use breakout::report::exit::{self, Findings, Unable};
+use breakout::report::{self, environment::Environment, ExitCode, Subject};
 use breakout::runtime::{split_runtime_args, Runtime, RuntimeError, RUNTIMES};
 
 fn main() -> ProcessExit {
@@ -47,13 +49,10 @@ fn main() -> ProcessExit {
             Err(e) => fail(e),
         },
         Command::Check(args) => check(&args),
-        Command::AbiCheck { abi } => {
-            if breakout::doctor::abi_check(&abi) {
-                ExitCode::Clean
-            } else {
-                ExitCode::Environment
-            }
-        }
+        Command::AbiCheck { abi } => exit::decide(&Findings {
+            unable: (!breakout::doctor::abi_check(&abi)).then_some(Unable::Environment),
+            ..Findings::default()
+        }),
         Command::Probes(args) => probes(&args),
     };
     if let Some(reaper) = reaper {
@@ -78,10 +77,10 @@ fn clean(args: &CleanArgs) -> ExitCode {
 
 fn fail(e: CliError) -> ExitCode {
     eprintln!("breakout: {e}");
-    match e {
-        CliError::Usage(_) => ExitCode::Usage,
-        CliError::Environment(_) => ExitCode::Environment,
-    }
+    exit::decide(&Findings::unable(match e {
+        CliError::Usage(_) => Unable::Usage,
+        CliError::Environment(_) => Unable::Environment,
+    }))
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is a normal end, not an error.
@@ -103,7 +102,11 @@ fn check(args: &CheckArgs) -> ExitCode {
 fn doctor(args: &DoctorArgs) -> ExitCode {
     let found = breakout::doctor::examine();
     match emit(found.render(format(args.format))) {
-        ExitCode::Clean if !found.ready() => ExitCode::Environment,
+        // The findings are printed either way; a host not ready is the exit code's.
+        ExitCode::Clean => exit::decide(&Findings {
+            unable: (!found.ready()).then_some(Unable::Environment),
+            ..Findings::default()
+        }),
         code => code,
     }
 }
@@ -126,7 +129,7 @@ fn emit(text: Result<String, report::format::Unsupported>) -> ExitCode {
     match text {
         Ok(text) => {
             print(&text);
-            ExitCode::Clean
+            exit::decide(&Findings::default())
         }
         Err(e) => fail(CliError::Usage(e.to_string())),
     }
@@ -218,7 +221,7 @@ fn emit_bundle(plan: &breakout::run::Plan, dir: &std::path::Path) -> ExitCode {
             if let Some(addr) = canary {
                 eprintln!("breakout: nothing listens at the canary address the net probes were given ({addr})");
             }
-            ExitCode::Clean
+            exit::decide(&Findings::default())
         }
         Err(e) => fail(CliError::Environment(e.to_string())),
     }
@@ -253,11 +256,13 @@ fn run(args: &RunArgs, mode: Mode) -> ExitCode {
         && args.output.is_none()
         && std::io::stdout().is_terminal()
         && std::io::stderr().is_terminal();
+    // The run's events feed the terminal (bars, notes) and the report, as they happen.
     let bars = breakout::progress::Bars::new(show_progress);
-    let runs = match breakout::run::run_matrix(&plan, &runtimes, jobs, &interrupted, &bars) {
-        Ok(runs) => runs,
-        Err(e) => return fail(CliError::Environment(e.to_string())),
-    };
+    let runs = report::collect::Runs::default();
+    let sink: [&dyn Sink; 2] = [&bars, &runs];
+    if let Err(e) = breakout::run::run_matrix(&plan, &runtimes, jobs, &interrupted, &sink) {
+        return fail(CliError::Environment(e.to_string()));
+    }
     drop(bars);
     let seccomp = match &plan.settings.seccomp {
         Seccomp::None => {
@@ -266,14 +271,12 @@ fn run(args: &RunArgs, mode: Mode) -> ExitCode {
         Seccomp::Unconfined => "unconfined (no seccomp filter, as requested)".to_string(),
         Seccomp::Profile(path) => path.display().to_string(),
     };
-    let report = Report::new(
+    let report = runs.into_report(
         environment,
         Subject {
             seccomp,
             settings: plan.settings.to_json(),
         },
-        runs,
-        interrupted.load(Ordering::Relaxed),
     );
     let color = args.output.is_none() && std::io::stdout().is_terminal();
     let text = match report.render(format(args.format), color) {
@@ -283,8 +286,10 @@ fn run(args: &RunArgs, mode: Mode) -> ExitCode {
     match &args.output {
         Some(path) => {
             if let Err(e) = std::fs::write(path, &text) {
-                eprintln!("breakout: failed to write {}: {e}", path.display());
-                return ExitCode::Environment;
+                return fail(CliError::Environment(format!(
+                    "failed to write {}: {e}",
+                    path.display()
+                )));
             }
         }
         None => print(&text),

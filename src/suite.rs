@@ -8,13 +8,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
 use crate::cli::CliError;
 use crate::container::RawSettings;
+use crate::report::collect::Trials;
+use crate::report::event::{Event, Sink};
 use crate::report::suite::{TrialOutcome, TrialStatus};
 use crate::report::StartStatus;
 use crate::run::Plan;
@@ -219,11 +221,12 @@ pub fn run_pair(pair: &Pair, probe_bin: &Path, interrupted: &AtomicBool) -> Tria
     outcome
 }
 
-/// libtest trials for the pairs; each finished trial's outcome lands in `sink`.
+/// libtest trials for the pairs; each finished trial is told to `sink`
+/// ([`Event::TrialFinished`]).
 pub fn trials(
     pairs: Vec<Pair>,
     probe_bin: PathBuf,
-    sink: Arc<Mutex<Vec<TrialOutcome>>>,
+    sink: Arc<dyn Sink + Send>,
     interrupted: Arc<AtomicBool>,
 ) -> Vec<Trial> {
     pairs
@@ -243,7 +246,7 @@ pub fn trials(
                     TrialStatus::Failed { message } => Err(Failed::from(message.clone())),
                     _ => Ok(()),
                 };
-                sink.lock().expect("suite lock").push(outcome);
+                sink.event(&Event::TrialFinished(Box::new(outcome)));
                 result
             })
             .with_ignored_flag(ignored)
@@ -266,7 +269,7 @@ pub fn selected(name: &str, args: &Arguments) -> bool {
 }
 
 /// Outcomes for the ignored pairs libtest would have listed, so reports show them as
-/// skipped with their reason.
+/// skipped with their reason (libtest runs no trial for them).
 pub fn ignored_outcomes(pairs: &[Pair], args: &Arguments) -> Vec<TrialOutcome> {
     pairs
         .iter()
@@ -299,6 +302,16 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, CliError> {
 
 /// Points fd 1 at stderr while libtest prints, so that stdout carries only the
 /// document `--format markdown|sarif` asked for; restored on drop.
+///
+/// Not libtest-mimic's own `logfile` (`Arguments::logfile`), although it exists for
+/// this: libtest-mimic 0.8 opens that path with `File::create`, and it takes no writer.
+/// Given `/dev/stderr`, that opens stderr's file anew: when stderr is a regular file
+/// (`2> log`) it is truncated (the "is skipped" lines printed before are lost) and
+/// written from offset 0 beside our own descriptor 2, so the two overwrite each other
+/// (measured: the skip lines gone, NUL bytes where they were). A temporary log file
+/// copied to stderr afterwards would hold back libtest's progress until every trial
+/// is over. A pipe would need a thread to copy it. The descriptor swap has neither
+/// problem.
 struct StdoutToStderr {
     saved: libc::c_int,
 }
@@ -339,7 +352,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
 /// `breakout test`: the whole command, returning the documented exit code.
 pub fn run_cli(args: &crate::cli::TestArgs) -> Result<crate::report::ExitCode, CliError> {
     use crate::cli::TestFormat;
-    use crate::report::{ExitCode, Format};
+    use crate::report::Format;
 
     // Positionals that exist are scenario paths; one that does not is the filter.
     let (paths, filters): (Vec<PathBuf>, Vec<PathBuf>) =
@@ -390,7 +403,7 @@ pub fn run_cli(args: &crate::cli::TestArgs) -> Result<crate::report::ExitCode, C
         ..Arguments::default()
     };
     let pairs = pairs(&scenarios, partition);
-    let sink = Arc::new(Mutex::new(Vec::new()));
+    let collected = Arc::new(Trials::default());
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
@@ -406,21 +419,24 @@ pub fn run_cli(args: &crate::cli::TestArgs) -> Result<crate::report::ExitCode, C
             trials(
                 pairs.clone(),
                 probe_bin,
-                Arc::clone(&sink),
+                collected.clone(),
                 Arc::clone(&interrupted),
             ),
         )
     };
     if args.list {
-        return Ok(ExitCode::Clean);
+        return Ok(crate::report::exit::decide(&Default::default()));
     }
-    let mut outcomes = std::mem::take(&mut *sink.lock().expect("suite lock"));
     if !args.ignored && !args.include_ignored {
-        outcomes.extend(ignored_outcomes(&pairs, &libtest));
+        for outcome in ignored_outcomes(&pairs, &libtest) {
+            collected.event(&Event::TrialFinished(Box::new(outcome)));
+        }
     }
-    outcomes.sort_by(|a, b| a.name.cmp(&b.name));
+    if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+        collected.event(&Event::Interrupted);
+    }
     let environment = Some(crate::report::environment::Environment::probe());
-    let suite = crate::report::suite::SuiteReport::new(environment, outcomes);
+    let suite = collected.to_suite(environment);
     let diff = baseline
         .as_ref()
         .map(|b| crate::report::baseline::diff(b, &suite));
@@ -448,7 +464,7 @@ pub fn run_cli(args: &crate::cli::TestArgs) -> Result<crate::report::ExitCode, C
     if let Some(format) = document {
         print!("{}", render(format)?);
     }
-    let interrupted = interrupted.load(std::sync::atomic::Ordering::Relaxed);
+    let interrupted = collected.interrupted();
     if interrupted {
         eprintln!("breakout: interrupted; the reports cover what ran");
     }
@@ -486,6 +502,7 @@ fn exit_code(
         .iter()
         .any(|t| !matches!(t.status, TrialStatus::Ignored { .. }));
     crate::report::exit::decide(&crate::report::exit::Findings {
+        unable: None,
         interrupted,
         baseline_worse,
         escaped_or_mismatch: has_failed && (failed.is_empty() || start_failures < failed.len()),

@@ -1,5 +1,6 @@
 //! The process exit code: a documented API (README, "Exit codes"), decided here once
-//! for `run`, `compare` and `test` from what the command found.
+//! for every command from what it found: `run`, `compare` and `test` from their
+//! results, every command from whether it could do its job at all.
 
 /// The process exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,11 +19,20 @@ pub enum ExitCode {
     Interrupted = 130,
 }
 
-/// What a finished command found, as far as its exit code is concerned. Usage and
-/// environment errors that stop a command before it has results are mapped where they
-/// are raised; this covers commands that ran.
+/// A command that could not do its job, by whose fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unable {
+    /// The input's: a bad flag, an invalid profile or scenario.
+    Usage,
+    /// The host's: not root, no runtime, a file that cannot be written.
+    Environment,
+}
+
+/// What a command found, as far as its exit code is concerned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Findings {
+    /// The command could not do its job; nothing else it found counts then.
+    pub unable: Option<Unable>,
     /// Cut short by SIGINT/SIGTERM.
     pub interrupted: bool,
     /// Compared with a baseline: whether anything got worse. A baseline turns the
@@ -36,10 +46,26 @@ pub struct Findings {
     pub nothing_ran: bool,
 }
 
-/// The exit code for what a command found: interrupted first (the results are
-/// partial), then a baseline's judgement, then escapes and mismatches, which take
-/// precedence over start failures because they are what the user must act on first.
+impl Findings {
+    /// A command that could not do its job.
+    pub fn unable(why: Unable) -> Findings {
+        Findings {
+            unable: Some(why),
+            ..Findings::default()
+        }
+    }
+}
+
+/// The exit code for what a command found: a command unable to do its job first (it
+/// has no results), then interrupted (the results are partial), then a baseline's
+/// judgement, then escapes and mismatches, which take precedence over start failures
+/// because they are what the user must act on first.
 pub fn decide(found: &Findings) -> ExitCode {
+    match found.unable {
+        Some(Unable::Usage) => return ExitCode::Usage,
+        Some(Unable::Environment) => return ExitCode::Environment,
+        None => {}
+    }
     if found.interrupted {
         return ExitCode::Interrupted;
     }
@@ -81,6 +107,7 @@ mod tests {
             ..none
         };
         let all = Findings {
+            unable: None,
             interrupted: false,
             baseline_worse: None,
             escaped_or_mismatch: true,
@@ -125,6 +152,20 @@ mod tests {
                     ..all
                 },
                 ExitCode::Clean,
+            ),
+            (
+                "bad input over everything",
+                Findings {
+                    unable: Some(Unable::Usage),
+                    interrupted: true,
+                    ..all
+                },
+                ExitCode::Usage,
+            ),
+            (
+                "an unfit host over everything",
+                Findings::unable(Unable::Environment),
+                ExitCode::Environment,
             ),
             (
                 "a baseline with something worse",

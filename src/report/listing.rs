@@ -3,6 +3,7 @@
 
 use super::format::{Format, Unsupported};
 use crate::catalog::{ProbeInfo, CATALOG};
+use crate::ledger::Swept;
 use breakout_wire::routes::Route;
 
 /// A catalog entry as `probes --format json` lists it: with its routes.
@@ -12,7 +13,6 @@ struct Listed {
     info: &'static ProbeInfo,
     routes: &'static [Route],
 }
-use crate::ledger::Swept;
 
 /// `breakout probes`: the catalog as a table or as JSON.
 pub fn catalog(format: Format) -> Result<String, Unsupported> {
@@ -28,30 +28,29 @@ pub fn catalog(format: Format) -> Result<String, Unsupported> {
             Ok(serde_json::to_string_pretty(&listed).expect("catalog serialises") + "\n")
         }
         Format::Table => {
-            let mut text = String::new();
+            // The id, the goal, then the technique with what it tries, what blocks it
+            // and its routes under it.
+            let mut table = super::table::grid(false);
             for p in CATALOG {
-                text.push_str(&format!(
-                    "{:<18} {:<6} {}\n{:<25} tries: {}\n{:<25} blocked by: {}\n",
-                    p.id,
-                    p.goal.as_str(),
-                    p.technique,
-                    "",
-                    p.tries,
-                    "",
-                    p.blocked_by
-                ));
+                let mut about = format!(
+                    "{}\ntries: {}\nblocked by: {}",
+                    p.technique, p.tries, p.blocked_by
+                );
                 for r in p.routes() {
                     let calls: Vec<&str> = r.calls.iter().map(|c| c.syscall).collect();
-                    text.push_str(&format!(
-                        "{:<25} route: {} [{}: {}]\n",
-                        "",
+                    about.push_str(&format!(
+                        "\nroute: {} [{}: {}]",
                         r.name,
                         r.entry.as_str(),
                         calls.join(", ")
                     ));
                 }
+                table.add_row(vec![p.id.to_string(), p.goal.as_str().to_string(), about]);
             }
-            Ok(text)
+            if let Some(id) = table.column_mut(0) {
+                id.set_padding((0, 1));
+            }
+            Ok(table.trim_fmt() + "\n")
         }
         Format::Junit | Format::Sarif | Format::Markdown => Err(Unsupported {
             report: "probe catalog",

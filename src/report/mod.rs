@@ -1,12 +1,16 @@
 //! Verdicts, the report they make up, and its reporters (table, JSON; the suite's in `suite`).
 //!
-//! Reporters only see this model; they know nothing of runtimes or probes' insides.
+//! The pipeline tells what happens as a stream of [`event::Event`]s; [`collect`] makes
+//! the reports from it. Reporters only see this model; they know nothing of runtimes or
+//! probes' insides.
 //! The JSON report is a versioned wire format: [`REPORT_SCHEMA`] changes whenever a
 //! field changes meaning or disappears; new fields may be added within a version.
 
 pub mod baseline;
+pub mod collect;
 pub mod compare;
 pub mod environment;
+pub mod event;
 pub mod exit;
 pub mod format;
 pub mod junit;

@@ -8,8 +8,18 @@
 //! result rather than one per step that did not run, so one cause is one alert.
 //! Results point at the scenario file, the thing to change, and carry a fingerprint
 //! of trial and step so a dashboard tracks the same alert across runs.
+//!
+//! The log is made of serde-sarif's types, generated from the SARIF 2.1.0 schema, so a
+//! field the schema does not have is a compile error rather than a silent typo.
 
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use serde_sarif::sarif::{
+    ArtifactLocation, Location, Message, MultiformatMessageString, PhysicalLocation, PropertyBag,
+    ReportingDescriptor, Result as SarifResult, ResultLevel, Run, Sarif, Tool, ToolComponent,
+    Version,
+};
 
 use super::junit::failed_on_start;
 use super::suite::{Check, SuiteReport, TrialOutcome, TrialStatus};
@@ -42,7 +52,14 @@ pub fn to_sarif(suite: &SuiteReport) -> String {
             if let Some(error) = &trial.start_error {
                 text.push_str(&format!(" (the runtime said: {})", error.trim()));
             }
-            results.push(result(trial, START_RULE, index, "error", text, None));
+            results.push(result(
+                trial,
+                START_RULE,
+                index,
+                ResultLevel::Error,
+                text,
+                None,
+            ));
         }
         for check in &trial.checks {
             let escaped = check.got == Outcome::Escaped.as_str();
@@ -52,7 +69,11 @@ pub fn to_sarif(suite: &SuiteReport) -> String {
             if on_start && check.got == Outcome::NotRun.as_str() {
                 continue;
             }
-            let level = if check.ok { "warning" } else { "error" };
+            let level = if check.ok {
+                ResultLevel::Warning
+            } else {
+                ResultLevel::Error
+            };
             let probe = crate::protocol::split_step(&check.step).0;
             let index = rules.index(probe);
             results.push(result(
@@ -65,22 +86,21 @@ pub fn to_sarif(suite: &SuiteReport) -> String {
             ));
         }
     }
-    let log = json!({
-        "$schema": SARIF_SCHEMA,
-        "version": SARIF_VERSION,
-        "runs": [{
-            "tool": {
-                "driver": {
-                    "name": "breakout",
-                    "version": suite.breakout_version,
-                    "rules": rules.0.iter().map(|id| rule(id)).collect::<Vec<_>>(),
-                }
-            },
-            "results": results,
-        }]
-    });
-    // A serde_json::Value always serialises.
-    serde_json::to_string_pretty(&log).unwrap_or_default() + "\n"
+    let driver = ToolComponent::builder()
+        .name("breakout")
+        .version(suite.breakout_version.clone())
+        .rules(rules.0.iter().map(|id| rule(id)).collect::<Vec<_>>())
+        .build();
+    let run = Run::builder()
+        .tool(Tool::builder().driver(driver).build())
+        .results(results)
+        .build();
+    let log = Sarif::builder()
+        .schema(SARIF_SCHEMA)
+        .version(serde_json::to_value(Version::V2_1_0).expect("the version serialises"))
+        .runs(vec![run])
+        .build();
+    serde_json::to_string_pretty(&log).expect("a SARIF log serialises") + "\n"
 }
 
 /// Rule ids in order of first use; a result refers to its rule by index too.
@@ -101,32 +121,43 @@ impl Rules {
     }
 }
 
-fn rule(id: &str) -> Value {
+fn text(text: impl Into<String>) -> MultiformatMessageString {
+    MultiformatMessageString::builder().text(text).build()
+}
+
+fn rule(id: &str) -> ReportingDescriptor {
     if id == START_RULE {
-        return json!({
-            "id": START_RULE,
-            "shortDescription": {
-                "text": "the container's start was not what the scenario expected"
-            },
-            "help": {
-                "text": "a runtime that cannot start the container under a profile usually \
-                         needs a syscall the profile denies (see the trial's triage); one \
-                         that starts where failure was expected no longer enforces that denial"
-            },
-        });
+        return ReportingDescriptor::builder()
+            .id(START_RULE)
+            .short_description(text(
+                "the container's start was not what the scenario expected",
+            ))
+            .help(text(
+                "a runtime that cannot start the container under a profile usually \
+                 needs a syscall the profile denies (see the trial's triage); one \
+                 that starts where failure was expected no longer enforces that denial",
+            ))
+            .build();
     }
     match catalog::find(id) {
-        Some(info) => json!({
-            "id": id,
-            "shortDescription": { "text": info.tries },
-            "help": { "text": format!("blocked by: {}", info.blocked_by) },
-            "properties": { "tags": ["security", "sandbox-escape", info.goal.as_str()] },
-        }),
+        Some(info) => {
+            let tags = vec![
+                "security".to_string(),
+                "sandbox-escape".to_string(),
+                info.goal.as_str().to_string(),
+            ];
+            ReportingDescriptor::builder()
+                .id(id)
+                .short_description(text(info.tries))
+                .help(text(format!("blocked by: {}", info.blocked_by)))
+                .properties(PropertyBag::builder().tags(tags).build())
+                .build()
+        }
         // A report from another breakout version may name a probe this one lacks.
-        None => json!({
-            "id": id,
-            "shortDescription": { "text": format!("probe {id} (not in this breakout's catalog)") },
-        }),
+        None => ReportingDescriptor::builder()
+            .id(id)
+            .short_description(text(format!("probe {id} (not in this breakout's catalog)")))
+            .build(),
     }
 }
 
@@ -151,42 +182,57 @@ fn result(
     trial: &TrialOutcome,
     rule_id: &str,
     rule_index: usize,
-    level: &str,
+    level: ResultLevel,
     text: String,
     check: Option<&Check>,
-) -> Value {
+) -> SarifResult {
     // serde_json escapes JSON syntax and control characters, but a viewer shows the
     // decoded text: it must be safe as text too.
     let step = untrusted(check.map_or(START_RULE, |c| c.step.as_str()));
-    let mut properties = Map::new();
-    properties.insert("trial".into(), json!(untrusted(&trial.name)));
-    properties.insert("scenario".into(), json!(untrusted(&trial.scenario)));
-    properties.insert("runtime".into(), json!(untrusted(&trial.runtime)));
+    let mut properties = BTreeMap::new();
+    let mut property = |key: &str, value: &str| {
+        properties.insert(key.to_string(), Value::String(untrusted(value)));
+    };
+    property("trial", &trial.name);
+    property("scenario", &trial.scenario);
+    property("runtime", &trial.runtime);
     if let Some(c) = check {
-        properties.insert("step".into(), json!(step));
-        properties.insert("expected".into(), json!(untrusted(&c.expected)));
-        properties.insert("got".into(), json!(untrusted(&c.got)));
+        property("step", &step);
+        property("expected", &c.expected);
+        property("got", &c.got);
         if let Some(m) = &c.mechanism {
-            properties.insert("mechanism".into(), json!(untrusted(&m.to_string())));
+            property("mechanism", &m.to_string());
         }
     }
-    let text = untrusted_lines(&text);
-    let rule_id = untrusted(rule_id);
-    json!({
-        "ruleId": rule_id,
-        "ruleIndex": rule_index,
-        "level": level,
-        "message": { "text": text },
-        "locations": [{
-            "physicalLocation": {
-                "artifactLocation": { "uri": uri(&trial.scenario_file) }
-            }
-        }],
-        // The scenario file holds no line for a runtime's verdict, so a dashboard
-        // cannot fingerprint by content; trial and step name the alert instead.
-        "partialFingerprints": { "breakoutTrialStep/v1": format!("{}:{step}", untrusted(&trial.name)) },
-        "properties": properties,
-    })
+    let artifact = ArtifactLocation::builder()
+        .uri(uri(&trial.scenario_file))
+        .build();
+    let location = Location::builder()
+        .physical_location(
+            PhysicalLocation::builder()
+                .artifact_location(artifact)
+                .build(),
+        )
+        .build();
+    // The scenario file holds no line for a runtime's verdict, so a dashboard cannot
+    // fingerprint by content; trial and step name the alert instead.
+    let fingerprint = format!("{}:{step}", untrusted(&trial.name));
+    SarifResult::builder()
+        .rule_id(untrusted(rule_id))
+        .rule_index(rule_index as i64)
+        .level(level)
+        .message(Message::builder().text(untrusted_lines(&text)).build())
+        .locations(vec![location])
+        .partial_fingerprints(BTreeMap::from([(
+            "breakoutTrialStep/v1".to_string(),
+            fingerprint,
+        )]))
+        .properties(
+            PropertyBag::builder()
+                .additional_properties(properties)
+                .build(),
+        )
+        .build()
 }
 
 /// The scenario file as a URI reference: relative paths stay relative (to the

@@ -1,20 +1,79 @@
 //! The human table of a run report: probes as rows grouped by goal, runtimes as
-//! columns, escapes marked, a one-line summary under it.
+//! columns, escapes marked, a one-line summary under it. comfy-table lays the grid out
+//! and styles its cells; anstyle colours the lines around it.
 
 use std::fmt::Write as _;
 
+use anstyle::{AnsiColor, Style};
+use comfy_table::{Attribute, Cell, Color, Table};
+
 use super::{Evidence, Outcome, Report, StartStatus, Verdict};
 use crate::catalog::{self, Goal};
+
+/// How an escape stands out: bold red.
+const ALARM: Style = Style::new()
+    .bold()
+    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)));
+
+/// A table without lines, its columns a space apart, coloured only when asked: the
+/// layout every human table of breakout shares.
+pub(super) fn grid(color: bool) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(comfy_table::presets::NOTHING)
+        .force_no_tty();
+    if color {
+        // Padding stays plain, as it would between words.
+        table.enforce_styling().style_text_only();
+    }
+    table
+}
+
+/// A verdict's cell: the outcome (upper case when escaped), the mechanism, for an
+/// escape how the harness knows, and whether the image's own program ran.
+fn cell_text(v: &Verdict) -> String {
+    let mut text = v.outcome.as_str().to_string();
+    if v.outcome == Outcome::Escaped {
+        text = text.to_uppercase();
+    }
+    if let Some(m) = &v.mechanism {
+        let _ = write!(text, " ({m})");
+    }
+    if v.outcome == Outcome::Escaped {
+        if let Some(Evidence::Witnessed) = v.evidence {
+            text.push_str(" witnessed");
+        } else {
+            text.push_str(" reported");
+        }
+    }
+    if v.image_code {
+        // The image's own program had the process: said in every cell.
+        text.push_str(", image code ran");
+    }
+    text
+}
+
+fn cell(v: Option<&Verdict>) -> Cell {
+    match v {
+        None => Cell::new("-"),
+        Some(v) => {
+            let cell = Cell::new(cell_text(v));
+            match v.outcome {
+                // ANSI red (31), as the lines around the grid.
+                Outcome::Escaped => cell.fg(Color::DarkRed).add_attribute(Attribute::Bold),
+                Outcome::NotRun => cell.add_attribute(Attribute::Dim),
+                Outcome::Blocked | Outcome::NotApplicable | Outcome::Error => cell,
+            }
+        }
+    }
+}
 
 impl Report {
     /// The human table: probes as rows grouped by goal, runtimes as columns.
     pub fn to_table(&self, color: bool) -> String {
         let mut out = String::new();
-        let (bold_red, dim, reset) = if color {
-            ("\x1b[1;31m", "\x1b[2m", "\x1b[0m")
-        } else {
-            ("", "", "")
-        };
+        let alarm = if color { ALARM } else { Style::new() };
+        let (bold_red, reset) = (alarm.render(), alarm.render_reset());
         let _ = writeln!(
             out,
             "breakout {} · seccomp: {} · kernel {} {}",
@@ -57,84 +116,9 @@ impl Report {
             }
             let _ = writeln!(out, "{line}");
         }
-        // Rows: every step seen in any run, in catalog order then target order.
-        let mut steps: Vec<(usize, String, Option<Goal>)> = Vec::new();
-        for run in &self.runs {
-            for v in &run.verdicts {
-                let step = v.step();
-                if !steps.iter().any(|(_, s, _)| *s == step) {
-                    let order = catalog::CATALOG
-                        .iter()
-                        .position(|p| p.id == v.probe)
-                        .unwrap_or(usize::MAX);
-                    steps.push((order, step, v.goal));
-                }
-            }
-        }
-        steps.sort_by_key(|(order, _, goal)| (*goal, *order));
-        let cell = |v: Option<&Verdict>| -> (String, bool) {
-            match v {
-                None => ("-".into(), false),
-                Some(v) => {
-                    let mut text = v.outcome.as_str().to_string();
-                    if v.outcome == Outcome::Escaped {
-                        text = text.to_uppercase();
-                    }
-                    if let Some(m) = &v.mechanism {
-                        let _ = write!(text, " ({m})");
-                    }
-                    if v.outcome == Outcome::Escaped {
-                        if let Some(Evidence::Witnessed) = v.evidence {
-                            text.push_str(" witnessed");
-                        } else {
-                            text.push_str(" reported");
-                        }
-                    }
-                    if v.image_code {
-                        // The image's own program had the process: said in every cell.
-                        text.push_str(", image code ran");
-                    }
-                    (text, v.outcome == Outcome::Escaped)
-                }
-            }
-        };
-        let step_width = steps.iter().map(|s| s.1.len()).max().unwrap_or(5).max(5);
-        let mut header = format!("\n   {:<9} {:<step_width$}", "GOAL", "PROBE");
-        for run in &self.runs {
-            let _ = write!(header, "  {:<32}", run.runtime.name.to_uppercase());
-        }
-        let _ = writeln!(out, "{}", header.trim_end());
-        let mut last_goal = None;
-        for (_, step, goal) in &steps {
-            let goal_text = if last_goal == Some(*goal) {
-                String::new()
-            } else {
-                goal.map(|g| g.as_str().to_string()).unwrap_or("?".into())
-            };
-            last_goal = Some(*goal);
-            let mut escaped_any = false;
-            let mut line = format!(" {:<9} {:<step_width$}", goal_text, step);
-            for run in &self.runs {
-                let v = run.verdicts.iter().find(|v| v.step() == *step);
-                let (text, escaped) = cell(v);
-                escaped_any |= escaped;
-                if escaped {
-                    let _ = write!(line, "  {bold_red}{text:<32}{reset}");
-                } else if v.map(|v| v.outcome) == Some(Outcome::NotRun) {
-                    let _ = write!(line, "  {dim}{text:<32}{reset}");
-                } else {
-                    let _ = write!(line, "  {text:<32}");
-                }
-            }
-            let marker = if escaped_any { "!!" } else { "  " };
-            let differs = self.divergences.iter().any(|d| d.step == *step);
-            let _ = writeln!(
-                out,
-                "{marker}{}{}",
-                line.trim_end(),
-                if differs { "  <>" } else { "" }
-            );
-        }
+        out.push('\n');
+        out.push_str(&self.grid(color).trim_fmt());
+        out.push('\n');
         if !self.divergences.is_empty() {
             let _ = writeln!(out, "\nwhere the runtimes differ:");
             for d in &self.divergences {
@@ -172,5 +156,167 @@ impl Report {
             if self.interrupted { "; INTERRUPTED" } else { "" }
         );
         out
+    }
+}
+
+impl Report {
+    /// Every step seen in any run, in goal order then catalog order then target order.
+    fn steps(&self) -> Vec<(String, Option<Goal>)> {
+        let mut steps: Vec<(usize, String, Option<Goal>)> = Vec::new();
+        for run in &self.runs {
+            for v in &run.verdicts {
+                let step = v.step();
+                if !steps.iter().any(|(_, s, _)| *s == step) {
+                    let order = catalog::CATALOG
+                        .iter()
+                        .position(|p| p.id == v.probe)
+                        .unwrap_or(usize::MAX);
+                    steps.push((order, step, v.goal));
+                }
+            }
+        }
+        steps.sort_by_key(|(order, _, goal)| (*goal, *order));
+        steps.into_iter().map(|(_, s, g)| (s, g)).collect()
+    }
+
+    /// The grid: a marker column (`!!` on a row with an escape), the goal (once per
+    /// group), the probe step, one column per runtime, and `<>` where they differ.
+    fn grid(&self, color: bool) -> Table {
+        let mut table = grid(color);
+        let mut header = vec![String::new(), "GOAL".into(), "PROBE".into()];
+        header.extend(self.runs.iter().map(|r| r.runtime.name.to_uppercase()));
+        header.push(String::new());
+        table.set_header(header);
+        let mut last_goal = None;
+        for (step, goal) in self.steps() {
+            let goal_text = if last_goal == Some(goal) {
+                String::new()
+            } else {
+                goal.map_or("?".into(), |g| g.as_str().to_string())
+            };
+            last_goal = Some(goal);
+            let verdicts: Vec<Option<&Verdict>> = self
+                .runs
+                .iter()
+                .map(|run| run.verdicts.iter().find(|v| v.step() == step))
+                .collect();
+            let escaped = verdicts
+                .iter()
+                .any(|v| v.is_some_and(|v| v.outcome == Outcome::Escaped));
+            let differs = self.divergences.iter().any(|d| d.step == step);
+            let mut row = vec![
+                Cell::new(if escaped { "!!" } else { "" }),
+                Cell::new(goal_text),
+                Cell::new(step),
+            ];
+            row.extend(verdicts.into_iter().map(cell));
+            row.push(Cell::new(if differs { "<>" } else { "" }));
+            table.add_row(row);
+        }
+        // The marker starts the line, so that an escape is the first thing a row says.
+        if let Some(marker) = table.column_mut(0) {
+            marker.set_padding((0, 0));
+        }
+        table
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::collect::Runs;
+    use crate::report::environment::Environment;
+    use crate::report::event::{Event, Sink};
+    use crate::report::{ProfileHandling, RuntimeVersion, Subject};
+
+    /// runc blocks spawn.fork and runsc (ignoring the profile) lets it through; both
+    /// block spawn.vfork.
+    fn report() -> Report {
+        let runs = Runs::default();
+        for (run, name, fork, handling) in [
+            (0, "runc", Outcome::Blocked, ProfileHandling::default()),
+            (
+                1,
+                "runsc",
+                Outcome::Escaped,
+                ProfileHandling {
+                    applies_profile: false,
+                    ..ProfileHandling::default()
+                },
+            ),
+        ] {
+            let steps = vec!["spawn.fork".to_string(), "spawn.vfork".to_string()];
+            let runtime = RuntimeVersion {
+                name: name.into(),
+                ..Default::default()
+            };
+            let verdicts = [
+                Verdict::new(name, "spawn.fork", fork, "").mechanism(Some("EPERM")),
+                Verdict::new(name, "spawn.vfork", Outcome::Blocked, "").mechanism(Some("EPERM")),
+            ];
+            runs.event(&Event::RunStarted {
+                run,
+                runtime,
+                profile_handling: handling,
+                steps,
+            });
+            for verdict in verdicts {
+                runs.event(&Event::Verdict {
+                    run,
+                    verdict: Box::new(verdict),
+                });
+            }
+            runs.event(&Event::RunFinished {
+                run,
+                start: StartStatus::Started,
+            });
+        }
+        let environment = Environment {
+            kernel: "6.1".into(),
+            arch: "x86_64".into(),
+            cgroup: "v2".into(),
+            lsm: Vec::new(),
+            euid: 0,
+        };
+        let subject = Subject {
+            seccomp: "p.json".into(),
+            settings: serde_json::Value::Null,
+        };
+        runs.into_report(environment, subject)
+    }
+
+    #[test]
+    fn escapes_and_differences_are_marked_on_their_row() {
+        let text = report().to_table(false);
+        let row = |step: &str| {
+            text.lines()
+                .find(|l| l.contains(step))
+                .unwrap_or_default()
+                .to_string()
+        };
+        let fork = row("spawn.fork");
+        assert!(fork.starts_with("!!"), "{text}");
+        assert!(fork.contains("blocked (EPERM)"), "{text}");
+        assert!(fork.contains("ESCAPED (EPERM) reported"), "{text}");
+        assert!(fork.ends_with("<>"), "{text}");
+        let vfork = row("spawn.vfork");
+        assert!(!vfork.starts_with("!!") && !vfork.contains("<>"), "{text}");
+        // The columns line up: each runtime's cells start where its header does.
+        let header = row("RUNSC");
+        let at = header.find("RUNSC").unwrap();
+        assert_eq!(fork.find("ESCAPED"), Some(at), "{text}");
+        assert!(text.contains("spawn: escaped via fork (runsc)\n"), "{text}");
+        assert!(!text.contains('\x1b'), "{text}");
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let text = report().to_table(true);
+        assert!(
+            text.contains("\x1b[1m\x1b[31mspawn: escaped via fork"),
+            "{text:?}"
+        );
+        let fork = text.lines().find(|l| l.contains("spawn.fork")).unwrap();
+        assert!(fork.contains('\x1b') && fork.starts_with("!!"), "{fork:?}");
     }
 }

@@ -3,7 +3,6 @@
 //! or on an interrupt. What it observed is a [`ContainerOutcome`], which the verdict
 //! policy ([`super::settle`]) turns into what happens next.
 
-use std::collections::BTreeMap;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use crate::runtime::{Exit, Runtime, RuntimeError};
 
 use super::collector::{self, Incoming};
 use super::witness::{Judged, PendingWitness, Witness};
-use super::Progress;
+use super::Decided;
 
 /// How the next container is started: from the bundle's config.json by the OCI
 /// runtime, or by an engine from an imported image with these `run` arguments.
@@ -72,21 +71,20 @@ impl ContainerOutcome {
 pub(super) struct Follow<'a> {
     pub(super) name: &'a str,
     pub(super) nonce: &'a str,
-    pub(super) all_steps: &'a [String],
     pub(super) witness: &'a Witness<'a>,
     pub(super) timeout: Duration,
     pub(super) interrupted: &'a AtomicBool,
-    pub(super) progress: &'a dyn Progress,
 }
 
 /// Creates, starts and follows one container until it ends, killing it at the deadline.
+/// Each verdict it takes is decided in `verdicts` (and so told to the event stream).
 pub(super) fn run_container(
     runtime: &Runtime,
     run_dir: &RunDir,
     launch: &Launch,
     id: &str,
     follow: &Follow,
-    verdicts: &mut BTreeMap<String, Verdict>,
+    verdicts: &mut Decided,
 ) -> Result<ContainerOutcome, RuntimeError> {
     let (timeout, interrupted) = (follow.timeout, follow.interrupted);
     let (mut container, stdout, stderr) = match launch {
@@ -177,8 +175,8 @@ pub(super) fn run_container(
         }
     }
     drop(container);
-    for (step, pending) in std::mem::take(&mut out.pending) {
-        verdicts.insert(step, follow.witness.settle(pending));
+    for (_, pending) in std::mem::take(&mut out.pending) {
+        verdicts.decide(follow.witness.settle(pending));
     }
     // The payload's proof may be the last thing in stderr, still unread.
     if let Some(step) = out.handoff.clone() {
@@ -201,14 +199,9 @@ fn watch_handoff(pipes: &mut collector::Pipes, nonce: &str, step: &str) {
     pipes.watch_stderr(&format!("{} {token}", protocol::HANDOFF_PROOF));
 }
 
-fn handle_line(
-    text: &str,
-    follow: &Follow,
-    verdicts: &mut BTreeMap<String, Verdict>,
-    out: &mut ContainerOutcome,
-) {
-    let (runtime, nonce, all_steps, witness) =
-        (follow.name, follow.nonce, follow.all_steps, follow.witness);
+fn handle_line(text: &str, follow: &Follow, verdicts: &mut Decided, out: &mut ContainerOutcome) {
+    let (runtime, nonce, witness) = (follow.name, follow.nonce, follow.witness);
+    let all_steps = verdicts.all_steps;
     let event = match protocol::parse_line(text) {
         Ok(event) => event,
         Err(e) => {
@@ -227,7 +220,7 @@ fn handle_line(
             out.hello = true;
         }
         Event::Start { step } => {
-            if all_steps.contains(&step) && !verdicts.contains_key(&step) {
+            if all_steps.contains(&step) && !verdicts.contains(&step) {
                 out.in_flight = Some(step);
                 out.handoff = None;
             } else {
@@ -258,7 +251,7 @@ fn handle_line(
             // A step's verdict is taken once, while that step is in flight; anything
             // else (a duplicate line, a step out of turn) changes nothing.
             if out.in_flight.as_ref() != Some(&step)
-                || verdicts.contains_key(&step)
+                || verdicts.contains(&step)
                 || out.pending.iter().any(|(s, _)| *s == step)
             {
                 out.note(format!(
@@ -279,12 +272,9 @@ fn handle_line(
                     .mechanism(mechanism.as_deref().map(crate::sanitize::untrusted))
                     .route(route.as_deref());
             match witness.judge(verdict, nonce, payload_nonce.as_deref(), Instant::now()) {
-                Judged::Final(verdict) => {
-                    verdicts.insert(step.clone(), verdict);
-                }
+                Judged::Final(verdict) => verdicts.decide(verdict),
                 Judged::Pending(pending) => out.pending.push((step.clone(), pending)),
             }
-            follow.progress.step(runtime, &step);
             out.in_flight = None;
             out.handoff = None;
             out.last_verdict = Some(step);

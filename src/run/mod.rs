@@ -10,6 +10,8 @@
 //!
 //! [`execute_with`] is the loop that ties them: one container, plus one per probe that
 //! killed its container and one per handoff that got through, until the suite is done.
+//! It keeps no report: it tells a [`Sink`] what happens (`crate::report::event`), and
+//! the report is what the consumers of that stream make of it.
 
 pub mod canary;
 pub mod collector;
@@ -22,12 +24,14 @@ mod settle;
 pub mod triage;
 mod witness;
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::bundle::{self, BundleError, RunDir};
 use crate::container::{self, PROVIDED_SHELL_PATH};
 use crate::protocol::{Invocation, Key};
+use crate::report::event::{Event, Sink};
 use crate::report::{RunReport, StartStatus, Verdict};
 use crate::runtime::Runtime;
 
@@ -50,19 +54,57 @@ pub enum RunError {
     Netns(#[from] netns::NetnsError),
 }
 
-/// Hears of a run's progress, for a progress bar. Called from the run's thread.
-pub trait Progress: Sync {
-    /// The run is about to start `total` probe steps.
-    fn begin(&self, _runtime: &str, _total: usize) {}
-    /// A step got its verdict.
-    fn step(&self, _runtime: &str, _step: &str) {}
-    /// The run is over.
-    fn end(&self, _runtime: &str) {}
+/// Which steps of one run have their verdict. Each verdict is told to the stream once,
+/// when it is decided; the run's own decisions (is this step decided, which are left)
+/// read this.
+struct Decided<'a> {
+    run: usize,
+    all_steps: &'a [String],
+    steps: BTreeSet<String>,
+    sink: &'a dyn Sink,
 }
 
-/// No progress display.
-pub struct NoProgress;
-impl Progress for NoProgress {}
+impl<'a> Decided<'a> {
+    fn new(run: usize, all_steps: &'a [String], sink: &'a dyn Sink) -> Self {
+        Decided {
+            run,
+            all_steps,
+            steps: BTreeSet::new(),
+            sink,
+        }
+    }
+
+    fn contains(&self, step: &str) -> bool {
+        self.steps.contains(step)
+    }
+
+    /// Tells the stream the verdict of a step that has none yet (naming its route when
+    /// the probe has only one); a second verdict for a step changes nothing.
+    fn decide(&mut self, verdict: Verdict) {
+        let verdict = verdict.with_only_route();
+        if self.steps.insert(verdict.step()) {
+            self.sink.event(&Event::Verdict {
+                run: self.run,
+                verdict: Box::new(verdict),
+            });
+        }
+    }
+
+    /// The planned steps without a verdict, in plan order.
+    fn undecided(&self) -> Vec<String> {
+        self.all_steps
+            .iter()
+            .filter(|step| !self.steps.contains(*step))
+            .cloned()
+            .collect()
+    }
+
+    fn decide_all(&mut self, verdicts: Vec<Verdict>) {
+        for verdict in verdicts {
+            self.decide(verdict);
+        }
+    }
+}
 
 /// Builds the run's rootfs: the default one, or an overlay over the user's. Returns the
 /// shell the probes should try and the host busybox to provide as that shell, for a
@@ -70,7 +112,7 @@ impl Progress for NoProgress {}
 fn prepare_rootfs(
     run_dir: &mut RunDir,
     plan: &Plan,
-) -> Result<(Option<String>, Option<std::path::PathBuf>), RunError> {
+) -> Result<(Option<String>, Option<PathBuf>), RunError> {
     let Some(lower) = &plan.settings.rootfs else {
         run_dir.build_default_rootfs(&bundle::find_static_busybox()?)?;
         return Ok((None, None));
@@ -108,22 +150,102 @@ fn launch(
     })
 }
 
-/// Runs the plan under one runtime and returns its verdicts.
+/// What a run keeps for all its containers. Fields drop in declaration order: the
+/// canary's sockets (in `witness`) before the namespaces they are in (`bridge`), both
+/// before the run directory.
+struct Stage<'a> {
+    witness: Witness<'a>,
+    bridge: Option<netns::BridgeNet>,
+    run_dir: RunDir,
+    /// The shell the probes should try, when the rootfs has none of its own.
+    shell: Option<String>,
+    /// The host busybox provided as that shell.
+    provided_shell: Option<PathBuf>,
+    /// The image an engine imported the rootfs as, or why the import failed.
+    image: Result<Option<String>, String>,
+}
+
+impl<'a> Stage<'a> {
+    /// The run's directory, rootfs, network, key, canary and (for an engine) image.
+    fn prepare(plan: &'a Plan, runtime: &Runtime, steps: &[String]) -> Result<Self, RunError> {
+        let mut run_dir = RunDir::create()?;
+        if let Some(entry) = run_dir.ledger() {
+            entry.set_runtime(runtime);
+        }
+        let (shell, provided_shell) = prepare_rootfs(&mut run_dir, plan)?;
+        let bridge = match plan.settings.network {
+            container::Network::Bridge => {
+                let net = netns::BridgeNet::create()?;
+                if let Some(entry) = run_dir.ledger() {
+                    entry.add_netns(net.created());
+                }
+                Some(net)
+            }
+            _ => None,
+        };
+        let key = Key::random().map_err(RunError::Key)?;
+        let canary = witness::start_canary(bridge.as_ref(), &key, steps)?;
+        let witness = Witness {
+            nonces: Default::default(),
+            key,
+            rootfs_writes: run_dir.rootfs_writes().to_path_buf(),
+            settings: &plan.settings,
+            canary,
+        };
+        // Engines run images, not bundles: the rootfs is imported once per run.
+        let mut image = Ok(None);
+        if runtime.engine().is_some() {
+            let tag = format!("breakout-rootfs:{}", bundle::unique_token());
+            image = match runtime.import_image(&run_dir.state(), &run_dir.rootfs(), &tag) {
+                Ok(()) => Ok(Some(tag)),
+                Err(e) => Err(e.to_string()),
+            };
+        }
+        Ok(Stage {
+            witness,
+            bridge,
+            run_dir,
+            shell,
+            provided_shell,
+            image,
+        })
+    }
+
+    /// Removes what outlives the run's directory (an engine's image), then the rest.
+    fn finish(self, runtime: &Runtime) {
+        if let Ok(Some(tag)) = &self.image {
+            runtime.remove_image(&self.run_dir.state(), tag);
+        }
+    }
+}
+
+/// Runs the plan under one runtime and returns its report, made from the run's events
+/// (the containers' notes go to stderr). For the suite's trials and triage's attempts.
 pub fn execute(
     plan: &Plan,
     runtime: &Runtime,
     interrupted: &AtomicBool,
 ) -> Result<RunReport, RunError> {
-    execute_with(plan, runtime, interrupted, &NoProgress)
+    let notes = crate::progress::Bars::new(false);
+    let runs = crate::report::collect::Runs::default();
+    let sink: [&dyn Sink; 2] = [&notes, &runs];
+    execute_with(plan, runtime, 0, interrupted, &sink)?;
+    let (mut runs, _) = runs.finish();
+    Ok(runs.pop().expect("a run that returned Ok finished"))
 }
 
-/// [`execute`], telling `progress` about each verdict.
+/// Runs the plan under one runtime, the `run`-th of its matrix, telling `sink` what
+/// happens: `RunStarted`, then each container's start, verdicts and end, then a verdict
+/// for every step left and `RunFinished`. One container, plus one per probe that
+/// killed its container and one per handoff that got through. Returns how the run's
+/// container started, which is what the matrix decides triage on.
 pub fn execute_with(
     plan: &Plan,
     runtime: &Runtime,
+    run: usize,
     interrupted: &AtomicBool,
-    progress: &dyn Progress,
-) -> Result<RunReport, RunError> {
+    sink: &dyn Sink,
+) -> Result<StartStatus, RunError> {
     let runtime = &runtime
         .for_network(plan.settings.network)
         .with_cli_deadline(plan.timeout);
@@ -135,171 +257,157 @@ pub fn execute_with(
             version: format!("unknown ({e})"),
             ..Default::default()
         });
-    let mut run_dir = RunDir::create()?;
-    if let Some(entry) = run_dir.ledger() {
-        entry.set_runtime(runtime);
-    }
-    let (shell, provided_shell) = prepare_rootfs(&mut run_dir, plan)?;
-    // Declared before the canary so the namespaces outlive the sockets inside them.
-    let bridge = match plan.settings.network {
-        container::Network::Bridge => {
-            let net = netns::BridgeNet::create()?;
-            if let Some(entry) = run_dir.ledger() {
-                entry.add_netns(net.created());
-            }
-            Some(net)
-        }
-        _ => None,
+    let steps = plan.steps();
+    let mut stage = Stage::prepare(plan, runtime, &steps)?;
+    sink.event(&Event::RunStarted {
+        run,
+        runtime: version,
+        profile_handling: runtime.kind.profile_handling(),
+        steps: steps.clone(),
+    });
+    let mut decided = Decided::new(run, &steps, sink);
+    let (start, was_interrupted) = match stage.image.clone() {
+        Err(error) => (StartStatus::FailedToStart { error }, false),
+        Ok(_) => containers(plan, runtime, &mut stage, interrupted, &mut decided)?,
     };
-    let key = Key::random().map_err(RunError::Key)?;
-    let mounts = plan.settings.mount_points();
-    let probe_ids: Vec<String> = plan.probes.iter().map(|p| p.id.to_string()).collect();
-    let all_steps = crate::catalog::expand_steps(&probe_ids, &mounts);
-    let canary = witness::start_canary(bridge.as_ref(), &key, &all_steps)?;
-    let witness = Witness {
-        nonces: Default::default(),
-        key,
-        rootfs_writes: run_dir.rootfs_writes().to_path_buf(),
-        settings: &plan.settings,
-        canary,
-    };
+    let rest = settle::never_ran(&runtime.name, &decided.undecided(), &start, was_interrupted);
+    decided.decide_all(rest);
+    sink.event(&Event::RunFinished {
+        run,
+        start: start.clone(),
+    });
+    stage.finish(runtime);
+    Ok(start)
+}
 
-    let mut verdicts: BTreeMap<String, Verdict> = BTreeMap::new();
-    let mut after: Option<String> = None;
-    // Engines run images, not bundles: the rootfs is imported once per run.
-    let mut image = None;
-    let mut import_error = None;
-    if runtime.engine().is_some() {
-        let tag = format!("breakout-rootfs:{}", bundle::unique_token());
-        match runtime.import_image(&run_dir.state(), &run_dir.rootfs(), &tag) {
-            Ok(()) => image = Some(tag),
-            Err(e) => import_error = Some(e.to_string()),
-        }
-    }
-    let mut containers = 0u32;
-    let mut start = StartStatus::Started;
+/// The run's containers, one after another until the suite is done: each pass is one
+/// container, and ends in done, a resume (a kill or a handoff), or a failure. Returns
+/// how the first one started and whether an interrupt cut the run short.
+fn containers(
+    plan: &Plan,
+    runtime: &Runtime,
+    stage: &mut Stage,
+    interrupted: &AtomicBool,
+    decided: &mut Decided,
+) -> Result<(StartStatus, bool), RunError> {
     let name = runtime.name.as_str();
-    let mut was_interrupted = false;
-    progress.begin(name, all_steps.len());
-
-    if let Some(error) = import_error {
-        start = StartStatus::FailedToStart { error };
-    }
-    // Each pass is one container; a pass ends in done, a kill (resume), or a failure.
-    while start == StartStatus::Started && containers as usize <= all_steps.len() {
+    let steps = decided.all_steps;
+    let mut after: Option<String> = None;
+    let mut count = 0usize;
+    while count <= steps.len() {
         if interrupted.load(Ordering::Relaxed) {
-            was_interrupted = true;
-            break;
+            return Ok((StartStatus::Started, true));
         }
         // A program of the image may have changed the rootfs in an earlier container:
         // a mount destination it turned into a link to /.breakout would cover the
         // runner, or have the runtime make our mount point in a volume on the host.
-        if containers > 0 {
-            if let Err(e) = plan.settings.check_mounts_against(&run_dir.rootfs()) {
+        if count > 0 {
+            if let Err(e) = plan.settings.check_mounts_against(&stage.run_dir.rootfs()) {
                 let why = format!(
                     "the suite cannot resume in a new container: an earlier container changed the rootfs ({e})"
                 );
-                settle::give_up(
-                    &mut verdicts,
-                    &all_steps,
-                    name,
-                    &crate::sanitize::untrusted(&why),
-                );
+                let why = crate::sanitize::untrusted(&why);
+                decided.decide_all(settle::give_up(name, &decided.undecided(), &why));
                 break;
             }
         }
-        containers += 1;
-        let nonce = format!("nonce-{}", bundle::unique_token());
-        witness.nonces.borrow_mut().push(nonce.clone());
-        let follow = Follow {
-            name,
-            nonce: &nonce,
-            all_steps: &all_steps,
-            witness: &witness,
-            timeout: plan.timeout,
-            interrupted,
-            progress,
-        };
-        let invocation = Invocation {
-            nonce: nonce.clone(),
-            after: after.clone(),
-            canary: witness.canary.as_ref().map(|c| c.addr().to_string()),
-            shell: shell.clone(),
-            mounts: mounts.clone(),
-            probes: probe_ids.clone(),
-            fault: plan.fault.clone(),
-            sandbox: runtime.kind.sandbox_kernel.map(str::to_string),
-        };
-        let netns = bridge.as_ref().map(|b| b.container_path());
-        let inputs = plan::spec_inputs(
+        count += 1;
+        match one_container(
             plan,
-            &invocation,
-            provided_shell.as_deref(),
-            netns,
-            &witness.key,
-        );
-        let launch = launch(runtime, &run_dir, image.as_deref(), &inputs)?;
-        let id = format!("breakout-{}-{}", bundle::unique_token(), containers);
-        if let Some(entry) = run_dir.ledger() {
-            entry.add_container(&id);
-        }
-        let result = follow::run_container(runtime, &run_dir, &launch, &id, &follow, &mut verdicts);
-        let (in_flight, next) = match result {
-            Ok(outcome) => {
-                for note in &outcome.notes {
-                    eprintln!("breakout: {name}: {note}");
-                }
-                if outcome.notes_dropped > 0 {
-                    eprintln!(
-                        "breakout: {name}: and {} more such notes",
-                        outcome.notes_dropped
-                    );
-                }
-                settle::next(name, containers == 1, &outcome, plan.timeout)
-            }
-            Err(e) => (None, settle::refused(containers == 1, &e)),
-        };
-        if let Some(verdict) = in_flight {
-            progress.step(name, &verdict.step());
-            verdicts.insert(verdict.step(), verdict);
-        }
-        match next {
+            runtime,
+            stage,
+            count,
+            after.take(),
+            interrupted,
+            decided,
+        )? {
             Next::Resume { after: step } => after = Some(step),
             Next::Done => break,
-            Next::Interrupted => {
-                was_interrupted = true;
-                break;
-            }
+            Next::Interrupted => return Ok((StartStatus::Started, true)),
             Next::StartFailed { error } => {
-                start = StartStatus::FailedToStart { error };
-                break;
+                return Ok((StartStatus::FailedToStart { error }, false));
             }
             Next::RestFailed { error } => {
-                settle::resume_failed(&mut verdicts, &all_steps, name, &error);
+                decided.decide_all(settle::resume_failed(name, &decided.undecided(), &error));
                 break;
             }
             Next::GiveUp { why } => {
-                settle::give_up(&mut verdicts, &all_steps, name, &why);
+                decided.decide_all(settle::give_up(name, &decided.undecided(), &why));
                 break;
             }
         }
     }
+    Ok((StartStatus::Started, false))
+}
 
-    let verdicts = settle::complete(name, &all_steps, verdicts, &start, was_interrupted);
-    progress.end(name);
-    if let Some(tag) = &image {
-        runtime.remove_image(&run_dir.state(), tag);
+/// The `number`-th container of the run (from 1): started where the suite stands
+/// (`after` the last step a container ended in), followed to its end, which is then
+/// settled into the verdict of the step in flight and what comes next.
+fn one_container(
+    plan: &Plan,
+    runtime: &Runtime,
+    stage: &mut Stage,
+    number: usize,
+    after: Option<String>,
+    interrupted: &AtomicBool,
+    decided: &mut Decided,
+) -> Result<Next, RunError> {
+    let name = runtime.name.as_str();
+    let nonce = format!("nonce-{}", bundle::unique_token());
+    stage.witness.nonces.borrow_mut().push(nonce.clone());
+    let invocation = Invocation {
+        nonce: nonce.clone(),
+        after,
+        canary: stage.witness.canary.as_ref().map(|c| c.addr().to_string()),
+        shell: stage.shell.clone(),
+        mounts: plan.settings.mount_points(),
+        probes: plan.probe_ids(),
+        fault: plan.fault.clone(),
+        sandbox: runtime.kind.sandbox_kernel.map(str::to_string),
+    };
+    let netns = stage.bridge.as_ref().map(|b| b.container_path());
+    let inputs = plan::spec_inputs(
+        plan,
+        &invocation,
+        stage.provided_shell.as_deref(),
+        netns,
+        &stage.witness.key,
+    );
+    let image = stage.image.as_ref().ok().and_then(|tag| tag.as_deref());
+    let launch = launch(runtime, &stage.run_dir, image, &inputs)?;
+    let id = format!("breakout-{}-{}", bundle::unique_token(), number);
+    if let Some(entry) = stage.run_dir.ledger() {
+        entry.add_container(&id);
     }
-    drop(witness);
-    drop(bridge);
-    drop(run_dir);
-    Ok(RunReport {
-        runtime: version,
-        start,
-        containers,
-        escapes_by_goal: crate::report::GoalEscapes::of(&verdicts),
-        profile_handling: runtime.kind.profile_handling(),
-        triage: None,
-        verdicts,
-    })
+    let run = decided.run;
+    decided.sink.event(&Event::ContainerStarted {
+        run,
+        id: id.clone(),
+    });
+    let follow = Follow {
+        name,
+        nonce: &nonce,
+        witness: &stage.witness,
+        timeout: plan.timeout,
+        interrupted,
+    };
+    let result = follow::run_container(runtime, &stage.run_dir, &launch, &id, &follow, decided);
+    let (notes, notes_dropped) = match &result {
+        Ok(outcome) => (outcome.notes.clone(), outcome.notes_dropped),
+        Err(_) => (Vec::new(), 0),
+    };
+    decided.sink.event(&Event::ContainerEnded {
+        run,
+        notes,
+        notes_dropped,
+    });
+    let first = number == 1;
+    let (in_flight, next) = match result {
+        Ok(outcome) => settle::next(name, first, &outcome, plan.timeout),
+        Err(e) => (None, settle::refused(first, &e)),
+    };
+    if let Some(verdict) = in_flight {
+        decided.decide(verdict);
+    }
+    Ok(next)
 }

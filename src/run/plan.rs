@@ -75,6 +75,17 @@ impl Plan {
             fault: None,
         })
     }
+
+    /// The ids of the probes to run, in catalog order.
+    pub fn probe_ids(&self) -> Vec<String> {
+        self.probes.iter().map(|p| p.id.to_string()).collect()
+    }
+
+    /// The probe steps the plan runs, in order: each probe, and a per-mount probe once
+    /// per mount point (`probe@target`).
+    pub fn steps(&self) -> Vec<String> {
+        crate::catalog::expand_steps(&self.probe_ids(), &self.settings.mount_points())
+    }
 }
 
 /// Selects catalog probes by glob patterns; no patterns means all of them.

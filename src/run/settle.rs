@@ -4,7 +4,6 @@
 //! a verdict are (not-run, with why). No I/O here: every rule is unit-tested without a
 //! container.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::report::{Evidence, Outcome, StartStatus, Verdict};
@@ -208,26 +207,19 @@ fn in_flight_verdict(
     }
 }
 
-/// The runner gave up between steps: every step without a verdict is an error, why.
-pub(super) fn give_up(
-    verdicts: &mut BTreeMap<String, Verdict>,
-    all_steps: &[String],
-    runtime: &str,
-    why: &str,
-) {
-    for step in all_steps {
-        verdicts
-            .entry(step.clone())
-            .or_insert_with(|| Verdict::new(runtime, step, Outcome::Error, why));
-    }
+/// The runner gave up between steps: each step without a verdict is an error, why.
+pub(super) fn give_up(runtime: &str, undecided: &[String], why: &str) -> Vec<Verdict> {
+    undecided
+        .iter()
+        .map(|step| Verdict::new(runtime, step, Outcome::Error, why))
+        .collect()
 }
 
-/// Every step's verdict, in the suite's order: those decided, and for the rest why
-/// they never ran (the container did not start, an interrupt, or never reached).
-pub(super) fn complete(
+/// The verdicts of the steps that never ran, when the run is over: why not (the
+/// container did not start, an interrupt, or the suite never reached them).
+pub(super) fn never_ran(
     runtime: &str,
-    all_steps: &[String],
-    mut verdicts: BTreeMap<String, Verdict>,
+    undecided: &[String],
     start: &StartStatus,
     interrupted: bool,
 ) -> Vec<Verdict> {
@@ -242,26 +234,19 @@ pub(super) fn complete(
         ),
         _ => ("never reached".to_string(), None),
     };
-    all_steps
+    undecided
         .iter()
-        .map(|step| match verdicts.remove(step) {
-            Some(verdict) => verdict.with_only_route(),
-            None => {
-                Verdict::new(runtime, step, Outcome::NotRun, detail.clone()).mechanism(mechanism)
-            }
+        .map(|step| {
+            Verdict::new(runtime, step, Outcome::NotRun, detail.clone()).mechanism(mechanism)
         })
         .collect()
 }
 
 /// A container started to resume the suite did not start: what is left is not-run.
-pub(super) fn resume_failed(
-    verdicts: &mut BTreeMap<String, Verdict>,
-    all_steps: &[String],
-    runtime: &str,
-    error: &str,
-) {
-    for step in all_steps {
-        verdicts.entry(step.clone()).or_insert_with(|| {
+pub(super) fn resume_failed(runtime: &str, undecided: &[String], error: &str) -> Vec<Verdict> {
+    undecided
+        .iter()
+        .map(|step| {
             Verdict::new(
                 runtime,
                 step,
@@ -269,8 +254,8 @@ pub(super) fn resume_failed(
                 format!("the container started to resume the suite did not start: {error}"),
             )
             .mechanism(Some("start-failure"))
-        });
-    }
+        })
+        .collect()
 }
 
 fn first_line(text: &str) -> &str {
@@ -517,34 +502,24 @@ mod tests {
 
     #[test]
     fn steps_without_a_verdict_say_why() {
-        let steps = vec!["a.x".to_string(), "b.y".to_string()];
-        let mut decided = BTreeMap::new();
-        decided.insert(
-            "a.x".to_string(),
-            Verdict::new("runc", "a.x", Outcome::Blocked, "no"),
-        );
-        let all = complete(
-            "runc",
-            &steps,
-            decided.clone(),
-            &StartStatus::Started,
-            false,
-        );
-        assert_eq!(all.len(), 2);
-        assert_eq!(all[0].outcome, Outcome::Blocked);
-        assert_eq!((all[1].outcome, mech(&all[1])), (Outcome::NotRun, None));
-        let all = complete("runc", &steps, decided.clone(), &StartStatus::Started, true);
-        assert_eq!(mech(&all[1]).as_deref(), Some("interrupted"));
+        let rest = vec!["b.y".to_string()];
+        let all = never_ran("runc", &rest, &StartStatus::Started, false);
+        assert_eq!(all.len(), 1);
+        assert_eq!((all[0].outcome, mech(&all[0])), (Outcome::NotRun, None));
+        assert_eq!(all[0].detail, "never reached");
+        let all = never_ran("runc", &rest, &StartStatus::Started, true);
+        assert_eq!(mech(&all[0]).as_deref(), Some("interrupted"));
         let failed = StartStatus::FailedToStart {
             error: "\nfirst line\nsecond".into(),
         };
-        let all = complete("runc", &steps, BTreeMap::new(), &failed, false);
+        let all = never_ran("runc", &rest, &failed, false);
         assert_eq!(mech(&all[0]).as_deref(), Some("start-failure"));
         assert_eq!(all[0].detail, "the container did not start: first line");
-        let mut rest = BTreeMap::new();
-        give_up(&mut rest, &steps, "runc", "gone");
-        assert!(rest
-            .values()
+        let all = give_up("runc", &rest, "gone");
+        assert!(all
+            .iter()
             .all(|v| v.outcome == Outcome::Error && v.detail == "gone"));
+        let all = resume_failed("runc", &rest, "no");
+        assert_eq!(mech(&all[0]).as_deref(), Some("start-failure"));
     }
 }
