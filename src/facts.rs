@@ -25,6 +25,10 @@ pub struct ProfileHandling {
     pub filters_own_exec: bool,
     pub honours_errno_ret: bool,
     pub honours_architectures: bool,
+    /// The sandbox kernel that serves the container's system calls (`gVisor`), when it
+    /// is not the host's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox_kernel: Option<&'static str>,
 }
 
 impl Default for ProfileHandling {
@@ -34,6 +38,7 @@ impl Default for ProfileHandling {
             filters_own_exec: true,
             honours_errno_ret: true,
             honours_architectures: true,
+            sandbox_kernel: None,
         }
     }
 }

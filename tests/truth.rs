@@ -402,6 +402,56 @@ const CASES: &[Case] = &[
             by("namespace.unshare-user", "blocked", "ENOSYS"),
         ],
     },
+    // A sandbox kernel is not the host kernel: under gVisor a new namespace, its
+    // procfs and its implementation of a call are its own.
+    Case {
+        name: "gvisor_namespaces_and_procfs_are_contained",
+        needs: &[Need::Runtime("runsc")],
+        profile: Profile::Unconfined,
+        args: &[
+            "--runtime",
+            "runsc",
+            "--cap-add",
+            "SYS_ADMIN",
+            "--probe",
+            "fs.proc-sys",
+            "--probe",
+            "namespace.unshare-user",
+            "--probe",
+            "namespace.unshare-mount",
+            "--probe",
+            "exec.execve",
+        ],
+        rows: &[
+            by("fs.proc-sys", "contained", "sandbox-kernel"),
+            by("namespace.unshare-user", "contained", "sandbox-kernel"),
+            by("namespace.unshare-mount", "contained", "sandbox-kernel"),
+            Row {
+                evidence: Some("witnessed"),
+                ..row("exec.execve", "escaped")
+            },
+        ],
+    },
+    Case {
+        name: "host_kernel_namespaces_escape_under_runc",
+        needs: &[],
+        profile: Profile::Unconfined,
+        args: &[
+            "--cap-add",
+            "SYS_ADMIN",
+            "--probe",
+            "fs.proc-sys",
+            "--probe",
+            "namespace.unshare-user",
+            "--probe",
+            "namespace.unshare-mount",
+        ],
+        rows: &[
+            by("fs.proc-sys", "blocked", "EROFS"),
+            row("namespace.unshare-user", "escaped"),
+            row("namespace.unshare-mount", "escaped"),
+        ],
+    },
 ];
 
 /// Docker's default profile; `native_only` drops its i386 and x32 architectures.

@@ -126,15 +126,34 @@ fn explain(here: &[(&RunReport, &Verdict)]) -> String {
             ));
         }
     }
+    for (run, v) in &started {
+        if let (Outcome::Contained, Some(kernel)) = (v.outcome, run.profile_handling.sandbox_kernel)
+        {
+            parts.push(format!(
+                "{} serves the call from {kernel}'s own kernel: what the probe reached there is not the host's",
+                run.runtime.name
+            ));
+        }
+    }
     if parts.is_empty() {
+        let sandboxed = here
+            .iter()
+            .filter_map(|(run, _)| run.profile_handling.sandbox_kernel)
+            .next();
         let listed: Vec<String> = here
             .iter()
             .map(|(run, v)| format!("{}: {}", run.runtime.name, cell(v)))
             .collect();
-        parts.push(format!(
-            "{} (no known quirk explains it; gVisor implements system calls itself)",
-            listed.join(", ")
-        ));
+        parts.push(match sandboxed {
+            Some(kernel) => format!(
+                "{} (no known quirk explains it; {kernel} implements system calls itself)",
+                listed.join(", ")
+            ),
+            None => format!(
+                "{} (no known quirk explains it: a runtime or harness difference to look into)",
+                listed.join(", ")
+            ),
+        });
     }
     parts.join("; ")
 }

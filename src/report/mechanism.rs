@@ -51,10 +51,12 @@ pub enum Kind {
     /// An escape that reached the kernel's own argument checks (attack surface), which
     /// is not the feature being usable.
     Reachable,
+    /// Reached, but inside a sandbox kernel (gVisor's), not the host's.
+    SandboxKernel,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Timeout,
         Kind::StartFailure,
         Kind::Interrupted,
@@ -63,6 +65,7 @@ impl Kind {
         Kind::NoNewPrivileges,
         Kind::FakeSuccess,
         Kind::Reachable,
+        Kind::SandboxKernel,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +78,7 @@ impl Kind {
             Kind::NoNewPrivileges => "no-new-privileges",
             Kind::FakeSuccess => "fake-success",
             Kind::Reachable => "reachable",
+            Kind::SandboxKernel => "sandbox-kernel",
         }
     }
 }

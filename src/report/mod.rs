@@ -40,6 +40,9 @@ pub enum Outcome {
     Escaped,
     /// Something (seccomp, a capability, a mount option, the network) stopped it.
     Blocked,
+    /// It reached what it aimed at, but inside a sandbox kernel (gVisor's namespaces,
+    /// its procfs, its implementation of a call): not the host kernel's.
+    Contained,
     /// The probe has nothing to try here (no mounts, no shell, no canary).
     NotApplicable,
     /// The probe could not tell: it failed, hung, or its container died oddly.
@@ -53,6 +56,7 @@ impl Outcome {
         match self {
             Outcome::Escaped => "escaped",
             Outcome::Blocked => "blocked",
+            Outcome::Contained => "contained",
             Outcome::NotApplicable => "not-applicable",
             Outcome::Error => "error",
             Outcome::NotRun => "not-run",
@@ -269,6 +273,8 @@ pub struct Report {
 pub struct Summary {
     pub escaped: usize,
     pub blocked: usize,
+    /// Reached inside a sandbox kernel only; counted apart from escapes.
+    pub contained: usize,
     pub not_applicable: usize,
     pub error: usize,
     pub not_run: usize,
@@ -286,6 +292,7 @@ impl Summary {
                 match v.outcome {
                     Outcome::Escaped => s.escaped += 1,
                     Outcome::Blocked => s.blocked += 1,
+                    Outcome::Contained => s.contained += 1,
                     Outcome::NotApplicable => s.not_applicable += 1,
                     Outcome::Error => s.error += 1,
                     Outcome::NotRun => s.not_run += 1,

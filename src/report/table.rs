@@ -62,7 +62,9 @@ fn cell(v: Option<&Verdict>) -> Cell {
                 // ANSI red (31), as the lines around the grid.
                 Outcome::Escaped => cell.fg(Color::DarkRed).add_attribute(Attribute::Bold),
                 Outcome::NotRun => cell.add_attribute(Attribute::Dim),
-                Outcome::Blocked | Outcome::NotApplicable | Outcome::Error => cell,
+                Outcome::Blocked | Outcome::Contained | Outcome::NotApplicable | Outcome::Error => {
+                    cell
+                }
             }
         }
     }
@@ -143,9 +145,14 @@ impl Report {
         }
         let s = &self.summary;
         let containers: u32 = self.runs.iter().map(|r| r.containers).sum();
+        let contained = if s.contained > 0 {
+            format!(", {} contained in a sandbox kernel", s.contained)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "summary: {} escaped, {} blocked, {} not-applicable, {} error, {} not-run; {} start failure(s); {} container(s){}",
+            "summary: {} escaped, {} blocked{contained}, {} not-applicable, {} error, {} not-run; {} start failure(s); {} container(s){}",
             s.escaped,
             s.blocked,
             s.not_applicable,

@@ -59,15 +59,23 @@ pub enum RunError {
 /// read this.
 struct Decided<'a> {
     run: usize,
+    /// The sandbox kernel serving the containers, if any (see `settle::in_sandbox`).
+    sandbox: Option<&'static str>,
     all_steps: &'a [String],
     steps: BTreeSet<String>,
     sink: &'a dyn Sink,
 }
 
 impl<'a> Decided<'a> {
-    fn new(run: usize, all_steps: &'a [String], sink: &'a dyn Sink) -> Self {
+    fn new(
+        run: usize,
+        sandbox: Option<&'static str>,
+        all_steps: &'a [String],
+        sink: &'a dyn Sink,
+    ) -> Self {
         Decided {
             run,
+            sandbox,
             all_steps,
             steps: BTreeSet::new(),
             sink,
@@ -81,7 +89,7 @@ impl<'a> Decided<'a> {
     /// Tells the stream the verdict of a step that has none yet (naming its route when
     /// the probe has only one); a second verdict for a step changes nothing.
     fn decide(&mut self, verdict: Verdict) {
-        let verdict = verdict.with_only_route();
+        let verdict = settle::in_sandbox(verdict.with_only_route(), self.sandbox);
         if self.steps.insert(verdict.step()) {
             self.sink.event(&Event::Verdict {
                 run: self.run,
@@ -265,7 +273,7 @@ pub fn execute_with(
         profile_handling: runtime.kind.profile_handling(),
         steps: steps.clone(),
     });
-    let mut decided = Decided::new(run, &steps, sink);
+    let mut decided = Decided::new(run, runtime.kind.sandbox_kernel, &steps, sink);
     let (start, was_interrupted) = match stage.image.clone() {
         Err(error) => (StartStatus::FailedToStart { error }, false),
         Ok(_) => containers(plan, runtime, &mut stage, interrupted, &mut decided)?,

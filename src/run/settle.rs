@@ -208,6 +208,25 @@ fn in_flight_verdict(
 }
 
 /// The runner gave up between steps: each step without a verdict is an error, why.
+/// An escape under a sandbox kernel (`sandbox`, from the quirks table) by a probe whose
+/// effect lands in the kernel that serves the container is that kernel's, not the
+/// host's: `contained`, saying what it reached.
+pub(super) fn in_sandbox(verdict: Verdict, sandbox: Option<&str>) -> Verdict {
+    let reach = crate::catalog::find(&verdict.probe).and_then(|p| p.in_sandbox);
+    match (sandbox, reach, verdict.outcome) {
+        (Some(kernel), Some(reach), Outcome::Escaped) => Verdict {
+            outcome: Outcome::Contained,
+            mechanism: Some(crate::report::Kind::SandboxKernel.into()),
+            detail: format!(
+                "reached {kernel}'s own kernel ({reach}), not the host's: {}",
+                verdict.detail
+            ),
+            ..verdict
+        },
+        _ => verdict,
+    }
+}
+
 pub(super) fn give_up(runtime: &str, undecided: &[String], why: &str) -> Vec<Verdict> {
     undecided
         .iter()

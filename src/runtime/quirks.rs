@@ -176,6 +176,7 @@ impl RuntimeKind {
             filters_own_exec: self.filters_own_exec,
             honours_errno_ret: self.honours_errno_ret,
             honours_architectures: self.honours_architectures,
+            sandbox_kernel: self.sandbox_kernel,
         }
     }
 }

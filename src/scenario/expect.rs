@@ -14,6 +14,7 @@ use crate::report::{Kind, Mechanism, Outcome};
 const OUTCOMES: &[Outcome] = &[
     Outcome::Escaped,
     Outcome::Blocked,
+    Outcome::Contained,
     Outcome::NotApplicable,
     Outcome::Error,
     Outcome::NotRun,

@@ -83,6 +83,11 @@ pub struct ProbeInfo {
     pub hands_off: bool,
     /// How its escape is seen from outside.
     pub witness: WitnessKind,
+    /// What it reaches when a sandbox kernel serves the container (gVisor's Sentry):
+    /// that kernel's, not the host's (its namespaces, its procfs). Such an escape is
+    /// `contained`. `None`: the effect is the same either way (a program ran, a file
+    /// was written, a packet left).
+    pub in_sandbox: Option<&'static str>,
 }
 
 pub const CATALOG: &[ProbeInfo] = &[
@@ -95,6 +100,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its implementation of the call"),
     },
     ProbeInfo {
         id: "kernel.bpf",
@@ -105,6 +111,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its implementation of the call"),
     },
     ProbeInfo {
         id: "kernel.keyctl",
@@ -115,6 +122,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its implementation of the call"),
     },
     ProbeInfo {
         id: "kernel.userfaultfd",
@@ -125,6 +133,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its implementation of the call"),
     },
     ProbeInfo {
         id: "kernel.perf-event-open",
@@ -135,6 +144,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its implementation of the call"),
     },
     ProbeInfo {
         id: "kernel.ptrace",
@@ -145,6 +155,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its implementation of the call"),
     },
     ProbeInfo {
         id: "kernel.process-vm-writev",
@@ -155,6 +166,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its implementation of the call"),
     },
     ProbeInfo {
         id: "kernel.personality",
@@ -165,6 +177,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its implementation of the call"),
     },
     ProbeInfo {
         id: "kernel.uselib",
@@ -175,6 +188,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its implementation of the call"),
     },
     ProbeInfo {
         id: "kernel.init-module",
@@ -185,6 +199,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its implementation of the call"),
     },
     ProbeInfo {
         id: "kernel.kexec-load",
@@ -195,6 +210,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its implementation of the call"),
     },
     ProbeInfo {
         id: "kernel.reboot",
@@ -205,6 +221,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its implementation of the call"),
     },
     ProbeInfo {
         id: "ipc.sysv-shm",
@@ -215,6 +232,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its System V IPC"),
     },
     ProbeInfo {
         id: "ipc.write-dev-shm",
@@ -225,6 +243,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "spawn.fork",
@@ -235,6 +254,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "spawn.vfork",
@@ -245,6 +265,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "spawn.clone",
@@ -255,6 +276,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "spawn.clone3",
@@ -265,6 +287,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "spawn.thread",
@@ -275,6 +298,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "spawn.i386-fork",
@@ -285,6 +309,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "spawn.x32",
@@ -295,6 +320,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "namespace.clone-newuser",
@@ -305,6 +331,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its namespaces"),
     },
     ProbeInfo {
         id: "namespace.clone3-newuser",
@@ -315,6 +342,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its namespaces"),
     },
     ProbeInfo {
         id: "namespace.setns",
@@ -325,6 +353,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its namespaces"),
     },
     ProbeInfo {
         id: "fs.write-rootfs",
@@ -335,6 +364,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::RootfsMarker,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "fs.write-mount",
@@ -345,6 +375,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: true,
         hands_off: false,
         witness: WitnessKind::MountMarker,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "fs.remount-rw",
@@ -355,6 +386,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "fs.mount-new",
@@ -365,6 +397,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its mount table"),
     },
     ProbeInfo {
         id: "fs.mknod",
@@ -375,6 +408,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: true,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "fs.setuid",
@@ -385,6 +419,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: true,
         hands_off: false,
         witness: WitnessKind::Payload,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "fs.proc-sys",
@@ -395,6 +430,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its procfs"),
     },
     ProbeInfo {
         id: "fs.sysfs",
@@ -405,6 +441,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its sysfs"),
     },
     ProbeInfo {
         id: "fs.open-by-handle",
@@ -415,6 +452,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "net.tcp-connect",
@@ -425,6 +463,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::CanaryStream,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "net.udp-send",
@@ -435,6 +474,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::CanaryDatagram,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "net.raw-socket",
@@ -445,6 +485,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "net.packet-socket",
@@ -455,6 +496,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "net.vsock",
@@ -465,6 +507,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "net.io-uring-connect",
@@ -475,6 +518,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::CanaryStream,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "net.i386-socketcall",
@@ -485,6 +529,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::CanaryStream,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "exec.execve",
@@ -495,6 +540,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Payload,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "exec.execveat",
@@ -505,6 +551,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Payload,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "exec.shell",
@@ -515,6 +562,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: true,
         witness: WitnessKind::Payload,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "exec.memfd",
@@ -525,6 +573,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Payload,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "exec.i386",
@@ -535,6 +584,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Payload,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "exec.posix-spawn",
@@ -545,6 +595,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Payload,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "exec.interpreter",
@@ -555,6 +606,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: true,
         hands_off: true,
         witness: WitnessKind::Payload,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "exec.mmap-exec",
@@ -565,6 +617,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: true,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "fs.exec-mount",
@@ -575,6 +628,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: true,
         hands_off: false,
         witness: WitnessKind::Payload,
+        in_sandbox: None,
     },
     ProbeInfo {
         id: "namespace.unshare-mount",
@@ -585,6 +639,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its namespaces"),
     },
     ProbeInfo {
         id: "namespace.unshare-user",
@@ -595,6 +650,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::Reported,
+        in_sandbox: Some("its namespaces"),
     },
 ];
 
