@@ -77,6 +77,14 @@ impl Verdict {
         }
     }
 
+    /// Nothing can tell the kernel's answer from a filter's: no claim either way.
+    pub fn indeterminate(mechanism: Option<Errno>, detail: impl Into<String>) -> Self {
+        Verdict {
+            outcome: ProbeOutcome::Indeterminate,
+            ..Verdict::error(mechanism, detail)
+        }
+    }
+
     pub fn error(mechanism: Option<Errno>, detail: impl Into<String>) -> Self {
         Verdict {
             outcome: ProbeOutcome::Error,

@@ -64,7 +64,7 @@ pub fn setuid(ctx: &Ctx, mount: &str) -> Verdict {
     }
 }
 
-/// Copies the payload to `copy`, owned by 0:0, mode 04755. The set-uid bit is set last:
+/// Copies the payload to `copy`, owned by 0:65534, mode 04750. The set-uid bit is set last:
 /// chown clears it. Everything but a mount that cannot be written is a verdict of its own.
 fn make_setuid_copy(payload: &str, copy: &Path, mount: &str) -> Result<(), Verdict> {
     let image = std::fs::read(payload).map_err(|err| {
@@ -92,13 +92,15 @@ fn make_setuid_copy(payload: &str, copy: &Path, mount: &str) -> Result<(), Verdi
         .map_err(|err| Verdict::error(Errno::from_io(&err), format!("writing the copy: {err}")))
         .and_then(|()| {
             // SAFETY: fchown takes an fd we own and two plain ids.
-            sys::cvt(unsafe { libc::syscall(libc::SYS_fchown, fd, 0, 0) })
-                .map_err(|errno| Verdict::blocked(errno, "fchown of the copy to 0:0"))
+            sys::cvt(unsafe { libc::syscall(libc::SYS_fchown, fd, 0, NOBODY) })
+                .map_err(|errno| Verdict::blocked(errno, "fchown of the copy to 0:65534"))
         })
         .and_then(|_| {
+            // Executable by root and group 65534 only (the child's group): on a volume
+            // the copy is on the host for a moment, where no one else may run it.
             // SAFETY: fchmod takes an fd we own and a plain mode.
-            sys::cvt(unsafe { libc::syscall(libc::SYS_fchmod, fd, 0o4755) })
-                .map_err(|errno| Verdict::blocked(errno, "fchmod 04755 (the set-uid bit)"))
+            sys::cvt(unsafe { libc::syscall(libc::SYS_fchmod, fd, 0o4750) })
+                .map_err(|errno| Verdict::blocked(errno, "fchmod 04750 (the set-uid bit)"))
         })
         .and_then(|_| {
             file.sync_all().map_err(|err| {

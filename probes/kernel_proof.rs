@@ -30,12 +30,19 @@ pub fn anon_inode(fd: libc::c_long) -> Option<String> {
 
 /// A descriptor the call returned, proven to be `kind` before anything is done with it.
 /// `Err` is the verdict when it is not: a success the filter made up. Where /proc
-/// cannot show it, the descriptor is taken on the call's word, and the detail says so.
+/// cannot show it, the call's word stands only if no filter is installed that could
+/// have made it up; otherwise the verdict is indeterminate.
 pub fn proven_fd(fd: libc::c_long, kind: &str, what: &str) -> Result<Option<String>, Verdict> {
     if !std::path::Path::new("/proc/self/fd").is_dir() {
-        return Ok(Some(format!(
-            "no /proc to confirm that fd {fd} is a {kind}: taken on the call's word"
-        )));
+        return match crate::facts::seccomp_filtered() {
+            Some(false) => Ok(Some(format!(
+                "no /proc to confirm that fd {fd} is a {kind}, but no filter is installed to make a success up"
+            ))),
+            _ => Err(Verdict::indeterminate(
+                None,
+                format!("{what} returned {fd}, and without /proc nothing shows whether it is a {kind} or a success a filter made up"),
+            )),
+        };
     }
     match anon_inode(fd) {
         Some(name) if name == kind => Ok(None),
@@ -90,7 +97,7 @@ pub fn judged(
                 "{what}: a differently invalid second call got {first} too, which the kernel would not answer: the filter's fixed errno"
             ),
         ),
-        Second::Odd(how) => Verdict::error(
+        Second::Odd(how) => Verdict::indeterminate(
             Some(first),
             format!("{what}: {first}, then a second opinion that fits neither the kernel nor a fixed errno ({how})"),
         ),

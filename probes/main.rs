@@ -149,6 +149,30 @@ fn payload_path(argv0: Option<&OsString>) -> String {
 
 const SELF_EXE: &str = "/proc/self/exe";
 
+/// A set-uid run of this binary (fs.setuid's copy, run by the child that dropped to
+/// 65534) does one thing: report as that step's payload, once. Anything else started
+/// with privileges it was not given (a copy on a volume found from the host in the
+/// moment it exists) stops here: no suite, no probe, no resumed run.
+fn refuse_set_uid_runs(mode: &Mode) {
+    // SAFETY: getuid/geteuid/getgid/getegid have no preconditions and cannot fail.
+    let raised = unsafe { libc::getuid() != libc::geteuid() || libc::getgid() != libc::getegid() };
+    if !raised {
+        return;
+    }
+    let fs_setuid_payload = matches!(
+        mode,
+        Mode::Payload { step, once: true, .. }
+            if breakout_wire::probe_id::ProbeId::of_step(step).0
+                == Some(breakout_wire::probe_id::ProbeId::FsSetuid)
+    );
+    if !fs_setuid_payload {
+        eprintln!(
+            "breakout-probe: started set-uid or set-gid: only fs.setuid's payload may run so"
+        );
+        std::process::exit(2);
+    }
+}
+
 fn main() {
     let argv: Vec<OsString> = std::env::args_os().collect();
     let words: Result<Vec<String>, _> = argv
@@ -170,6 +194,7 @@ fn main() {
             std::process::exit(2);
         }
     };
+    refuse_set_uid_runs(&mode);
     let payload = payload_path(argv.first());
     let (Mode::Run(inv) | Mode::Payload { inv, .. } | Mode::Handoff { inv, .. }) = &mode;
     facts::set_sandbox(inv.sandbox.as_deref());

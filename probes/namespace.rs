@@ -217,12 +217,18 @@ fn unshare(flags: u64, call: &str, what: &str) -> Verdict {
                 before.display(),
                 after.display()
             )),
-            _ => Verdict::escaped(match crate::facts::sandbox() {
-                Some(kernel) => format!("{call}: the runner is now in {what} of {kernel}'s"),
-                None => format!(
-                    "{call}: the runner is now in {what} (no /proc/self/ns to confirm it: taken on the call's word)"
+            _ => match (crate::facts::sandbox(), crate::facts::seccomp_filtered()) {
+                (Some(kernel), _) => {
+                    Verdict::escaped(format!("{call}: the runner is now in {what} of {kernel}'s"))
+                }
+                (None, Some(false)) => Verdict::escaped(format!(
+                    "{call}: the runner is now in {what} (no /proc/self/ns to confirm it, but no filter is installed to make a success up)"
+                )),
+                (None, _) => Verdict::indeterminate(
+                    None,
+                    format!("{call} returned success, and without /proc/self/ns nothing shows whether the namespace changed or a filter made the success up"),
                 ),
-            }),
+            },
         },
         Err(e) => noted_userns_limit(Verdict::blocked(e, call), e),
     }

@@ -47,6 +47,9 @@ pub enum Outcome {
     NotApplicable,
     /// The probe could not tell: it failed, hung, or its container died oddly.
     Error,
+    /// The probe ran, but nothing could prove either way what stopped or let through
+    /// its call (an answer a filter could have imitated, with no second opinion).
+    Indeterminate,
     /// The probe never ran: its container did not start or the run was interrupted.
     NotRun,
 }
@@ -59,6 +62,7 @@ impl Outcome {
             Outcome::Contained => "contained",
             Outcome::NotApplicable => "not-applicable",
             Outcome::Error => "error",
+            Outcome::Indeterminate => "indeterminate",
             Outcome::NotRun => "not-run",
         }
     }
@@ -277,6 +281,8 @@ pub struct Summary {
     pub contained: usize,
     pub not_applicable: usize,
     pub error: usize,
+    /// Nothing could prove either way.
+    pub indeterminate: usize,
     pub not_run: usize,
     pub start_failures: usize,
 }
@@ -295,6 +301,7 @@ impl Summary {
                     Outcome::Contained => s.contained += 1,
                     Outcome::NotApplicable => s.not_applicable += 1,
                     Outcome::Error => s.error += 1,
+                    Outcome::Indeterminate => s.indeterminate += 1,
                     Outcome::NotRun => s.not_run += 1,
                 }
             }

@@ -62,9 +62,11 @@ fn cell(v: Option<&Verdict>) -> Cell {
                 // ANSI red (31), as the lines around the grid.
                 Outcome::Escaped => cell.fg(Color::DarkRed).add_attribute(Attribute::Bold),
                 Outcome::NotRun => cell.add_attribute(Attribute::Dim),
-                Outcome::Blocked | Outcome::Contained | Outcome::NotApplicable | Outcome::Error => {
-                    cell
-                }
+                Outcome::Blocked
+                | Outcome::Contained
+                | Outcome::NotApplicable
+                | Outcome::Error
+                | Outcome::Indeterminate => cell,
             }
         }
     }
@@ -145,11 +147,13 @@ impl Report {
         }
         let s = &self.summary;
         let containers: u32 = self.runs.iter().map(|r| r.containers).sum();
-        let contained = if s.contained > 0 {
-            format!(", {} contained in a sandbox kernel", s.contained)
-        } else {
-            String::new()
-        };
+        let mut contained = String::new();
+        if s.contained > 0 {
+            contained.push_str(&format!(", {} contained in a sandbox kernel", s.contained));
+        }
+        if s.indeterminate > 0 {
+            contained.push_str(&format!(", {} indeterminate", s.indeterminate));
+        }
         let _ = writeln!(
             out,
             "summary: {} escaped, {} blocked{contained}, {} not-applicable, {} error, {} not-run; {} start failure(s); {} container(s){}",

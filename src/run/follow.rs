@@ -263,6 +263,7 @@ fn handle_line(text: &str, follow: &Follow, verdicts: &mut Decided, out: &mut Co
                 ProbeOutcome::Escaped => Outcome::Escaped,
                 ProbeOutcome::Blocked => Outcome::Blocked,
                 ProbeOutcome::NotApplicable => Outcome::NotApplicable,
+                ProbeOutcome::Indeterminate => Outcome::Indeterminate,
                 ProbeOutcome::Error => Outcome::Error,
             };
             // The runner's words, which quote what the image holds (paths, errors):

@@ -17,6 +17,7 @@ const OUTCOMES: &[Outcome] = &[
     Outcome::Contained,
     Outcome::NotApplicable,
     Outcome::Error,
+    Outcome::Indeterminate,
     Outcome::NotRun,
 ];
 

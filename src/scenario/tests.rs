@@ -259,7 +259,7 @@ fn error_bad_outcome_string() {
         43,
         "expect.goals.exec",
         "unknown expected verdict \"denied:EPERM\", expected any or an outcome (escaped, blocked, \
-         contained, not-applicable, error, not-run)",
+         contained, not-applicable, error, indeterminate, not-run)",
     );
     assert_parse_error(
         r#"{"runtimes": ["runc"], "expect": {"default": "any:EPERM"}}"#,

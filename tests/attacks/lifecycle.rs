@@ -43,7 +43,81 @@ pub fn trials() -> Trials {
             RUNC,
             a_duplicate_verdict_line_changes_nothing,
         ),
+        (
+            "a_set_uid_copy_of_the_runner_runs_nothing_but_its_report",
+            &[Need::Root],
+            a_set_uid_copy_of_the_runner_runs_nothing_but_its_report,
+        ),
     ]
+}
+
+/// fs.setuid leaves a set-uid-root copy of the runner on a mount for a moment; on a
+/// volume that is the host's directory. Someone who runs it from the host with other
+/// arguments must get nothing of root: no suite, no probe, only the payload's report.
+fn a_set_uid_copy_of_the_runner_runs_nothing_but_its_report() -> TestResult {
+    use std::os::unix::fs::{chown, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let scratch = Scratch::new("suid");
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = scratch.path().join("breakout-probe");
+    std::fs::copy(env!("CARGO_BIN_EXE_breakout-probe"), &copy).unwrap();
+    chown(&copy, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let marker_dir = scratch.sub("target");
+    std::fs::set_permissions(&marker_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        Command::new(&copy)
+            .args(args)
+            .uid(65534)
+            .gid(65534)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // The suite, with a probe that would write into a directory only root may write.
+    let mount = marker_dir.display().to_string();
+    let run = as_nobody(&[
+        "run",
+        "--nonce",
+        "n1",
+        "--mount",
+        &mount,
+        "--probes",
+        "fs.write-mount",
+    ]);
+    assert_eq!(run.status.code(), Some(2), "{run:?}");
+    assert!(String::from_utf8_lossy(&run.stderr).contains("only fs.setuid's payload"));
+    assert!(run.stdout.is_empty(), "{run:?}");
+    let other_payload = as_nobody(&[
+        "payload",
+        "--step",
+        "exec.execve",
+        "--nonce",
+        "n1",
+        "--probes",
+        "exec.execve",
+    ]);
+    assert_eq!(other_payload.status.code(), Some(2), "{other_payload:?}");
+    assert_eq!(std::fs::read_dir(&marker_dir).unwrap().count(), 0);
+    // What fs.setuid itself asks for still runs, and says it has euid 0.
+    let step = format!("fs.setuid@{mount}");
+    let report = as_nobody(&[
+        "payload",
+        "--step",
+        &step,
+        "--once",
+        "--nonce",
+        "n1",
+        "--probes",
+        "fs.setuid",
+    ]);
+    assert_eq!(report.status.code(), Some(0), "{report:?}");
+    let stdout = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        stdout.contains("\"outcome\":\"escaped\"") && stdout.contains("euid 0"),
+        "{stdout}"
+    );
+    Ok(())
 }
 
 /// What a run recorded in `ledger`: (netns names, run dir, state dir).

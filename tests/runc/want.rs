@@ -56,6 +56,11 @@ pub const fn not_applicable_any() -> Want {
     want(Outcome::NotApplicable, Mechanism::Any)
 }
 
+/// Nothing could prove either way (an answer a filter could imitate).
+pub const fn indeterminate(mechanism: &'static str) -> Want {
+    want(Outcome::Indeterminate, Mechanism::Is(mechanism))
+}
+
 pub const fn error(mechanism: &'static str) -> Want {
     want(Outcome::Error, Mechanism::Is(mechanism))
 }

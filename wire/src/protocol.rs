@@ -89,6 +89,9 @@ pub enum ProbeOutcome {
     Blocked,
     NotApplicable,
     Error,
+    /// The call's answer could be the kernel's or a filter's, and nothing else could
+    /// tell: no claim either way.
+    Indeterminate,
 }
 
 /// One event as the runner emits it.
