@@ -12,6 +12,7 @@
 
 use crate::attempts::FAKE_SUCCESS;
 use crate::ctx::Verdict;
+use crate::facts::{syscall_built, sysctl};
 use crate::sys::Errno;
 
 /// The anonymous inode a descriptor refers to (`io_uring`, `userfaultfd`,
@@ -112,4 +113,79 @@ pub fn not_the_kernel(what: &str, errno: Errno, because: &str) -> Verdict {
         errno,
         &format!("{what}: {because}, so the kernel would not answer {errno}: the filter did"),
     )
+}
+
+// The verdicts and notes every kernel probe words the same way.
+
+/// A success the kernel never gives: the filter made it up (`errnoRet` 0).
+pub fn faked(what: &str) -> Verdict {
+    Verdict::blocked_as(
+        FAKE_SUCCESS.to_string(),
+        format!("{what}, which the kernel never answers: the filter made the success up"),
+    )
+}
+
+pub fn with_note(mut verdict: Verdict, note: Option<String>) -> Verdict {
+    if let Some(note) = note {
+        verdict.detail.push_str("; ");
+        verdict.detail.push_str(&note);
+    }
+    verdict
+}
+
+/// Escaped as far as the attack surface goes (`reachable`): the call reached the
+/// kernel's own argument checks. That is not the feature being usable: the kernel may
+/// still refuse what a real attempt asks for (a map under unprivileged_bpf_disabled).
+pub fn reached(what: &str, errno: Errno) -> Verdict {
+    let mut v = Verdict::escaped(format!(
+        "{what} reached the kernel: {errno} is the kernel refusing the arguments, past the seccomp and capability checks"
+    ));
+    v.mechanism = Some(REACHABLE.to_string());
+    v
+}
+
+/// The mechanism of an escape that reached the kernel's surface without using it.
+pub const REACHABLE: &str = "reachable";
+
+/// A kernel without `syscall` answers ENOSYS before any check of its own, so any other
+/// refusal came from the filter.
+pub fn not_built_note(syscall: &str, option: &str) -> Option<String> {
+    (syscall_built(syscall) == Some(false)).then(|| {
+        format!(
+            "this kernel is built without {option} and would answer ENOSYS, so the filter answered"
+        )
+    })
+}
+
+/// The running kernel's (major, minor) version.
+pub fn kernel_version() -> Option<(u32, u32)> {
+    let release = sysctl("kernel/osrelease")?;
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// Appends a note on who refused to a verdict's detail. With no filter installed no note
+/// may blame one: the kernel (or the sandbox's) refused it itself.
+pub fn noted(mut verdict: Verdict, note: Option<String>) -> Verdict {
+    let note = match (note, crate::facts::seccomp_filtered()) {
+        (Some(n), Some(false)) if n.contains("the filter") => Some(format!(
+            "no seccomp filter is installed: {} refused it itself",
+            crate::facts::sandbox().unwrap_or("the kernel")
+        )),
+        (note, _) => note,
+    };
+    if let Some(note) = note {
+        verdict.detail.push_str("; ");
+        verdict.detail.push_str(&note);
+    }
+    verdict
+}
+
+pub fn close(fd: libc::c_long) {
+    // SAFETY: `fd` was returned by the kernel to this probe and is closed exactly once.
+    unsafe {
+        libc::close(fd as libc::c_int);
+    }
 }

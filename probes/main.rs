@@ -27,6 +27,7 @@ mod fs_mount;
 mod fs_setuid;
 mod ipc;
 mod kernel;
+mod kernel_load;
 mod kernel_proof;
 mod kernel_ptrace;
 mod namespace;

@@ -6,8 +6,8 @@ use breakout_wire::protocol::split_step;
 
 use crate::ctx::{Ctx, Impl, Verdict};
 use crate::{
-    exec, exec_mount, exec_routes, fs, fs_mount, fs_setuid, ipc, kernel, kernel_ptrace, namespace,
-    net, net_i386, net_socket, net_uring, spawn,
+    exec, exec_mount, exec_routes, fs, fs_mount, fs_setuid, ipc, kernel, kernel_load,
+    kernel_ptrace, namespace, net, net_i386, net_socket, net_uring, spawn,
 };
 
 /// The implementation of each catalog id: every goal's module answers for its own ids.
@@ -21,10 +21,10 @@ fn implementation(id: ProbeId) -> Impl {
         ProbeId::KernelPtrace => Impl::Once(kernel_ptrace::ptrace),
         ProbeId::KernelProcessVmWritev => Impl::Once(kernel::process_vm_writev),
         ProbeId::KernelPersonality => Impl::Once(kernel::personality),
-        ProbeId::KernelUselib => Impl::Once(kernel::uselib),
-        ProbeId::KernelInitModule => Impl::Once(kernel::init_module),
-        ProbeId::KernelKexecLoad => Impl::Once(kernel::kexec_load),
-        ProbeId::KernelReboot => Impl::Once(kernel::reboot),
+        ProbeId::KernelUselib => Impl::Once(kernel_load::uselib),
+        ProbeId::KernelInitModule => Impl::Once(kernel_load::init_module),
+        ProbeId::KernelKexecLoad => Impl::Once(kernel_load::kexec_load),
+        ProbeId::KernelReboot => Impl::Once(kernel_load::reboot),
         ProbeId::IpcSysvShm => Impl::Once(ipc::sysv_shm),
         ProbeId::IpcWriteDevShm => Impl::Once(ipc::write_dev_shm),
         ProbeId::SpawnFork => Impl::Once(spawn::fork),
