@@ -7,5 +7,6 @@ pub mod catalog;
 pub mod faults;
 pub mod names;
 pub mod probe_id;
+pub mod probe_info;
 pub mod protocol;
 pub mod routes;
