@@ -64,7 +64,8 @@ pub fn setuid(ctx: &Ctx, mount: &str) -> Verdict {
     }
 }
 
-/// Copies the payload to `copy`, owned by 0:65534, mode 04750. The set-uid bit is set last:
+/// Copies the payload to `copy`, owned by 0:65534 with mode 04750 (0:0 and 04711
+/// without CAP_CHOWN). The set-uid bit is set last:
 /// chown clears it. Everything but a mount that cannot be written is a verdict of its own.
 fn make_setuid_copy(payload: &str, copy: &Path, mount: &str) -> Result<(), Verdict> {
     let image = std::fs::read(payload).map_err(|err| {
@@ -91,16 +92,25 @@ fn make_setuid_copy(payload: &str, copy: &Path, mount: &str) -> Result<(), Verdi
         .write_all(&image)
         .map_err(|err| Verdict::error(Errno::from_io(&err), format!("writing the copy: {err}")))
         .and_then(|()| {
-            // SAFETY: fchown takes an fd we own and two plain ids.
-            sys::cvt(unsafe { libc::syscall(libc::SYS_fchown, fd, 0, NOBODY) })
-                .map_err(|errno| Verdict::blocked(errno, "fchown of the copy to 0:65534"))
-        })
-        .and_then(|_| {
             // Executable by root and group 65534 only (the child's group): on a volume
-            // the copy is on the host for a moment, where no one else may run it.
+            // the copy is on the host for a moment, where no one else should run it.
+            // Without CAP_CHOWN the group cannot be given away; the copy stays 0:0 and
+            // only executable (04711) by others. Either way a set-uid run of the runner
+            // does nothing but this step's report (`refuse_set_uid_runs`).
+            // SAFETY: fchown takes an fd we own and two plain ids.
+            let grouped = unsafe { libc::syscall(libc::SYS_fchown, fd, 0, NOBODY) } == 0;
+            let mode = if grouped {
+                0o4750
+            } else {
+                // SAFETY: as above; 0:0 is the creator's own ids here (root).
+                sys::cvt(unsafe { libc::syscall(libc::SYS_fchown, fd, 0, 0) })
+                    .map_err(|errno| Verdict::blocked(errno, "fchown of the copy to 0:0"))?;
+                0o4711
+            };
             // SAFETY: fchmod takes an fd we own and a plain mode.
-            sys::cvt(unsafe { libc::syscall(libc::SYS_fchmod, fd, 0o4750) })
-                .map_err(|errno| Verdict::blocked(errno, "fchmod 04750 (the set-uid bit)"))
+            sys::cvt(unsafe { libc::syscall(libc::SYS_fchmod, fd, mode) }).map_err(|errno| {
+                Verdict::blocked(errno, &format!("fchmod {mode:#o} (the set-uid bit)"))
+            })
         })
         .and_then(|_| {
             file.sync_all().map_err(|err| {
@@ -143,9 +153,10 @@ fn run_as_nobody(ctx: &Ctx, step: &str, copy: &Path, mount: &str) -> Verdict {
         Ok(ChildEnd::Exited(0)) => Verdict::already_reported(format!(
             "the set-uid copy on {mount} ran as uid 65534 and reported"
         )),
-        Ok(ChildEnd::Exited(DROP_FAILED)) => Verdict::error(
+        // Without CAP_SETUID/CAP_SETGID there is no unprivileged process to run the copy.
+        Ok(ChildEnd::Exited(DROP_FAILED)) => Verdict::not_applicable(
             None,
-            "the child could not drop to uid 65534 (setgroups/setgid/setuid failed)",
+            "the child could not drop to uid 65534 (setgroups/setgid/setuid failed: no CAP_SETUID or CAP_SETGID?)",
         ),
         Ok(ChildEnd::Exited(code)) if code > EXEC_FAILED && code < DROP_FAILED => {
             exec_refused(Errno(code - EXEC_FAILED), copy, mount)

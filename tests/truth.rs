@@ -452,6 +452,27 @@ const CASES: &[Case] = &[
             row("namespace.unshare-mount", "escaped"),
         ],
     },
+    // A probe's helpers may not depend on calls a profile denies: kernel.ptrace's
+    // child must wait to be attached to even when getppid fails (crun: runc's own
+    // start needs getppid).
+    Case {
+        name: "ptrace_helper_lives_without_getppid",
+        needs: &[Need::Runtime("crun")],
+        profile: Profile::Inline(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]}"#,
+        ),
+        args: &["--runtime", "crun", "--probe", "kernel.ptrace"],
+        rows: &[row("kernel.ptrace", "escaped")],
+    },
+    Case {
+        name: "ptrace_denied_blocks",
+        needs: &[Need::Runtime("crun")],
+        profile: Profile::Inline(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getppid", "ptrace"], "action": "SCMP_ACT_ERRNO"}]}"#,
+        ),
+        args: &["--runtime", "crun", "--probe", "kernel.ptrace"],
+        rows: &[by("kernel.ptrace", "blocked", "EPERM")],
+    },
 ];
 
 /// Docker's default profile; `native_only` drops its i386 and x32 architectures.
