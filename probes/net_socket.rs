@@ -3,11 +3,15 @@
 //! x86_64 `socket`, the i386 `socket` and `socketcall(SYS_SOCKET)` (whose arguments sit
 //! in memory, where an argument rule cannot look), and the x32 `socket`.
 //!
+//! Last, the socket is asked of io_uring (`IORING_OP_SOCKET`, Linux 5.19): the kernel
+//! makes it inside the ring, and no socket system call is made at all.
+//!
 //! A descriptor proves nothing by itself (a filter can return 0, which is stdin): a
 //! route gets through only when the kernel says the descriptor is a socket of the family
 //! (`SO_DOMAIN`).
 
 use breakout_wire::catalog::ProbeId;
+use io_uring::{opcode, IoUring};
 
 use crate::attempts::{self, Came, Tried};
 use crate::ctx::{Ctx, Verdict};
@@ -70,6 +74,7 @@ fn every_route(id: ProbeId, family: Family, after: &str) -> Verdict {
                 })
             },
             &|| x32(family),
+            &|| uring(family),
         ],
     )
 }
@@ -211,4 +216,48 @@ fn x32(family: Family) -> Tried {
         });
         came(made.map(|fd| fd as u32), family)
     })
+}
+
+/// `IORING_OP_SOCKET` on a ring of its own. A kernel without the operation (before 5.19)
+/// answers EINVAL in the completion: the route does not exist there.
+fn uring(family: Family) -> Tried {
+    let what = "IORING_OP_SOCKET";
+    let mut ring = match IoUring::new(2) {
+        Ok(ring) => ring,
+        Err(err) => {
+            let errno = Errno::from_io(&err).unwrap_or(Errno(libc::EIO));
+            return Tried::stopped(errno, "io_uring_setup");
+        }
+    };
+    let entry = opcode::Socket::new(
+        family.domain,
+        family.kind | libc::SOCK_CLOEXEC,
+        family.protocol,
+    )
+    .build()
+    .user_data(1);
+    // SAFETY: the entry owns no buffers; the ring outlives the submission.
+    if unsafe { ring.submission().push(&entry) }.is_err() {
+        return Tried::Unclear(format!("{what}: the submission queue is full"));
+    }
+    if let Err(err) = ring.submit_and_wait(1) {
+        let errno = Errno::from_io(&err).unwrap_or(Errno(libc::EIO));
+        return Tried::stopped(errno, "io_uring_enter");
+    }
+    let Some(done) = ring.completion().next() else {
+        return Tried::Unclear(format!("{what}: no completion"));
+    };
+    match done.result() {
+        fd if fd >= 0 => {
+            let proof = proven(fd, family);
+            // SAFETY: the descriptor the ring made for us, closed once.
+            unsafe { libc::close(fd) };
+            match proof {
+                Ok(()) => Tried::Through("the ring made a socket of the family".to_string()),
+                Err(errno) => faked(what, libc::c_long::from(fd), errno),
+            }
+        }
+        e if -e == libc::EINVAL => Tried::Absent(format!("{what}: not in this kernel (EINVAL)")),
+        e => absent_or_stopped(Errno(-e), what),
+    }
 }

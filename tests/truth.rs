@@ -473,6 +473,31 @@ const CASES: &[Case] = &[
         args: &["--runtime", "crun", "--probe", "kernel.ptrace"],
         rows: &[by("kernel.ptrace", "blocked", "EPERM")],
     },
+    // io_uring makes sockets without the socket call (IORING_OP_SOCKET, Linux 5.19):
+    // a rule on socket's family does not see it; only denying io_uring closes it.
+    Case {
+        name: "vsock_family_rule_leaks_through_io_uring",
+        needs: &[],
+        profile: Profile::Inline(concat!(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "#,
+            r#""syscalls": [{"names": ["socket"], "action": "SCMP_ACT_ERRNO", "#,
+            r#""args": [{"index": 0, "value": 40, "op": "SCMP_CMP_EQ"}]}]}"#
+        )),
+        args: &["--probe", "net.vsock"],
+        rows: &[via("net.vsock", "IORING_OP_SOCKET", "reported")],
+    },
+    Case {
+        name: "vsock_family_rule_with_io_uring_denied_blocks",
+        needs: &[],
+        profile: Profile::Inline(concat!(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "#,
+            r#""syscalls": [{"names": ["socket"], "action": "SCMP_ACT_ERRNO", "#,
+            r#""args": [{"index": 0, "value": 40, "op": "SCMP_CMP_EQ"}]}, "#,
+            r#"{"names": ["io_uring_setup"], "action": "SCMP_ACT_ERRNO"}]}"#
+        )),
+        args: &["--probe", "net.vsock"],
+        rows: &[by("net.vsock", "blocked", "EPERM")],
+    },
 ];
 
 /// Docker's default profile; `native_only` drops its i386 and x32 architectures.

@@ -235,7 +235,8 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
         // An AF_VSOCK socket needs no capability and no route: only a filter on socket's
-        // family stops it, and that filter leaves the other families alone.
+        // family stops it, together with io_uring (whose socket operation makes no
+        // socket call), and that filter leaves the other families alone.
         case(
             "net_vsock_socket_family_filter",
             RUNC,
@@ -248,7 +249,8 @@ pub fn cases() -> Vec<Case> {
                         "defaultAction": "SCMP_ACT_ALLOW",
                         "syscalls": [{"names": ["socket"], "action": "SCMP_ACT_ERRNO",
                                       "args": [{"index": 0, "value": libc::AF_VSOCK,
-                                                "op": "SCMP_CMP_EQ"}]}]
+                                                "op": "SCMP_CMP_EQ"}]},
+                                     {"names": ["io_uring_setup"], "action": "SCMP_ACT_ERRNO"}]
                     }))
                     .code(1)
                     .verdicts([("net.vsock", EPERM), ("net.raw-socket", escaped())]),

@@ -120,7 +120,8 @@ macro_rules! one {
 }
 
 /// The routes to a socket of one family: the x86_64 call, the i386 call and the i386
-/// multiplexer (whose arguments are in memory, out of a filter's sight), the x32 call.
+/// multiplexer (whose arguments are in memory, out of a filter's sight), the x32 call,
+/// and io_uring's socket operation (no socket call at all).
 macro_rules! socket_routes {
     ($domain:expr, $kind:expr, $protocol:expr) => {
         const {
@@ -156,6 +157,10 @@ macro_rules! socket_routes {
                         args: &[(0, $domain), (1, $kind), (2, $protocol)],
                     }],
                 },
+                native!(
+                    "IORING_OP_SOCKET",
+                    &[call!("io_uring_setup"), call!("io_uring_enter")],
+                ),
             ]
         }
     };
