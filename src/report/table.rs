@@ -144,6 +144,26 @@ impl Report {
                     }
                 );
             }
+            // Which of a technique's routes got through, where it has more than one.
+            for v in run
+                .verdicts
+                .iter()
+                .filter(|v| v.outcome == Outcome::Escaped)
+            {
+                let several = crate::catalog::find(&v.probe).is_some_and(|p| p.routes().len() > 1);
+                if let (Some(route), true) = (&v.route, several) {
+                    let _ = writeln!(
+                        out,
+                        "  {} got through by {route}{}",
+                        v.step(),
+                        if self.runs.len() > 1 {
+                            format!(" ({})", run.runtime.name)
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+            }
         }
         let s = &self.summary;
         let containers: u32 = self.runs.iter().map(|r| r.containers).sum();
