@@ -188,7 +188,8 @@ const CASES: &[Case] = &[
         needs: &[],
         profile: Profile::Inline(concat!(
             r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": ["#,
-            r#"{"names": ["socket", "socketcall"], "action": "SCMP_ACT_ERRNO", "errnoRet": 0}]}"#
+            r#"{"names": ["socket", "socketcall"], "action": "SCMP_ACT_ERRNO", "errnoRet": 0}, "#,
+            r#"{"names": ["io_uring_setup"], "action": "SCMP_ACT_ERRNO"}]}"#
         )),
         args: &["--probe", "net.vsock", "--probe", "net.packet-socket"],
         rows: &[
