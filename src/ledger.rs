@@ -130,7 +130,7 @@ fn plausible(record: &Record) -> bool {
 /// file that is not locked yet (and would take it for a dead owner's).
 fn take_owner_lock() -> io::Result<Owner> {
     let dir = ledger_dir()?;
-    let token = crate::bundle::unique_token();
+    let token = crate::names::unique_token();
     let hidden = dir.join(format!(".new-{token}"));
     let lock = fs::OpenOptions::new()
         .write(true)
@@ -179,7 +179,7 @@ impl Entry {
     pub fn create(run_dir: &Path, state: &Path) -> Option<Entry> {
         let owner = owner()?;
         let dir = ledger_dir().ok()?;
-        let token = crate::bundle::unique_token();
+        let token = crate::names::unique_token();
         let entry = Entry {
             path: dir.join(format!("run-{token}.json")),
             record: Record {

@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod facts;
 mod json;
 pub mod ledger;
+pub mod names;
 pub mod profile;
 pub mod progress;
 pub use breakout_wire::protocol;

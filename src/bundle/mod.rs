@@ -18,7 +18,6 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use oci_spec::runtime::Spec;
 
@@ -222,33 +221,7 @@ pub struct RunDir {
     ledger: Option<crate::ledger::Entry>,
 }
 
-static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Where runtime state directories go: `/run/breakout/TOKEN`.
-pub const SHORT_STATE_BASE: &str = "/run/breakout";
-
-/// A run-unique token: process id (so a run's traces can be told apart), a counter
-/// and 64 random bits (so that no one can guess a name and take it first).
-pub fn unique_token() -> String {
-    let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{}-{}-{:016x}", std::process::id(), n, random_u64())
-}
-
-/// 64 bits from the kernel's random source.
-pub fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    // getrandom(2) for 8 bytes from the urandom pool neither blocks (after boot) nor
-    // comes back short; on the impossible failure the clock still varies the value.
-    let got = rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty());
-    if !matches!(got, Ok(n) if n == bytes.len()) {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        bytes = nanos.to_le_bytes();
-    }
-    u64::from_le_bytes(bytes)
-}
+pub use crate::names::{random_u64, unique_token, SHORT_STATE_BASE};
 
 /// Creates `path` as a new directory of root's alone (0700): never one that exists
 /// already (another user's, or a link), which `create_dir_all` would accept.

@@ -244,8 +244,7 @@ impl Runtime {
         )
             .hash(&mut h);
         Some(
-            Path::new(crate::bundle::SHORT_STATE_BASE)
-                .join(format!(".version-{:016x}", h.finish())),
+            Path::new(crate::names::SHORT_STATE_BASE).join(format!(".version-{:016x}", h.finish())),
         )
     }
 
