@@ -255,6 +255,7 @@ mod tests {
             probes: vec!["exec.execve".into(), "fs.exec-mount".into()],
             fault: None,
             sandbox: None,
+            hold: false,
         }
     }
 

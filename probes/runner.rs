@@ -45,6 +45,9 @@ pub fn run_suite(ctx: &Ctx, after: Option<&str>) {
         }
     }
     ctx.out.emit(Event::Done);
+    if ctx.inv.hold {
+        hold_until_released();
+    }
 }
 
 /// The fault the invocation asks for, if any (one the harness validated).
@@ -109,6 +112,21 @@ pub fn inject_garbage(ctx: &Ctx) {
         ctx.out
             .raw(&"x".repeat(breakout_wire::protocol::MAX_LINE * 2));
         ctx.out.raw(r#"{"v":2,"event":"verdict","step":"not.planned","outcome":"escaped","mechanism":null,"detail":"","nonce":null}"#);
+    }
+}
+
+/// Stays until stdin is closed (the harness read `done`), then returns. A read that
+/// fails ends the wait too: nothing is left to wait for.
+fn hold_until_released() {
+    let mut buf = [0u8; 64];
+    loop {
+        // SAFETY: reads into a buffer of ours of the length passed.
+        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+        if n == 0
+            || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted)
+        {
+            return;
+        }
     }
 }
 

@@ -447,10 +447,17 @@ const CASES: &[Case] = &[
             "--probe",
             "namespace.unshare-mount",
         ],
+        // The host sees the runner in the namespaces it says it moved to: witnessed.
         rows: &[
             by("fs.proc-sys", "blocked", "EROFS"),
-            row("namespace.unshare-user", "escaped"),
-            row("namespace.unshare-mount", "escaped"),
+            Row {
+                evidence: Some("witnessed"),
+                ..row("namespace.unshare-user", "escaped")
+            },
+            Row {
+                evidence: Some("witnessed"),
+                ..row("namespace.unshare-mount", "escaped")
+            },
         ],
     },
     // A probe's helpers may not depend on calls a profile denies: kernel.ptrace's

@@ -44,6 +44,11 @@ pub(super) struct ContainerOutcome {
     /// Notes past [`MAX_NOTES`], counted rather than kept: a flooding container must
     /// not flood the harness's own output.
     pub(super) notes_dropped: usize,
+    /// The runtime process to look for the container's init below, where the host's
+    /// view of its namespaces means something (see `nsview`).
+    pub(super) runtime_pid: Option<i32>,
+    /// The container's init, found when the runner said hello.
+    pub(super) init: Option<super::nsview::Init>,
 }
 
 pub(super) const MAX_NOTES: usize = 20;
@@ -105,6 +110,9 @@ pub(super) fn run_container(
     let mut deadline = Instant::now() + timeout;
     let mut watching: Option<String> = None;
     let mut out = ContainerOutcome::default();
+    if matches!(launch, Launch::Oci) && runtime.kind.sandbox_kernel.is_none() {
+        out.runtime_pid = container.runtime_pid();
+    }
     let mut exit_seen_at: Option<Instant> = None;
     loop {
         // A line, the end of the output and the runtime's exit (its pidfd) each wake
@@ -126,6 +134,10 @@ pub(super) fn run_container(
                 start.chars().take(80).collect::<String>()
             )),
         });
+        // Everything the runner said is read: it may end (it holds after `done`).
+        if out.done {
+            container.release();
+        }
         // After a handoff, the image's program owns the process; its payload's proof
         // comes on stderr. Once it came, the step is decided: the container gets a
         // moment to end by itself, then it is ended (a program of the image may hang).
@@ -192,6 +204,35 @@ pub(super) fn run_container(
     Ok(out)
 }
 
+/// An escape out of a namespace, checked on the host: the runner says which namespace
+/// it moved to, and the host sees it there (witnessed). Otherwise (a child moved, not
+/// the runner) the verdict stays the runner's word, with what the host sees.
+fn namespace_witness(verdict: Verdict, init: Option<super::nsview::Init>) -> Verdict {
+    use super::nsview;
+    let kind = crate::catalog::find(&verdict.probe).and_then(nsview::kind_of);
+    let (Some(kind), Some(init), Outcome::Escaped) = (kind, init, verdict.outcome) else {
+        return verdict;
+    };
+    match (nsview::claimed_link(&verdict.detail, kind), init.link(kind)) {
+        (Some(claimed), Some(now)) if claimed == now => Verdict {
+            detail: format!(
+                "{}; the harness sees /proc/{}/ns/{kind} name {now} on the host",
+                verdict.detail, init.pid
+            ),
+            ..verdict
+        }
+        .evidence(crate::report::Evidence::Witnessed),
+        (_, Some(now)) => Verdict {
+            detail: format!(
+                "{}; on the host the runner's /proc/{}/ns/{kind} names {now}",
+                verdict.detail, init.pid
+            ),
+            ..verdict
+        },
+        (_, None) => verdict,
+    }
+}
+
 /// Looks on the container's stderr for the proof of a payload that a program of the
 /// image started in handoff step `step` (see `protocol::HANDOFF_PROOF`).
 fn watch_handoff(pipes: &mut collector::Pipes, nonce: &str, step: &str) {
@@ -218,6 +259,7 @@ fn handle_line(text: &str, follow: &Follow, verdicts: &mut Decided, out: &mut Co
                 out.note("the runner greeted with another container's nonce".to_string());
             }
             out.hello = true;
+            out.init = out.runtime_pid.and_then(super::nsview::Init::find);
         }
         Event::Start { step } => {
             if all_steps.contains(&step) && !verdicts.contains(&step) {
@@ -272,6 +314,7 @@ fn handle_line(text: &str, follow: &Follow, verdicts: &mut Decided, out: &mut Co
                 Verdict::new(runtime, &step, outcome, crate::sanitize::untrusted(&detail))
                     .mechanism(mechanism.as_deref().map(crate::sanitize::untrusted))
                     .route(route.as_deref());
+            let verdict = namespace_witness(verdict, out.init);
             match witness.judge(verdict, nonce, payload_nonce.as_deref(), Instant::now()) {
                 Judged::Final(verdict) => verdicts.decide(verdict),
                 Judged::Pending(pending) => out.pending.push((step.clone(), pending)),

@@ -18,6 +18,7 @@ pub mod collector;
 mod follow;
 mod matrix;
 pub mod netns;
+mod nsview;
 mod plan;
 mod rejected;
 mod settle;
@@ -372,6 +373,9 @@ fn one_container(
         probes: plan.probe_ids(),
         fault: plan.fault.clone(),
         sandbox: runtime.kind.sandbox_kernel.map(str::to_string),
+        // An OCI runtime's container is followed below our own child: the runner holds
+        // after `done` so that its namespaces can be read on the host (see `nsview`).
+        hold: runtime.engine().is_none(),
     };
     let netns = stage.bridge.as_ref().map(|b| b.container_path());
     let inputs = plan::spec_inputs(

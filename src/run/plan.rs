@@ -162,6 +162,7 @@ pub fn emit_bundle(plan: &Plan, dir: &Path) -> Result<Option<String>, RunError> 
         probes: plan.probes.iter().map(|p| p.id.to_string()).collect(),
         fault: plan.fault.clone(),
         sandbox: None,
+        hold: false,
     };
     // A key of its own, in config.json (the bundle's, written root-only).
     let key = Key::random().map_err(RunError::Key)?;

@@ -137,6 +137,8 @@ impl Witness<'_> {
             (WitnessKind::RootfsMarker, _) => {
                 self.take_marker(&self.rootfs_writes, nonce, &verdict.step())
             }
+            // Seen on the host already, where the line came in (`follow::namespace_witness`).
+            (WitnessKind::Namespace, _) => verdict.evidence == Some(Evidence::Witnessed),
             (WitnessKind::MountMarker, Some(target)) => match self.settings.host_source(target) {
                 Some(source) => self.take_marker(source, nonce, &verdict.step()),
                 None => false,

@@ -31,9 +31,23 @@ pub struct Container {
     pub(super) exit: Option<Exit>,
     /// We had to kill it: the runtime may not have cleaned up after itself.
     pub(super) killed: bool,
+    /// The write end of the container's stdin: never written; closing it tells a
+    /// runner that holds after `done` (`--hold`) that the harness has read it all.
+    pub(super) stdin: Option<std::process::ChildStdin>,
 }
 
 impl Container {
+    /// The foreground runtime process, whose descendants the container's are (for an
+    /// OCI runtime run in the foreground).
+    pub fn runtime_pid(&self) -> Option<i32> {
+        self.pid
+    }
+
+    /// Closes the container's stdin: a runner holding after `done` may end now.
+    pub fn release(&mut self) {
+        self.stdin = None;
+    }
+
     pub fn id(&self) -> &str {
         &self.id
     }

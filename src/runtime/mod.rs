@@ -311,13 +311,18 @@ impl Runtime {
         state_root: &Path,
         id: &str,
     ) -> Result<(Container, ChildStdout, ChildStderr), RuntimeError> {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        // stdin is a pipe of ours, never the harness's own (a terminal the image could
+        // read); its closing is the runner's signal to end after `done`.
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|source| RuntimeError::Spawn {
             command: format!("{} run", self.name),
             source,
         })?;
         let stdout = child.stdout.take().expect("stdout was piped");
         let stderr = child.stderr.take().expect("stderr was piped");
+        let stdin = child.stdin.take();
         let pid = i32::try_from(child.id()).ok();
         // The guard reaps the process by its pid; the handle is not needed.
         drop(child);
@@ -329,6 +334,7 @@ impl Runtime {
                 pid,
                 exit: None,
                 killed: false,
+                stdin,
             },
             stdout,
             stderr,

@@ -558,7 +558,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying unshare, or no CAP_SYS_ADMIN (EPERM)",
         per_mount: false,
         hands_off: false,
-        witness: WitnessKind::Reported,
+        witness: WitnessKind::Namespace,
         in_sandbox: Some("its namespaces"),
     },
     ProbeInfo {
@@ -569,7 +569,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "seccomp denying unshare, or user.max_user_namespaces=0",
         per_mount: false,
         hands_off: false,
-        witness: WitnessKind::Reported,
+        witness: WitnessKind::Namespace,
         in_sandbox: Some("its namespaces"),
     },
 ];
@@ -595,6 +595,7 @@ mod tests {
                 }
                 WitnessKind::RootfsMarker => assert!(!p.per_mount, "{}", p.id),
                 WitnessKind::MountMarker => assert!(p.per_mount, "{}", p.id),
+                WitnessKind::Namespace => assert_eq!(p.goal, Goal::Namespace, "{}", p.id),
                 WitnessKind::Payload | WitnessKind::Reported => {}
             }
             if p.hands_off {

@@ -313,6 +313,9 @@ pub struct Invocation {
     /// The sandbox kernel that serves the container's system calls (`gVisor`), when
     /// it is not the host's: probes then say what they reached is that kernel's.
     pub sandbox: Option<String>,
+    /// After `done`, the runner stays until its stdin is closed: the harness reads the
+    /// runner's state on the host (its namespaces) while it still exists.
+    pub hold: bool,
 }
 
 impl Invocation {
@@ -337,6 +340,9 @@ impl Invocation {
         if let Some(sandbox) = &self.sandbox {
             args.extend(["--sandbox".to_string(), sandbox.clone()]);
         }
+        if self.hold {
+            args.push("--hold".to_string());
+        }
         args.extend(["--probes".to_string(), self.probes.join(",")]);
         args
     }
@@ -359,6 +365,7 @@ impl Invocation {
                 "--mount" => inv.mounts.push(value()?),
                 "--fault" => inv.fault = Some(value()?),
                 "--sandbox" => inv.sandbox = Some(value()?),
+                "--hold" => inv.hold = true,
                 "--probes" => {
                     inv.probes = value()?
                         .split(',')
@@ -455,6 +462,7 @@ mod tests {
             probes: vec!["spawn.fork".into(), "exec.execve".into()],
             fault: Some("hang@spawn.fork".into()),
             sandbox: Some("gVisor".into()),
+            hold: true,
         };
         assert_eq!(Invocation::parse(&inv.to_args()).unwrap(), inv);
         assert!(Invocation::parse(&["--bogus".to_string()]).is_err());
