@@ -7,6 +7,9 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
+use breakout_wire::names::Leftover;
+use breakout_wire::protocol::Purpose;
+
 use crate::ctx::{Ctx, Verdict};
 use crate::sys::{self, Errno};
 
@@ -72,8 +75,12 @@ fn attach_touch_detach(id: libc::c_long) -> Result<(), Errno> {
 }
 
 pub fn write_dev_shm(ctx: &Ctx) -> Verdict {
-    // The same name fs.* probes give their markers.
-    let path = format!("/dev/shm/.breakout-marker-{}", ctx.inv.nonce);
+    // The same name fs.* probes give their markers, holding the step's marker token.
+    let path = format!("/dev/shm/{}", Leftover::Marker.name(&ctx.inv.nonce));
+    let token = match ctx.key() {
+        Ok(key) => key.token(Purpose::Marker, "ipc.write-dev-shm"),
+        Err(verdict) => return verdict,
+    };
     let created = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -98,16 +105,19 @@ pub fn write_dev_shm(ctx: &Ctx) -> Verdict {
             };
         }
     };
-    let wrote = file.write_all(ctx.inv.nonce.as_bytes());
-    drop(file);
-    let removed = std::fs::remove_file(&path);
     let mut detail = format!("created {path}");
-    if let Err(err) = wrote {
-        detail.push_str(&format!(", but writing the nonce into it failed: {err}"));
+    if let Err(err) = file.write_all(token.as_bytes()) {
+        detail.push_str(&format!(", but writing the token into it failed: {err}"));
     }
-    match removed {
-        Ok(()) => detail.push_str(", then removed it"),
-        Err(err) => detail.push_str(&format!("; removing it failed: {err}")),
+    drop(file);
+    // A held runner's harness takes the marker through the runner's root (/dev/shm is
+    // the container's own tmpfs). Otherwise no one will: run by hand, on the host, or
+    // under an engine, the probe removes it itself.
+    if !ctx.inv.hold {
+        match std::fs::remove_file(&path) {
+            Ok(()) => detail.push_str(", then removed it"),
+            Err(err) => detail.push_str(&format!("; removing it failed: {err}")),
+        }
     }
     Verdict::escaped(detail)
 }

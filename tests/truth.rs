@@ -506,6 +506,38 @@ const CASES: &[Case] = &[
         args: &["--probe", "net.vsock"],
         rows: &[by("net.vsock", "blocked", "EPERM")],
     },
+    // Files only the container has (a tmpfs, /dev/shm) are seen on the host through the
+    // held runner's /proc/PID/root; a read-only /dev/shm blocks the write.
+    Case {
+        name: "container_only_files_are_witnessed_through_the_runners_root",
+        needs: &[],
+        profile: Profile::Unconfined,
+        args: &[
+            "--tmpfs",
+            "/scratch",
+            "--probe",
+            "fs.write-mount",
+            "--probe",
+            "ipc.write-dev-shm",
+        ],
+        rows: &[
+            Row {
+                evidence: Some("witnessed"),
+                ..row("fs.write-mount@/scratch", "escaped")
+            },
+            Row {
+                evidence: Some("witnessed"),
+                ..row("ipc.write-dev-shm", "escaped")
+            },
+        ],
+    },
+    Case {
+        name: "a_read_only_dev_shm_blocks_the_write",
+        needs: &[],
+        profile: Profile::Unconfined,
+        args: &["--tmpfs", "/dev/shm:ro", "--probe", "ipc.write-dev-shm"],
+        rows: &[by("ipc.write-dev-shm", "blocked", "EROFS")],
+    },
 ];
 
 /// Docker's default profile; `native_only` drops its i386 and x32 architectures.

@@ -55,6 +55,28 @@ pub fn take_witness_file(dir: &Path, name: &str) -> Option<Vec<u8>> {
     content
 }
 
+/// As [`take_witness_file`], in directory `dir` of a running container's root
+/// (`/proc/PID/root`): `dir` is resolved inside that root (`RESOLVE_IN_ROOT`, no magic
+/// links), never out of it, so a mount point the container replaced with a link leads
+/// nowhere else.
+pub fn take_witness_file_in_root(root: &Path, dir: &str, name: &str) -> Option<Vec<u8>> {
+    if name.contains('/') || name == "." || name == ".." {
+        return None;
+    }
+    let root = open_dir(root).ok()?;
+    let dir = openat2(
+        &root,
+        dir.trim_start_matches('/'),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+    .ok()?;
+    let content = read_regular(&dir, name);
+    let _ = unlinkat(&dir, name, AtFlags::empty());
+    content
+}
+
 fn read_regular(dir: &OwnedFd, name: &str) -> Option<Vec<u8>> {
     let fd = openat(
         dir,

@@ -315,7 +315,14 @@ fn handle_line(text: &str, follow: &Follow, verdicts: &mut Decided, out: &mut Co
                     .mechanism(mechanism.as_deref().map(crate::sanitize::untrusted))
                     .route(route.as_deref());
             let verdict = namespace_witness(verdict, out.init);
-            match witness.judge(verdict, nonce, payload_nonce.as_deref(), Instant::now()) {
+            let judged = witness.judge(
+                verdict,
+                nonce,
+                payload_nonce.as_deref(),
+                Instant::now(),
+                out.init,
+            );
+            match judged {
                 Judged::Final(verdict) => verdicts.decide(verdict),
                 Judged::Pending(pending) => out.pending.push((step.clone(), pending)),
             }

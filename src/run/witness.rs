@@ -76,6 +76,21 @@ impl Witness<'_> {
             .is_some_and(|content| content == expected.as_bytes())
     }
 
+    /// Takes the marker of `step` out of `dir` inside the running container, through the
+    /// held runner's root on the host (`/proc/PID/root`, resolved in that root).
+    fn take_marker_in(
+        &self,
+        init: super::nsview::Init,
+        dir: &str,
+        nonce: &str,
+        step: &str,
+    ) -> bool {
+        let expected = self.key.token(Purpose::Marker, step);
+        let root = Path::new("/proc").join(init.pid.to_string()).join("root");
+        bundle::inroot::take_witness_file_in_root(&root, dir, &Self::marker_name(nonce))
+            .is_some_and(|content| content == expected.as_bytes())
+    }
+
     /// Upgrades an escape the probe reported to witnessed where we can see its effect.
     /// What the canary must confirm is settled later ([`Witness::settle`]), by a
     /// deadline counted from when the verdict arrived: the wait overlaps with the rest
@@ -86,6 +101,7 @@ impl Witness<'_> {
         nonce: &str,
         payload_nonce: Option<&str>,
         arrived: Instant,
+        init: Option<super::nsview::Init>,
     ) -> Judged {
         if verdict.outcome != Outcome::Escaped {
             return Judged::Final(verdict.evidence(Evidence::Reported));
@@ -139,9 +155,14 @@ impl Witness<'_> {
             }
             // Seen on the host already, where the line came in (`follow::namespace_witness`).
             (WitnessKind::Namespace, _) => verdict.evidence == Some(Evidence::Witnessed),
+            (WitnessKind::DevShmMarker, _) => init
+                .is_some_and(|init| self.take_marker_in(init, "/dev/shm", nonce, &verdict.step())),
             (WitnessKind::MountMarker, Some(target)) => match self.settings.host_source(target) {
                 Some(source) => self.take_marker(source, nonce, &verdict.step()),
-                None => false,
+                // A tmpfs exists only in the container: seen through the held runner's
+                // root on the host, where there is one.
+                None => init
+                    .is_some_and(|init| self.take_marker_in(init, target, nonce, &verdict.step())),
             },
             _ => false,
         };

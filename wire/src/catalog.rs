@@ -158,11 +158,11 @@ pub const CATALOG: &[ProbeInfo] = &[
         id: "ipc.write-dev-shm",
         goal: Goal::Ipc,
         technique: "write-dev-shm",
-        tries: "creates a marker file in /dev/shm and removes it (the harness cannot see /dev/shm)",
+        tries: "creates a marker file holding the step's token in /dev/shm, which the harness takes through the runner's root on the host",
         blocked_by: "a read-only /dev/shm (EROFS); without /dev/shm it is not applicable",
         per_mount: false,
         hands_off: false,
-        witness: WitnessKind::Reported,
+        witness: WitnessKind::DevShmMarker,
         in_sandbox: None,
     },
     ProbeInfo {
@@ -596,6 +596,7 @@ mod tests {
                 WitnessKind::RootfsMarker => assert!(!p.per_mount, "{}", p.id),
                 WitnessKind::MountMarker => assert!(p.per_mount, "{}", p.id),
                 WitnessKind::Namespace => assert_eq!(p.goal, Goal::Namespace, "{}", p.id),
+                WitnessKind::DevShmMarker => assert!(!p.per_mount, "{}", p.id),
                 WitnessKind::Payload | WitnessKind::Reported => {}
             }
             if p.hands_off {

@@ -58,6 +58,9 @@ pub enum WitnessKind {
     /// The program started prints the container's nonce (the payload), or proves a
     /// handoff on stderr.
     Payload,
+    /// A marker holding the step's marker token appears in /dev/shm, the container's own
+    /// tmpfs, seen through the held runner's root on the host.
+    DevShmMarker,
     /// The runner leaves a namespace: the host sees its `/proc/PID/ns` link name the
     /// namespace it says it moved to.
     Namespace,
