@@ -28,8 +28,16 @@ pub fn mmap_path(dir: &str, nonce: &str) -> PathBuf {
 pub const SCRIPT: &str =
     "# breakout exec.interpreter: a shell read this file; nothing executed it\nexec \"$@\"\n";
 
-/// What `exec.mmap-exec` maps: plain text, never run.
-const MAPPED: &[u8] = b"breakout exec.mmap-exec: mapped executable, never run\n";
+/// What `exec.mmap-exec` maps and runs: `lea rax, [rip+1]; ret`, then the nonce. The
+/// code returns the address of the bytes after it, so what the probe reads back there
+/// is the nonce only if the mapped code ran.
+const CODE: [u8; 8] = [0x48, 0x8d, 0x05, 0x01, 0x00, 0x00, 0x00, 0xc3];
+
+fn mapped_image(nonce: &str) -> Vec<u8> {
+    let mut image = CODE.to_vec();
+    image.extend_from_slice(nonce.as_bytes());
+    image
+}
 
 /// `SHELL SCRIPT PAYLOAD payload --step exec.interpreter@DST FLAGS...`: the shell reads
 /// the script from the mount, which `noexec` does not forbid.
@@ -52,32 +60,49 @@ pub fn interpreter(ctx: &Ctx, mount: &str) -> Verdict {
     }
 }
 
-/// `mmap(PROT_READ|PROT_EXEC, MAP_PRIVATE)` of a file written to the mount. On a
-/// `noexec` mount the kernel refuses with EPERM. The mapping is never jumped into.
+/// `mmap(PROT_READ|PROT_EXEC, MAP_PRIVATE)` of a file written to the mount, the step a
+/// dynamic loader takes, then a call into it: the code hands back the nonce, which the
+/// verdict carries (the witness, as a payload's). On a `noexec` mount the kernel
+/// refuses the mapping with EPERM. The file is written and mapped through one
+/// descriptor, so nothing can swap it in between.
 pub fn mmap_exec(ctx: &Ctx, mount: &str) -> Verdict {
     let path = mmap_path(mount, &ctx.inv.nonce);
-    if let Err(err) = write_new(&path, MAPPED) {
-        return not_writable(mount, &err);
-    }
-    let mapped = std::fs::File::open(&path)
-        .map_err(|err| Errno::from_io(&err).unwrap_or(Errno(libc::EIO)))
-        .map(|file| map_exec(&file, MAPPED.len()));
+    let image = mapped_image(&ctx.inv.nonce);
+    let _ = std::fs::remove_file(&path);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut file| file.write_all(&image).map(|()| file));
+    let file = match file {
+        Ok(file) => file,
+        Err(err) => {
+            let _ = std::fs::remove_file(&path);
+            return not_writable(mount, &err);
+        }
+    };
+    let ran = run_mapped(&file, image.len(), ctx.inv.nonce.len());
+    drop(file);
     let _ = std::fs::remove_file(&path);
     let what = format!("mmap(PROT_READ|PROT_EXEC) of {}", path.display());
-    match mapped {
-        Err(errno) => Verdict::error(
-            Some(errno),
-            format!("reopening {}: {errno}", path.display()),
-        ),
-        Ok(Ok(())) => Verdict::escaped(format!("{what} succeeded (unmapped, never run)")),
-        Ok(Err(errno)) => Verdict::blocked(errno, &what),
+    match ran {
+        Ok(said) if said == ctx.inv.nonce.as_bytes() => {
+            let mut v = Verdict::escaped(format!("{what} succeeded, and the mapped code ran"));
+            v.nonce = Some(ctx.inv.nonce.clone());
+            v
+        }
+        Ok(_) => Verdict::error(None, format!("{what} ran, but handed back something else")),
+        Err(errno) => Verdict::blocked(errno, &what),
     }
 }
 
-/// Maps `len` bytes of `file` readable and executable, and unmaps them at once.
-fn map_exec(file: &std::fs::File, len: usize) -> Result<(), Errno> {
+/// Maps `len` bytes of `file` readable and executable, calls the code at its start,
+/// copies the `said` bytes it points back at, and unmaps.
+fn run_mapped(file: &std::fs::File, len: usize, said: usize) -> Result<Vec<u8>, Errno> {
     // SAFETY: a new private mapping of an open file at an address the kernel picks; no
-    // existing memory is touched, and nothing reads or runs the mapping.
+    // existing memory is touched.
     let addr = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
@@ -91,11 +116,20 @@ fn map_exec(file: &std::fs::File, len: usize) -> Result<(), Errno> {
     if addr == libc::MAP_FAILED {
         return Err(Errno::last());
     }
-    // SAFETY: exactly the mapping just made, unmapped once; nothing refers to it.
+    // SAFETY: the mapping holds `CODE` (written by us through the descriptor it maps,
+    // which no one else holds), a function of the C ABI that takes nothing, touches
+    // only rax and returns a pointer into the mapping: CODE.len() bytes past its start,
+    // where `said` bytes lie within `len`.
+    let said_bytes = unsafe {
+        let code: extern "C" fn() -> *const u8 = std::mem::transmute(addr);
+        let at = code();
+        std::slice::from_raw_parts(at, said).to_vec()
+    };
+    // SAFETY: exactly the mapping just made, unmapped once; nothing refers to it now.
     unsafe {
         libc::munmap(addr, len);
     }
-    Ok(())
+    Ok(said_bytes)
 }
 
 fn not_writable(mount: &str, err: &io::Error) -> Verdict {

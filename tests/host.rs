@@ -94,11 +94,9 @@ impl Deny {
 /// What a case expects of the probe's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
-    /// Escaped; an exec probe must prove it with the payload's nonce.
+    /// Escaped; an exec probe must prove it with the nonce (the payload's, or the one
+    /// `exec.mmap-exec`'s mapped code hands back).
     Escaped,
-    /// Escaped without starting anything (`exec.mmap-exec` maps a file executable and
-    /// never runs it), so no nonce is expected.
-    EscapedWithoutPayload,
     /// Blocked with this mechanism (errno name or `SIGSYS`).
     Blocked(&'static str),
     /// Not applicable on this host, with this text somewhere in the detail.
@@ -308,7 +306,7 @@ fn run_case(case: &Case) -> Result<(), Failed> {
         }
     }
     let ok = match case.expect {
-        Expect::Escaped | Expect::EscapedWithoutPayload => seen.outcome == ProbeOutcome::Escaped,
+        Expect::Escaped => seen.outcome == ProbeOutcome::Escaped,
         Expect::Blocked(m) => {
             seen.outcome == ProbeOutcome::Blocked && seen.mechanism.as_deref() == Some(m)
         }

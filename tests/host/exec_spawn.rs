@@ -124,7 +124,7 @@ pub fn cases() -> Vec<Case> {
         )
         .with_scratch_mount(),
         // exec.mmap-exec: mmap asking for PROT_EXEC
-        Case::unfiltered("exec.mmap-exec", Expect::EscapedWithoutPayload).with_scratch_mount(),
+        Case::unfiltered("exec.mmap-exec", Expect::Escaped).with_scratch_mount(),
         Case::denied(
             "exec.mmap-exec",
             "deny-mmap-prot-exec",

@@ -49,7 +49,7 @@ pub fn cases() -> Vec<Case> {
                     .volume("data", "/data:ro")
                     .code(1)
                     .verdicts([
-                        ("exec.mmap-exec@/scratch", escaped().reported()),
+                        ("exec.mmap-exec@/scratch", escaped().witnessed()),
                         ("exec.interpreter@/scratch", escaped().witnessed()),
                         ("exec.mmap-exec@/data", not_applicable("EROFS")),
                         ("exec.interpreter@/data", not_applicable("EROFS")),
@@ -107,7 +107,7 @@ pub fn cases() -> Vec<Case> {
                     // posix_spawn's clone(CLONE_VM|CLONE_VFORK) is clone.
                     ("exec.posix-spawn", EPERM.reported()),
                     ("exec.interpreter@/scratch", escaped().witnessed()),
-                    ("exec.mmap-exec@/scratch", escaped().reported()),
+                    ("exec.mmap-exec@/scratch", escaped().witnessed()),
                 ])
                 .check(EXEC_AND_SPAWN)
                 .containers(6)],

@@ -532,7 +532,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         id: "exec.mmap-exec",
         goal: Goal::Exec,
         technique: "mmap-exec",
-        tries: "mmap(PROT_READ|PROT_EXEC) of a file written to each writable mount, the step a dynamic loader takes; never runs it",
+        tries: "mmap(PROT_READ|PROT_EXEC) of a file written to each writable mount, the step a dynamic loader takes, then a call into it: the mapped code hands back the nonce",
         blocked_by: "noexec (EPERM), seccomp on mmap's protection argument (not applicable on a read-only mount)",
         per_mount: true,
         hands_off: false,
