@@ -136,7 +136,7 @@ pub fn mknod_path(dir: &str, nonce: &str) -> PathBuf {
 
 /// `fs.mknod`: a character device 1:3 (the kernel's null device, harmless to open) made
 /// with mknodat(2), which is what glibc's mknod() calls, then opened read-only. The node
-/// is removed whatever happened.
+/// is removed, unless an escape's node is left for a held runner's harness to see.
 pub fn mknod(ctx: &Ctx, mount: &str) -> Verdict {
     let node = mknod_path(mount, &ctx.inv.nonce);
     let Ok(cnode) = sys::path_cstring(&node) else {
@@ -180,7 +180,14 @@ pub fn mknod(ctx: &Ctx, mount: &str) -> Verdict {
         // SAFETY: fd was just opened by us and is closed once.
         unsafe { libc::close(fd as libc::c_int) };
     }
-    let removed = std::fs::remove_file(&node);
+    // A held runner's harness inspects the node of an escape through the runner's root
+    // (on a volume that is the host's side) and removes it; otherwise it goes now.
+    let leave = ctx.inv.hold && opened.is_ok();
+    let removed = if leave {
+        Ok(())
+    } else {
+        std::fs::remove_file(&node)
+    };
     let verdict = match opened {
         Ok(_) => Verdict::escaped(format!(
             "created character device 1:3 at {} and opened it",

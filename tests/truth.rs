@@ -538,6 +538,25 @@ const CASES: &[Case] = &[
         args: &["--tmpfs", "/dev/shm:ro", "--probe", "ipc.write-dev-shm"],
         rows: &[by("ipc.write-dev-shm", "blocked", "EROFS")],
     },
+    // A device node the probe made is looked at through the held runner's root, and
+    // must be the character device 1:3 it claims; a nodev mount refuses to open it.
+    Case {
+        name: "a_device_node_on_a_mount_is_witnessed",
+        needs: &[],
+        profile: Profile::Unconfined,
+        args: &["--tmpfs", "/scratch:dev", "--probe", "fs.mknod"],
+        rows: &[Row {
+            evidence: Some("witnessed"),
+            ..row("fs.mknod@/scratch", "escaped")
+        }],
+    },
+    Case {
+        name: "a_nodev_mount_blocks_the_device_node",
+        needs: &[],
+        profile: Profile::Unconfined,
+        args: &["--tmpfs", "/scratch", "--probe", "fs.mknod"],
+        rows: &[by("fs.mknod@/scratch", "blocked", "EACCES")],
+    },
 ];
 
 /// Docker's default profile; `native_only` drops its i386 and x32 architectures.

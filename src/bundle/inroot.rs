@@ -77,6 +77,34 @@ pub fn take_witness_file_in_root(root: &Path, dir: &str, name: &str) -> Option<V
     content
 }
 
+/// The device number of the character device `name` in directory `dir` of a running
+/// container's root (resolved as in [`take_witness_file_in_root`]), which is then
+/// removed. Nothing is opened: the node is only looked at (`fstatat`, no link followed).
+pub fn take_char_device_in_root(root: &Path, dir: &str, name: &str) -> Option<(u32, u32)> {
+    if name.contains('/') || name == "." || name == ".." {
+        return None;
+    }
+    let root = open_dir(root).ok()?;
+    let dir = openat2(
+        &root,
+        dir.trim_start_matches('/'),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+    .ok()?;
+    let stat = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW).ok();
+    let _ = unlinkat(&dir, name, AtFlags::empty());
+    let stat = stat?;
+    (rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::CharacterDevice)
+        .then(|| {
+            (
+                rustix::fs::major(stat.st_rdev),
+                rustix::fs::minor(stat.st_rdev),
+            )
+        })
+}
+
 fn read_regular(dir: &OwnedFd, name: &str) -> Option<Vec<u8>> {
     let fd = openat(
         dir,

@@ -155,6 +155,11 @@ impl Witness<'_> {
             }
             // Seen on the host already, where the line came in (`follow::namespace_witness`).
             (WitnessKind::Namespace, _) => verdict.evidence == Some(Evidence::Witnessed),
+            (WitnessKind::MountDevice, Some(target)) => init.is_some_and(|init| {
+                let root = Path::new("/proc").join(init.pid.to_string()).join("root");
+                let name = Leftover::Dev.name(nonce);
+                bundle::inroot::take_char_device_in_root(&root, target, &name) == Some((1, 3))
+            }),
             (WitnessKind::DevShmMarker, _) => init
                 .is_some_and(|init| self.take_marker_in(init, "/dev/shm", nonce, &verdict.step())),
             (WitnessKind::MountMarker, Some(target)) => match self.settings.host_source(target) {

@@ -327,7 +327,7 @@ pub const CATALOG: &[ProbeInfo] = &[
         blocked_by: "nodev (EACCES), no CAP_MKNOD (EPERM), the device cgroup",
         per_mount: true,
         hands_off: false,
-        witness: WitnessKind::Reported,
+        witness: WitnessKind::MountDevice,
         in_sandbox: None,
     },
     ProbeInfo {
@@ -597,6 +597,7 @@ mod tests {
                 WitnessKind::MountMarker => assert!(p.per_mount, "{}", p.id),
                 WitnessKind::Namespace => assert_eq!(p.goal, Goal::Namespace, "{}", p.id),
                 WitnessKind::DevShmMarker => assert!(!p.per_mount, "{}", p.id),
+                WitnessKind::MountDevice => assert!(p.per_mount, "{}", p.id),
                 WitnessKind::Payload | WitnessKind::Reported => {}
             }
             if p.hands_off {

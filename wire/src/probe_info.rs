@@ -58,6 +58,9 @@ pub enum WitnessKind {
     /// The program started prints the container's nonce (the payload), or proves a
     /// handoff on stderr.
     Payload,
+    /// A character device 1:3 appears on the mount, seen through the held runner's root
+    /// on the host (on a volume, that is the host's side of it).
+    MountDevice,
     /// A marker holding the step's marker token appears in /dev/shm, the container's own
     /// tmpfs, seen through the held runner's root on the host.
     DevShmMarker,
