@@ -557,6 +557,25 @@ const CASES: &[Case] = &[
         args: &["--tmpfs", "/scratch", "--probe", "fs.mknod"],
         rows: &[by("fs.mknod@/scratch", "blocked", "EACCES")],
     },
+    // Under a filter, reboot's EINVAL with CAP_SYS_BOOT could be the kernel's or a
+    // rule's, and no second call tells them apart: indeterminate. Without a filter it
+    // is the kernel's.
+    Case {
+        name: "reboot_under_a_filter_is_indeterminate",
+        needs: &[],
+        profile: Profile::Inline(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["kexec_load"], "action": "SCMP_ACT_ERRNO"}]}"#,
+        ),
+        args: &["--cap-add", "SYS_BOOT", "--probe", "kernel.reboot"],
+        rows: &[by("kernel.reboot", "indeterminate", "EINVAL")],
+    },
+    Case {
+        name: "reboot_without_a_filter_reaches_the_kernel",
+        needs: &[],
+        profile: Profile::Unconfined,
+        args: &["--cap-add", "SYS_BOOT", "--probe", "kernel.reboot"],
+        rows: &[by("kernel.reboot", "escaped", "reachable")],
+    },
 ];
 
 /// Docker's default profile; `native_only` drops its i386 and x32 architectures.
