@@ -60,39 +60,17 @@ pub fn take_witness_file(dir: &Path, name: &str) -> Option<Vec<u8>> {
 /// links), never out of it, so a mount point the container replaced with a link leads
 /// nowhere else.
 pub fn take_witness_file_in_root(root: &Path, dir: &str, name: &str) -> Option<Vec<u8>> {
-    if name.contains('/') || name == "." || name == ".." {
-        return None;
-    }
-    let root = open_dir(root).ok()?;
-    let dir = openat2(
-        &root,
-        dir.trim_start_matches('/'),
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )
-    .ok()?;
+    let dir = open_witness_dir(root, dir, name)?;
     let content = read_regular(&dir, name);
     let _ = unlinkat(&dir, name, AtFlags::empty());
     content
 }
 
-/// The device number of the character device `name` in directory `dir` of a running
-/// container's root (resolved as in [`take_witness_file_in_root`]), which is then
-/// removed. Nothing is opened: the node is only looked at (`fstatat`, no link followed).
+/// The device number of the character device `name` in directory `dir` under `root`
+/// (resolved as in [`take_witness_file_in_root`]), which is then removed. Nothing is
+/// opened: the node is only looked at (`fstatat`, no link followed).
 pub fn take_char_device_in_root(root: &Path, dir: &str, name: &str) -> Option<(u32, u32)> {
-    if name.contains('/') || name == "." || name == ".." {
-        return None;
-    }
-    let root = open_dir(root).ok()?;
-    let dir = openat2(
-        &root,
-        dir.trim_start_matches('/'),
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )
-    .ok()?;
+    let dir = open_witness_dir(root, dir, name)?;
     let stat = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW).ok();
     let _ = unlinkat(&dir, name, AtFlags::empty());
     let stat = stat?;
@@ -103,6 +81,22 @@ pub fn take_char_device_in_root(root: &Path, dir: &str, name: &str) -> Option<(u
                 rustix::fs::minor(stat.st_rdev),
             )
         })
+}
+
+/// `dir` inside `root`, for a witness called `name` (a plain name, never a path).
+fn open_witness_dir(root: &Path, dir: &str, name: &str) -> Option<OwnedFd> {
+    if name.contains('/') || name == "." || name == ".." {
+        return None;
+    }
+    let root = open_dir(root).ok()?;
+    openat2(
+        &root,
+        dir.trim_start_matches('/'),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+    .ok()
 }
 
 fn read_regular(dir: &OwnedFd, name: &str) -> Option<Vec<u8>> {

@@ -374,8 +374,9 @@ fn one_container(
         fault: plan.fault.clone(),
         sandbox: runtime.kind.sandbox_kernel.map(str::to_string),
         // An OCI runtime's container is followed below our own child: the runner holds
-        // after `done` so that its namespaces can be read on the host (see `nsview`).
-        hold: runtime.engine().is_none(),
+        // after `done` so that its namespaces and files can be read on the host (see
+        // `nsview`). Not where nothing is read: an engine's, a sandbox kernel's.
+        hold: runtime.engine().is_none() && runtime.kind.sandbox_kernel.is_none(),
     };
     let netns = stage.bridge.as_ref().map(|b| b.container_path());
     let inputs = plan::spec_inputs(

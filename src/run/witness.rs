@@ -155,11 +155,23 @@ impl Witness<'_> {
             }
             // Seen on the host already, where the line came in (`follow::namespace_witness`).
             (WitnessKind::Namespace, _) => verdict.evidence == Some(Evidence::Witnessed),
-            (WitnessKind::MountDevice, Some(target)) => init.is_some_and(|init| {
-                let root = Path::new("/proc").join(init.pid.to_string()).join("root");
+            // Through the runner's root, or for a volume on its host side, so that a
+            // node the runner left for us is never left on the host.
+            (WitnessKind::MountDevice, Some(target)) => {
                 let name = Leftover::Dev.name(nonce);
-                bundle::inroot::take_char_device_in_root(&root, target, &name) == Some((1, 3))
-            }),
+                let seen = match (init, self.settings.host_source(target)) {
+                    (Some(init), _) => bundle::inroot::take_char_device_in_root(
+                        &Path::new("/proc").join(init.pid.to_string()).join("root"),
+                        target,
+                        &name,
+                    ),
+                    (None, Some(source)) => {
+                        bundle::inroot::take_char_device_in_root(source, "/", &name)
+                    }
+                    (None, None) => None,
+                };
+                seen == Some((1, 3))
+            }
             (WitnessKind::DevShmMarker, _) => init
                 .is_some_and(|init| self.take_marker_in(init, "/dev/shm", nonce, &verdict.step())),
             (WitnessKind::MountMarker, Some(target)) => match self.settings.host_source(target) {
