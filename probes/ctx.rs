@@ -111,6 +111,20 @@ fn only_route(step: &str, outcome: ProbeOutcome) -> Option<&'static str> {
     }
 }
 
+/// A verdict as the protocol carries it, with its route filled in where the probe has
+/// only one.
+fn verdict_event(step: &str, verdict: Verdict) -> Event {
+    let route = verdict.route.or_else(|| only_route(step, verdict.outcome));
+    Event::Verdict {
+        step: step.to_string(),
+        outcome: verdict.outcome,
+        mechanism: verdict.mechanism,
+        detail: verdict.detail,
+        nonce: verdict.nonce,
+        route: route.map(str::to_string),
+    }
+}
+
 /// Everything a probe may look at.
 pub struct Ctx {
     /// How this runner was started (`after` as given on the command line).
@@ -128,15 +142,15 @@ impl Ctx {
         if verdict.already_reported {
             return;
         }
-        let route = verdict.route.or_else(|| only_route(step, verdict.outcome));
-        self.out.emit(Event::Verdict {
-            step: step.to_string(),
-            outcome: verdict.outcome,
-            mechanism: verdict.mechanism,
-            detail: verdict.detail,
-            nonce: verdict.nonce,
-            route: route.map(str::to_string),
-        });
+        self.out.emit(verdict_event(step, verdict));
+    }
+
+    /// The protocol line of a step's verdict, newline included, for a child to write
+    /// with one raw `write` (a child that shares memory cannot go through [`Out`]).
+    pub fn verdict_line(step: &str, verdict: Verdict) -> Vec<u8> {
+        let mut text = Line::new(verdict_event(step, verdict)).to_json();
+        text.push('\n');
+        text.into_bytes()
     }
 
     /// The key, for witnesses that leave the container; the error is the verdict of a

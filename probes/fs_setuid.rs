@@ -3,8 +3,15 @@
 //! child drops to nobody (65534) and execs it as `payload --once`; the payload itself
 //! judges its euid ([`payload_verdict`]) and prints the step's verdict, with the nonce
 //! as the witness that it ran. The runner waits for the child and removes the copy.
+//!
+//! `fs.setuid-binary`: the same exec of a set-uid-root binary, but one the harness
+//! prepared from outside on a mount that honours set-uid bits
+//! ([`SETUID_BINARY_PATH`]), so that it needs no root in the container: the case of a
+//! set-uid program in an image run as a non-root user, where only no-new-privileges
+//! (or a user namespace, or a filter on execve) stands in the way. A root runner drops
+//! to 65534 first, a non-root one execs it as itself.
 
-use breakout_wire::names::Leftover;
+use breakout_wire::names::{Leftover, SETUID_BINARY_PATH};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -50,7 +57,7 @@ pub fn setuid(ctx: &Ctx, mount: &str) -> Verdict {
     if let Err(verdict) = make_setuid_copy(&ctx.payload, &copy, mount) {
         return verdict;
     }
-    let verdict = run_as_nobody(ctx, &step, &copy, mount);
+    let verdict = run_unprivileged(ctx, &step, &copy, mount);
     match std::fs::remove_file(&copy) {
         Ok(()) => verdict,
         Err(err) => Verdict {
@@ -62,6 +69,33 @@ pub fn setuid(ctx: &Ctx, mount: &str) -> Verdict {
             ..verdict
         },
     }
+}
+
+pub fn setuid_binary(ctx: &Ctx) -> Verdict {
+    use std::os::unix::fs::MetadataExt;
+    let path = Path::new(SETUID_BINARY_PATH);
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.uid() == 0 && meta.mode() & 0o4000 != 0 && meta.is_file() => {}
+        Ok(meta) => {
+            return Verdict::error(
+                None,
+                format!(
+                    "{SETUID_BINARY_PATH} is not the harness's set-uid-root binary (uid {}, mode {:o})",
+                    meta.uid(),
+                    meta.mode()
+                ),
+            )
+        }
+        Err(err) => {
+            return Verdict::not_applicable(
+                Errno::from_io(&err),
+                format!(
+                    "no set-uid binary from the harness at {SETUID_BINARY_PATH} ({err}): it could not mount one on this host"
+                ),
+            )
+        }
+    }
+    run_unprivileged(ctx, "fs.setuid-binary", path, "the harness's set-uid mount")
 }
 
 /// Copies the payload to `copy`, owned by 0:65534 with mode 04750 (0:0 and 04711
@@ -125,9 +159,13 @@ fn make_setuid_copy(payload: &str, copy: &Path, mount: &str) -> Result<(), Verdi
     made
 }
 
-/// Forks (or clones) a child that drops to 65534 and execs the copy; the verdict comes
-/// from how the child ended.
-fn run_as_nobody(ctx: &Ctx, step: &str, copy: &Path, mount: &str) -> Verdict {
+/// Forks (or clones) a child that drops to 65534 when it is root, and execs the copy;
+/// the verdict comes from how the child ended.
+fn run_unprivileged(ctx: &Ctx, step: &str, copy: &Path, mount: &str) -> Verdict {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    // SAFETY: as above.
+    let uid = unsafe { libc::getuid() };
     // `payload --step STEP --once FLAGS...`: report and exit, the runner goes on.
     let argv = payload::with_once(payload::payload_argv(&ctx.payload, step, &ctx.inv));
     let (Ok(path), Ok(argv)) = (sys::path_cstring(copy), CArgv::new(&argv)) else {
@@ -135,23 +173,21 @@ fn run_as_nobody(ctx: &Ctx, step: &str, copy: &Path, mount: &str) -> Verdict {
     };
     // The payload writes to the same stdout: nothing may be left in our buffer.
     ctx.out.flush();
-    let created = match sys::raw_fork() {
+    // fork, else clone, else vfork (whose child runs in assembly only): a profile that
+    // denies one way of making a process must not make the step not-applicable.
+    let created = match sys::raw_fork().or_else(|_| sys::raw_clone_sigchld()) {
+        Ok(0) => child(&path, &argv, root),
         Ok(pid) => Ok(pid),
-        Err(_) => sys::raw_clone_sigchld(),
+        Err(_) => sys::raw_vfork_exec(&path, &argv, root, EXEC_FAILED, DROP_FAILED),
     };
     let pid = match created {
-        Ok(0) => child(&path, &argv),
         Ok(pid) => pid,
-        Err(errno) => {
-            return Verdict::not_applicable(
-                Some(errno),
-                format!("cannot create a child to drop privileges in (fork and clone: {errno})"),
-            )
-        }
+        Err(errno) => return without_a_child(ctx, &argv, errno),
     };
     match sys::wait_child(pid) {
         Ok(ChildEnd::Exited(0)) => Verdict::already_reported(format!(
-            "the set-uid copy on {mount} ran as uid 65534 and reported"
+            "the set-uid copy on {mount} ran as uid {} and reported",
+            if root { 65534 } else { uid }
         )),
         // Without CAP_SETUID/CAP_SETGID there is no unprivileged process to run the copy.
         Ok(ChildEnd::Exited(DROP_FAILED)) => Verdict::not_applicable(
@@ -159,11 +195,11 @@ fn run_as_nobody(ctx: &Ctx, step: &str, copy: &Path, mount: &str) -> Verdict {
             "the child could not drop to uid 65534 (setgroups/setgid/setuid failed: no CAP_SETUID or CAP_SETGID?)",
         ),
         Ok(ChildEnd::Exited(code)) if code > EXEC_FAILED && code < DROP_FAILED => {
-            exec_refused(Errno(code - EXEC_FAILED), copy, mount)
+            exec_refused(Errno(code - EXEC_FAILED), copy, mount, uid)
         }
         Ok(ChildEnd::Exited(code)) => Verdict::error(
             None,
-            format!("the payload exited {code} without reporting (uid 65534, {mount})"),
+            format!("the payload exited {code} without reporting ({mount})"),
         ),
         Ok(ChildEnd::Signaled(libc::SIGSYS)) => blocked_by(
             "SIGSYS",
@@ -179,9 +215,40 @@ fn run_as_nobody(ctx: &Ctx, step: &str, copy: &Path, mount: &str) -> Verdict {
     }
 }
 
-/// The forked child: drop every privilege a set-uid bit could give back, then exec.
-/// Raw system calls only: they act on this one thread, which is all the process has.
-fn child(path: &std::ffi::CStr, argv: &CArgv) -> ! {
+/// No process can be made to run the binary in. Whether any exec could run it at all
+/// decides: an exec of a path that does not exist, with the same arguments, answers
+/// ENOENT where exec is allowed and the filter's answer where it is not. A denied exec
+/// keeps every set-uid binary from running (blocked); an allowed one leaves the
+/// question open (not applicable: the runner cannot give itself up to ask it).
+fn without_a_child(ctx: &Ctx, argv: &CArgv, created: Errno) -> Verdict {
+    let missing = format!("/.breakout/.breakout-no-such-file-{}", ctx.inv.nonce);
+    let Ok(missing) = sys::path_cstring(Path::new(&missing)) else {
+        return Verdict::error(None, "the nonce holds a NUL byte");
+    };
+    match sys::raw_execve(&missing, argv) {
+        Errno(libc::ENOENT) => Verdict::not_applicable(
+            Some(created),
+            format!(
+                "cannot create a child to run it in (fork, clone and vfork: {created}), and execve is allowed"
+            ),
+        ),
+        errno => Verdict {
+            detail: format!(
+                "execve: {errno}, so no process here can run a set-uid binary (no child could be made either: {created})"
+            ),
+            ..Verdict::blocked(errno, "execve")
+        },
+    }
+}
+
+/// The forked child: drop every privilege a set-uid bit could give back (when it is
+/// root), then exec. Raw system calls only: they act on this one thread, which is all
+/// the process has.
+fn child(path: &std::ffi::CStr, argv: &CArgv, root: bool) -> ! {
+    if !root {
+        let Errno(errno) = sys::raw_execve(path, argv);
+        sys::exit_now_with(EXEC_FAILED + errno.clamp(1, DROP_FAILED - EXEC_FAILED - 1));
+    }
     // SAFETY: setgroups with size 0 reads no memory; setgid/setuid take plain ids.
     let dropped =
         sys::cvt(unsafe { libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) })
@@ -198,8 +265,9 @@ fn child(path: &std::ffi::CStr, argv: &CArgv) -> ! {
 
 /// The exec of the copy failed. On a noexec mount that is noexec's doing (EACCES): the
 /// set-uid bit never got a chance, which the detail says so nobody reads it as nosuid.
-fn exec_refused(errno: Errno, copy: &Path, mount: &str) -> Verdict {
-    let what = format!("execve of the set-uid copy {} as uid 65534", copy.display());
+fn exec_refused(errno: Errno, copy: &Path, mount: &str, uid: libc::uid_t) -> Verdict {
+    let uid = if uid == 0 { 65534 } else { uid };
+    let what = format!("execve of the set-uid copy {} as uid {uid}", copy.display());
     let noexec = mount_flags(mount).is_some_and(|f| f & libc::ST_NOEXEC != 0);
     if errno == Errno(libc::EACCES) && noexec {
         Verdict {
@@ -213,7 +281,7 @@ fn exec_refused(errno: Errno, copy: &Path, mount: &str) -> Verdict {
         // Not the set-uid bit either: nobody may lack search permission on the way.
         Verdict {
             detail: format!(
-                "{what}: {errno}; {mount} is not noexec, so uid 65534 may be unable to reach the copy"
+                "{what}: {errno}; {mount} is not noexec, so uid {uid} may be unable to reach the copy"
             ),
             ..Verdict::blocked(errno, &what)
         }
@@ -260,10 +328,16 @@ pub fn payload_verdict(dst: &str) -> Verdict {
         );
     }
     match mount_flags(dst) {
-        Some(flags) if flags & libc::ST_NOSUID == 0 => blocked_by(
+        Some(flags) if flags & libc::ST_NOSUID == 0 => match crate::facts::sandbox() {
+            Some(kernel) => blocked_by(
+                "set-uid-ignored",
+                format!("{what}, though {dst} is not nosuid and no_new_privs is off: {kernel}'s kernel does not honour the set-uid bit"),
+            ),
+            None => blocked_by(
             "set-uid-ignored",
             format!("{what}, though {dst} is not nosuid and no_new_privs is off (a user namespace or an LSM?)"),
-        ),
+            ),
+        },
         _ => blocked_by("nosuid", format!("{what}: {dst} is mounted nosuid")),
     }
 }

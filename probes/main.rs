@@ -160,15 +160,18 @@ fn refuse_set_uid_runs(mode: &Mode) {
     if !raised {
         return;
     }
+    use breakout_wire::probe_id::ProbeId;
     let fs_setuid_payload = matches!(
         mode,
         Mode::Payload { step, once: true, .. }
-            if breakout_wire::probe_id::ProbeId::of_step(step).0
-                == Some(breakout_wire::probe_id::ProbeId::FsSetuid)
+            if matches!(
+                ProbeId::of_step(step).0,
+                Some(ProbeId::FsSetuid | ProbeId::FsSetuidBinary)
+            )
     );
     if !fs_setuid_payload {
         eprintln!(
-            "breakout-probe: started set-uid or set-gid: only fs.setuid's payload may run so"
+            "breakout-probe: started set-uid or set-gid: only the payload of fs.setuid and fs.setuid-binary may run so"
         );
         std::process::exit(2);
     }

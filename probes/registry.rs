@@ -43,6 +43,7 @@ fn implementation(id: ProbeId) -> Impl {
         ProbeId::FsMountNew => Impl::Once(fs_mount::mount_new),
         ProbeId::FsMknod => Impl::PerMount(fs::mknod),
         ProbeId::FsSetuid => Impl::PerMount(fs_setuid::setuid),
+        ProbeId::FsSetuidBinary => Impl::Once(fs_setuid::setuid_binary),
         ProbeId::FsProcSys => Impl::Once(fs::proc_sys),
         ProbeId::FsSysfs => Impl::Once(fs::sysfs),
         ProbeId::FsOpenByHandle => Impl::Once(fs::open_by_handle),
@@ -72,6 +73,10 @@ fn implementation(id: ProbeId) -> Impl {
 pub fn payload_judge(ctx: &Ctx, step: &str) -> Option<Verdict> {
     match ProbeId::of_step(step) {
         (Some(ProbeId::FsSetuid), Some(dst)) => Some(fs::setuid_payload(ctx, dst)),
+        (Some(ProbeId::FsSetuidBinary), None) => Some(fs::setuid_payload(
+            ctx,
+            breakout_wire::names::SETUID_BINARY_PATH,
+        )),
         _ => None,
     }
 }

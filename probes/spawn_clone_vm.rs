@@ -8,7 +8,7 @@
 //! unchanged until the child is gone, and ends in `exit`.
 
 use std::ffi::CStr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::sys::{self, CArgv, Errno};
@@ -64,13 +64,13 @@ impl Drop for ChildStack {
     }
 }
 
-/// How a thread made by [`spawn_thread`] ended.
+/// How a thread made by [`spawn_thread`] ended, and whether it wrote its whole line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThreadEnd {
     /// The kernel cleared its tid word: it exited.
-    Exited { tid: u32 },
+    Exited { tid: u32, printed: bool },
     /// Still not gone after the deadline; its stack is leaked so it can never fault.
-    StillRunning { tid: u32 },
+    StillRunning { tid: u32, printed: bool },
 }
 
 /// The flags glibc's `pthread_create` passes (minus `CLONE_SETTLS`: the thread runs no
@@ -84,11 +84,16 @@ const THREAD_FLAGS: libc::c_int = libc::CLONE_VM
     | libc::CLONE_PARENT_SETTID
     | libc::CLONE_CHILD_CLEARTID;
 
-/// Creates a real thread with raw `clone` (nr 56); it calls `exit` (nr 60, which ends
-/// only the thread) as its first instruction. Waits until the kernel clears its tid
+/// Creates a real thread with raw `clone` (nr 56); it writes `line` to stdout with one
+/// `write`, keeps that call's result in its stack mapping and calls `exit` (nr 60,
+/// which ends only the thread). Waits until the kernel clears its tid
 /// (`CLONE_CHILD_CLEARTID`), polling with `futex` and falling back to sleeping if a
 /// profile denies `futex`.
-pub fn spawn_thread(stack: ChildStack, deadline: Duration) -> Result<ThreadEnd, Errno> {
+pub fn spawn_thread(
+    stack: ChildStack,
+    line: &[u8],
+    deadline: Duration,
+) -> Result<ThreadEnd, Errno> {
     // The tid word lives in the thread's own mapping, below anything a signal frame
     // could reach from the top, so that if the thread outlives the wait and the mapping
     // is leaked, the kernel's final write of 0 still lands in memory nobody else uses.
@@ -96,11 +101,19 @@ pub fn spawn_thread(stack: ChildStack, deadline: Duration) -> Result<ThreadEnd, 
     // SAFETY: the mapping is page-aligned, readable, writable and zero-filled, so its
     // first four bytes are a valid, aligned AtomicU32 for as long as the mapping lives.
     let tid_word: &AtomicU32 = unsafe { &*tid_ptr };
+    // The write's result, right after the tid word in the same zero-filled mapping.
+    // SAFETY: offset 8 of a page-aligned mapping is an aligned i64 inside it.
+    let wrote_ptr = unsafe { stack.base.add(8) }.cast::<AtomicI64>();
+    // SAFETY: valid, aligned and zero-filled for as long as the mapping lives.
+    let wrote: &AtomicI64 = unsafe { &*wrote_ptr };
+    wrote.store(-1, Ordering::Relaxed);
     let ret: i64;
     let caller = sys::raw_gettid();
     // SAFETY: the child starts on `stack` (private to it) with the creator's registers;
-    // it touches no memory at all: it loads two registers and calls exit, which ends the
-    // thread (not the process); `ud2` is never reached. The parent's side is a plain
+    // it reads `line` (alive and unchanged until the thread is seen gone, or leaked with
+    // the stack when it is not: see the caller), writes only the result word in its own
+    // mapping, and calls exit, which ends the thread (not the process); `ud2` is never
+    // reached. The parent's side is a plain
     // syscall: the kernel writes the new tid into the tid word (CLONE_PARENT_SETTID)
     // before returning and, when the thread exits, writes 0 there and wakes futex
     // waiters (CLONE_CHILD_CLEARTID). `syscall` clobbers rcx and r11, declared; the
@@ -115,6 +128,13 @@ pub fn spawn_thread(stack: ChildStack, deadline: Duration) -> Result<ThreadEnd, 
             "syscall",
             "cmp rax, r14",
             "je 3f",
+            // write(1, line, len), its result into the word at r15, then exit(0).
+            "mov eax, 1",
+            "mov edi, 1",
+            "mov rsi, r12",
+            "mov rdx, r13",
+            "syscall",
+            "mov [r15], rax",
             "mov eax, {exit}",
             "xor edi, edi",
             "syscall",
@@ -126,6 +146,9 @@ pub fn spawn_thread(stack: ChildStack, deadline: Duration) -> Result<ThreadEnd, 
             faked = const sys::FAKED_RET,
             inlateout("rax") SYS_CLONE => ret,
             in("r14") caller,
+            in("r12") line.as_ptr(),
+            in("r13") line.len(),
+            in("r15") wrote_ptr as usize,
             in("rdi") THREAD_FLAGS as u64,
             in("rsi") stack.top(),
             in("rdx") tid_ptr as usize,
@@ -143,14 +166,15 @@ pub fn spawn_thread(stack: ChildStack, deadline: Duration) -> Result<ThreadEnd, 
     let end = Instant::now() + deadline;
     loop {
         let seen = tid_word.load(Ordering::Acquire);
+        let printed = usize::try_from(wrote.load(Ordering::Acquire)) == Ok(line.len());
         if seen == 0 {
             // Exited: the kernel is done with the word and the stack.
-            return Ok(ThreadEnd::Exited { tid });
+            return Ok(ThreadEnd::Exited { tid, printed });
         }
         let now = Instant::now();
         if now >= end {
             stack.leak();
-            return Ok(ThreadEnd::StillRunning { tid });
+            return Ok(ThreadEnd::StillRunning { tid, printed });
         }
         if futex_wait(tid_word, seen, (end - now).min(Duration::from_millis(100))).is_err() {
             std::thread::sleep(Duration::from_millis(1));
@@ -296,9 +320,10 @@ mod tests {
 
     #[test]
     fn a_thread_is_created_and_exits() {
-        let end = spawn_thread(ChildStack::new().unwrap(), Duration::from_secs(5)).unwrap();
+        // An empty line: the thread's write of nothing still answers 0 = its length.
+        let end = spawn_thread(ChildStack::new().unwrap(), b"", Duration::from_secs(5)).unwrap();
         assert!(
-            matches!(end, ThreadEnd::Exited { tid } if tid > 0),
+            matches!(end, ThreadEnd::Exited { tid, printed: true } if tid > 0),
             "{end:?}"
         );
     }

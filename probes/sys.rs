@@ -115,6 +115,28 @@ pub fn exit_now_with(code: i32) -> ! {
     unreachable!("exit returned")
 }
 
+/// Writes all of `bytes` to `fd` with raw `write` calls (no locks, no allocation: safe
+/// in a freshly forked child); false if a write failed or wrote nothing.
+pub fn raw_write_all(fd: libc::c_int, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        // SAFETY: the pointer and length describe the unwritten rest of `bytes`.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_write,
+                libc::c_long::from(fd),
+                bytes.as_ptr(),
+                bytes.len(),
+            )
+        };
+        match cvt(ret) {
+            Ok(n) if n > 0 => bytes = &bytes[usize::try_from(n).unwrap_or(bytes.len())..],
+            Err(Errno(libc::EINTR)) => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// This thread's id, by the raw call. A child or a new thread has an id of its own.
 pub fn raw_gettid() -> libc::c_long {
     // SAFETY: gettid takes no arguments and cannot fail.
@@ -221,20 +243,24 @@ pub fn map_anonymous(len: usize, extra: libc::c_int) -> Result<*mut u8, Errno> {
     }
 }
 
-/// `vfork` (nr 58) whose child exits inside the same assembly block.
+/// `vfork` (nr 58) whose child writes `line` to stdout and exits inside the same
+/// assembly block.
 ///
 /// A vfork child shares the parent's memory *and stack* while the parent is suspended;
 /// returning into Rust code in the child would clobber the parent's stack frame. So the
-/// child never leaves the asm block: on a zero return it calls `exit(0)` right there.
+/// child never leaves the asm block: on a zero return it makes one `write(1, line)` and
+/// calls `exit` right there, with 0 when the whole line was written and 1 otherwise.
 /// Only the parent comes back, with the child's pid or an error. A 0 in the caller's
 /// own thread (its id, in r14, is the one gettid answers) was faked: no child exists,
 /// and the block returns [`FAKED_RET`] instead of exiting.
-pub fn raw_vfork_child_exits() -> Result<libc::pid_t, Errno> {
+pub fn raw_vfork_child_prints(line: &[u8]) -> Result<libc::pid_t, Errno> {
     let ret: i64;
     let caller = raw_gettid();
-    // SAFETY: the child path touches only registers (rax, rdi) and ends in exit, so it
-    // writes nothing the parent can see; the parent path is a plain syscall. The
-    // `syscall` instruction clobbers rcx and r11, declared below, and no stack is used.
+    // SAFETY: the child path only reads `line` (alive and unchanged: the parent is
+    // suspended until the child exits), changes registers (rax, rdi, rsi, rdx) and ends
+    // in exit, so it writes no memory the parent can see; the parent path is a plain
+    // syscall that leaves rdi, rsi and rdx as they were. The `syscall` instruction
+    // clobbers rcx and r11, declared below, and no stack is used.
     unsafe {
         std::arch::asm!(
             "syscall",
@@ -244,16 +270,121 @@ pub fn raw_vfork_child_exits() -> Result<libc::pid_t, Errno> {
             "syscall",
             "cmp rax, r14",
             "je 3f",
-            "mov eax, 60",
-            "xor edi, edi",
+            // write(1, line, len); exit(rax == len ? 0 : 1)
+            "mov eax, 1",
+            "mov edi, 1",
+            "mov rsi, r12",
+            "mov rdx, r13",
             "syscall",
+            "xor edi, edi",
+            "cmp rax, r13",
+            "setne dil",
+            "mov eax, 60",
+            "syscall",
+            "ud2",
             "3:",
             "mov rax, {faked}",
             "2:",
             faked = const FAKED_RET,
             inlateout("rax") libc::SYS_vfork => ret,
             in("r14") caller,
+            in("r12") line.as_ptr(),
+            in("r13") line.len(),
             out("rdi") _,
+            out("rsi") _,
+            out("rdx") _,
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        );
+    }
+    if ret == FAKED_RET {
+        return Err(Errno::FAKED);
+    }
+    Ok(to_pid(from_kernel(ret)?))
+}
+
+/// `vfork` (nr 58) whose child execs `path` with `argv` and an empty environment,
+/// after dropping to uid and gid 65534 with no supplementary groups when `drop` is
+/// set; for a profile that denies fork and clone but not vfork. The child never
+/// leaves the asm block (see [`raw_vfork_child_prints`]): it ends in the exec, or in
+/// `exit(exec_failed + (errno & 127))` when the exec fails, or in `exit(drop_failed)`
+/// when a drop fails. Only the parent returns, with the child's pid.
+pub fn raw_vfork_exec(
+    path: &CStr,
+    argv: &CArgv,
+    drop: bool,
+    exec_failed: i32,
+    drop_failed: i32,
+) -> Result<libc::pid_t, Errno> {
+    let ret: i64;
+    let caller = raw_gettid();
+    // SAFETY: the child path reads `path` and `argv` through the kernel only (alive
+    // and unchanged: the parent is suspended until the child execs or exits), changes
+    // registers and its own credentials, and ends in execve or exit, so it writes no
+    // memory the parent can see. The parent path is a plain syscall that leaves the
+    // argument registers as they were; `syscall` clobbers rcx and r11, declared; no
+    // stack is used.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov eax, 186",
+            "syscall",
+            "cmp rax, r14",
+            "je 3f",
+            "test r15, r15",
+            "jz 4f",
+            // setgroups(0, NULL); setgid(65534); setuid(65534)
+            "mov eax, 116",
+            "xor edi, edi",
+            "xor esi, esi",
+            "syscall",
+            "test rax, rax",
+            "jnz 5f",
+            "mov eax, 106",
+            "mov edi, 65534",
+            "syscall",
+            "test rax, rax",
+            "jnz 5f",
+            "mov eax, 105",
+            "mov edi, 65534",
+            "syscall",
+            "test rax, rax",
+            "jnz 5f",
+            "4:",
+            "mov eax, 59",
+            "mov rdi, r12",
+            "mov rsi, r13",
+            "xor edx, edx",
+            "syscall",
+            "neg eax",
+            "and eax, 127",
+            "add eax, r8d",
+            "mov edi, eax",
+            "mov eax, 60",
+            "syscall",
+            "ud2",
+            "5:",
+            "mov edi, r9d",
+            "mov eax, 60",
+            "syscall",
+            "ud2",
+            "3:",
+            "mov rax, {faked}",
+            "2:",
+            faked = const FAKED_RET,
+            inlateout("rax") libc::SYS_vfork => ret,
+            in("r14") caller,
+            in("r12") path.as_ptr(),
+            in("r13") argv.as_ptr(),
+            in("r15") u64::from(drop),
+            in("r8") exec_failed,
+            in("r9") drop_failed,
+            out("rdi") _,
+            out("rsi") _,
+            out("rdx") _,
             out("rcx") _,
             out("r11") _,
             options(nostack),

@@ -57,6 +57,14 @@ const fn via(step: &'static str, route: &'static str, evidence: &'static str) ->
     }
 }
 
+/// An escape the harness witnessed, by whichever route.
+const fn seen(step: &'static str) -> Row {
+    Row {
+        evidence: Some("witnessed"),
+        ..row(step, "escaped")
+    }
+}
+
 struct Case {
     name: &'static str,
     needs: &'static [Need],
@@ -313,16 +321,31 @@ const CASES: &[Case] = &[
             "--probe",
             "spawn.vfork",
             "--probe",
+            "spawn.clone",
+            "--probe",
+            "spawn.clone3",
+            "--probe",
             "spawn.thread",
             "--probe",
             "exec.posix-spawn",
         ],
+        // Each child prints its step's verdict with the nonce: witnessed, not the
+        // parent's word (the faked case below is the control).
         rows: &[
-            row("spawn.fork", "escaped"),
-            row("spawn.vfork", "escaped"),
-            row("spawn.thread", "escaped"),
-            row("exec.posix-spawn", "escaped"),
+            seen("spawn.fork"),
+            seen("spawn.vfork"),
+            seen("spawn.clone"),
+            seen("spawn.clone3"),
+            seen("spawn.thread"),
+            seen("exec.posix-spawn"),
         ],
+    },
+    Case {
+        name: "process_creation_through_the_i386_entry_is_witnessed",
+        needs: &[Need::I386],
+        profile: Profile::Unconfined,
+        args: &["--probe", "spawn.i386-fork"],
+        rows: &[seen("spawn.i386-fork")],
     },
     Case {
         name: "faked_process_creation_is_no_escape_and_the_runner_lives_on",
@@ -355,6 +378,35 @@ const CASES: &[Case] = &[
             by("namespace.clone-newuser", "blocked", "fake-success"),
             by("exec.posix-spawn", "blocked", "fake-success"),
         ],
+    },
+    // A probe's helper must not rest on a call the profile may deny: with fork and
+    // clone denied, fs.setuid-binary makes its child with vfork (the child drops to
+    // 65534 and execs in assembly), and no-new-privileges is the control that blocks.
+    Case {
+        name: "setuid_binary_runs_from_a_vfork_child_when_fork_and_clone_are_denied",
+        needs: &[],
+        profile: Profile::Inline(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["fork", "clone", "clone3"], "action": "SCMP_ACT_ERRNO"}]}"#,
+        ),
+        args: &["--probe", "fs.setuid-binary", "--probe", "spawn.fork"],
+        rows: &[
+            seen("fs.setuid-binary"),
+            by("spawn.fork", "blocked", "EPERM"),
+        ],
+    },
+    Case {
+        name: "setuid_binary_from_a_vfork_child_is_stopped_by_no_new_privileges",
+        needs: &[],
+        profile: Profile::Inline(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["fork", "clone", "clone3"], "action": "SCMP_ACT_ERRNO"}]}"#,
+        ),
+        args: &[
+            "--security-opt",
+            "no-new-privileges",
+            "--probe",
+            "fs.setuid-binary",
+        ],
+        rows: &[by("fs.setuid-binary", "blocked", "no-new-privileges")],
     },
     // SCMP_ACT_TRACE answers ENOSYS without a tracer, but a process that may ptrace
     // traces a child of its own and continues it past the stop: the call runs.

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
-use crate::container::{HARNESS_DIR, PROBE_PATH, PROVIDED_SHELL_PATH};
+use crate::container::{HARNESS_DIR, PROBE_PATH, PROVIDED_SHELL_PATH, SETUID_BINARY_PATH};
 
 /// Where the default rootfs takes its shell from (Debian's busybox-static).
 pub const BUSYBOX_CANDIDATES: &[&str] = &["/bin/busybox", "/usr/bin/busybox"];
@@ -389,7 +389,7 @@ impl RunDir {
     fn add_probe_mountpoint(&self, top: &Path) -> Result<(), BundleError> {
         let dir = top.join(HARNESS_DIR.trim_start_matches('/'));
         fs::create_dir(&dir).map_err(io_err("create", &dir))?;
-        for file in [PROBE_PATH, PROVIDED_SHELL_PATH] {
+        for file in [PROBE_PATH, PROVIDED_SHELL_PATH, SETUID_BINARY_PATH] {
             let mountpoint = top.join(file.trim_start_matches('/'));
             fs::OpenOptions::new()
                 .write(true)
@@ -427,6 +427,38 @@ impl RunDir {
         self.mounts.push(rootfs);
         self.rootfs_writes = upper;
         Ok(())
+    }
+
+    /// A set-uid-root copy of `probe` for `fs.setuid-binary`, on a tmpfs of its own
+    /// in the run directory that honours set-uid bits (every other mount of the
+    /// harness is nosuid). Only root can reach it on the host: the run directory is
+    /// root's alone (0700), and so is the tmpfs's root. A kept bundle gets none: no
+    /// set-uid file is left in a directory of the user's.
+    pub fn setuid_binary(&mut self, probe: &Path) -> Result<PathBuf, BundleError> {
+        use std::os::unix::fs::MetadataExt;
+        if self.keep {
+            return Err(BundleError::Io {
+                action: "prepare",
+                path: self.root.join("setuid"),
+                source: io::Error::other("a kept bundle gets no set-uid binary"),
+            });
+        }
+        let dir = self.root.join("setuid");
+        create_private_dir(&dir)?;
+        let len = fs::metadata(probe).map_err(io_err("read", probe))?.len();
+        // Room for the copy and a page of slack; nothing else goes there.
+        let size = (len + 2 * 4096).to_string();
+        mounts::tmpfs_honouring_setuid(&dir, &size).map_err(io_err("mount a tmpfs at", &dir))?;
+        self.mounts.push(dir.clone());
+        let copy = dir.join("breakout-probe");
+        copy_executable(probe, &copy).map_err(io_err("copy the probe to", &copy))?;
+        std::os::unix::fs::chown(&copy, Some(0), Some(0)).map_err(io_err("chown", &copy))?;
+        // After chown, which clears the bit.
+        fs::set_permissions(&copy, fs::Permissions::from_mode(0o4755))
+            .map_err(io_err("chmod", &copy))?;
+        let meta = fs::metadata(&copy).map_err(io_err("read", &copy))?;
+        debug_assert_eq!(meta.mode() & 0o7777, 0o4755);
+        Ok(copy)
     }
 
     /// Writes config.json for the next container of this run, readable by root alone

@@ -55,6 +55,28 @@ pub fn tmpfs(target: &Path, options: &[(&str, &str)]) -> io::Result<()> {
     })
 }
 
+/// Mounts a tmpfs at `target` that honours set-uid bits (still `nodev`), root-only,
+/// for the one set-uid file the harness provides (`fs.setuid-binary`).
+pub fn tmpfs_honouring_setuid(target: &Path, size: &str) -> io::Result<()> {
+    let fs = fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    fsconfig_set_string(&fs, "mode", "0700")?;
+    fsconfig_set_string(&fs, "size", size)?;
+    fsconfig_create(&fs)?;
+    let mount = fsmount(
+        &fs,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_NODEV,
+    )?;
+    move_mount(
+        &mount,
+        "",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )?;
+    Ok(())
+}
+
 /// Why an overlay could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {

@@ -35,6 +35,7 @@ pub(crate) fn pinned_inputs<'a>(
         settings,
         probe_bin: Path::new("/usr/bin/true"),
         provided_shell: Some(Path::new("/bin/sh")),
+        setuid_binary: None,
         args: vec![PROBE_PATH.into(), "run".into()],
         seccomp: None,
         netns: Some("/run/netns/x".into()),

@@ -25,3 +25,5 @@ pub const HARNESS_DIR: &str = "/.breakout";
 pub const PROBE_PATH: &str = "/.breakout/breakout-probe";
 /// Where the harness puts a shell when the rootfs has none.
 pub const PROVIDED_SHELL_PATH: &str = "/.breakout/sh";
+/// Where the harness's set-uid-root copy of the probe appears (`fs.setuid-binary`).
+pub use breakout_wire::names::SETUID_BINARY_PATH;

@@ -9,7 +9,7 @@ use oci_spec::runtime::{
     UserBuilder,
 };
 
-use super::{Network, Settings, PROBE_PATH, PROVIDED_SHELL_PATH};
+use super::{Network, Settings, PROBE_PATH, PROVIDED_SHELL_PATH, SETUID_BINARY_PATH};
 
 /// Limits that keep a fork bomb or a memory hog inside the container.
 pub(crate) const PIDS_LIMIT: i64 = 256;
@@ -22,6 +22,9 @@ pub struct SpecInputs<'a> {
     pub probe_bin: &'a Path,
     /// Host path of a static shell to provide at [`PROVIDED_SHELL_PATH`], if any.
     pub provided_shell: Option<&'a Path>,
+    /// Host path of the set-uid-root copy of the probe to provide at
+    /// [`SETUID_BINARY_PATH`], if any: mounted with set-uid bits honoured.
+    pub setuid_binary: Option<&'a Path>,
     /// The container process's argv.
     pub args: Vec<String>,
     /// The resolved filter, if any.
@@ -140,6 +143,14 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
             &["bind", "ro", "nosuid", "nodev"],
         ));
     }
+    // Set-uid bits honoured on purpose: it is the one file whose bit is the question.
+    if let Some(binary) = inputs.setuid_binary {
+        mounts.push(bind_mount(
+            binary,
+            SETUID_BINARY_PATH,
+            &["bind", "ro", "nodev", "suid", "exec"],
+        ));
+    }
     spec.set_mounts(Some(mounts));
 
     let mut linux = spec.linux().clone().unwrap_or_default();
@@ -220,6 +231,7 @@ mod tests {
         let defaults = raw().validate_for(None).unwrap();
         let got = stable_spec_json(&build_spec(&SpecInputs {
             provided_shell: None,
+            setuid_binary: None,
             netns: None,
             key: None,
             ..pinned_inputs(&defaults, &key)
@@ -244,6 +256,7 @@ mod tests {
             settings: &settings,
             probe_bin: Path::new("/usr/bin/true"),
             provided_shell: Some(Path::new("/bin/sh")),
+            setuid_binary: None,
             args: vec![PROBE_PATH.into()],
             seccomp: None,
             netns: None,
@@ -276,6 +289,7 @@ mod tests {
             settings: &settings,
             probe_bin: Path::new("/usr/bin/true"),
             provided_shell: None,
+            setuid_binary: None,
             args: vec![PROBE_PATH.into(), "run".into()],
             seccomp: None,
             netns: None,

@@ -45,6 +45,9 @@ pub enum Kind {
     Nosuid,
     /// `no_new_privs` keeps exec from granting privileges.
     NoNewPrivileges,
+    /// A set-uid-root binary ran without euid 0 on a mount that is not nosuid and
+    /// without no_new_privs (a sandbox kernel that ignores the bit, a user namespace).
+    SetUidIgnored,
     /// The call returned success, but the kernel shows nothing came of it: the filter
     /// made the success up (`errnoRet` 0).
     FakeSuccess,
@@ -56,13 +59,14 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Timeout,
         Kind::StartFailure,
         Kind::Interrupted,
         Kind::NotReceived,
         Kind::Nosuid,
         Kind::NoNewPrivileges,
+        Kind::SetUidIgnored,
         Kind::FakeSuccess,
         Kind::Reachable,
         Kind::SandboxKernel,
@@ -76,6 +80,7 @@ impl Kind {
             Kind::NotReceived => "not-received",
             Kind::Nosuid => "nosuid",
             Kind::NoNewPrivileges => "no-new-privileges",
+            Kind::SetUidIgnored => "set-uid-ignored",
             Kind::FakeSuccess => "fake-success",
             Kind::Reachable => "reachable",
             Kind::SandboxKernel => "sandbox-kernel",

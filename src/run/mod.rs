@@ -61,7 +61,7 @@ pub enum RunError {
 struct Decided<'a> {
     run: usize,
     /// The sandbox kernel serving the containers, if any (see `settle::in_sandbox`).
-    sandbox: Option<&'static str>,
+    sandbox: Option<settle::Sandbox>,
     all_steps: &'a [String],
     steps: BTreeSet<String>,
     sink: &'a dyn Sink,
@@ -70,7 +70,7 @@ struct Decided<'a> {
 impl<'a> Decided<'a> {
     fn new(
         run: usize,
-        sandbox: Option<&'static str>,
+        sandbox: Option<settle::Sandbox>,
         all_steps: &'a [String],
         sink: &'a dyn Sink,
     ) -> Self {
@@ -170,6 +170,9 @@ struct Stage<'a> {
     shell: Option<String>,
     /// The host busybox provided as that shell.
     provided_shell: Option<PathBuf>,
+    /// The set-uid-root copy of the probe, when `fs.setuid-binary` runs and the host
+    /// could mount one.
+    setuid_binary: Option<PathBuf>,
     /// The image an engine imported the rootfs as, or why the import failed.
     image: Result<Option<String>, String>,
 }
@@ -182,6 +185,12 @@ impl<'a> Stage<'a> {
             entry.set_runtime(runtime);
         }
         let (shell, provided_shell) = prepare_rootfs(&mut run_dir, plan)?;
+        // Without it the step says it is not applicable, and why.
+        let setuid_binary = steps
+            .iter()
+            .any(|s| s == "fs.setuid-binary")
+            .then(|| run_dir.setuid_binary(&plan.probe_bin).ok())
+            .flatten();
         let bridge = match plan.settings.network {
             container::Network::Bridge => {
                 let net = netns::BridgeNet::create()?;
@@ -216,6 +225,7 @@ impl<'a> Stage<'a> {
             run_dir,
             shell,
             provided_shell,
+            setuid_binary,
             image,
         })
     }
@@ -274,7 +284,12 @@ pub fn execute_with(
         profile_handling: runtime.kind.profile_handling(),
         steps: steps.clone(),
     });
-    let mut decided = Decided::new(run, runtime.kind.sandbox_kernel, &steps, sink);
+    let mut decided = Decided::new(
+        run,
+        settle::Sandbox::of(&runtime.kind, plan.seccomp.as_ref()),
+        &steps,
+        sink,
+    );
     let (start, was_interrupted) = match stage.image.clone() {
         Err(error) => (StartStatus::FailedToStart { error }, false),
         Ok(_) => containers(plan, runtime, &mut stage, interrupted, &mut decided)?,
@@ -383,6 +398,7 @@ fn one_container(
         plan,
         &invocation,
         stage.provided_shell.as_deref(),
+        stage.setuid_binary.as_deref(),
         netns,
         &stage.witness.key,
     );

@@ -171,6 +171,7 @@ pub fn emit_bundle(plan: &Plan, dir: &Path) -> Result<Option<String>, RunError> 
         &invocation,
         None,
         None,
+        None,
         &key,
     )))?;
     Ok(canary)
@@ -182,6 +183,7 @@ pub(super) fn spec_inputs<'a>(
     plan: &'a Plan,
     invocation: &Invocation,
     provided_shell: Option<&'a Path>,
+    setuid_binary: Option<&'a Path>,
     netns: Option<PathBuf>,
     key: &'a Key,
 ) -> container::SpecInputs<'a> {
@@ -191,6 +193,7 @@ pub(super) fn spec_inputs<'a>(
         settings: &plan.settings,
         probe_bin: &plan.probe_bin,
         provided_shell,
+        setuid_binary,
         args,
         seccomp: plan.seccomp.clone(),
         netns,

@@ -207,14 +207,58 @@ fn in_flight_verdict(
     }
 }
 
-/// The runner gave up between steps: each step without a verdict is an error, why.
-/// An escape under a sandbox kernel (`sandbox`, from the quirks table) by a probe whose
-/// effect lands in the kernel that serves the container is that kernel's, not the
-/// host's: `contained`, saying what it reached.
-pub(super) fn in_sandbox(verdict: Verdict, sandbox: Option<&str>) -> Verdict {
+/// The kernel that serves a runtime's containers when it is not the host's (gVisor's
+/// Sentry), and whether the filter under test could answer ENOSYS there itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Sandbox {
+    pub kernel: &'static str,
+    /// A rule's action (SCMP_ACT_TRACE, an honoured `errnoRet` of 38) can answer
+    /// ENOSYS, so an ENOSYS is not the sandbox kernel's word alone.
+    pub filter_answers_enosys: bool,
+}
+
+impl Sandbox {
+    /// The sandbox of `kind`, if it has one, under `seccomp` (the filter as resolved,
+    /// which the runtime may or may not apply).
+    pub(super) fn of(
+        kind: &crate::runtime::RuntimeKind,
+        seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    ) -> Option<Sandbox> {
+        use oci_spec::runtime::LinuxSeccompAction as A;
+        let kernel = kind.sandbox_kernel?;
+        let answers = |action: A, errno: Option<u32>| {
+            action == A::ScmpActTrace
+                || (kind.honours_errno_ret
+                    && action == A::ScmpActErrno
+                    && errno == Some(libc::ENOSYS.unsigned_abs()))
+        };
+        let filter_answers_enosys = kind.applies_profile
+            && seccomp.is_some_and(|s| {
+                answers(s.default_action(), s.default_errno_ret())
+                    || s.syscalls().iter().flatten().any(|rule| {
+                        answers(rule.action(), rule.errno_ret().or(s.default_errno_ret()))
+                    })
+            });
+        Some(Sandbox {
+            kernel,
+            filter_answers_enosys,
+        })
+    }
+}
+
+/// What a verdict means under a sandbox kernel (`sandbox`, from the quirks table):
+/// - an escape by a probe whose effect lands in the kernel that serves the container is
+///   that kernel's, not the host's: `contained`, saying what it reached;
+/// - ENOSYS where no filter could have said it is the sandbox kernel not implementing
+///   the call: not-applicable with that reason, not a block.
+pub(super) fn in_sandbox(verdict: Verdict, sandbox: Option<Sandbox>) -> Verdict {
+    let Some(sandbox) = sandbox else {
+        return verdict;
+    };
+    let kernel = sandbox.kernel;
     let reach = crate::catalog::find(&verdict.probe).and_then(|p| p.in_sandbox);
-    match (sandbox, reach, verdict.outcome) {
-        (Some(kernel), Some(reach), Outcome::Escaped) => Verdict {
+    match (reach, verdict.outcome) {
+        (Some(reach), Outcome::Escaped) => Verdict {
             outcome: Outcome::Contained,
             mechanism: Some(crate::report::Kind::SandboxKernel.into()),
             detail: format!(
@@ -223,6 +267,20 @@ pub(super) fn in_sandbox(verdict: Verdict, sandbox: Option<&str>) -> Verdict {
             ),
             ..verdict
         },
+        (_, Outcome::Blocked)
+            if verdict.mechanism
+                == Some(crate::report::Mechanism::Errno(nix::errno::Errno::ENOSYS))
+                && !sandbox.filter_answers_enosys =>
+        {
+            Verdict {
+                outcome: Outcome::NotApplicable,
+                detail: format!(
+                    "{kernel}'s kernel does not implement this call (ENOSYS), and no rule of the filter answers ENOSYS: {}",
+                    verdict.detail
+                ),
+                ..verdict
+            }
+        }
         _ => verdict,
     }
 }
@@ -540,5 +598,52 @@ mod tests {
             .all(|v| v.outcome == Outcome::Error && v.detail == "gone"));
         let all = resume_failed("runc", &rest, "no");
         assert_eq!(mech(&all[0]).as_deref(), Some("start-failure"));
+    }
+
+    fn kind(name: &str) -> &'static crate::runtime::RuntimeKind {
+        crate::runtime::quirks::RUNTIMES
+            .iter()
+            .find(|k| k.name == name)
+            .expect("a runtime of the quirks table")
+    }
+
+    fn profile(json: &str) -> oci_spec::runtime::LinuxSeccomp {
+        serde_json::from_str(json).expect("an OCI linux.seccomp")
+    }
+
+    #[test]
+    fn a_sandbox_kernel_enosys_is_not_applicable_unless_the_filter_could_say_it() {
+        let enosys = || {
+            Verdict::new("runsc", "spawn.clone3", Outcome::Blocked, "clone3: ENOSYS")
+                .mechanism(Some("ENOSYS"))
+        };
+        // No sandbox kernel: a block stays a block.
+        assert_eq!(Sandbox::of(kind("runc"), None), None);
+        assert_eq!(in_sandbox(enosys(), None).outcome, Outcome::Blocked);
+        // runsc leaves the profile aside: whatever it says, ENOSYS is gVisor's.
+        let trace = profile(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["clone3"], "action": "SCMP_ACT_TRACE"}]}"#,
+        );
+        let runsc = Sandbox::of(kind("runsc"), Some(&trace));
+        let v = in_sandbox(enosys(), runsc);
+        assert_eq!(v.outcome, Outcome::NotApplicable);
+        assert!(
+            v.detail.starts_with("gVisor's kernel does not implement"),
+            "{}",
+            v.detail
+        );
+        // runsc-oci applies it, and a trace rule answers ENOSYS: no claim it was gVisor.
+        let oci = Sandbox::of(kind("runsc-oci"), Some(&trace));
+        assert_eq!(in_sandbox(enosys(), oci).outcome, Outcome::Blocked);
+        // errnoRet 38 is not honoured there (EPERM comes back), so it cannot.
+        let errno38 = profile(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}"#,
+        );
+        let oci = Sandbox::of(kind("runsc-oci"), Some(&errno38));
+        assert_eq!(in_sandbox(enosys(), oci).outcome, Outcome::NotApplicable);
+        // Other blocks are left alone.
+        let eperm = Verdict::new("runsc", "spawn.fork", Outcome::Blocked, "fork: EPERM")
+            .mechanism(Some("EPERM"));
+        assert_eq!(in_sandbox(eperm, runsc).outcome, Outcome::Blocked);
     }
 }

@@ -25,6 +25,7 @@ use super::quirks::RuntimeKind;
 use super::{run_to_end, wait_or_kill, Container, Runtime, RuntimeError, CLEANUP_DEADLINE};
 use crate::container::{
     Network, Seccomp, SpecInputs, MEMORY_LIMIT, PIDS_LIMIT, PROBE_PATH, PROVIDED_SHELL_PATH,
+    SETUID_BINARY_PATH,
 };
 
 /// Which engine CLI a row speaks.
@@ -221,6 +222,12 @@ pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
         opt(
             "--volume",
             format!("{}:{PROVIDED_SHELL_PATH}:ro", shell.display()),
+        );
+    }
+    if let Some(binary) = inputs.setuid_binary {
+        opt(
+            "--volume",
+            format!("{}:{SETUID_BINARY_PATH}:ro,suid,exec", binary.display()),
         );
     }
     if settings.read_only {

@@ -86,7 +86,8 @@ fn a_set_uid_copy_of_the_runner_runs_nothing_but_its_report() -> TestResult {
         "fs.write-mount",
     ]);
     assert_eq!(run.status.code(), Some(2), "{run:?}");
-    assert!(String::from_utf8_lossy(&run.stderr).contains("only fs.setuid's payload"));
+    assert!(String::from_utf8_lossy(&run.stderr)
+        .contains("only the payload of fs.setuid and fs.setuid-binary"));
     assert!(run.stdout.is_empty(), "{run:?}");
     let other_payload = as_nobody(&[
         "payload",

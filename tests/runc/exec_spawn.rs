@@ -87,7 +87,7 @@ pub fn cases() -> Vec<Case> {
                 .code(1)
                 .verdicts([
                     ("spawn.fork", EPERM.reported()),
-                    ("spawn.vfork", escaped().reported()),
+                    ("spawn.vfork", escaped().witnessed()),
                     ("spawn.clone", EPERM.reported()),
                     ("spawn.clone3", EPERM.reported()),
                     // pthread_create's clone is still clone.

@@ -141,6 +141,28 @@ pub fn cases() -> Vec<Case> {
                     .verdicts([("fs.setuid@/scratch", not_applicable_any())]),
             ],
         ),
+        // The harness's own set-uid-root binary, on a mount of its own that honours
+        // the bit: a non-root user (the configuration most people run) becomes root
+        // by running it, and only no-new-privileges stops that. A root runner drops to
+        // 65534 before it runs it.
+        case(
+            "fs_setuid_binary_needs_no_new_privileges_for_a_non_root_user",
+            RUNC,
+            [
+                run("--user 1000:1000 --probe fs.setuid-binary")
+                    .code(1)
+                    .verdicts([("fs.setuid-binary", escaped().witnessed())])
+                    .detail("fs.setuid-binary", "euid 0 (uid 1000)"),
+                run("--user 1000:1000 --security-opt no-new-privileges --probe fs.setuid-binary")
+                    .code(0)
+                    .verdicts([("fs.setuid-binary", blocked("no-new-privileges"))])
+                    .detail("fs.setuid-binary", "runs with euid 1000"),
+                run("--probe fs.setuid-binary")
+                    .code(1)
+                    .verdicts([("fs.setuid-binary", escaped().witnessed())])
+                    .detail("fs.setuid-binary", "euid 0 (uid 65534)"),
+            ],
+        ),
         // runc mounts /proc/sys read-only unless the masked and read-only paths are
         // dropped; then root in the container opens the host's core_pattern for
         // writing.

@@ -5,6 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+/// Where the harness puts the set-uid-root copy of the runner that `fs.setuid-binary`
+/// execs: a file of its own mounted read-only, `nodev`, with set-uid bits honoured.
+pub const SETUID_BINARY_PATH: &str = "/.breakout/setuid-probe";
+
 /// A kind of file a probe makes in a directory of the container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Leftover {

@@ -58,6 +58,9 @@ pub enum WitnessKind {
     /// The program started prints the container's nonce (the payload), or proves a
     /// handoff on stderr.
     Payload,
+    /// The process or thread the step created prints the step's verdict line itself,
+    /// with the container's nonce; the runner never prints it for such a step.
+    Child,
     /// A character device 1:3 appears on the mount, seen through the held runner's root
     /// on the host (on a volume, that is the host's side of it).
     MountDevice,

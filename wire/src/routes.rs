@@ -279,6 +279,10 @@ pub fn routes(id: ProbeId) -> &'static [Route] {
                 call!("execve"),
             ],
         )],
+        P::FsSetuidBinary => &[native!(
+            "execve of the harness's set-uid-root binary (after setuid(65534) when root)",
+            &[call!("fork"), call!("setuid"), call!("execve")],
+        )],
         P::FsProcSys => one!("openat(/proc/sys/kernel/core_pattern, O_WRONLY)", "openat"),
         P::FsSysfs => one!("openat(/sys/..., O_WRONLY)", "openat"),
         P::FsOpenByHandle => &[native!(
