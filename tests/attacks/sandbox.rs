@@ -149,7 +149,9 @@ fn first_verdict(report: &Value, probe: &str) -> Value {
 
 /// Item 1: the image's shell plants a set-uid root copy of busybox and a device node in
 /// its writable rootfs and waits. Another local user can reach neither (the run and
-/// state directories are root's alone), and the mounts under them are nosuid,nodev.
+/// state directories are root's alone), and the mounts under them are nosuid,nodev,
+/// but for the tmpfs that holds the harness's own set-uid binary (`fs.setuid-binary`),
+/// which is nodev, root's alone, and out of that user's reach too.
 fn planted_setuid_file_is_out_of_other_users_reach() -> TestResult {
     let dir = Scratch::new("suid-plant");
     let rootfs = hostile_rootfs(
@@ -167,6 +169,8 @@ fn planted_setuid_file_is_out_of_other_users_reach() -> TestResult {
         rootfs.as_os_str(),
         OsStr::new("--probe"),
         OsStr::new("exec.shell"),
+        OsStr::new("--probe"),
+        OsStr::new("fs.setuid-binary"),
         OsStr::new("--timeout"),
         OsStr::new("30"),
     ]);
@@ -182,8 +186,19 @@ fn planted_setuid_file_is_out_of_other_users_reach() -> TestResult {
     if planted.is_empty() {
         return Err("the planted file is not under the run directory".into());
     }
+    let harness_setuid: Vec<PathBuf> = walk(run.tmp.path())
+        .into_iter()
+        .filter(|p| {
+            use std::os::unix::fs::MetadataExt;
+            p.parent().is_some_and(|d| d.ends_with("setuid"))
+                && std::fs::metadata(p).is_ok_and(|m| m.mode() & 0o4000 != 0)
+        })
+        .collect();
+    if harness_setuid.is_empty() {
+        return Err("the harness's set-uid binary is not under the run directory".into());
+    }
     let mut attempts = String::new();
-    for path in &planted {
+    for path in planted.iter().chain(&harness_setuid) {
         let quoted = shell_quote(path);
         attempts.push_str(&format!(
             "{quoted} id -u && echo REACHED; ls -l {quoted} && echo REACHED; "
@@ -218,7 +233,11 @@ fn planted_setuid_file_is_out_of_other_users_reach() -> TestResult {
         .filter(|l| l.contains(&tmp))
         .filter(|l| {
             let opts = l.split_whitespace().nth(5).unwrap_or("");
-            !(opts.contains("nosuid") && opts.contains("nodev"))
+            let setuid_tmpfs = l
+                .split_whitespace()
+                .nth(4)
+                .is_some_and(|target| target.ends_with("/setuid"));
+            !(opts.contains("nodev") && (opts.contains("nosuid") || setuid_tmpfs))
         })
         .collect();
     let out = run.finish();
@@ -232,6 +251,15 @@ fn planted_setuid_file_is_out_of_other_users_reach() -> TestResult {
     let shell = first_verdict(&report, "exec.shell");
     if shell["outcome"] != "escaped" || shell["image_code"] != true {
         return Err(format!("exec.shell: {shell}").into());
+    }
+    let setuid = first_verdict(&report, "fs.setuid-binary");
+    if setuid["outcome"] != "escaped" || setuid["evidence"] != "witnessed" {
+        return Err(format!("fs.setuid-binary: {setuid}").into());
+    }
+    if harness_setuid.iter().any(|p| p.exists()) {
+        return Err(
+            format!("the harness's set-uid binary outlived the run: {harness_setuid:?}").into(),
+        );
     }
     Ok(())
 }
