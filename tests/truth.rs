@@ -485,6 +485,44 @@ const CASES: &[Case] = &[
             },
         ],
     },
+    // A call gVisor does not implement answers ENOSYS with no filter in the way: not
+    // applicable, not a block. Under runsc-oci a trace rule could answer ENOSYS too,
+    // so there no claim is made; and under runc the same ENOSYS is the filter's.
+    Case {
+        name: "gvisor_unimplemented_call_is_not_applicable",
+        needs: &[Need::Runtime("runsc")],
+        profile: Profile::Unconfined,
+        args: &[
+            "--runtime",
+            "runsc",
+            "--probe",
+            "spawn.clone3",
+            "--probe",
+            "spawn.fork",
+        ],
+        rows: &[
+            by("spawn.clone3", "not-applicable", "ENOSYS"),
+            seen("spawn.fork"),
+        ],
+    },
+    Case {
+        name: "gvisor_enosys_a_trace_rule_could_answer_stays_blocked",
+        needs: &[Need::Runtime("runsc")],
+        profile: Profile::Inline(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["clone3"], "action": "SCMP_ACT_TRACE"}]}"#,
+        ),
+        args: &["--runtime", "runsc-oci", "--probe", "spawn.clone3"],
+        rows: &[by("spawn.clone3", "blocked", "ENOSYS")],
+    },
+    Case {
+        name: "enosys_of_a_filter_on_the_host_kernel_blocks",
+        needs: &[],
+        profile: Profile::Inline(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}"#,
+        ),
+        args: &["--probe", "spawn.clone3"],
+        rows: &[by("spawn.clone3", "blocked", "ENOSYS")],
+    },
     Case {
         name: "host_kernel_namespaces_escape_under_runc",
         needs: &[],
