@@ -15,18 +15,31 @@ use crate::ctx::Verdict;
 use crate::facts::{syscall_built, sysctl};
 use crate::sys::Errno;
 
-/// The anonymous inode a descriptor refers to (`io_uring`, `userfaultfd`,
-/// `perf_event`), by its `/proc/self/fd` link; `None` if it is no such descriptor or
-/// /proc does not show it.
-pub fn anon_inode(fd: libc::c_long) -> Option<String> {
-    let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
-    let text = link.to_str()?;
-    let name = text.strip_prefix("anon_inode:")?;
-    Some(
-        name.trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-    )
+/// What `/proc/self/fd/N` shows of a descriptor: the anonymous inode it refers to
+/// (`io_uring`, `userfaultfd`, `perf_event`), something else (a pipe, a file), or
+/// nothing (no /proc, or a link that cannot be read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FdView {
+    AnonInode(String),
+    Other(String),
+    Unseen,
+}
+
+fn fd_view(fd: libc::c_long) -> FdView {
+    match std::fs::read_link(format!("/proc/self/fd/{fd}")) {
+        Ok(link) => {
+            let text = link.to_string_lossy();
+            match text.strip_prefix("anon_inode:") {
+                Some(name) => FdView::AnonInode(
+                    name.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_string(),
+                ),
+                None => FdView::Other(text.into_owned()),
+            }
+        }
+        Err(_) => FdView::Unseen,
+    }
 }
 
 /// A descriptor the call returned, proven to be `kind` before anything is done with it.
@@ -34,27 +47,44 @@ pub fn anon_inode(fd: libc::c_long) -> Option<String> {
 /// cannot show it, the call's word stands only if no filter is installed that could
 /// have made it up; otherwise the verdict is indeterminate.
 pub fn proven_fd(fd: libc::c_long, kind: &str, what: &str) -> Result<Option<String>, Verdict> {
-    if !std::path::Path::new("/proc/self/fd").is_dir() {
-        return match crate::facts::seccomp_filtered() {
+    let view = fd_view(fd);
+    let filtered = match view {
+        FdView::Unseen => crate::facts::seccomp_filtered(),
+        _ => None,
+    };
+    judge_fd(fd, &view, filtered, kind, what)
+}
+
+/// [`proven_fd`]'s decision, from what /proc showed and (where it showed nothing)
+/// whether a filter is installed (`None`: unknown).
+fn judge_fd(
+    fd: libc::c_long,
+    view: &FdView,
+    filtered: Option<bool>,
+    kind: &str,
+    what: &str,
+) -> Result<Option<String>, Verdict> {
+    match view {
+        FdView::AnonInode(name) if name == kind => Ok(None),
+        FdView::AnonInode(other) => Err(fake(fd, kind, what, &format!("a {other}"))),
+        FdView::Other(other) => Err(fake(fd, kind, what, other)),
+        FdView::Unseen => match filtered {
             Some(false) => Ok(Some(format!(
-                "no /proc to confirm that fd {fd} is a {kind}, but no filter is installed to make a success up"
+                "/proc does not show what fd {fd} is, but no filter is installed to make a success up"
             ))),
             _ => Err(Verdict::indeterminate(
                 None,
-                format!("{what} returned {fd}, and without /proc nothing shows whether it is a {kind} or a success a filter made up"),
+                format!("{what} returned {fd}, and /proc does not show whether it is a {kind} or a success a filter made up"),
             )),
-        };
+        },
     }
-    match anon_inode(fd) {
-        Some(name) if name == kind => Ok(None),
-        other => Err(Verdict::blocked_as(
-            FAKE_SUCCESS.to_string(),
-            format!(
-                "{what} returned {fd}, which is no {kind} ({}): the filter made the success up",
-                other.map_or("not an anonymous inode".to_string(), |n| format!("a {n}"))
-            ),
-        )),
-    }
+}
+
+fn fake(fd: libc::c_long, kind: &str, what: &str, is: &str) -> Verdict {
+    Verdict::blocked_as(
+        FAKE_SUCCESS.to_string(),
+        format!("{what} returned {fd}, which is no {kind} ({is}): the filter made the success up"),
+    )
 }
 
 /// The second opinion on an error that would mean "reached the kernel": `second` is
@@ -187,5 +217,54 @@ pub fn close(fd: libc::c_long) {
     // SAFETY: `fd` was returned by the kernel to this probe and is closed exactly once.
     unsafe {
         libc::close(fd as libc::c_int);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use breakout_wire::protocol::ProbeOutcome;
+
+    fn judge(view: FdView, filtered: Option<bool>) -> Result<Option<String>, Verdict> {
+        judge_fd(5, &view, filtered, "io_uring", "io_uring_setup")
+    }
+
+    #[test]
+    fn a_descriptor_counts_only_as_what_proc_shows() {
+        assert_eq!(judge(FdView::AnonInode("io_uring".into()), None), Ok(None));
+        // A faked 0 is the runner's stdin: a pipe, no ring.
+        let pipe = judge(FdView::Other("pipe:[77]".into()), Some(true)).unwrap_err();
+        assert_eq!(pipe.mechanism.as_deref(), Some(FAKE_SUCCESS));
+        let other = judge(FdView::AnonInode("[eventfd]".into()), None).unwrap_err();
+        assert_eq!(other.outcome, ProbeOutcome::Blocked);
+        // Nothing shown: the call's word stands only without a filter to fake it.
+        assert!(matches!(judge(FdView::Unseen, Some(false)), Ok(Some(_))));
+        for filtered in [Some(true), None] {
+            let v = judge(FdView::Unseen, filtered).unwrap_err();
+            assert_eq!(v.outcome, ProbeOutcome::Indeterminate, "{filtered:?}");
+        }
+    }
+
+    #[test]
+    fn a_second_opinion_that_fits_neither_is_indeterminate() {
+        let einval = Errno(libc::EINVAL);
+        let reached = || Verdict::escaped("reached");
+        let same = second_opinion(einval, Err(einval), &[libc::EFAULT]);
+        assert_eq!(
+            judged("x", einval, same, reached).outcome,
+            ProbeOutcome::Blocked
+        );
+        let kernel = second_opinion(einval, Err(Errno(libc::EFAULT)), &[libc::EFAULT]);
+        assert_eq!(
+            judged("x", einval, kernel, reached).outcome,
+            ProbeOutcome::Escaped
+        );
+        for odd in [Err(Errno(libc::ENOENT)), Ok(0)] {
+            let second = second_opinion(einval, odd, &[libc::EFAULT]);
+            assert_eq!(
+                judged("x", einval, second, reached).outcome,
+                ProbeOutcome::Indeterminate
+            );
+        }
     }
 }
