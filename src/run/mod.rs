@@ -115,6 +115,18 @@ impl<'a> Decided<'a> {
     }
 }
 
+/// Whether the harness reads `step`'s witness through the running runner (its
+/// namespaces, its root), so the runner must still exist when the verdict is judged.
+fn witnessed_through_runner(step: &str) -> bool {
+    use crate::catalog::WitnessKind as W;
+    crate::catalog::find(crate::protocol::split_step(step).0).is_some_and(|p| {
+        matches!(
+            p.witness,
+            W::Namespace | W::DevShmMarker | W::MountDevice | W::MountMarker
+        )
+    })
+}
+
 /// Builds the run's rootfs: the default one, or an overlay over the user's. Returns the
 /// shell the probes should try and the host busybox to provide as that shell, for a
 /// rootfs without one.
@@ -390,8 +402,11 @@ fn one_container(
         sandbox: runtime.kind.sandbox_kernel.map(str::to_string),
         // An OCI runtime's container is followed below our own child: the runner holds
         // after `done` so that its namespaces and files can be read on the host (see
-        // `nsview`). Not where nothing is read: an engine's, a sandbox kernel's.
-        hold: runtime.engine().is_none() && runtime.kind.sandbox_kernel.is_none(),
+        // `nsview`). Not where nothing is read: an engine's, a sandbox kernel's, or a
+        // suite without a step witnessed through the runner.
+        hold: runtime.engine().is_none()
+            && runtime.kind.sandbox_kernel.is_none()
+            && plan.steps().iter().any(|s| witnessed_through_runner(s)),
     };
     let netns = stage.bridge.as_ref().map(|b| b.container_path());
     let inputs = plan::spec_inputs(
