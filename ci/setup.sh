@@ -24,6 +24,8 @@ packages=(
   busybox-static  # the shell in the minimal rootfs the harness builds
   iproute2        # `ip`, for --network bridge
   binutils        # readelf, used by a test to cross-check the static probe
+  libseccomp-dev  # libseccomp.a: breakout compiles profiles as runc and crun do
+  pkg-config
 )
 
 missing=()

@@ -11,6 +11,7 @@ pub mod facts;
 mod json;
 pub mod ledger;
 pub mod names;
+pub mod predict;
 pub mod profile;
 pub mod progress;
 pub use breakout_wire::protocol;

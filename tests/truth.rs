@@ -700,6 +700,23 @@ fn check(case: &Case) -> TestResult {
     args.extend(case.args.iter().map(|a| a.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (_, report) = run_json(&args)?;
+    // Under runc and crun every verdict agrees with what the profile's filter decides,
+    // or differs only where something past the filter (a capability, a mount) or a
+    // named runtime quirk stepped in.
+    for v in report["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["verdicts"].as_array().cloned().unwrap_or_default())
+    {
+        let agreement = &v["prediction"]["agreement"];
+        if agreement["kind"] == "unexplained" && v["runtime"] != "runsc-oci" {
+            return Err(Failed::from(format!(
+                "{} under {}: the observation contradicts the prediction: {}",
+                v["probe"], v["runtime"], v["prediction"]
+            )));
+        }
+    }
     for r in case.rows {
         expect(&report, r.step, r.outcome, r.mechanism, r.evidence)?;
         if let Some(route) = r.route {

@@ -217,6 +217,15 @@ impl Profile {
 
     /// The filter Docker would hand the runtime for this profile on `platform`.
     pub fn resolve(&self, platform: &Platform) -> Result<LinuxSeccomp, ProfileError> {
+        self.resolve_traced(platform).map(|(seccomp, _)| seccomp)
+    }
+
+    /// [`Profile::resolve`], with the index in this profile's `syscalls` of each rule
+    /// the resolved filter keeps (rules Docker drops for this platform leave gaps).
+    pub fn resolve_traced(
+        &self,
+        platform: &Platform,
+    ) -> Result<(LinuxSeccomp, Vec<usize>), ProfileError> {
         let host = HostArch::from_machine(&platform.arch).ok_or_else(|| {
             ProfileError::UnknownHostArch {
                 path: self.path.clone(),
@@ -235,6 +244,7 @@ impl Profile {
         }
 
         let mut syscalls = Vec::new();
+        let mut sources = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
             if rule
                 .applies(host.docker, platform)
@@ -244,6 +254,7 @@ impl Profile {
                 })?
             {
                 syscalls.push(self.to_oci(rule)?);
+                sources.push(index);
             }
         }
 
@@ -267,10 +278,11 @@ impl Profile {
         if !syscalls.is_empty() {
             seccomp = seccomp.syscalls(syscalls);
         }
-        seccomp.build().map_err(|e| ProfileError::Build {
+        let seccomp = seccomp.build().map_err(|e| ProfileError::Build {
             path: self.path.clone(),
             message: e.to_string(),
-        })
+        })?;
+        Ok((seccomp, sources))
     }
 
     /// Where the profile was read from.

@@ -266,6 +266,7 @@ pub(crate) mod tests {
             mechanism: None,
             detail: String::new(),
             ok,
+            prediction: None,
         }
     }
 

@@ -101,6 +101,10 @@ pub struct Verdict {
     /// what that program printed was never read as a verdict.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub image_code: bool,
+    /// What the profile's filter decides for this step, and how the observation
+    /// compares (`predict`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<crate::predict::Prediction>,
 }
 
 impl Verdict {
@@ -124,6 +128,7 @@ impl Verdict {
             route: None,
             detail: detail.into(),
             image_code: false,
+            prediction: None,
         }
     }
 

@@ -27,6 +27,9 @@ pub struct Check {
     /// The verdict's detail line.
     pub detail: String,
     pub ok: bool,
+    /// What the profile's filter decides for the step, and how the verdict compares.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<crate::predict::Prediction>,
 }
 
 /// How a trial ended.

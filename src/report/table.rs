@@ -165,6 +165,14 @@ impl Report {
                 }
             }
         }
+        for run in &self.runs {
+            predictions(
+                &mut out,
+                run,
+                self.runs.len() > 1,
+                (&bold_red.to_string(), &reset.to_string()),
+            );
+        }
         let s = &self.summary;
         let containers: u32 = self.runs.iter().map(|r| r.containers).sum();
         let mut contained = String::new();
@@ -249,6 +257,50 @@ impl Report {
             marker.set_padding((0, 0));
         }
         table
+    }
+}
+
+/// Under a profile: why each escape's route was open (the filter's rule), and how the
+/// observations compare with the predictions; each disagreement nothing explains is
+/// listed, loudly: it is a runtime bug or a harness bug.
+fn predictions(
+    out: &mut String,
+    run: &super::RunReport,
+    several: bool,
+    (alarm, reset): (&str, &str),
+) {
+    use crate::predict::Agreement;
+    let compared: Vec<(&Verdict, &crate::predict::Prediction)> = run
+        .verdicts
+        .iter()
+        .filter_map(|v| v.prediction.as_ref().map(|p| (v, p)))
+        .filter(|(_, p)| !p.rule.ends_with(": no filter"))
+        .collect();
+    if compared.is_empty() {
+        return;
+    }
+    let who = if several {
+        format!(" ({})", run.runtime.name)
+    } else {
+        String::new()
+    };
+    let (mut agree, mut beyond, mut quirk, mut unexplained) = (0, 0, 0, Vec::new());
+    for (v, p) in &compared {
+        match &p.agreement {
+            Agreement::Agrees => agree += 1,
+            Agreement::Beyond(_) => beyond += 1,
+            Agreement::Quirk(_) => quirk += 1,
+            Agreement::Unexplained(why) => unexplained.push(format!("{}: {why}", v.step())),
+            Agreement::NotCompared => {}
+        }
+    }
+    let _ = writeln!(
+        out,
+        "predicted vs observed{who}: {agree} agree, {beyond} blocked past the filter, {quirk} explained by a runtime quirk, {} unexplained",
+        unexplained.len()
+    );
+    for line in &unexplained {
+        let _ = writeln!(out, "{alarm}  !! unexplained: {line}{reset}");
     }
 }
 

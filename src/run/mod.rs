@@ -62,6 +62,8 @@ struct Decided<'a> {
     run: usize,
     /// The sandbox kernel serving the containers, if any (see `settle::in_sandbox`).
     sandbox: Option<settle::Sandbox>,
+    /// What the filter decides for each step, to set beside each verdict.
+    predictor: Option<crate::predict::Predictor>,
     all_steps: &'a [String],
     steps: BTreeSet<String>,
     sink: &'a dyn Sink,
@@ -71,12 +73,14 @@ impl<'a> Decided<'a> {
     fn new(
         run: usize,
         sandbox: Option<settle::Sandbox>,
+        predictor: Option<crate::predict::Predictor>,
         all_steps: &'a [String],
         sink: &'a dyn Sink,
     ) -> Self {
         Decided {
             run,
             sandbox,
+            predictor,
             all_steps,
             steps: BTreeSet::new(),
             sink,
@@ -90,7 +94,15 @@ impl<'a> Decided<'a> {
     /// Tells the stream the verdict of a step that has none yet (naming its route when
     /// the probe has only one); a second verdict for a step changes nothing.
     fn decide(&mut self, verdict: Verdict) {
-        let verdict = settle::in_sandbox(verdict.with_only_route(), self.sandbox);
+        let mut verdict = settle::in_sandbox(verdict.with_only_route(), self.sandbox);
+        // Not for a step that never ran: nothing to compare, and a huge profile costs
+        // libseccomp seconds to compile (the filter is compiled at the first use).
+        if let (Some(predictor), false) = (
+            &self.predictor,
+            verdict.outcome == crate::report::Outcome::NotRun,
+        ) {
+            verdict.prediction = predictor.judge(&verdict);
+        }
         if self.steps.insert(verdict.step()) {
             self.sink.event(&Event::Verdict {
                 run: self.run,
@@ -111,6 +123,23 @@ impl<'a> Decided<'a> {
     fn decide_all(&mut self, verdicts: Vec<Verdict>) {
         for verdict in verdicts {
             self.decide(verdict);
+        }
+    }
+}
+
+/// The run's predictor; where libseccomp refuses the profile, none, with a note.
+fn predictor(plan: &Plan, runtime: &Runtime) -> Option<crate::predict::Predictor> {
+    match crate::predict::Predictor::new(
+        &runtime.kind,
+        plan.seccomp.as_ref(),
+        &plan.seccomp_sources,
+        plan.profile_path.as_deref(),
+    ) {
+        Ok(p) => Some(p),
+        Err(why) => {
+            // The runtime compiles the same filter and will say why it cannot.
+            eprintln!("breakout: {}: no prediction: {why}", runtime.name);
+            None
         }
     }
 }
@@ -299,6 +328,7 @@ pub fn execute_with(
     let mut decided = Decided::new(
         run,
         settle::Sandbox::of(&runtime.kind, plan.seccomp.as_ref()),
+        predictor(plan, runtime),
         &steps,
         sink,
     );

@@ -22,6 +22,10 @@ pub struct Plan {
     pub settings: Settings,
     /// The resolved filter, or `None` for no filter.
     pub seccomp: Option<LinuxSeccomp>,
+    /// For each rule of `seccomp`, its index among the profile file's `syscalls`; and
+    /// the file, for where each rule is written (predictions point there).
+    pub seccomp_sources: Vec<usize>,
+    pub profile_path: Option<PathBuf>,
     pub probes: Vec<&'static ProbeInfo>,
     pub probe_bin: PathBuf,
     /// Deadline for each container.
@@ -58,17 +62,21 @@ impl Plan {
             e => usage(&e),
         })?;
         let probes = select_probes(probe_patterns).map_err(|e| usage(&e))?;
-        let seccomp = match &settings.seccomp {
+        let (seccomp, seccomp_sources, profile_path) = match &settings.seccomp {
             crate::container::Seccomp::Profile(path) => {
                 let profile = Profile::load(path).map_err(|e| usage(&e))?;
                 let platform = Platform::host(settings.caps.iter().cloned().collect());
-                Some(profile.resolve(&platform).map_err(|e| usage(&e))?)
+                let (seccomp, sources) =
+                    profile.resolve_traced(&platform).map_err(|e| usage(&e))?;
+                (Some(seccomp), sources, Some(path.clone()))
             }
-            _ => None,
+            _ => (None, Vec::new(), None),
         };
         Ok(Plan {
             settings,
             seccomp,
+            seccomp_sources,
+            profile_path,
             probes,
             probe_bin: probe_bin()?,
             timeout: Duration::from_secs(timeout_secs),

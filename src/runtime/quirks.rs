@@ -31,6 +31,10 @@ pub struct RuntimeKind {
     pub honours_errno_ret: bool,
     /// The profile's `architectures` are honoured (runsc ignores them).
     pub honours_architectures: bool,
+    /// Under a default that does not allow, a call numbered above every call the
+    /// profile names answers ENOSYS, not the default (runc's `patchbpf` stub), so that
+    /// programs fall back from calls newer than the profile.
+    pub enosys_stub: bool,
     /// Started through a docker-compatible engine CLI rather than an OCI runtime's.
     pub engine: Option<Engine>,
     /// Flags an engine's `run` needs after `--read-only` so that nothing writable is
@@ -70,6 +74,7 @@ const RUNC_LIKE: RuntimeKind = RuntimeKind {
     filters_own_exec: true,
     honours_errno_ret: true,
     honours_architectures: true,
+    enosys_stub: true,
     engine: None,
     read_only_flags: &[],
     engine_state_in_run_dir: false,

@@ -101,6 +101,7 @@ fn check(v: &Verdict, expected: String, ok: bool) -> Check {
         mechanism: v.mechanism.clone(),
         detail: v.detail.clone(),
         ok,
+        prediction: v.prediction.clone(),
     }
 }
 

@@ -269,19 +269,20 @@ pub fn routes(id: ProbeId) -> &'static [Route] {
         )],
         P::FsMountNew => one!("mount(tmpfs)", "mount"),
         P::FsMknod => one!("mknodat(S_IFCHR 1:3)", "mknodat"),
+        // The child that runs it comes from fork, clone or vfork, whichever the
+        // profile leaves: no one of them gates the route.
         P::FsSetuid => &[native!(
             "execve of a set-uid-root copy after setuid(65534)",
             &[
                 call!("fchown"),
                 call!("fchmod"),
-                call!("fork"),
                 call!("setuid"),
                 call!("execve"),
             ],
         )],
         P::FsSetuidBinary => &[native!(
             "execve of the harness's set-uid-root binary (after setuid(65534) when root)",
-            &[call!("fork"), call!("setuid"), call!("execve")],
+            &[call!("execve")],
         )],
         P::FsProcSys => one!("openat(/proc/sys/kernel/core_pattern, O_WRONLY)", "openat"),
         P::FsSysfs => one!("openat(/sys/..., O_WRONLY)", "openat"),

@@ -1,0 +1,142 @@
+use super::*;
+
+fn runtime(name: &str) -> &'static RuntimeKind {
+    crate::runtime::RUNTIMES
+        .iter()
+        .find(|k| k.name == name)
+        .expect("a runtime of the quirks table")
+}
+
+/// A profile file of a test's own, removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A predictor for runc under `json`, written to a file so that places resolve.
+fn predictor(json: &str) -> (Predictor, TempFile) {
+    let path = std::env::temp_dir().join(format!(
+        "breakout-predict-{}.json",
+        crate::names::unique_token()
+    ));
+    let dir = TempFile(path.clone());
+    std::fs::write(&path, json).unwrap();
+    let seccomp: LinuxSeccomp = serde_json::from_str(json).unwrap();
+    let n = seccomp.syscalls().as_ref().map_or(0, Vec::len);
+    let sources: Vec<usize> = (0..n).collect();
+    let p = Predictor::new(runtime("runc"), Some(&seccomp), &sources, Some(&path)).unwrap();
+    (p, dir)
+}
+
+#[test]
+fn a_family_rule_leaves_the_socketcall_route_open() {
+    let (p, _dir) = predictor(
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+  "syscalls": [
+    {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}]},
+    {"names": ["socketcall", "fork", "wait4"], "action": "SCMP_ACT_ALLOW"}
+  ]}"#,
+    );
+    let vsock = p.predict("net.vsock").unwrap();
+    assert_eq!(vsock.filter, "open");
+    assert_eq!(vsock.route.as_deref(), Some("i386 socketcall(SYS_SOCKET)"));
+    let inet = p.predict("net.raw-socket").unwrap();
+    assert_eq!(inet.route.as_deref(), Some("socket"));
+}
+
+#[test]
+fn a_closed_filter_names_the_rule_and_where_it_is_written() {
+    let (p, _dir) = predictor(
+        "{\"defaultAction\": \"SCMP_ACT_ALLOW\",\n \"syscalls\": [\n  {\"names\": [\"fork\", \"clone\", \"clone3\", \"vfork\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 13}\n ]}",
+    );
+    let fork = p.predict("spawn.fork").unwrap();
+    assert_eq!(fork.filter, "closed");
+    assert_eq!(fork.mechanism.as_deref(), Some("EACCES"));
+    assert!(fork.rule.contains("syscalls[0]"), "{}", fork.rule);
+    let place = fork.place.unwrap();
+    assert_eq!((place.line, place.column), (3, 3));
+}
+
+#[test]
+fn a_trace_rule_is_open_to_a_process_that_may_ptrace() {
+    let trace = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["execve"], "action": "SCMP_ACT_TRACE"}]}"#;
+    let (p, _dir) = predictor(trace);
+    let exec = p.predict("exec.execve").unwrap();
+    assert_eq!(exec.filter, "open");
+    assert!(exec.rule.contains("SCMP_ACT_TRACE"), "{}", exec.rule);
+    let no_ptrace = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["execve"], "action": "SCMP_ACT_TRACE"}, {"names": ["ptrace"], "action": "SCMP_ACT_ERRNO"}]}"#;
+    let (p, _dir) = predictor(no_ptrace);
+    let exec = p.predict("exec.execve").unwrap();
+    assert_eq!(
+        (exec.filter, exec.mechanism.as_deref()),
+        ("closed", Some("ENOSYS"))
+    );
+}
+
+#[test]
+fn runc_answers_enosys_for_calls_newer_than_the_profile() {
+    let (p, _dir) = predictor(
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read", "write", "clone"], "action": "SCMP_ACT_ALLOW"}]}"#,
+    );
+    let clone3 = p.predict("spawn.clone3").unwrap();
+    assert_eq!(clone3.mechanism.as_deref(), Some("ENOSYS"));
+    assert!(
+        clone3.rule.contains("newer than any call"),
+        "{}",
+        clone3.rule
+    );
+}
+
+#[test]
+fn observations_are_compared_with_the_filter_alone() {
+    let (p, _dir) = predictor(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["fork"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    );
+    let seen = |step: &str, outcome, mechanism: Option<&str>| {
+        let v = Verdict::new("runc", step, outcome, "").mechanism(mechanism);
+        p.judge(&v).unwrap().agreement
+    };
+    assert_eq!(
+        seen("spawn.fork", Outcome::Blocked, Some("EPERM")),
+        Agreement::Agrees
+    );
+    assert!(matches!(
+        seen("spawn.fork", Outcome::Escaped, None),
+        Agreement::Unexplained(_)
+    ));
+    assert!(matches!(
+        seen("spawn.fork", Outcome::Blocked, Some("EACCES")),
+        Agreement::Unexplained(_)
+    ));
+    assert_eq!(
+        seen("spawn.vfork", Outcome::Escaped, None),
+        Agreement::Agrees
+    );
+    assert!(matches!(
+        seen("fs.write-rootfs", Outcome::Blocked, Some("EROFS")),
+        Agreement::Beyond(_)
+    ));
+    assert!(matches!(
+        seen("spawn.vfork", Outcome::Blocked, Some("SIGSYS")),
+        Agreement::Unexplained(_)
+    ));
+    assert_eq!(
+        seen("spawn.vfork", Outcome::NotApplicable, None),
+        Agreement::NotCompared
+    );
+}
+
+#[test]
+fn without_a_filter_everything_is_open() {
+    let p = Predictor::new(runtime("runc"), None, &[], None).unwrap();
+    assert_eq!(p.predict("spawn.fork").unwrap().filter, "open");
+    let seccomp: LinuxSeccomp =
+        serde_json::from_str(r#"{"defaultAction": "SCMP_ACT_KILL"}"#).unwrap();
+    let p = Predictor::new(runtime("runsc"), Some(&seccomp), &[], None).unwrap();
+    let fork = p.predict("spawn.fork").unwrap();
+    assert_eq!(fork.filter, "open");
+    assert!(fork.rule.contains("ignores the profile"), "{}", fork.rule);
+}
