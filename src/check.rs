@@ -22,6 +22,125 @@ struct FileCheck {
     errors: Vec<String>,
     notes: Vec<String>,
     profile: Option<CheckReport>,
+    /// What the filter decides for each probe, under each runtime that applies it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    predictions: Vec<RuntimePredictions>,
+}
+
+/// The filter's decision for each step under one runtime.
+#[derive(Debug, Serialize)]
+struct RuntimePredictions {
+    runtime: &'static str,
+    steps: Vec<StepPrediction>,
+}
+
+#[derive(Debug, Serialize)]
+struct StepPrediction {
+    step: String,
+    #[serde(flatten)]
+    prediction: crate::predict::Prediction,
+}
+
+/// The runtimes a prediction is made for: those that apply the profile themselves.
+const PREDICTED: &[&str] = &["runc", "crun", "runsc-oci"];
+
+/// Predicts every probe step (no mounts) under each runtime of [`PREDICTED`].
+fn predictions(path: &Path, caps: &[String]) -> Vec<RuntimePredictions> {
+    let Ok(profile) = profile::Profile::load(path) else {
+        return Vec::new();
+    };
+    let Ok((seccomp, sources)) = profile.resolve_traced(&Platform::host(caps.to_vec())) else {
+        return Vec::new();
+    };
+    let ids: Vec<String> = crate::catalog::CATALOG
+        .iter()
+        .map(|p| p.id.to_string())
+        .collect();
+    let steps = crate::catalog::expand_steps(&ids, &[]);
+    PREDICTED
+        .iter()
+        .filter_map(|name| crate::runtime::RuntimeKind::named(name))
+        .filter_map(|kind| {
+            let predictor =
+                crate::predict::Predictor::new(&kind, Some(&seccomp), &sources, Some(path)).ok()?;
+            Some(RuntimePredictions {
+                runtime: kind.name,
+                steps: steps
+                    .iter()
+                    .filter_map(|step| {
+                        predictor.predict(step).map(|prediction| StepPrediction {
+                            step: step.clone(),
+                            prediction,
+                        })
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// The text of the predictions: runc's every step, the other runtimes' differences.
+fn predictions_text(all: &[RuntimePredictions]) -> String {
+    let mut text = String::new();
+    let Some(first) = all.first() else {
+        return text;
+    };
+    let open = first
+        .steps
+        .iter()
+        .filter(|s| s.prediction.filter == "open")
+        .count();
+    text.push_str(&format!(
+        "predicted under {}: {open} of {} steps have a route the filter lets through\n",
+        first.runtime,
+        first.steps.len()
+    ));
+    for s in &first.steps {
+        text.push_str(&format!("  {}\n", step_line(s)));
+    }
+    for other in &all[1..] {
+        let differ: Vec<&StepPrediction> = other
+            .steps
+            .iter()
+            .filter(|s| {
+                first
+                    .steps
+                    .iter()
+                    .find(|f| f.step == s.step)
+                    .is_none_or(|f| {
+                        f.prediction.filter != s.prediction.filter
+                            || f.prediction.mechanism != s.prediction.mechanism
+                    })
+            })
+            .collect();
+        if differ.is_empty() {
+            text.push_str(&format!("predicted under {}: the same\n", other.runtime));
+        } else {
+            text.push_str(&format!(
+                "predicted under {}, where it differs:\n",
+                other.runtime
+            ));
+            for s in differ {
+                text.push_str(&format!("  {}\n", step_line(s)));
+            }
+        }
+    }
+    text
+}
+
+fn step_line(s: &StepPrediction) -> String {
+    let p = &s.prediction;
+    let what = match (p.filter, &p.mechanism) {
+        ("open", _) => format!("open via {}", p.route.as_deref().unwrap_or("?")),
+        (_, Some(m)) => format!("closed ({m})"),
+        _ => "closed".to_string(),
+    };
+    let at = p
+        .place
+        .as_ref()
+        .map(|pl| format!(" [{pl}]"))
+        .unwrap_or_default();
+    format!("{:<26} {what}: {}{at}", s.step, p.rule)
 }
 
 /// A scenario is an object with a `runtimes` key; anything else is read as a profile
@@ -41,14 +160,16 @@ fn check_profile(path: &Path, caps: Vec<String>) -> FileCheck {
         errors: Vec::new(),
         notes: Vec::new(),
         profile: None,
+        predictions: Vec::new(),
     };
-    match profile::check(path, &Platform::host(caps)) {
+    match profile::check(path, &Platform::host(caps.clone())) {
         Ok(report) => {
             if report.analysis.never_starts {
                 out.errors
                     .push(format!("{}: {}", path.display(), report.analysis.summary()));
             }
             out.profile = Some(report);
+            out.predictions = predictions(path, &caps);
         }
         Err(e) => out.errors.push(e.to_string()),
     }
@@ -64,6 +185,7 @@ fn check_scenario(path: &Path) -> FileCheck {
         errors: Vec::new(),
         notes: Vec::new(),
         profile: None,
+        predictions: Vec::new(),
     };
     let scenario = match Scenario::load(path) {
         Ok(s) => s,
@@ -109,6 +231,7 @@ fn check_scenario(path: &Path) -> FileCheck {
                 }
             }
             out.profile = inner.profile;
+            out.predictions = inner.predictions;
         }
         ProfileSource::Missing { tried } => out.notes.push(format!(
             "none of the profile paths exists here ({}): its trials will be ignored",
@@ -164,6 +287,9 @@ pub fn run(files: &[PathBuf], json: bool) -> Result<(String, ExitCode), CliError
             for line in report.to_text().lines() {
                 text.push_str(&format!("  {line}\n"));
             }
+        }
+        for line in predictions_text(&c.predictions).lines() {
+            text.push_str(&format!("  {line}\n"));
         }
     }
     Ok((text, code))

@@ -31,7 +31,7 @@ pub enum Command {
     /// Run scenario files as a regression suite: one trial per (scenario, runtime),
     /// with libtest's conventions (--list, --exact, filters, --ignored, --format).
     Test(Box<TestArgs>),
-    /// Validate profile and scenario files and resolve them, without starting anything.
+    /// Validate profile and scenario files, resolve them, and predict what the filter does to every probe under runc, crun and runsc-oci, without starting anything.
     Check(CheckArgs),
     /// Show what this host can run: runtimes, kernel, architectures, cgroups, LSMs.
     Doctor(DoctorArgs),

@@ -262,6 +262,50 @@ fn never_starting_profile_is_flagged() -> TestResult {
     Ok(())
 }
 
+/// `check` predicts, without starting anything, what the filter does to each probe:
+/// the seed's profile (no execve rule) leaves vfork open and names the line that
+/// closes fork; runc's and runsc-oci's predictions differ where runsc ignores errnoRet.
+fn check_predicts_each_probe() -> TestResult {
+    let dir = Scratch::new("predict");
+    let path = dir.path().join("p.json");
+    std::fs::write(
+        &path,
+        "{\"defaultAction\": \"SCMP_ACT_ALLOW\",\n \"syscalls\": [\n  {\"names\": [\"fork\", \"clone\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 13}\n ]}\n",
+    )
+    .unwrap();
+    let path = path.display().to_string();
+    let out = breakout(&["check", "--format", "json", &path]);
+    out.expect_code(0)?;
+    let json: serde_json::Value = serde_json::from_str(&out.stdout)?;
+    let runs = json[0]["predictions"].as_array().ok_or("no predictions")?;
+    let step = |runtime: &str, step: &str| {
+        runs.iter()
+            .find(|r| r["runtime"] == runtime)
+            .and_then(|r| r["steps"].as_array())
+            .and_then(|s| s.iter().find(|p| p["step"] == step))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let vfork = step("runc", "spawn.vfork");
+    let fork = step("runc", "spawn.fork");
+    if vfork["filter"] != "open" || fork["filter"] != "closed" || fork["mechanism"] != "EACCES" {
+        return Err(format!("vfork {vfork}, fork {fork}").into());
+    }
+    if fork["place"]["line"] != 3 || fork["place"]["column"] != 3 {
+        return Err(format!("fork's rule is not placed at line 3: {fork}").into());
+    }
+    let gvisor = step("runsc-oci", "spawn.fork");
+    if gvisor["mechanism"] != "EPERM" {
+        return Err(format!("runsc-oci honours no errnoRet: {gvisor}").into());
+    }
+    // The text names the rule's place for an editor to jump to.
+    let out = breakout(&["check", &path]);
+    if !out.stdout.contains(&format!("[{path}:3:3]")) {
+        return Err(format!("no place in the text: {}", out.stdout).into());
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let skip = container_skip_reason("runc");
@@ -291,6 +335,7 @@ fn main() {
             "never_starting_profile_is_flagged",
             never_starting_profile_is_flagged,
         ),
+        ("check_predicts_each_probe", check_predicts_each_probe),
     ];
     let mut trials: Vec<Trial> = containers
         .into_iter()

@@ -85,6 +85,7 @@ struct Filter {
     sources: Vec<usize>,
     places: RulePlaces,
     errno_honoured: bool,
+    architectures_honoured: bool,
     i386_listed: bool,
 }
 
@@ -140,6 +141,7 @@ impl Predictor {
                 sources: sources.to_vec(),
                 places: path.map(RulePlaces::of).unwrap_or_default(),
                 errno_honoured: kind.honours_errno_ret,
+                architectures_honoured: kind.honours_architectures,
                 i386_listed,
             }),
             none_because: "",
@@ -345,7 +347,24 @@ impl Filter {
     /// The rule whose action the filter returned for this call, in words, with where
     /// it is written; or the default action, or the architecture the profile lacks.
     fn deciding_rule(&self, judged: &Judged) -> (String, Option<Place>) {
+        let (rule, place) = self.deciding_rule_of(judged);
+        match judged.action {
+            Action::Errno(e) if !self.errno_honoured && i32::from(e) != libc::EPERM => (
+                format!("{rule}; this runtime ignores errnoRet and answers EPERM"),
+                place,
+            ),
+            _ => (rule, place),
+        }
+    }
+
+    fn deciding_rule_of(&self, judged: &Judged) -> (String, Option<Place>) {
         let on = format!("{} on {}", judged.call, judged.entry.as_str());
+        if judged.entry != Entry::X86_64 && !self.architectures_honoured && is_kill(judged.action) {
+            return (
+                format!("{on}: this runtime ignores the profile's architectures, and a filter of the native one alone kills calls from another entry"),
+                None,
+            );
+        }
         if judged.entry == Entry::I386 && !self.i386_listed && is_kill(judged.action) {
             return (
                 format!("{on}: the profile does not list the x86 architecture, so libseccomp's filter kills any call from it"),

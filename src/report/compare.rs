@@ -82,10 +82,37 @@ fn explain(here: &[(&RunReport, &Verdict)]) -> String {
             }
         }
     }
-    let applies = |run: &RunReport| run.profile_handling.applies_profile;
+    // Without a profile no runtime applies one: nothing is for a profile to explain.
+    let no_profile = here.iter().any(|(_, v)| {
+        v.prediction
+            .as_ref()
+            .is_some_and(|p| p.rule.starts_with("no profile"))
+    });
+    let applies = |run: &RunReport| run.profile_handling.applies_profile && !no_profile;
     let blocked_by_filter = started
         .iter()
         .any(|(r, v)| applies(r) && is_seccomp_like(v));
+    // Where the filters the runtimes build decide differently, each one's decision.
+    let decisions: Vec<(&str, String)> = started
+        .iter()
+        .filter_map(|(r, v)| {
+            // A runtime without a filter is the quirk below, not a decision.
+            let p = v
+                .prediction
+                .as_ref()
+                .filter(|p| !p.rule.ends_with(": no filter"))?;
+            let said = match (p.filter, &p.mechanism) {
+                ("open", _) => format!(
+                    "its filter leaves {} open",
+                    p.route.as_deref().unwrap_or("a route")
+                ),
+                (_, Some(m)) => format!("its filter answers {m} ({})", p.rule),
+                _ => format!("its filter stops it ({})", p.rule),
+            };
+            Some((r.runtime.name.as_str(), said))
+        })
+        .collect();
+    let differ = decisions.windows(2).any(|w| w[0].1 != w[1].1) && !no_profile;
     for (run, v) in &started {
         if !applies(run) {
             if !blocked_by_filter {
@@ -124,6 +151,11 @@ fn explain(here: &[(&RunReport, &Verdict)]) -> String {
                 run.runtime.name,
                 ProfileHandling::NO_ERRNO_RET
             ));
+        }
+    }
+    if differ {
+        for (name, said) in &decisions {
+            parts.push(format!("{name}: {said}"));
         }
     }
     for (run, v) in &started {
