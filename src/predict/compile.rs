@@ -33,10 +33,21 @@ pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 /// x32 calls carry this bit in their number and x86_64's audit arch.
 pub const X32_SYSCALL_BIT: i32 = 0x4000_0000;
 
-/// A filter ready to be run on calls.
+/// An entry as the filter tells them apart: audit arch, and whether the x32 bit is set.
+type EntryKey = (u32, bool);
+/// One architecture's program, shared between the runtimes that build the same one.
+type Program = std::sync::Arc<Vec<Insn>>;
+
+/// A filter ready to be run on calls: one program per architecture it lists. libseccomp
+/// builds a filter of several architectures as an arch dispatch in front of each one's
+/// own section, so each entry's calls meet exactly the rules of its own program, and an
+/// entry the filter does not list meets the bad-arch action (kill). Compiling them one
+/// by one is much cheaper (libseccomp's sort grows faster than linearly) and lets
+/// runtimes that build the same section share it ([`cached`]).
 #[derive(Debug, Clone)]
 pub struct Compiled {
-    program: Vec<Insn>,
+    /// Per entry, its program.
+    programs: Vec<(EntryKey, Program)>,
     /// Per entry (audit arch, x32 or not), the highest number the profile names
     /// (runc's ENOSYS stub), when the runtime adds the stub and the default does not
     /// allow.
@@ -165,7 +176,6 @@ fn condition_groups(rule: &LinuxSyscall) -> Vec<Vec<ScmpArgCompare>> {
 /// Compiles `seccomp` as a runtime of `style` would.
 pub fn compile(seccomp: &LinuxSeccomp, style: Style) -> Result<Compiled, CompileError> {
     let default = scmp_action(seccomp.default_action(), seccomp.default_errno_ret());
-    let mut ctx = ScmpFilterContext::new(default).map_err(lib)?;
     let mut arches = vec![ScmpArch::X8664];
     if style.architectures {
         for arch in seccomp.architectures().iter().flatten() {
@@ -174,8 +184,76 @@ pub fn compile(seccomp: &LinuxSeccomp, style: Style) -> Result<Compiled, Compile
             }
         }
     }
-    for arch in &arches[1..] {
-        ctx.add_arch(*arch).map_err(lib)?;
+    // One thread per architecture: each is a filter of its own to libseccomp.
+    let programs = std::thread::scope(|scope| {
+        let handles: Vec<_> = arches
+            .iter()
+            .map(|arch| scope.spawn(move || (entry_key(*arch), cached(seccomp, *arch, default))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok((key, program)) => program.map(|p| (key, p)),
+                Err(_) => Err(CompileError::Libseccomp("a compile thread panicked".into())),
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let allows = matches!(default, ScmpAction::Allow | ScmpAction::Log);
+    let enosys_default = seccomp.default_errno_ret() == Some(libc::ENOSYS.unsigned_abs());
+    let enosys_above = if style.enosys_stub && !allows && !enosys_default {
+        highest_named(seccomp, &arches)
+    } else {
+        Vec::new()
+    };
+    Ok(Compiled {
+        programs,
+        enosys_above,
+    })
+}
+
+fn entry_key(arch: ScmpArch) -> (u32, bool) {
+    match arch {
+        ScmpArch::X86 => (AUDIT_ARCH_I386, false),
+        ScmpArch::X32 => (AUDIT_ARCH_X86_64, true),
+        _ => (AUDIT_ARCH_X86_64, false),
+    }
+}
+
+type Programs = std::collections::HashMap<(String, i32), std::sync::Arc<Vec<Insn>>>;
+
+/// The program of `arch` for `seccomp`, compiled once per process: `check` predicts
+/// for three runtimes whose sections are the same.
+fn cached(
+    seccomp: &LinuxSeccomp,
+    arch: ScmpArch,
+    default: ScmpAction,
+) -> Result<std::sync::Arc<Vec<Insn>>, CompileError> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<Programs>> = std::sync::OnceLock::new();
+    let key = (
+        serde_json::to_string(seccomp).unwrap_or_default(),
+        entry_key(arch).0 as i32 ^ i32::from(entry_key(arch).1),
+    );
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(p) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(p);
+    }
+    let program = std::sync::Arc::new(compile_arch(seccomp, arch, default)?);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, program.clone());
+    }
+    Ok(program)
+}
+
+/// The filter of one architecture alone.
+fn compile_arch(
+    seccomp: &LinuxSeccomp,
+    arch: ScmpArch,
+    default: ScmpAction,
+) -> Result<Vec<Insn>, CompileError> {
+    let mut ctx = ScmpFilterContext::new(default).map_err(lib)?;
+    if arch != ScmpArch::X8664 {
+        ctx.add_arch(arch).map_err(lib)?;
+        ctx.remove_arch(ScmpArch::Native).map_err(lib)?;
     }
     for rule in seccomp.syscalls().iter().flatten() {
         let action = scmp_action(
@@ -200,18 +278,7 @@ pub fn compile(seccomp: &LinuxSeccomp, style: Style) -> Result<Compiled, Compile
             }
         }
     }
-    let program = export(&ctx)?;
-    let allows = matches!(default, ScmpAction::Allow | ScmpAction::Log);
-    let enosys_default = seccomp.default_errno_ret() == Some(libc::ENOSYS.unsigned_abs());
-    let enosys_above = if style.enosys_stub && !allows && !enosys_default {
-        highest_named(seccomp, &arches)
-    } else {
-        Vec::new()
-    };
-    Ok(Compiled {
-        program,
-        enosys_above,
-    })
+    export(&ctx)
 }
 
 /// The program libseccomp generates, read back through a memfd.
@@ -244,9 +311,7 @@ fn highest_named(seccomp: &LinuxSeccomp, arches: &[ScmpArch]) -> Vec<((u32, bool
             .iter()
             .flatten()
             .flat_map(|r| r.names())
-            .filter_map(|n| libseccomp::ScmpSyscall::from_name_by_arch(n, *arch).ok())
-            .map(i32::from)
-            .filter(|nr| *nr >= 0)
+            .filter_map(|n| syscall_number(n, key.0, key.1))
             .max();
         if let Some(max) = max.filter(|m| *m != 0) {
             out.push((key, max));
@@ -264,8 +329,12 @@ impl Compiled {
             instruction_pointer: 0,
             args,
         };
-        let action = Action::from_ret(bpf::run(&self.program, &data)?);
         let key = (arch, arch == AUDIT_ARCH_X86_64 && nr & X32_SYSCALL_BIT != 0);
+        // An entry the filter does not list: libseccomp's bad-arch action.
+        let Some((_, program)) = self.programs.iter().find(|(k, _)| *k == key) else {
+            return Ok(Action::KillThread);
+        };
+        let action = Action::from_ret(bpf::run(program, &data)?);
         if let Some((_, max)) = self.enosys_above.iter().find(|(k, _)| *k == key) {
             if nr > *max {
                 return Ok(Action::Errno(libc::ENOSYS.unsigned_abs() as u16));
@@ -276,8 +345,25 @@ impl Compiled {
 }
 
 /// The number of `name` on the entry `arch` (an `AUDIT_ARCH_*`, x32 by `x32`), as
-/// libseccomp resolves it; `None` where the entry has no such call.
+/// libseccomp resolves it; `None` where the entry has no such call. Remembered: the
+/// lookup is a scan of libseccomp's table, and `check` asks for the same few hundred
+/// names again and again.
 pub fn syscall_number(name: &str, arch: u32, x32: bool) -> Option<i32> {
+    type Numbers = std::collections::HashMap<(String, u32, bool), Option<i32>>;
+    static NUMBERS: std::sync::OnceLock<std::sync::Mutex<Numbers>> = std::sync::OnceLock::new();
+    let numbers = NUMBERS.get_or_init(Default::default);
+    let key = (name.to_string(), arch, x32);
+    if let Some(known) = numbers.lock().ok().and_then(|n| n.get(&key).copied()) {
+        return known;
+    }
+    let nr = resolve(name, arch, x32);
+    if let Ok(mut n) = numbers.lock() {
+        n.insert(key, nr);
+    }
+    nr
+}
+
+fn resolve(name: &str, arch: u32, x32: bool) -> Option<i32> {
     let scmp = match (arch, x32) {
         (AUDIT_ARCH_I386, _) => ScmpArch::X86,
         (_, true) => ScmpArch::X32,
@@ -371,5 +457,50 @@ mod tests {
             native(&c, "clone3", [0; 6]),
             Action::Errno(libc::ENOSYS as u16)
         );
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    #[test]
+    #[ignore = "a measurement, run by hand"]
+    fn compile_time_of_dockers_profile() {
+        let Ok(text) = std::fs::read_to_string("../shared/profiles/docker-default.json") else {
+            return;
+        };
+        let profile: crate::profile::Profile = {
+            let path = std::path::Path::new("../shared/profiles/docker-default.json");
+            let _ = text;
+            crate::profile::Profile::load(path).unwrap()
+        };
+        let platform = crate::profile::Platform::host(vec![]);
+        let seccomp = profile.resolve(&platform).unwrap();
+        let default = super::scmp_action(seccomp.default_action(), seccomp.default_errno_ret());
+        for arch in [
+            super::ScmpArch::X8664,
+            super::ScmpArch::X86,
+            super::ScmpArch::X32,
+        ] {
+            let t = std::time::Instant::now();
+            super::compile_arch(&seccomp, arch, default).unwrap();
+            eprintln!("{arch:?} alone: {:?}", t.elapsed());
+        }
+        for arches in [true, false] {
+            let t = std::time::Instant::now();
+            for _ in 0..1 {
+                super::compile(
+                    &seccomp,
+                    super::Style {
+                        enosys_stub: true,
+                        architectures: arches,
+                    },
+                )
+                .unwrap();
+            }
+            eprintln!(
+                "architectures {arches}: {:?} for one (cold) compile",
+                t.elapsed()
+            );
+        }
     }
 }
