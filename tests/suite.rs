@@ -40,9 +40,11 @@ fn wrong_expectation_fails_its_trial() -> TestResult {
     });
     let reports = Scratch::new("wrong-reports");
     let junit = reports.path().join("junit.xml");
+    let sarif = reports.path().join("log.sarif");
     let path = dir.path().display().to_string();
     let junit_arg = junit.display().to_string();
-    let out = breakout(&["test", &path, "--junit", &junit_arg]);
+    let sarif_arg = sarif.display().to_string();
+    let out = breakout(&["test", &path, "--junit", &junit_arg, "--sarif", &sarif_arg]);
     out.expect_code(1)?;
     assert!(
         out.stdout.contains("seed-minus-execve::runc ... FAILED"),
@@ -59,10 +61,60 @@ fn wrong_expectation_fails_its_trial() -> TestResult {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("failures=\"1\""), "{xml}");
     assert!(xml.contains("expected blocked, got escaped"), "{xml}");
-    // The untouched scenario passes.
+    // SARIF: one alert, the unexpected escape, at the profile line that leaves vfork
+    // open (the allowing default: no rule names vfork).
+    let log: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    let results = log["runs"][0]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ids: Vec<&str> = results
+        .iter()
+        .filter_map(|r| r["ruleId"].as_str())
+        .collect();
+    assert_eq!(ids, ["spawn.vfork"], "{log:#}");
+    let at = &results[0]["locations"][0]["physicalLocation"];
+    let uri = at["artifactLocation"]["uri"].as_str().unwrap_or_default();
+    assert!(uri.ends_with("profiles/seed-minus-execve.json"), "{at:#}");
+    let profile =
+        std::fs::read_to_string(dir.path().join("profiles/seed-minus-execve.json")).unwrap();
+    let default_line = profile
+        .lines()
+        .position(|l| l.contains("defaultAction"))
+        .map(|i| i + 1);
+    assert_eq!(
+        at["region"]["startLine"].as_u64().map(|l| l as usize),
+        default_line,
+        "{at:#}"
+    );
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/fixtures/schemas/sarif-schema-2.1.0.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::options()
+        .should_validate_formats(false)
+        .build(&schema)
+        .map_err(|e| e.to_string())?;
+    let problems: Vec<String> = validator.iter_errors(&log).map(|e| e.to_string()).collect();
+    assert!(
+        problems.is_empty(),
+        "the SARIF log fails the schema: {problems:?}"
+    );
+    let rule = &log["runs"][0]["tool"]["driver"]["rules"][0];
+    assert!(
+        rule["properties"]["security-severity"].is_string(),
+        "{rule:#}"
+    );
+    assert!(rule["fullDescription"]["text"].is_string(), "{rule:#}");
+    // The untouched scenario passes, and its SARIF holds no alert: its expected
+    // escapes are no alerts.
     let dir = scenario_dir("right", |_| {});
     let path = dir.path().display().to_string();
-    breakout(&["test", &path]).expect_code(0)
+    breakout(&["test", &path, "--sarif", &sarif_arg]).expect_code(0)?;
+    let log: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    assert_eq!(log["runs"][0]["results"], json!([]), "{log:#}");
+    Ok(())
 }
 
 /// A baseline turns the verdict into changes: against itself nothing is worse; against

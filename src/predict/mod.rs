@@ -176,7 +176,11 @@ impl Predictor {
                 Ok(()) if route.entry == Entry::X32 && !self.x32_present => {
                     open_absent = open_absent.or(Some(route));
                 }
-                Ok(()) => return Some(open(route, filter.open_reason(route))),
+                Ok(()) => {
+                    let mut p = open(route, filter.open_reason(route));
+                    p.place = filter.open_place(route);
+                    return Some(p);
+                }
                 Err(judged) => {
                     if first_closed.is_none() {
                         first_closed = Some((route, judged));
@@ -189,7 +193,9 @@ impl Predictor {
                 "{}, but this kernel has no x32 ABI",
                 filter.open_reason(route)
             );
-            return Some(open(route, why));
+            let mut p = open(route, why);
+            p.place = filter.open_place(route);
+            return Some(p);
         }
         let (route, judged) = first_closed?;
         let (rule, place) = filter.deciding_rule(&judged);
@@ -321,6 +327,21 @@ impl Filter {
             Action::Trap | Action::KillThread | Action::KillProcess => "SIGSYS".into(),
             Action::Allow | Action::Log | Action::Notify => "none".into(),
         }
+    }
+
+    /// Where the line that leaves `route` open is written: the rule that lets one of
+    /// its calls through by name (the first such call), else the default action.
+    fn open_place(&self, route: &Route) -> Option<Place> {
+        let decided: Vec<(String, Option<Place>)> = route
+            .calls
+            .iter()
+            .map(|c| self.deciding_rule_of(&self.call(route.entry, c)))
+            .collect();
+        decided
+            .iter()
+            .find(|(rule, place)| place.is_some() && rule.contains("syscalls["))
+            .or_else(|| decided.iter().find(|(_, place)| place.is_some()))
+            .and_then(|(_, place)| place.clone())
     }
 
     fn open_reason(&self, route: &Route) -> String {

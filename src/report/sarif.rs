@@ -1,13 +1,16 @@
 //! A `breakout test` suite as SARIF 2.1.0, for code-scanning dashboards.
 //!
 //! One rule per probe that produced a result (rule id = probe id, described from the
-//! catalog: what it tries, what blocks it), plus the rule `start` for trials that
-//! failed on their start. One result per escaped check: `error` when the scenario did
-//! not allow the escape, `warning` when it did (an accepted hole is still a hole); one
-//! `error` per other failed check. A trial that failed on its start is one `start`
-//! result rather than one per step that did not run, so one cause is one alert.
-//! Results point at the scenario file, the thing to change, and carry a fingerprint
-//! of trial and step so a dashboard tracks the same alert across runs.
+//! catalog: what it tries, what blocks it, with a `security-severity` by goal for
+//! code scanning), plus the rule `start` for trials that failed on their start. One
+//! `error` per failed check: an escape the scenario did not expect, or another
+//! mismatch. An expected result is no alert (an accepted hole that opened an alert on
+//! every run would be an alert nobody can close). A trial that failed on its start is
+//! one `start` result rather than one per step that did not run, so one cause is one
+//! alert. A result points at the profile line that decided it (the prediction's rule:
+//! the rule that leaves the route open, or that closes it), else at the scenario file,
+//! and carries a fingerprint of trial and step so a dashboard tracks the same alert
+//! across runs.
 //!
 //! The log is made of serde-sarif's types, generated from the SARIF 2.1.0 schema, so a
 //! field the schema does not have is a compile error rather than a silent typo.
@@ -17,8 +20,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use serde_sarif::sarif::{
     ArtifactLocation, Location, Message, MultiformatMessageString, PhysicalLocation, PropertyBag,
-    ReportingDescriptor, Result as SarifResult, ResultLevel, Run, Sarif, Tool, ToolComponent,
-    Version,
+    Region, ReportingDescriptor, Result as SarifResult, ResultLevel, Run, Sarif, Tool,
+    ToolComponent, Version,
 };
 
 use super::junit::failed_on_start;
@@ -62,18 +65,13 @@ pub fn to_sarif(suite: &SuiteReport) -> String {
             ));
         }
         for check in &trial.checks {
-            let escaped = check.got == Outcome::Escaped.as_str();
-            if !escaped && check.ok {
+            if check.ok {
                 continue;
             }
             if on_start && check.got == Outcome::NotRun.as_str() {
                 continue;
             }
-            let level = if check.ok {
-                ResultLevel::Warning
-            } else {
-                ResultLevel::Error
-            };
+            let level = ResultLevel::Error;
             let probe = crate::protocol::split_step(&check.step).0;
             let index = rules.index(probe);
             results.push(result(
@@ -146,11 +144,29 @@ fn rule(id: &str) -> ReportingDescriptor {
                 "sandbox-escape".to_string(),
                 info.goal.as_str().to_string(),
             ];
+            let mut severity = BTreeMap::new();
+            severity.insert(
+                "security-severity".to_string(),
+                Value::String(security_severity(info.goal).to_string()),
+            );
             ReportingDescriptor::builder()
                 .id(id)
                 .short_description(text(info.tries))
+                .full_description(text(format!(
+                    "{} ({} goal, technique {}): tries {}; blocked by {}.",
+                    id,
+                    info.goal.as_str(),
+                    info.technique,
+                    info.tries,
+                    info.blocked_by
+                )))
                 .help(text(format!("blocked by: {}", info.blocked_by)))
-                .properties(PropertyBag::builder().tags(tags).build())
+                .properties(
+                    PropertyBag::builder()
+                        .tags(tags)
+                        .additional_properties(severity)
+                        .build(),
+                )
                 .build()
         }
         // A report from another breakout version may name a probe this one lacks.
@@ -158,6 +174,18 @@ fn rule(id: &str) -> ReportingDescriptor {
             .id(id)
             .short_description(text(format!("probe {id} (not in this breakout's catalog)")))
             .build(),
+    }
+}
+
+/// Code scanning's severity (0.0 to 10.0) of an escape towards `goal`: reaching the
+/// kernel's attack surface or a new namespace is worse than running another program.
+fn security_severity(goal: catalog::Goal) -> &'static str {
+    use catalog::Goal as G;
+    match goal {
+        G::Kernel | G::Namespace => "8.8",
+        G::Fs | G::Net => "7.5",
+        G::Exec | G::Spawn => "6.5",
+        G::Ipc => "5.0",
     }
 }
 
@@ -204,16 +232,37 @@ fn result(
             property("mechanism", &m.to_string());
         }
     }
-    let artifact = ArtifactLocation::builder()
-        .uri(uri(&trial.scenario_file))
-        .build();
-    let location = Location::builder()
-        .physical_location(
-            PhysicalLocation::builder()
-                .artifact_location(artifact)
-                .build(),
-        )
-        .build();
+    // The profile line the prediction names, where there is one: that is the line to
+    // change. Otherwise the scenario file.
+    let place = check
+        .and_then(|c| c.prediction.as_ref())
+        .and_then(|p| p.place.as_ref());
+    let location = match place {
+        Some(place) => Location::builder()
+            .physical_location(
+                PhysicalLocation::builder()
+                    .artifact_location(ArtifactLocation::builder().uri(uri(&place.file)).build())
+                    .region(
+                        Region::builder()
+                            .start_line(place.line as i64)
+                            .start_column(place.column as i64)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build(),
+        None => Location::builder()
+            .physical_location(
+                PhysicalLocation::builder()
+                    .artifact_location(
+                        ArtifactLocation::builder()
+                            .uri(uri(&trial.scenario_file))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build(),
+    };
     // The scenario file holds no line for a runtime's verdict, so a dashboard cannot
     // fingerprint by content; trial and step name the alert instead.
     let fingerprint = format!("{}:{step}", untrusted(&trial.name));
@@ -336,10 +385,8 @@ mod tests {
             .unwrap();
         let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
         // spawn.fork passed under runc and did not run under crun: no rule.
-        assert_eq!(
-            ids,
-            ["spawn.vfork", "exec.shell", "fs.write-mount", "start"]
-        );
+        // exec.shell escaped as its scenario allows: no alert, no rule.
+        assert_eq!(ids, ["spawn.vfork", "fs.write-mount", "start"]);
         let vfork = catalog::find("spawn.vfork").unwrap();
         assert_eq!(rules[0]["shortDescription"]["text"], vfork.tries);
         assert!(rules[0]["help"]["text"]
@@ -360,7 +407,6 @@ mod tests {
             summary,
             [
                 ("spawn.vfork", "error"),
-                ("exec.shell", "warning"),
                 ("fs.write-mount", "error"),
                 ("start", "error"),
             ]
@@ -370,11 +416,11 @@ mod tests {
             "seed under runc: spawn.vfork escaped (expected blocked): vfork returned"
         );
         assert_eq!(
-            results[2]["message"]["text"],
+            results[1]["message"]["text"],
             "seed under runc: fs.write-mount@/data dir blocked (EACCES) (expected blocked)"
         );
         assert_eq!(
-            results[3]["message"]["text"],
+            results[2]["message"]["text"],
             "seed under crun: expected the container to start \
              (the runtime said: exec: operation not permitted)"
         );
