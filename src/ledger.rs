@@ -364,28 +364,35 @@ fn sweep_record(record: &Record, swept: &mut Swept) {
     }
 }
 
-/// Detaches every mount at or below `dir`, deepest first; how many.
+/// Detaches every mount at or below `dir`, deepest first; how many. The table is read
+/// as bytes: a mount point anywhere on the host whose name is not UTF-8 (a container's
+/// rootfs may hold any) must not keep ours from being found.
 fn unmount_below(dir: &Path) -> usize {
-    let Ok(mountinfo) = fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(mountinfo) = fs::read("/proc/self/mountinfo") else {
         return 0;
     };
-    let mut targets: Vec<PathBuf> = mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|field| PathBuf::from(unescape_mountinfo(field)))
-        .filter(|target| target.starts_with(dir))
-        .collect();
-    targets.sort_by_key(|t| std::cmp::Reverse(t.components().count()));
+    let targets = targets_below(&mountinfo, dir);
     for target in &targets {
         let _ = rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH);
     }
     targets.len()
 }
 
+/// The mount points of a mountinfo table at or below `dir`, deepest first.
+fn targets_below(mountinfo: &[u8], dir: &Path) -> Vec<PathBuf> {
+    let mut targets: Vec<PathBuf> = mountinfo
+        .split(|b| *b == b'\n')
+        .filter_map(|line| line.split(|b| *b == b' ').nth(4))
+        .map(|field| PathBuf::from(unescape_mountinfo(field)))
+        .filter(|target| target.starts_with(dir))
+        .collect();
+    targets.sort_by_key(|t| std::cmp::Reverse(t.components().count()));
+    targets
+}
+
 /// mountinfo writes space, tab, newline and backslash in paths as `\NNN` octal.
-fn unescape_mountinfo(field: &str) -> std::ffi::OsString {
+fn unescape_mountinfo(bytes: &[u8]) -> std::ffi::OsString {
     use std::os::unix::ffi::OsStringExt;
-    let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -569,10 +576,25 @@ mod tests {
     }
 
     #[test]
+    fn a_mount_point_that_is_not_utf8_hides_nothing() {
+        let table = b"36 25 0:32 / /srv/\xff\xfe rw - tmpfs tmpfs rw\n\
+            37 25 0:33 / /tmp/breakout-1 rw - tmpfs tmpfs rw\n\
+            38 37 0:34 / /tmp/breakout-1/setuid rw - tmpfs tmpfs rw\n";
+        let found = targets_below(table, Path::new("/tmp/breakout-1"));
+        assert_eq!(
+            found,
+            [
+                PathBuf::from("/tmp/breakout-1/setuid"),
+                PathBuf::from("/tmp/breakout-1")
+            ]
+        );
+    }
+
+    #[test]
     fn mountinfo_paths_unescape() {
-        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
-        assert_eq!(unescape_mountinfo("/a\\134b"), "/a\\b");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
-        assert_eq!(unescape_mountinfo("/cut\\04"), "/cut\\04");
+        assert_eq!(unescape_mountinfo(b"/a\\040b"), "/a b");
+        assert_eq!(unescape_mountinfo(b"/a\\134b"), "/a\\b");
+        assert_eq!(unescape_mountinfo(b"/plain"), "/plain");
+        assert_eq!(unescape_mountinfo(b"/cut\\04"), "/cut\\04");
     }
 }

@@ -270,10 +270,11 @@ fn leftovers(pids: &[u32], netns_before: &[String]) -> Vec<String> {
             n.starts_with("breakout-") && ours(n)
         });
     }
-    for line in std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-    {
+    // As bytes: a mount point elsewhere whose name is not UTF-8 must not hide ours.
+    let mountinfo =
+        String::from_utf8_lossy(&std::fs::read("/proc/self/mountinfo").unwrap_or_default())
+            .into_owned();
+    for line in mountinfo.lines() {
         if line.contains("/breakout") && ours(line) {
             found.push(line.to_string());
         }

@@ -408,6 +408,37 @@ const CASES: &[Case] = &[
         ],
         rows: &[by("fs.setuid-binary", "blocked", "no-new-privileges")],
     },
+    // The runner itself starts and reports under a tight allow-list an application
+    // would use: no poll, rt_sigaction, sigaltstack or mmap (std's start needs them
+    // and aborts without them; the runner has an entry point of its own). runsc-oci
+    // applies the filter after its own start, so only the runner's needs count there.
+    // The control: without mprotect, which glibc's start cannot do without, the
+    // container does not get as far as a report.
+    Case {
+        name: "the_runner_reports_under_a_tight_allow_list",
+        needs: &[Need::Runtime("runsc")],
+        profile: Profile::Inline(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["execve", "exit", "exit_group", "arch_prctl", "brk", "set_tid_address", "set_robust_list", "rseq", "prlimit64", "readlink", "getrandom", "mprotect", "getpid", "getuid", "getgid", "write", "read", "fork", "wait4"], "action": "SCMP_ACT_ALLOW"}]}"#,
+        ),
+        args: &[
+            "--runtime",
+            "runsc-oci",
+            "--probe",
+            "spawn.fork",
+            "--probe",
+            "spawn.vfork",
+        ],
+        rows: &[seen("spawn.fork"), by("spawn.vfork", "blocked", "EPERM")],
+    },
+    Case {
+        name: "the_runner_does_not_start_without_what_glibc_needs",
+        needs: &[Need::Runtime("runsc")],
+        profile: Profile::Inline(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["execve", "exit", "exit_group", "arch_prctl", "brk", "set_tid_address", "set_robust_list", "rseq", "prlimit64", "readlink", "getrandom", "getpid", "getuid", "getgid", "write", "read", "fork", "wait4"], "action": "SCMP_ACT_ALLOW"}]}"#,
+        ),
+        args: &["--runtime", "runsc-oci", "--probe", "spawn.fork"],
+        rows: &[by("spawn.fork", "not-run", "start-failure")],
+    },
     // SCMP_ACT_TRACE answers ENOSYS without a tracer, but a process that may ptrace
     // traces a child of its own and continues it past the stop: the call runs.
     Case {

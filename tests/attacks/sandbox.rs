@@ -226,7 +226,8 @@ fn planted_setuid_file_is_out_of_other_users_reach() -> TestResult {
         ));
     }
     let (_, said) = as_nobody(&attempts);
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mounts =
+        String::from_utf8_lossy(&std::fs::read("/proc/self/mountinfo").unwrap()).into_owned();
     let tmp = run.tmp.path().display().to_string();
     let unsafe_mounts: Vec<&str> = mounts
         .lines()

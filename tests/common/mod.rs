@@ -161,7 +161,8 @@ pub fn assert_nothing_left(harness_pid: u32, tmp: &Path) {
         })
         .collect();
     assert!(ledger.is_empty(), "ledger entries left behind: {ledger:?}");
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mounts =
+        String::from_utf8_lossy(&std::fs::read("/proc/self/mountinfo").unwrap()).into_owned();
     let tmp_text = tmp.display().to_string();
     assert!(
         !mounts.contains(&tmp_text),
