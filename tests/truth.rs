@@ -408,6 +408,43 @@ const CASES: &[Case] = &[
         ],
         rows: &[by("fs.setuid-binary", "blocked", "no-new-privileges")],
     },
+    // A call numbered above every call an errno-default profile names: runc's source
+    // has a stub that would answer ENOSYS, but runc 1.1.5 and crun 1.8.1 here answer
+    // the default's errno, and each prediction says so (no unexplained disagreement).
+    Case {
+        name: "runc_answers_the_default_errno_above_the_profile",
+        needs: &[],
+        profile: Profile::Inline(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["execve", "exit", "exit_group", "arch_prctl", "brk", "set_tid_address", "set_robust_list", "mprotect", "getpid", "getuid", "getgid", "write", "read", "wait4", "rt_sigaction", "clone", "fstatfs", "openat", "close", "fcntl", "futex", "getdents64", "newfstatat", "fstat", "rt_sigprocmask", "rt_sigreturn", "mmap", "munmap", "nanosleep", "sigaltstack", "gettid", "tgkill", "sched_yield", "epoll_ctl", "epoll_pwait", "madvise"], "action": "SCMP_ACT_ALLOW"}]}"#,
+        ),
+        args: &[
+            "--security-opt",
+            "no-new-privileges",
+            "--probe",
+            "spawn.clone3",
+            "--probe",
+            "spawn.clone",
+        ],
+        rows: &[by("spawn.clone3", "blocked", "EPERM"), seen("spawn.clone")],
+    },
+    Case {
+        name: "crun_answers_the_default_errno_above_the_profile",
+        needs: &[Need::Runtime("crun")],
+        profile: Profile::Inline(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["execve", "exit", "exit_group", "arch_prctl", "brk", "set_tid_address", "set_robust_list", "mprotect", "getpid", "getuid", "getgid", "write", "read", "wait4", "rt_sigaction", "clone"], "action": "SCMP_ACT_ALLOW"}]}"#,
+        ),
+        args: &[
+            "--runtime",
+            "crun",
+            "--security-opt",
+            "no-new-privileges",
+            "--probe",
+            "spawn.clone3",
+            "--probe",
+            "spawn.clone",
+        ],
+        rows: &[by("spawn.clone3", "blocked", "EPERM"), seen("spawn.clone")],
+    },
     // The runner itself starts and reports under a tight allow-list an application
     // would use: no poll, rt_sigaction, sigaltstack or mmap (std's start needs them
     // and aborts without them; the runner has an entry point of its own). runsc-oci
