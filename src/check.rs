@@ -205,9 +205,16 @@ fn check_scenario(path: &Path) -> FileCheck {
             scenario.probes.join(", ")
         }
     ));
-    let caps: Vec<String> = match scenario.settings.validate_for(None) {
-        Ok(settings) => settings.caps.into_iter().collect(),
-        Err(_) => DOCKER_DEFAULT_CAPS.iter().map(|c| c.to_string()).collect(),
+    let (caps, no_new_privileges): (Vec<String>, bool) = match scenario.settings.validate_for(None)
+    {
+        Ok(settings) => (
+            settings.caps.into_iter().collect(),
+            settings.no_new_privileges,
+        ),
+        Err(_) => (
+            DOCKER_DEFAULT_CAPS.iter().map(|c| c.to_string()).collect(),
+            false,
+        ),
     };
     match &scenario.profile {
         ProfileSource::File(profile_path) => {
@@ -219,14 +226,27 @@ fn check_scenario(path: &Path) -> FileCheck {
                     let name = crate::scenario::runtime_name(runtime);
                     let runc_like = crate::runtime::RuntimeKind::named(name)
                         .is_some_and(|k| k.filters_own_exec && k.applies_profile);
-                    if runc_like
-                        && !report.analysis.runc_like_can_start
-                        && scenario.expect.start_for(runtime) == StartExpectation::Starts
-                    {
+                    let expects_start =
+                        scenario.expect.start_for(runtime) == StartExpectation::Starts;
+                    if runc_like && !report.analysis.runc_like_can_start && expects_start {
                         out.notes.push(format!(
                             "expects {name} to start, but {}",
                             report.analysis.summary()
                         ));
+                    }
+                    // The runtime's own start after its filter, in this scenario's
+                    // no-new-privileges setting.
+                    let own =
+                        report.analysis.runtime_starts.iter().find(|r| {
+                            r.runtime == name && r.no_new_privileges == no_new_privileges
+                        });
+                    if let (Some(own), true) = (own, expects_start) {
+                        if !own.denied.is_empty() {
+                            out.notes.push(format!(
+                                "expects {name} to start, but its own start needs {}, which the profile denies",
+                                crate::profile::analysis_and_list(&own.denied)
+                            ));
+                        }
                     }
                 }
             }

@@ -350,6 +350,30 @@ fn check_predicts_each_probe() -> TestResult {
     if gvisor["mechanism"] != "EPERM" {
         return Err(format!("runsc-oci honours no errnoRet: {gvisor}").into());
     }
+    // An allow-list without runc's own calls after its filter: runc cannot start with
+    // or without no-new-privileges, crun can with it (tests/truth starts both).
+    let tight = dir.path().join("tight.json");
+    std::fs::write(
+        &tight,
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["execve", "exit", "exit_group", "arch_prctl", "brk", "set_tid_address", "set_robust_list", "rseq", "prlimit64", "readlink", "getrandom", "mprotect", "getpid", "getuid", "getgid", "write", "read", "fork", "wait4"], "action": "SCMP_ACT_ALLOW"}]}"#,
+    )
+    .unwrap();
+    let tight = tight.display().to_string();
+    let out = breakout(&["check", "--format", "json", &tight]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout)?;
+    let starts = json[0]["profile"]["analysis"]["runtime_starts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let denied = |runtime: &str, nnp: bool| {
+        starts
+            .iter()
+            .find(|r| r["runtime"] == runtime && r["no_new_privileges"] == nnp)
+            .map(|r| r["denied"].as_array().map_or(0, Vec::len))
+    };
+    if denied("runc", true).unwrap_or(0) == 0 || denied("crun", true) != Some(0) {
+        return Err(format!("runtime starts: {starts:?}").into());
+    }
     // The text names the rule's place for an editor to jump to.
     let out = breakout(&["check", &path]);
     if !out.stdout.contains(&format!("[{path}:3:3]")) {

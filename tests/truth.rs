@@ -73,6 +73,9 @@ struct Case {
     rows: &'static [Row],
 }
 
+/// An allow-list with what the runner needs and nothing of a runtime's own start.
+const TIGHT_WITHOUT_RUNC: &str = r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["execve", "exit", "exit_group", "arch_prctl", "brk", "set_tid_address", "set_robust_list", "rseq", "prlimit64", "readlink", "getrandom", "mprotect", "getpid", "getuid", "getgid", "write", "read", "fork", "wait4"], "action": "SCMP_ACT_ALLOW"}]}"#;
+
 const CASES: &[Case] = &[
     // net.vsock: an argument rule on socket's family does not reach the socketcall
     // multiplexer of the i386 entry (its arguments are in memory): libseccomp lets
@@ -444,6 +447,36 @@ const CASES: &[Case] = &[
             "spawn.clone",
         ],
         rows: &[by("spawn.clone3", "blocked", "EPERM"), seen("spawn.clone")],
+    },
+    // `check` predicts each runtime's own start under an allow-list, with and without
+    // no-new-privileges (`RUNTIME_STARTS`): this one leaves out what runc closes its
+    // descriptors with (fstatfs, getdents64), so runc cannot start even with
+    // no-new-privileges, while crun, which needs nothing after its filter then, can.
+    Case {
+        name: "runc_needs_its_own_calls_after_the_filter",
+        needs: &[],
+        profile: Profile::Inline(TIGHT_WITHOUT_RUNC),
+        args: &[
+            "--security-opt",
+            "no-new-privileges",
+            "--probe",
+            "spawn.fork",
+        ],
+        rows: &[by("spawn.fork", "not-run", "start-failure")],
+    },
+    Case {
+        name: "crun_needs_nothing_after_the_filter_with_no_new_privileges",
+        needs: &[Need::Runtime("crun")],
+        profile: Profile::Inline(TIGHT_WITHOUT_RUNC),
+        args: &[
+            "--runtime",
+            "crun",
+            "--security-opt",
+            "no-new-privileges",
+            "--probe",
+            "spawn.fork",
+        ],
+        rows: &[seen("spawn.fork")],
     },
     // The runner itself starts and reports under a tight allow-list an application
     // would use: no poll, rt_sigaction, sigaltstack or mmap (std's start needs them

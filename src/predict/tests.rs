@@ -84,7 +84,11 @@ fn a_call_newer_than_the_profile_gets_the_default_answer_here() {
     );
     let clone3 = p.predict("spawn.clone3").unwrap();
     assert_eq!(clone3.mechanism.as_deref(), Some("EPERM"));
-    assert!(clone3.rule.contains("the default action"), "{}", clone3.rule);
+    assert!(
+        clone3.rule.contains("the default action"),
+        "{}",
+        clone3.rule
+    );
 }
 
 #[test]

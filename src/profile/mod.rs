@@ -56,6 +56,7 @@ use oci_spec::runtime::{
     LinuxSeccompBuilder, LinuxSeccompFilterFlag, LinuxSyscall, LinuxSyscallBuilder,
 };
 
+pub(crate) use analysis::and_list as analysis_and_list;
 pub use analysis::{start_analysis, StartAnalysis};
 pub use check::{check, CheckReport};
 pub use error::{FileError, ProfileError};

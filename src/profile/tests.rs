@@ -1013,8 +1013,11 @@ fn seed_stops_runc_crun_and_youki_but_not_runsc_oci() {
             runsc_oci_can_start: true,
             denied_needed: vec!["execve".to_string()],
             never_starts: false,
+            runtime_starts: a.runtime_starts.clone(),
         }
     );
+    // Nothing of the runtimes' own starts after the filter is denied.
+    assert!(a.runtime_starts.iter().all(|r| r.denied.is_empty()));
     assert_eq!(
         a.summary(),
         "denies execve: runc, crun and youki cannot start a container under it; runsc-oci can"
@@ -1223,7 +1226,18 @@ fn start_analysis_serialises_with_its_summary() {
         .unwrap()
         .resolve(&x86_64())
         .unwrap();
-    let json = serde_json::to_value(start_analysis(&seccomp)).unwrap();
+    let mut json = serde_json::to_value(start_analysis(&seccomp)).unwrap();
+    // One entry per runtime and no-new-privileges setting, none denied here.
+    let starts = json["runtime_starts"].take();
+    assert_eq!(
+        starts.as_array().map(Vec::len),
+        Some(super::analysis::RUNTIME_STARTS.len())
+    );
+    assert!(starts
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["denied"] == serde_json::json!([])));
     assert_eq!(
         json,
         serde_json::json!({
@@ -1231,6 +1245,7 @@ fn start_analysis_serialises_with_its_summary() {
             "runsc_oci_can_start": true,
             "denied_needed": ["execve"],
             "never_starts": false,
+            "runtime_starts": null,
             "summary": "denies execve: runc, crun and youki cannot start a container under it; \
                         runsc-oci can"
         })
