@@ -29,10 +29,20 @@ fn mount_new(
     target: &Path,
     configure: impl FnOnce(&rustix::fd::OwnedFd) -> rustix::io::Result<()>,
 ) -> io::Result<()> {
+    mount_new_with(fstype, target, attributes(), configure)
+}
+
+/// [`mount_new`] with the mount's attributes given.
+fn mount_new_with(
+    fstype: &str,
+    target: &Path,
+    attributes: MountAttrFlags,
+    configure: impl FnOnce(&rustix::fd::OwnedFd) -> rustix::io::Result<()>,
+) -> io::Result<()> {
     let fs = fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)?;
     configure(&fs)?;
     fsconfig_create(&fs)?;
-    let mount = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attributes())?;
+    let mount = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attributes)?;
     move_mount(
         &mount,
         "",
@@ -58,23 +68,10 @@ pub fn tmpfs(target: &Path, options: &[(&str, &str)]) -> io::Result<()> {
 /// Mounts a tmpfs at `target` that honours set-uid bits (still `nodev`), root-only,
 /// for the one set-uid file the harness provides (`fs.setuid-binary`).
 pub fn tmpfs_honouring_setuid(target: &Path, size: &str) -> io::Result<()> {
-    let fs = fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)?;
-    fsconfig_set_string(&fs, "mode", "0700")?;
-    fsconfig_set_string(&fs, "size", size)?;
-    fsconfig_create(&fs)?;
-    let mount = fsmount(
-        &fs,
-        FsMountFlags::FSMOUNT_CLOEXEC,
-        MountAttrFlags::MOUNT_ATTR_NODEV,
-    )?;
-    move_mount(
-        &mount,
-        "",
-        CWD,
-        target,
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-    )?;
-    Ok(())
+    mount_new_with("tmpfs", target, MountAttrFlags::MOUNT_ATTR_NODEV, |fs| {
+        fsconfig_set_string(fs, "mode", "0700")?;
+        fsconfig_set_string(fs, "size", size)
+    })
 }
 
 /// Why an overlay could not be made.
