@@ -141,3 +141,27 @@ fn without_a_filter_everything_is_open() {
     assert_eq!(fork.filter, "open");
     assert!(fork.rule.contains("ignores the profile"), "{}", fork.rule);
 }
+
+#[test]
+fn gvisor_answering_an_entry_it_lacks_is_a_named_quirk() {
+    let seccomp: LinuxSeccomp = serde_json::from_str(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], "syscalls": [{"names": ["ptrace"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let p = Predictor::new(runtime("runsc-oci"), Some(&seccomp), &[0], None).unwrap();
+    // runsc ignores the architectures: its filter of the native one alone kills the
+    // x32 fork, but gVisor's own kernel answers it (EPERM here).
+    let v = Verdict::new("runsc-oci", "spawn.x32", Outcome::Blocked, "").mechanism(Some("EPERM"));
+    let judged = p.judge(&v).unwrap();
+    assert!(
+        matches!(&judged.agreement, Agreement::Quirk(why) if why.contains("gVisor")),
+        "{judged:?}"
+    );
+    // The same answer under runc is a contradiction nothing explains.
+    let p = Predictor::new(runtime("runc"), Some(&seccomp), &[0], None).unwrap();
+    let v = Verdict::new("runc", "spawn.x32", Outcome::Blocked, "").mechanism(Some("EPERM"));
+    assert!(matches!(
+        p.judge(&v).unwrap().agreement,
+        Agreement::Unexplained(_)
+    ));
+}
