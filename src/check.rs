@@ -44,14 +44,10 @@ struct StepPrediction {
 /// The runtimes a prediction is made for: those that apply the profile themselves.
 const PREDICTED: &[&str] = &["runc", "crun", "runsc-oci"];
 
-/// Predicts every probe step (no mounts) under each runtime of [`PREDICTED`].
-fn predictions(path: &Path, caps: &[String]) -> Vec<RuntimePredictions> {
-    let Ok(profile) = profile::Profile::load(path) else {
-        return Vec::new();
-    };
-    let Ok((seccomp, sources)) = profile.resolve_traced(&Platform::host(caps.to_vec())) else {
-        return Vec::new();
-    };
+/// Predicts every probe step (no mounts) under each runtime of [`PREDICTED`], from the
+/// filter the check resolved.
+fn predictions(report: &CheckReport) -> Vec<RuntimePredictions> {
+    let (path, seccomp, sources) = (&report.path, &report.resolved, &report.sources);
     let ids: Vec<String> = crate::catalog::CATALOG
         .iter()
         .map(|p| p.id.to_string())
@@ -60,10 +56,10 @@ fn predictions(path: &Path, caps: &[String]) -> Vec<RuntimePredictions> {
     PREDICTED
         .iter()
         .filter_map(|name| crate::runtime::RuntimeKind::named(name))
-        .filter_map(|kind| {
+        .map(|kind| {
             let predictor =
-                crate::predict::Predictor::new(&kind, Some(&seccomp), &sources, Some(path)).ok()?;
-            Some(RuntimePredictions {
+                crate::predict::Predictor::new(&kind, Some(seccomp), sources, Some(path));
+            RuntimePredictions {
                 runtime: kind.name,
                 steps: steps
                     .iter()
@@ -74,7 +70,7 @@ fn predictions(path: &Path, caps: &[String]) -> Vec<RuntimePredictions> {
                         })
                     })
                     .collect(),
-            })
+            }
         })
         .collect()
 }
@@ -168,8 +164,8 @@ fn check_profile(path: &Path, caps: Vec<String>) -> FileCheck {
                 out.errors
                     .push(format!("{}: {}", path.display(), report.analysis.summary()));
             }
+            out.predictions = predictions(&report);
             out.profile = Some(report);
-            out.predictions = predictions(path, &caps);
         }
         Err(e) => out.errors.push(e.to_string()),
     }

@@ -456,8 +456,20 @@ impl RunDir {
         // After chown, which clears the bit.
         fs::set_permissions(&copy, fs::Permissions::from_mode(0o4755))
             .map_err(io_err("chmod", &copy))?;
-        let meta = fs::metadata(&copy).map_err(io_err("read", &copy))?;
-        debug_assert_eq!(meta.mode() & 0o7777, 0o4755);
+        // What the probe will check too: root's, set-uid, nothing else writable.
+        let meta = fs::symlink_metadata(&copy).map_err(io_err("read", &copy))?;
+        if meta.uid() != 0 || meta.mode() & 0o7777 != 0o4755 {
+            return Err(BundleError::Io {
+                action: "make set-uid root",
+                path: copy,
+                source: io::Error::other(format!(
+                    "it is {}:{} {:o}",
+                    meta.uid(),
+                    meta.gid(),
+                    meta.mode() & 0o7777
+                )),
+            });
+        }
         Ok(copy)
     }
 

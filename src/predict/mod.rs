@@ -28,7 +28,8 @@ use source::{Place, RulePlaces};
 /// What the filter does to a step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Prediction {
-    /// `open`: a route gets past the filter; `closed`: none does.
+    /// `open`: a route gets past the filter; `closed`: none does; `none`: no filter
+    /// applies (no profile, or a runtime that ignores it), which `rule` says.
     pub filter: &'static str,
     /// The open route, or the route whose answer a closed filter gives.
     pub route: Option<String>,
@@ -105,23 +106,23 @@ impl Predictor {
         seccomp: Option<&LinuxSeccomp>,
         sources: &[usize],
         path: Option<&std::path::Path>,
-    ) -> Result<Predictor, String> {
+    ) -> Predictor {
         let x32_present = x32_present();
         let Some(seccomp) = seccomp else {
-            return Ok(Predictor {
+            return Predictor {
                 filter: None,
                 none_because: "no profile: no filter",
                 x32_present,
                 sandbox: kind.sandbox_kernel,
-            });
+            };
         };
         if !kind.applies_profile {
-            return Ok(Predictor {
+            return Predictor {
                 filter: None,
                 none_because: "the runtime ignores the profile: no filter",
                 x32_present,
                 sandbox: kind.sandbox_kernel,
-            });
+            };
         }
         let style = compile::Style {
             enosys_stub: kind.enosys_stub,
@@ -133,7 +134,7 @@ impl Predictor {
                 .iter()
                 .flatten()
                 .any(|a| *a == oci_spec::runtime::Arch::ScmpArchX86);
-        Ok(Predictor {
+        Predictor {
             filter: Some(Filter {
                 compiled: std::sync::OnceLock::new(),
                 style,
@@ -147,25 +148,36 @@ impl Predictor {
             none_because: "",
             x32_present,
             sandbox: kind.sandbox_kernel,
-        })
+        }
     }
 
-    /// The prediction for `step`, not yet compared (see [`Prediction::compare`]).
+    /// The prediction for `step`, not yet compared (see [`Predictor::judge`]); none for a
+    /// step of no probe or a profile libseccomp refuses.
     pub fn predict(&self, step: &str) -> Option<Prediction> {
         let (id, _) = breakout_wire::probe_id::ProbeId::of_step(step);
         let routes = breakout_wire::routes::routes(id?);
         let Some(filter) = &self.filter else {
-            return Some(Prediction {
-                filter: "open",
-                route: routes.first().map(|r| r.name.to_string()),
-                entry: routes.first().map(|r| r.entry),
-                action: "allow".into(),
-                mechanism: None,
-                rule: self.none_because.to_string(),
-                place: None,
-                agreement: Agreement::NotCompared,
-            });
+            return Some(self.no_filter(routes));
         };
+        // A profile libseccomp refuses: the container does not start, nothing to judge.
+        filter.compiled().as_ref().ok()?;
+        self.predict_with(filter, routes)
+    }
+
+    fn no_filter(&self, routes: &[Route]) -> Prediction {
+        Prediction {
+            filter: "none",
+            route: routes.first().map(|r| r.name.to_string()),
+            entry: routes.first().map(|r| r.entry),
+            action: "allow".into(),
+            mechanism: None,
+            rule: self.none_because.to_string(),
+            place: None,
+            agreement: Agreement::NotCompared,
+        }
+    }
+
+    fn predict_with(&self, filter: &Filter, routes: &'static [Route]) -> Option<Prediction> {
         // The filter judges a call before the kernel does, so every route counts, also
         // one through an entry this kernel lacks (x32); an open route the kernel then
         // refuses is said so.
@@ -284,6 +296,13 @@ impl Filter {
         })
     }
 
+    /// The compiled filter, compiled at the first call; an error where libseccomp
+    /// refuses the profile (the runtime's own libseccomp will too).
+    fn compiled(&self) -> &Result<Compiled, String> {
+        self.compiled
+            .get_or_init(|| compile::compile(&self.seccomp, self.style).map_err(|e| e.to_string()))
+    }
+
     fn call(&self, entry: Entry, call: &Call) -> Judged {
         let (arch, x32) = match entry {
             Entry::X86_64 => (AUDIT_ARCH_X86_64, false),
@@ -296,15 +315,14 @@ impl Filter {
                 *slot = *v;
             }
         }
-        let compiled = self
-            .compiled
-            .get_or_init(|| compile::compile(&self.seccomp, self.style).map_err(|e| e.to_string()));
-        let action = match (compile::syscall_number(call.syscall, arch, x32), compiled) {
+        let action = match (
+            compile::syscall_number(call.syscall, arch, x32),
+            self.compiled(),
+        ) {
             (Some(nr), Ok(compiled)) => compiled
                 .action(arch, nr, args)
                 .unwrap_or(Action::KillProcess),
-            // libseccomp refused the profile, as the runtime's own libseccomp will:
-            // the container does not start, and there is nothing to judge.
+            // Not reached: `predict` makes no prediction from a refused profile.
             (Some(_), Err(_)) => Action::KillProcess,
             // The entry has no such call: nothing gets through it.
             (None, _) => Action::Errno(libc::ENOSYS.unsigned_abs() as u16),
@@ -560,11 +578,11 @@ impl Predictor {
 fn agreement(p: &Prediction, v: &Verdict) -> Agreement {
     let seen = v.mechanism.as_ref().map(Mechanism::to_string);
     match (p.filter, v.outcome) {
-        ("open", Outcome::Escaped | Outcome::Contained) => Agreement::Agrees,
-        ("open", Outcome::Blocked) if seen.as_deref() == Some("SIGSYS") => Agreement::Unexplained(
-            "killed by SIGSYS, though the filter lets a route through".into(),
-        ),
-        ("open", Outcome::Blocked) => Agreement::Beyond(format!(
+        ("open" | "none", Outcome::Escaped | Outcome::Contained) => Agreement::Agrees,
+        ("open" | "none", Outcome::Blocked) if seen.as_deref() == Some("SIGSYS") => {
+            Agreement::Unexplained("killed by SIGSYS, though no filter stops every route".into())
+        }
+        ("open" | "none", Outcome::Blocked) => Agreement::Beyond(format!(
             "the filter lets it through; {} stopped it",
             seen.unwrap_or_else(|| "something else".into())
         )),

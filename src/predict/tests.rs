@@ -27,7 +27,7 @@ fn predictor(json: &str) -> (Predictor, TempFile) {
     let seccomp: LinuxSeccomp = serde_json::from_str(json).unwrap();
     let n = seccomp.syscalls().as_ref().map_or(0, Vec::len);
     let sources: Vec<usize> = (0..n).collect();
-    let p = Predictor::new(runtime("runc"), Some(&seccomp), &sources, Some(&path)).unwrap();
+    let p = Predictor::new(runtime("runc"), Some(&seccomp), &sources, Some(&path));
     (p, dir)
 }
 
@@ -131,15 +131,36 @@ fn observations_are_compared_with_the_filter_alone() {
 }
 
 #[test]
-fn without_a_filter_everything_is_open() {
-    let p = Predictor::new(runtime("runc"), None, &[], None).unwrap();
-    assert_eq!(p.predict("spawn.fork").unwrap().filter, "open");
+fn without_a_filter_nothing_is_the_filters_doing() {
+    let p = Predictor::new(runtime("runc"), None, &[], None);
+    assert_eq!(p.predict("spawn.fork").unwrap().filter, "none");
     let seccomp: LinuxSeccomp =
         serde_json::from_str(r#"{"defaultAction": "SCMP_ACT_KILL"}"#).unwrap();
-    let p = Predictor::new(runtime("runsc"), Some(&seccomp), &[], None).unwrap();
+    let p = Predictor::new(runtime("runsc"), Some(&seccomp), &[], None);
     let fork = p.predict("spawn.fork").unwrap();
-    assert_eq!(fork.filter, "open");
+    assert_eq!(fork.filter, "none");
     assert!(fork.rule.contains("ignores the profile"), "{}", fork.rule);
+    // Without a filter an escape agrees and a block is past the filter.
+    let seen = |outcome, mechanism: Option<&str>| {
+        let v = Verdict::new("runsc", "spawn.fork", outcome, "").mechanism(mechanism);
+        p.judge(&v).unwrap().agreement
+    };
+    assert_eq!(seen(Outcome::Escaped, None), Agreement::Agrees);
+    assert!(matches!(
+        seen(Outcome::Blocked, Some("EPERM")),
+        Agreement::Beyond(_)
+    ));
+}
+
+#[test]
+fn a_profile_libseccomp_refuses_gives_no_prediction() {
+    // errnoRet above 4095 does not fit libseccomp's action (runc cannot install it).
+    let seccomp: LinuxSeccomp = serde_json::from_str(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 100000}]}"#,
+    )
+    .unwrap();
+    let p = Predictor::new(runtime("runc"), Some(&seccomp), &[0], None);
+    assert!(p.predict("kernel.keyctl").is_none());
 }
 
 #[test]
@@ -148,7 +169,7 @@ fn gvisor_answering_an_entry_it_lacks_is_a_named_quirk() {
         r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], "syscalls": [{"names": ["ptrace"], "action": "SCMP_ACT_ERRNO"}]}"#,
     )
     .unwrap();
-    let p = Predictor::new(runtime("runsc-oci"), Some(&seccomp), &[0], None).unwrap();
+    let p = Predictor::new(runtime("runsc-oci"), Some(&seccomp), &[0], None);
     // runsc ignores the architectures: its filter of the native one alone kills the
     // x32 fork, but gVisor's own kernel answers it (EPERM here).
     let v = Verdict::new("runsc-oci", "spawn.x32", Outcome::Blocked, "").mechanism(Some("EPERM"));
@@ -158,7 +179,7 @@ fn gvisor_answering_an_entry_it_lacks_is_a_named_quirk() {
         "{judged:?}"
     );
     // The same answer under runc is a contradiction nothing explains.
-    let p = Predictor::new(runtime("runc"), Some(&seccomp), &[0], None).unwrap();
+    let p = Predictor::new(runtime("runc"), Some(&seccomp), &[0], None);
     let v = Verdict::new("runc", "spawn.x32", Outcome::Blocked, "").mechanism(Some("EPERM"));
     assert!(matches!(
         p.judge(&v).unwrap().agreement,

@@ -43,6 +43,12 @@ pub struct CheckReport {
     pub analysis: StartAnalysis,
     /// Things that load and resolve but are probably not what was meant.
     pub warnings: Vec<String>,
+    /// The resolved filter, and each of its rules' index among the file's `syscalls`:
+    /// what predictions are made from, without reading the file again.
+    #[serde(skip)]
+    pub resolved: oci_spec::runtime::LinuxSeccomp,
+    #[serde(skip)]
+    pub sources: Vec<usize>,
 }
 
 fn path_text<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
@@ -55,7 +61,7 @@ fn path_text<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
 /// architecture it judges only the runtime's `execve`, and a warning says so.
 pub fn check(path: &Path, platform: &Platform) -> Result<CheckReport, ProfileError> {
     let profile = Profile::load(path)?;
-    let seccomp = profile.resolve(platform)?;
+    let (seccomp, sources) = profile.resolve_traced(platform)?;
     // resolve has refused architectures Docker has no name for.
     let host = HostArch::from_machine(&platform.arch);
     let x86_64 = host.is_some_and(|h| h.docker == "amd64");
@@ -93,6 +99,8 @@ pub fn check(path: &Path, platform: &Platform) -> Result<CheckReport, ProfileErr
         default_action: action_name(seccomp.default_action()),
         analysis,
         warnings,
+        resolved: seccomp,
+        sources,
     })
 }
 

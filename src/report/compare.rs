@@ -82,12 +82,14 @@ fn explain(here: &[(&RunReport, &Verdict)]) -> String {
             }
         }
     }
-    // Without a profile no runtime applies one: nothing is for a profile to explain.
-    let no_profile = here.iter().any(|(_, v)| {
-        v.prediction
-            .as_ref()
-            .is_some_and(|p| p.rule.starts_with("no profile"))
-    });
+    // Where the predictions say no runtime applies a filter (no profile), nothing is
+    // the profile's doing. A report without predictions (another version's) keeps the
+    // quirks' sentences.
+    let mut predicted = here
+        .iter()
+        .filter_map(|(_, v)| v.prediction.as_ref())
+        .peekable();
+    let no_profile = predicted.peek().is_some() && predicted.all(|p| p.filter == "none");
     let applies = |run: &RunReport| run.profile_handling.applies_profile && !no_profile;
     let blocked_by_filter = started
         .iter()
@@ -97,10 +99,7 @@ fn explain(here: &[(&RunReport, &Verdict)]) -> String {
         .iter()
         .filter_map(|(r, v)| {
             // A runtime without a filter is the quirk below, not a decision.
-            let p = v
-                .prediction
-                .as_ref()
-                .filter(|p| !p.rule.ends_with(": no filter"))?;
+            let p = v.prediction.as_ref().filter(|p| p.filter != "none")?;
             let said = match (p.filter, &p.mechanism) {
                 ("open", _) => format!(
                     "its filter leaves {} open",

@@ -274,7 +274,7 @@ fn predictions(
         .verdicts
         .iter()
         .filter_map(|v| v.prediction.as_ref().map(|p| (v, p)))
-        .filter(|(_, p)| !p.rule.ends_with(": no filter"))
+        .filter(|(_, p)| p.filter != "none")
         .collect();
     if compared.is_empty() {
         return;

@@ -63,7 +63,7 @@ struct Decided<'a> {
     /// The sandbox kernel serving the containers, if any (see `settle::in_sandbox`).
     sandbox: Option<settle::Sandbox>,
     /// What the filter decides for each step, to set beside each verdict.
-    predictor: Option<crate::predict::Predictor>,
+    predictor: crate::predict::Predictor,
     all_steps: &'a [String],
     steps: BTreeSet<String>,
     sink: &'a dyn Sink,
@@ -73,7 +73,7 @@ impl<'a> Decided<'a> {
     fn new(
         run: usize,
         sandbox: Option<settle::Sandbox>,
-        predictor: Option<crate::predict::Predictor>,
+        predictor: crate::predict::Predictor,
         all_steps: &'a [String],
         sink: &'a dyn Sink,
     ) -> Self {
@@ -97,11 +97,8 @@ impl<'a> Decided<'a> {
         let mut verdict = settle::in_sandbox(verdict.with_only_route(), self.sandbox);
         // Not for a step that never ran: nothing to compare, and a huge profile costs
         // libseccomp seconds to compile (the filter is compiled at the first use).
-        if let (Some(predictor), false) = (
-            &self.predictor,
-            verdict.outcome == crate::report::Outcome::NotRun,
-        ) {
-            verdict.prediction = predictor.judge(&verdict);
+        if verdict.outcome != crate::report::Outcome::NotRun {
+            verdict.prediction = self.predictor.judge(&verdict);
         }
         if self.steps.insert(verdict.step()) {
             self.sink.event(&Event::Verdict {
@@ -127,21 +124,14 @@ impl<'a> Decided<'a> {
     }
 }
 
-/// The run's predictor; where libseccomp refuses the profile, none, with a note.
-fn predictor(plan: &Plan, runtime: &Runtime) -> Option<crate::predict::Predictor> {
-    match crate::predict::Predictor::new(
+/// The run's predictor (its filter is compiled at the first verdict judged).
+fn predictor(plan: &Plan, runtime: &Runtime) -> crate::predict::Predictor {
+    crate::predict::Predictor::new(
         &runtime.kind,
         plan.seccomp.as_ref(),
         &plan.seccomp_sources,
         plan.profile_path.as_deref(),
-    ) {
-        Ok(p) => Some(p),
-        Err(why) => {
-            // The runtime compiles the same filter and will say why it cannot.
-            eprintln!("breakout: {}: no prediction: {why}", runtime.name);
-            None
-        }
-    }
+    )
 }
 
 /// Whether the harness reads `step`'s witness through the running runner (its
