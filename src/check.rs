@@ -8,6 +8,9 @@ use serde::Serialize;
 
 use crate::cli::CliError;
 use crate::container::DOCKER_DEFAULT_CAPS;
+use crate::predict::refusals::Written;
+use crate::predict::source::RulePlaces;
+use crate::predict::start::{predict_starts, start_line, StartPrediction};
 use crate::profile::{self, CheckReport, Platform};
 use crate::report::{exit, ExitCode};
 use crate::scenario::{ProfileSource, Scenario, StartExpectation};
@@ -27,11 +30,20 @@ struct FileCheck {
     predictions: Vec<RuntimePredictions>,
 }
 
-/// The filter's decision for each step under one runtime.
+/// Under one runtime: whether a container starts, and the filter's decision for each
+/// step where one does.
 #[derive(Debug, Serialize)]
 struct RuntimePredictions {
     runtime: &'static str,
+    /// Without and with no-new-privileges.
+    starts: Vec<StartPrediction>,
     steps: Vec<StepPrediction>,
+}
+
+impl RuntimePredictions {
+    fn ever_starts(&self) -> bool {
+        self.starts.iter().any(|s| s.starts)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -44,10 +56,16 @@ struct StepPrediction {
 /// The runtimes a prediction is made for: those that apply the profile themselves.
 const PREDICTED: &[&str] = &["runc", "crun", "runsc-oci"];
 
-/// Predicts every probe step (no mounts) under each runtime of [`PREDICTED`], from the
-/// filter the check resolved.
+/// Predicts the start and every probe step (no mounts) under each runtime of
+/// [`PREDICTED`], from the filter the check resolved; no steps where it cannot start.
 fn predictions(report: &CheckReport) -> Vec<RuntimePredictions> {
     let (path, seccomp, sources) = (&report.path, &report.resolved, &report.sources);
+    let places = RulePlaces::of(path);
+    let written = Written {
+        seccomp,
+        sources,
+        places: &places,
+    };
     let ids: Vec<String> = crate::catalog::CATALOG
         .iter()
         .map(|p| p.id.to_string())
@@ -57,10 +75,19 @@ fn predictions(report: &CheckReport) -> Vec<RuntimePredictions> {
         .iter()
         .filter_map(|name| crate::runtime::RuntimeKind::named(name))
         .map(|kind| {
+            let starts = predict_starts(&kind, &written, &report.analysis);
+            if !starts.iter().any(|s| s.starts) {
+                return RuntimePredictions {
+                    runtime: kind.name,
+                    starts,
+                    steps: Vec::new(),
+                };
+            }
             let predictor =
                 crate::predict::Predictor::new(&kind, Some(seccomp), sources, Some(path));
             RuntimePredictions {
                 runtime: kind.name,
+                starts,
                 steps: steps
                     .iter()
                     .filter_map(|step| {
@@ -75,10 +102,20 @@ fn predictions(report: &CheckReport) -> Vec<RuntimePredictions> {
         .collect()
 }
 
-/// The text of the predictions: runc's every step, the other runtimes' differences.
+/// The text of the predictions: each runtime's start, then the first startable
+/// runtime's every step and the others' differences.
 fn predictions_text(all: &[RuntimePredictions]) -> String {
     let mut text = String::new();
-    let Some(first) = all.first() else {
+    if !all.is_empty() {
+        text.push_str("start, predicted:\n");
+    }
+    for r in all {
+        if let Some(line) = start_line(&r.starts) {
+            text.push_str(&format!("  {line}\n"));
+        }
+    }
+    let mut startable = all.iter().filter(|r| r.ever_starts());
+    let Some(first) = startable.next() else {
         return text;
     };
     let open = first
@@ -94,7 +131,7 @@ fn predictions_text(all: &[RuntimePredictions]) -> String {
     for s in &first.steps {
         text.push_str(&format!("  {}\n", step_line(s)));
     }
-    for other in &all[1..] {
+    for other in startable {
         let differ: Vec<&StepPrediction> = other
             .steps
             .iter()
@@ -160,11 +197,16 @@ fn check_profile(path: &Path, caps: Vec<String>) -> FileCheck {
     };
     match profile::check(path, &Platform::host(caps.clone())) {
         Ok(report) => {
+            out.predictions = predictions(&report);
             if report.analysis.never_starts {
                 out.errors
                     .push(format!("{}: {}", path.display(), report.analysis.summary()));
+            } else if !out.predictions.iter().any(RuntimePredictions::ever_starts) {
+                out.errors.push(format!(
+                    "{}: no runtime can start a container under it (see each runtime's reason below)",
+                    path.display()
+                ));
             }
-            out.predictions = predictions(&report);
             out.profile = Some(report);
         }
         Err(e) => out.errors.push(e.to_string()),
@@ -300,7 +342,7 @@ pub fn run(files: &[PathBuf], json: bool) -> Result<(String, ExitCode), CliError
             text.push_str(&format!("  {n}\n"));
         }
         if let Some(report) = &c.profile {
-            for line in report.to_text().lines() {
+            for line in report.text_without_start().lines() {
                 text.push_str(&format!("  {line}\n"));
             }
         }

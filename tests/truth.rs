@@ -861,9 +861,9 @@ const TRIAGE: &[TriageCase] = &[
         needed: &[],
     },
     TriageCase {
-        name: "triage_names_an_errno_past_4095",
+        name: "triage_names_an_errno_past_4094",
         profile: || keyctl_rule("SCMP_ACT_ERRNO", serde_json::json!({"errnoRet": 5000})),
-        says: "has errnoRet 5000, above 4095",
+        says: "has errnoRet 5000, above 4094, the largest errno libseccomp takes",
         needed: &[],
     },
     TriageCase {

@@ -173,9 +173,12 @@ fn condition_groups(rule: &LinuxSyscall) -> Vec<Vec<ScmpArgCompare>> {
     }
 }
 
-/// Compiles `seccomp` as a runtime of `style` would.
-pub fn compile(seccomp: &LinuxSeccomp, style: Style) -> Result<Compiled, CompileError> {
-    let default = scmp_action(seccomp.default_action(), seccomp.default_errno_ret());
+/// The kernel's limit on one seccomp program (`BPF_MAXINSNS`).
+pub const MAX_INSTRUCTIONS: usize = 4096;
+
+/// The architectures a runtime of `style` builds the filter for: the native one and,
+/// where honoured, every one the profile lists.
+fn filter_arches(seccomp: &LinuxSeccomp, style: Style) -> Vec<ScmpArch> {
     let mut arches = vec![ScmpArch::X8664];
     if style.architectures {
         for arch in seccomp.architectures().iter().flatten() {
@@ -184,6 +187,30 @@ pub fn compile(seccomp: &LinuxSeccomp, style: Style) -> Result<Compiled, Compile
             }
         }
     }
+    arches
+}
+
+/// The length of the program libseccomp generates for `seccomp`: the sum of each
+/// architecture's section (shared with [`compile`]'s cache), and where that sum comes
+/// near the kernel's limit, the whole filter compiled at once, which is exact (one
+/// shared dispatch makes it a little shorter than the sum).
+pub fn instructions(seccomp: &LinuxSeccomp, style: Style) -> Result<usize, CompileError> {
+    let default = scmp_action(seccomp.default_action(), seccomp.default_errno_ret());
+    let arches = filter_arches(seccomp, style);
+    let mut sum = 0;
+    for arch in &arches {
+        sum += cached(seccomp, *arch, default)?.len();
+    }
+    if arches.len() == 1 || sum < MAX_INSTRUCTIONS * 7 / 8 {
+        return Ok(sum);
+    }
+    Ok(compile_arches(seccomp, &arches, default)?.len())
+}
+
+/// Compiles `seccomp` as a runtime of `style` would.
+pub fn compile(seccomp: &LinuxSeccomp, style: Style) -> Result<Compiled, CompileError> {
+    let default = scmp_action(seccomp.default_action(), seccomp.default_errno_ret());
+    let arches = filter_arches(seccomp, style);
     // One thread per architecture: each is a filter of its own to libseccomp.
     let programs = std::thread::scope(|scope| {
         let handles: Vec<_> = arches
@@ -237,22 +264,24 @@ fn cached(
     if let Some(p) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
         return Ok(p);
     }
-    let program = std::sync::Arc::new(compile_arch(seccomp, arch, default)?);
+    let program = std::sync::Arc::new(compile_arches(seccomp, &[arch], default)?);
     if let Ok(mut c) = cache.lock() {
         c.insert(key, program.clone());
     }
     Ok(program)
 }
 
-/// The filter of one architecture alone.
-fn compile_arch(
+/// The filter of these architectures (x86_64 first when it is one of them).
+fn compile_arches(
     seccomp: &LinuxSeccomp,
-    arch: ScmpArch,
+    arches: &[ScmpArch],
     default: ScmpAction,
 ) -> Result<Vec<Insn>, CompileError> {
     let mut ctx = ScmpFilterContext::new(default).map_err(lib)?;
-    if arch != ScmpArch::X8664 {
-        ctx.add_arch(arch).map_err(lib)?;
+    for arch in arches.iter().filter(|a| **a != ScmpArch::X8664) {
+        ctx.add_arch(*arch).map_err(lib)?;
+    }
+    if !arches.contains(&ScmpArch::X8664) {
         ctx.remove_arch(ScmpArch::Native).map_err(lib)?;
     }
     for rule in seccomp.syscalls().iter().flatten() {

@@ -14,7 +14,9 @@
 
 pub mod bpf;
 pub mod compile;
+pub mod refusals;
 pub mod source;
+pub mod start;
 
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSyscall};
 use serde::Serialize;
@@ -98,6 +100,31 @@ struct Judged {
     args: Vec<(u8, u64)>,
 }
 
+/// `seccomp` with every errno libseccomp cannot encode lowered to the largest it can,
+/// for a runtime that ignores `errnoRet` (runsc answers EPERM whatever it says, and
+/// loads a profile libseccomp would refuse for it).
+fn encodable_errnos(seccomp: &LinuxSeccomp) -> LinuxSeccomp {
+    use refusals::MAX_ERRNO;
+    let mut out = seccomp.clone();
+    if seccomp.default_errno_ret().is_some_and(|e| e > MAX_ERRNO) {
+        out.set_default_errno_ret(Some(MAX_ERRNO));
+    }
+    if let Some(rules) = seccomp.syscalls() {
+        let rules = rules
+            .iter()
+            .map(|rule| {
+                let mut rule = rule.clone();
+                if rule.errno_ret().is_some_and(|e| e > MAX_ERRNO) {
+                    rule.set_errno_ret(Some(MAX_ERRNO));
+                }
+                rule
+            })
+            .collect();
+        out.set_syscalls(Some(rules));
+    }
+    out
+}
+
 impl Predictor {
     /// The predictor for `kind` under the resolved `seccomp` (with each resolved rule's
     /// source index and the profile's path); an error if libseccomp refuses it.
@@ -138,7 +165,11 @@ impl Predictor {
             filter: Some(Filter {
                 compiled: std::sync::OnceLock::new(),
                 style,
-                seccomp: seccomp.clone(),
+                seccomp: if kind.honours_errno_ret {
+                    seccomp.clone()
+                } else {
+                    encodable_errnos(seccomp)
+                },
                 sources: sources.to_vec(),
                 places: path.map(RulePlaces::of).unwrap_or_default(),
                 errno_honoured: kind.honours_errno_ret,
@@ -386,13 +417,16 @@ impl Filter {
     /// The rule whose action the filter returned for this call, in words, with where
     /// it is written; or the default action, or the architecture the profile lacks.
     fn deciding_rule(&self, judged: &Judged) -> (String, Option<Place>) {
-        let (rule, place) = self.deciding_rule_of(judged);
-        match judged.action {
-            Action::Errno(e) if !self.errno_honoured && i32::from(e) != libc::EPERM => (
-                format!("{rule}; this runtime ignores errnoRet and answers EPERM"),
-                place,
-            ),
-            _ => (rule, place),
+        self.deciding_rule_of(judged)
+    }
+
+    /// The filter's answer in words; an errno this runtime replaces says so.
+    fn answer_name(&self, action: Action) -> String {
+        match action {
+            Action::Errno(e) if !self.errno_honoured && i32::from(e) != libc::EPERM => {
+                "errno(EPERM): this runtime ignores errnoRet".into()
+            }
+            _ => action_name(action),
         }
     }
 
@@ -430,7 +464,7 @@ impl Filter {
                     format!(
                         "{on}: syscalls[{source}] ({}{args}) answers {}",
                         rule.names().join(", "),
-                        action_name(judged.action)
+                        self.answer_name(judged.action)
                     ),
                     place,
                 )
@@ -438,7 +472,7 @@ impl Filter {
             None if self.default_action() == judged.action => (
                 format!(
                     "{on}: no rule lets it through; the default action answers {}",
-                    action_name(judged.action)
+                    self.answer_name(judged.action)
                 ),
                 self.places.default_action.clone(),
             ),

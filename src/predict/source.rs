@@ -29,9 +29,16 @@ impl std::fmt::Display for Place {
 pub struct RulePlaces {
     pub rules: Vec<Place>,
     pub default_action: Option<Place>,
+    /// Every top-level key's value, by the key's name (`flags`, `defaultErrnoRet`, ...).
+    pub keys: Vec<(String, Place)>,
 }
 
 impl RulePlaces {
+    /// Where the top-level `key`'s value is written.
+    pub fn key(&self, key: &str) -> Option<&Place> {
+        self.keys.iter().find(|(k, _)| k == key).map(|(_, p)| p)
+    }
+
     /// Reads `path` again for positions; empty where it cannot (the profile itself was
     /// read and checked already, so this only loses the places, never a rule).
     pub fn of(path: &Path) -> RulePlaces {
@@ -72,6 +79,11 @@ impl RulePlaces {
                 .map(|a| a.elements.iter().map(|e| place(e.start())).collect())
                 .unwrap_or_default(),
             default_action: root.get("defaultAction").map(|p| place(p.start())),
+            keys: root
+                .properties
+                .iter()
+                .map(|p| (p.name.as_str().to_string(), place(p.value.start())))
+                .collect(),
         }
     }
 }
@@ -87,8 +99,16 @@ mod tests {
         let at: Vec<String> = places.rules.iter().map(|p| p.to_string()).collect();
         assert_eq!(at, ["p.json:4:5", "p.json:5:7"]);
         assert_eq!(
-            places.default_action.map(|p| p.to_string()).as_deref(),
+            places
+                .default_action
+                .as_ref()
+                .map(|p| p.to_string())
+                .as_deref(),
             Some("p.json:2:3")
+        );
+        assert_eq!(
+            places.key("syscalls").map(|p| p.to_string()).as_deref(),
+            Some("p.json:3:15")
         );
         assert!(RulePlaces::in_text(Path::new("x"), "not json")
             .rules

@@ -154,7 +154,7 @@ fn without_a_filter_nothing_is_the_filters_doing() {
 
 #[test]
 fn a_profile_libseccomp_refuses_gives_no_prediction() {
-    // errnoRet above 4095 does not fit libseccomp's action (runc cannot install it).
+    // errnoRet 4095 and above does not fit libseccomp's action (runc cannot install it).
     let seccomp: LinuxSeccomp = serde_json::from_str(
         r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 100000}]}"#,
     )

@@ -107,6 +107,16 @@ pub fn check(path: &Path, platform: &Platform) -> Result<CheckReport, ProfileErr
 impl CheckReport {
     /// A few lines for humans: the profile, whether it can start, the warnings.
     pub fn to_text(&self) -> String {
+        self.text(true)
+    }
+
+    /// [`CheckReport::to_text`] without the start line, for a caller that says per
+    /// runtime whether it starts (`breakout check`).
+    pub fn text_without_start(&self) -> String {
+        self.text(false)
+    }
+
+    fn text(&self, start: bool) -> String {
         let architectures = if self.architectures.is_empty() {
             "native only".to_string()
         } else {
@@ -121,7 +131,9 @@ impl CheckReport {
             architectures
         );
         // Writing to a String cannot fail.
-        let _ = writeln!(out, "start: {}", self.analysis.summary());
+        if start {
+            let _ = writeln!(out, "start: {}", self.analysis.summary());
+        }
         for warning in &self.warnings {
             let _ = writeln!(out, "warning: {warning}");
         }

@@ -1104,12 +1104,21 @@ fn kill_by_default_without_rules_never_starts() {
 }
 
 /// Under an errno default only the failures the start does not survive count: glibc's
-/// TLS set-up and relocation protection, and the first write (the runner's own entry
-/// point leaves out std's start, which would abort without poll, rt_sigaction, mmap).
+/// TLS set-up and relocation protection, memory (brk, or mmap when brk fails), and the
+/// first write (the runner's own entry point leaves out std's start, which would abort
+/// without poll, rt_sigaction, mmap).
 #[test]
 fn errno_by_default_denies_only_what_the_start_cannot_survive() {
     let a = analysis_of(r#"{"defaultAction": "SCMP_ACT_ERRNO"}"#);
     assert!(a.never_starts);
+    assert_eq!(
+        a.denied_needed,
+        ["execve", "arch_prctl", "brk", "mprotect", "write"]
+    );
+    // With mmap to fall back to, brk may fail.
+    let a = analysis_of(
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["mmap"], "action": "SCMP_ACT_ALLOW"}]}"#,
+    );
     assert_eq!(
         a.denied_needed,
         ["execve", "arch_prctl", "mprotect", "write"]

@@ -1,11 +1,20 @@
-//! Start-failure triage: when a container does not start under a profile, find which
-//! of the profile's denials the runtime's own start needs, by starting empty containers
-//! with denials taken out (a bounded bisection).
+//! Start-failure triage: when a container does not start under a profile, say why.
+//! In order, and stopping at the first that answers:
+//!
+//! 1. the runtime's own words, or what the quirks table says it refuses in this
+//!    profile ([`super::rejected`]): then the filter was never loaded, and no syscall
+//!    is to blame;
+//! 2. the prediction: the calls the start needs that the profile denies
+//!    ([`crate::predict::start`]), confirmed by one empty container started with them
+//!    allowed;
+//! 3. a bounded bisection over the profile's explicit denials (and, under a denying
+//!    default, every call a start is known to need), starting empty containers with
+//!    some of them allowed.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction};
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSyscall, LinuxSyscallBuilder};
 
 use super::{execute, Plan, RunError};
 use crate::report::{StartStatus, Triage};
@@ -32,10 +41,11 @@ fn denied_names(seccomp: &LinuxSeccomp) -> Vec<String> {
     names.into_iter().collect()
 }
 
-/// The profile with every denial of the names in `lift` taken out.
+/// The profile with every denial of the names in `lift` taken out; under a denying
+/// default, they are also allowed by a rule of their own.
 fn without(seccomp: &LinuxSeccomp, lift: &BTreeSet<String>) -> LinuxSeccomp {
     let mut out = seccomp.clone();
-    let rules = seccomp
+    let mut rules: Vec<LinuxSyscall> = seccomp
         .syscalls()
         .iter()
         .flatten()
@@ -57,8 +67,26 @@ fn without(seccomp: &LinuxSeccomp, lift: &BTreeSet<String>) -> LinuxSeccomp {
             Some(rule)
         })
         .collect();
+    if is_denial(seccomp.default_action()) && !lift.is_empty() {
+        let allow = LinuxSyscallBuilder::default()
+            .names(lift.iter().cloned().collect::<Vec<_>>())
+            .action(LinuxSeccompAction::ScmpActAllow)
+            .build()
+            .expect("names and an action make a rule");
+        rules.push(allow);
+    }
     out.set_syscalls(Some(rules));
     out
+}
+
+/// The calls to bisect over: the explicit denials, and under a denying default every
+/// call some runtime's start or the container's process is known to need.
+fn candidates(seccomp: &LinuxSeccomp) -> Vec<String> {
+    let mut names: BTreeSet<String> = denied_names(seccomp).into_iter().collect();
+    if is_denial(seccomp.default_action()) {
+        names.extend(crate::profile::known_start_needs().map(str::to_string));
+    }
+    names.into_iter().collect()
 }
 
 struct Search<'a> {
@@ -145,14 +173,13 @@ pub fn triage(
     let Some(seccomp) = &plan.seccomp else {
         return Ok(None);
     };
-    if let Some(cause) = super::rejected::cause(seccomp, runtime, error) {
+    if let Some(cause) = super::rejected::cause(plan, runtime, error) {
         return Ok(Some(Triage {
             needed: Vec::new(),
             attempts: 0,
             conclusion: cause,
         }));
     }
-    let names = denied_names(seccomp);
     let scratch = crate::bundle::RunDir::create()?;
     let mut search = Search {
         plan: Plan {
@@ -165,18 +192,44 @@ pub fn triage(
         interrupted,
         attempts: 0,
     };
-    let all: BTreeSet<String> = names.iter().cloned().collect();
     let conclusion = |needed: Vec<String>, attempts: u32, text: String| Triage {
         needed,
         attempts,
         conclusion: text,
     };
+    // The prediction first: one start tells whether the calls it names are the cause.
+    let nnp = plan.settings.no_new_privileges;
+    let predicted = crate::predict::start::predicted_needs(
+        &runtime.kind,
+        nnp,
+        &crate::profile::start_analysis(seccomp),
+    );
+    if !predicted.is_empty() {
+        let lift: BTreeSet<String> = predicted.iter().cloned().collect();
+        if search.starts(&lift)? == Some(true) {
+            let text = format!(
+                "{} needs {} to start its container{}; the profile denies {}. Predicted from the profile, and confirmed: an empty container starts with {} allowed",
+                runtime.name,
+                crate::profile::analysis_and_list(&predicted),
+                match (runtime.kind.filters_own_exec, nnp) {
+                    (false, _) => "",
+                    (true, true) => " with no-new-privileges",
+                    (true, false) => " without no-new-privileges",
+                },
+                if predicted.len() == 1 { "it" } else { "them" },
+                if predicted.len() == 1 { "it" } else { "them" },
+            );
+            return Ok(Some(conclusion(predicted, search.attempts, text)));
+        }
+    }
+    let names = candidates(seccomp);
+    let all: BTreeSet<String> = names.iter().cloned().collect();
     if names.is_empty() || search.starts(&all)? != Some(true) {
         let text = if names.is_empty() {
             "the profile has no explicit denial to lift; its default action is what the start trips on, or the failure is not the profile's".to_string()
         } else {
             format!(
-                "the container does not start even with all {} explicit denials lifted: the default action or something besides the profile stops it",
+                "the container does not start even with all {} denials lifted that a start could need: the default action or something besides the profile stops it",
                 names.len()
             )
         };

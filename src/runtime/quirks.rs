@@ -7,6 +7,7 @@
 use super::engine::Engine;
 use crate::container::Network;
 use crate::facts::ProfileHandling;
+use oci_spec::runtime::LinuxSeccompAction;
 
 /// What is known about one runtime configuration. Add a runtime by adding a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +55,46 @@ pub struct RuntimeKind {
     /// The container's system calls are served by a kernel of the sandbox's own, not
     /// the host's (gVisor's Sentry): what a probe reaches there is that kernel.
     pub sandbox_kernel: Option<&'static str>,
+    /// What in a profile makes the runtime refuse it before anything runs.
+    pub refuses: Refuses,
 }
+
+/// What in a profile a runtime refuses to load, as measured on Debian 12's packages
+/// (`src/predict/refusals.rs` turns these into reasons; `tests/truth.rs` starts a
+/// container under each to check them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refuses {
+    /// Actions the runtime does not implement, as a rule's or the default action.
+    pub actions: &'static [LinuxSeccompAction],
+    /// Any `flags` at all (runc 1.1.5: "seccomp flags are not yet supported by runc").
+    pub flags: bool,
+    /// An `SCMP_ACT_NOTIFY` rule without a `listenerPath` (runc; crun loads it, and
+    /// the kernel answers such calls ENOSYS).
+    pub notify_without_listener: bool,
+    /// `errnoRet` or `defaultErrnoRet` given for an action other than errno and trace
+    /// (crun: "errno value specified for action"; runc ignores it).
+    pub errno_on_other_actions: bool,
+    /// An errno of 4095 or more for an errno action: libseccomp refuses the rule, or the
+    /// whole filter when it is the default's.
+    pub errno_above_max: bool,
+    /// `SCMP_ACT_NOTIFY` as the default action, even with a listener (runc: "cannot be
+    /// used as default action").
+    pub notify_default: bool,
+    /// The filter is built by libseccomp, so what libseccomp refuses and the size of
+    /// the program it generates decide (runc, crun, youki; gVisor builds its own).
+    pub libseccomp: bool,
+}
+
+/// What runc refuses: crun and youki start from it.
+const RUNC_REFUSES: Refuses = Refuses {
+    actions: &[],
+    flags: true,
+    notify_without_listener: true,
+    errno_on_other_actions: false,
+    errno_above_max: true,
+    notify_default: true,
+    libseccomp: true,
+};
 
 const NO_NETWORK_FLAGS: &[(Network, &[&str])] = &[];
 
@@ -85,6 +125,7 @@ const RUNC_LIKE: RuntimeKind = RuntimeKind {
     cgroup_parent_per_container: false,
     refuses_hybrid_cgroups: false,
     sandbox_kernel: None,
+    refuses: RUNC_REFUSES,
 };
 
 /// The quirks table.
@@ -95,6 +136,13 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         binary: "crun",
         package: Some("crun"),
         refuses_hybrid_cgroups: true,
+        refuses: Refuses {
+            flags: false,
+            notify_without_listener: false,
+            errno_on_other_actions: true,
+            notify_default: false,
+            ..RUNC_REFUSES
+        },
         ..RUNC_LIKE
     },
     RuntimeKind {
@@ -122,6 +170,21 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         honours_errno_ret: false,
         honours_architectures: false,
         sandbox_kernel: Some("gVisor"),
+        // gVisor builds the filter itself ("invalid action: ...") and takes any errno.
+        refuses: Refuses {
+            actions: &[
+                LinuxSeccompAction::ScmpActNotify,
+                LinuxSeccompAction::ScmpActLog,
+                LinuxSeccompAction::ScmpActKillThread,
+                LinuxSeccompAction::ScmpActKillProcess,
+            ],
+            flags: false,
+            notify_without_listener: false,
+            errno_on_other_actions: false,
+            errno_above_max: false,
+            notify_default: false,
+            libseccomp: false,
+        },
         ..RUNC_LIKE
     },
     RuntimeKind {
