@@ -42,10 +42,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use breakout::run::collector::MAX_LINES;
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
-const DOCKER_DEFAULT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/profiles/docker-default.json"
-);
+const DOCKER_DEFAULT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/docker-default.json");
 
 // ---------------------------------------------------------------------------------
 // The runner

@@ -382,6 +382,81 @@ fn check_predicts_each_probe() -> TestResult {
     Ok(())
 }
 
+/// Podman's default profile, from golang-github-containers-common.
+const PODMAN_PROFILE: &str = "/usr/share/containers/seccomp.json";
+
+/// `check` names the deciding rule of every step of a real default profile, under
+/// every runtime it predicts for: the rule's index holds the call it names, and the
+/// place it gives is where that rule (or the default, or the architectures) is written.
+fn check_places_every_step(path: &str) -> TestResult {
+    let text = std::fs::read_to_string(path)?;
+    let profile: Value = serde_json::from_str(&text)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let out = breakout(&["check", "--format", "json", path]);
+    out.expect_code(0)?;
+    let json: Value = serde_json::from_str(&out.stdout)?;
+    let runs = json[0]["predictions"].as_array().ok_or("no predictions")?;
+    let mut wrong = Vec::new();
+    let mut seen = 0;
+    for run in runs {
+        for step in run["steps"].as_array().into_iter().flatten() {
+            seen += 1;
+            let rule = step["rule"].as_str().unwrap_or_default();
+            let what = format!("{} under {}: {rule}", step["step"], run["runtime"]);
+            let place = &step["place"];
+            let (Some(line), Some(column)) = (place["line"].as_u64(), place["column"].as_u64())
+            else {
+                wrong.push(format!("{what}: no place"));
+                continue;
+            };
+            let at: String = lines
+                .get(line as usize - 1)
+                .map(|l| l.chars().skip(column as usize - 1).collect())
+                .unwrap_or_default();
+            // A rule object, or the value of defaultAction or archMap.
+            if !(at.starts_with('{') || at.starts_with('"') || at.starts_with('[')) {
+                wrong.push(format!("{what}: the place {line}:{column} holds {at:?}"));
+            }
+            // "call on entry: syscalls[i] (names...)": rule i names the call.
+            if let Some(i) = rule
+                .split_once("syscalls[")
+                .and_then(|(_, rest)| rest.split_once(']'))
+                .and_then(|(i, _)| i.parse::<usize>().ok())
+            {
+                let call = rule.split(" on ").next().unwrap_or_default();
+                let names = &profile["syscalls"][i]["names"];
+                let named = names
+                    .as_array()
+                    .is_some_and(|n| n.iter().any(|n| n == call));
+                if !named || !at.starts_with('{') {
+                    wrong.push(format!("{what}: syscalls[{i}] is {names} at {at:?}"));
+                }
+            }
+        }
+    }
+    if seen < 100 {
+        wrong.push(format!("only {seen} steps predicted"));
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(wrong.join("\n").into())
+    }
+}
+
+fn check_places_docker_default() -> TestResult {
+    check_places_every_step(
+        &repo()
+            .join("profiles/docker-default.json")
+            .display()
+            .to_string(),
+    )
+}
+
+fn check_places_podman_default() -> TestResult {
+    check_places_every_step(PODMAN_PROFILE)
+}
+
 fn main() {
     let args = Arguments::from_args();
     let skip = container_skip_reason("runc");
@@ -417,6 +492,18 @@ fn main() {
         .into_iter()
         .map(|(name, f)| Trial::test(name, f).with_ignored_flag(skip.is_some()))
         .collect();
+    let no_podman = !std::path::Path::new(PODMAN_PROFILE).is_file();
+    if no_podman {
+        eprintln!("check_places_podman_default is skipped: {PODMAN_PROFILE} is missing (apt-get install golang-github-containers-common)");
+    }
+    trials.push(
+        Trial::test("check_places_podman_default", check_places_podman_default)
+            .with_ignored_flag(no_podman),
+    );
+    trials.push(Trial::test(
+        "check_places_docker_default",
+        check_places_docker_default,
+    ));
     trials.extend(plain.into_iter().map(|(name, f)| Trial::test(name, f)));
     libtest_mimic::run(&args, trials).exit();
 }

@@ -430,18 +430,26 @@ impl Filter {
         }
     }
 
+    /// Where the profile lists its architectures (`archMap` or `architectures`).
+    fn architectures_place(&self) -> Option<Place> {
+        self.places
+            .key("archMap")
+            .or_else(|| self.places.key("architectures"))
+            .cloned()
+    }
+
     fn deciding_rule_of(&self, judged: &Judged) -> (String, Option<Place>) {
         let on = format!("{} on {}", judged.call, judged.entry.as_str());
         if judged.entry != Entry::X86_64 && !self.architectures_honoured && is_kill(judged.action) {
             return (
                 format!("{on}: this runtime ignores the profile's architectures, and a filter of the native one alone kills calls from another entry"),
-                None,
+                self.architectures_place(),
             );
         }
         if judged.entry == Entry::I386 && !self.i386_listed && is_kill(judged.action) {
             return (
                 format!("{on}: the profile does not list the x86 architecture, so libseccomp's filter kills any call from it"),
-                None,
+                self.architectures_place(),
             );
         }
         let found = self

@@ -32,7 +32,7 @@ HEADERS = [
 ]
 LIBSECCOMP_HEADER = "/usr/include/seccomp-syscalls.h"
 PROFILES = [
-    "../shared/profiles/docker-default.json",
+    "profiles/docker-default.json",
     "/usr/share/containers/seccomp.json",
 ]
 

@@ -7,10 +7,7 @@ use serde_json::Value;
 
 use crate::container::DOCKER_DEFAULT_CAPS;
 
-const DOCKER_DEFAULT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/profiles/docker-default.json"
-);
+const DOCKER_DEFAULT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/docker-default.json");
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -19,7 +19,7 @@ pub enum Need {
     Runtime(&'static str),
     /// busybox-static: the shell and tools of the default rootfs.
     Busybox,
-    /// Docker's default profile, `../shared/profiles/docker-default.json` beside the clone.
+    /// Docker's default profile, the copy in `profiles/`.
     DockerDefaultProfile,
     /// A kernel that runs system calls through the 32-bit entry (`int 0x80`): without
     /// IA32 emulation the i386 routes never reach seccomp.
@@ -34,9 +34,9 @@ pub const RUNC: &[Need] = &[Need::Root, Need::Runtime("runc"), Need::Busybox];
 /// A trial that starts nothing (input validation, a reader on files of its own).
 pub const NOTHING: &[Need] = &[];
 
-/// Docker's default profile, as the team keeps it beside the clone.
+/// Docker's default profile, the copy kept in `profiles/`.
 pub fn docker_default() -> PathBuf {
-    repo().join("../shared/profiles/docker-default.json")
+    repo().join("profiles/docker-default.json")
 }
 
 fn in_path(program: &str) -> bool {
