@@ -90,7 +90,7 @@ fn print(text: &str) {
 }
 
 fn check(args: &CheckArgs) -> ExitCode {
-    match breakout::check::run(&args.files, args.format == Format::Json) {
+    match breakout::check::run(&args.files, args.format) {
         Ok((text, code)) => {
             print(&text);
             code

@@ -57,7 +57,48 @@ fn socket_rules(n: u64) -> Value {
     json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules})
 }
 
+/// A shipped real profile with another default action: the same allow-list made
+/// stricter, where every call the runtime makes and survives failing now kills.
+fn real_with_default(file: &str, action: &str) -> Value {
+    let path = repo().join("tests/fixtures/profiles/real").join(file);
+    let mut profile: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("a shipped fixture"))
+            .expect("a shipped fixture is JSON");
+    profile["defaultAction"] = json!(action);
+    profile
+}
+
+/// Docker's default profile with another default action.
+fn docker_default_with(action: &str) -> Value {
+    let path = repo().join("profiles/docker-default.json");
+    let mut profile: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("a shipped profile"))
+            .expect("a shipped profile is JSON");
+    profile["defaultAction"] = json!(action);
+    profile
+}
+
 const CASES: &[Case] = &[
+    Case {
+        name: "docker_default_killing",
+        source: Source::Built(|| docker_default_with("SCMP_ACT_KILL_PROCESS")),
+    },
+    Case {
+        name: "docker_default_trapping",
+        source: Source::Built(|| docker_default_with("SCMP_ACT_TRAP")),
+    },
+    Case {
+        name: "spo_runc_base_killing",
+        source: Source::Built(|| real_with_default("spo-runc-base.json", "SCMP_ACT_KILL_PROCESS")),
+    },
+    Case {
+        name: "spo_crun_base_killing",
+        source: Source::Built(|| real_with_default("spo-crun-base.json", "SCMP_ACT_KILL_PROCESS")),
+    },
+    Case {
+        name: "k8s_fine_grained_trapping",
+        source: Source::Built(|| real_with_default("k8s-fine-grained-fork.json", "SCMP_ACT_TRAP")),
+    },
     Case {
         name: "k8s_audit",
         source: Source::Real("k8s-audit.json"),

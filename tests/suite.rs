@@ -87,16 +87,7 @@ fn wrong_expectation_fails_its_trial() -> TestResult {
         default_line,
         "{at:#}"
     );
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("tests/fixtures/schemas/sarif-schema-2.1.0.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::options()
-        .should_validate_formats(false)
-        .build(&schema)
-        .map_err(|e| e.to_string())?;
-    let problems: Vec<String> = validator.iter_errors(&log).map(|e| e.to_string()).collect();
+    let problems = sarif_problems(&log)?;
     assert!(
         problems.is_empty(),
         "the SARIF log fails the schema: {problems:?}"
@@ -382,6 +373,123 @@ fn check_predicts_each_probe() -> TestResult {
     Ok(())
 }
 
+/// The SARIF schema's validator (the schema ships as test data).
+fn sarif_problems(log: &Value) -> Result<Vec<String>, String> {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/fixtures/schemas/sarif-schema-2.1.0.json"))
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let validator = jsonschema::options()
+        .should_validate_formats(false)
+        .build(&schema)
+        .map_err(|e| e.to_string())?;
+    Ok(validator.iter_errors(log).map(|e| e.to_string()).collect())
+}
+
+/// `check --format sarif` without starting anything: a scenario whose expectations the
+/// profile contradicts gives one error per contradiction, at the profile line that
+/// decides it (a fork expected to escape that a rule denies; a start expected that
+/// the runtime refuses); the shipped scenarios, which hold, give none; a bare profile
+/// gives a warning per route it leaves open, at the rule that lets it through.
+fn check_sarif_points_at_the_profile_line() -> TestResult {
+    let dir = Scratch::new("check-sarif");
+    std::fs::write(
+        dir.path().join("profile.json"),
+        "{\"defaultAction\": \"SCMP_ACT_ALLOW\",\n \"flags\": [\"SECCOMP_FILTER_FLAG_LOG\"],\n \"syscalls\": [\n  {\"names\": [\"fork\"], \"action\": \"SCMP_ACT_ERRNO\"}\n ]}\n",
+    )?;
+    std::fs::write(
+        dir.path().join("scenario.json"),
+        r#"{"runtimes": ["runc", "crun"], "profile": "profile.json", "probes": ["spawn.*"],
+ "expect": {"probes": {"spawn.fork": "escaped"}}}"#,
+    )?;
+    let scenario = dir.path().join("scenario.json").display().to_string();
+    let out = breakout(&["check", "--format", "sarif", &scenario]);
+    out.expect_code(0)?;
+    let log: Value = serde_json::from_str(&out.stdout)?;
+    let problems = sarif_problems(&log)?;
+    if !problems.is_empty() {
+        return Err(format!("the SARIF log fails the schema: {problems:?}").into());
+    }
+    let results = log["runs"][0]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let at = |r: &Value| {
+        (
+            r["ruleId"].as_str().unwrap_or("").to_string(),
+            r["level"].as_str().unwrap_or("").to_string(),
+            r["locations"][0]["physicalLocation"]["region"]["startLine"]
+                .as_u64()
+                .unwrap_or(0),
+        )
+    };
+    let mut got: Vec<(String, String, u64)> = results.iter().map(at).collect();
+    got.sort();
+    // runc refuses the flags (line 2) and so cannot start; crun starts, and its filter
+    // closes fork (line 4), which the scenario expects to escape.
+    let want = vec![
+        ("spawn.fork".to_string(), "error".to_string(), 4),
+        ("start".to_string(), "error".to_string(), 2),
+    ];
+    if got != want {
+        return Err(format!("results {got:?}, not {want:?}: {log:#}").into());
+    }
+    let rules = log["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !rules
+        .iter()
+        .all(|r| r["fullDescription"]["text"].is_string())
+    {
+        return Err(format!("a rule without a full description: {rules:#?}").into());
+    }
+    let fingerprints: Vec<&Value> = results.iter().map(|r| &r["partialFingerprints"]).collect();
+    if fingerprints
+        .iter()
+        .any(|f| f.as_object().is_none_or(|o| o.is_empty()))
+    {
+        return Err(format!("a result without a fingerprint: {fingerprints:?}").into());
+    }
+    // The shipped scenarios hold: no alert.
+    for entry in std::fs::read_dir(repo().join("scenarios"))?.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let out = breakout(&["check", "--format", "sarif", &path.display().to_string()]);
+        let log: Value = serde_json::from_str(&out.stdout)?;
+        if log["runs"][0]["results"] != json!([]) {
+            return Err(format!(
+                "{}: alerts from a scenario that holds: {log:#}",
+                path.display()
+            )
+            .into());
+        }
+    }
+    // A bare profile: fork closed, vfork open at the default (line 1).
+    let profile = dir.path().join("profile.json").display().to_string();
+    let out = breakout(&["check", "--format", "sarif", &profile]);
+    let log: Value = serde_json::from_str(&out.stdout)?;
+    let results = log["runs"][0]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let rule = |id: &str| results.iter().find(|r| r["ruleId"] == id).map(at);
+    if rule("spawn.fork").is_some()
+        || rule("spawn.vfork") != Some(("spawn.vfork".into(), "warning".into(), 1))
+    {
+        return Err(format!(
+            "fork {:?}, vfork {:?}: {log:#}",
+            rule("spawn.fork"),
+            rule("spawn.vfork")
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Podman's default profile, from golang-github-containers-common.
 const PODMAN_PROFILE: &str = "/usr/share/containers/seccomp.json";
 
@@ -487,6 +595,10 @@ fn main() {
             never_starting_profile_is_flagged,
         ),
         ("check_predicts_each_probe", check_predicts_each_probe),
+        (
+            "check_sarif_points_at_the_profile_line",
+            check_sarif_points_at_the_profile_line,
+        ),
     ];
     let mut trials: Vec<Trial> = containers
         .into_iter()

@@ -63,7 +63,9 @@ pub(crate) enum Fatal {
     /// Only when the call kills: the process copes with an error.
     OnKill,
     /// When the call kills, or fails and so does the other call named, which the
-    /// process falls back to (glibc's malloc takes memory with `mmap` when `brk` fails).
+    /// process falls back to (glibc's malloc takes memory with `mmap` when `brk` fails;
+    /// Go tries `faccessat2`, then `faccessat`). The fallback is made only when the call
+    /// fails, so its own fate matters only then.
     WhenBothFail(&'static str),
 }
 
@@ -112,8 +114,10 @@ pub(crate) const PROCESS_NEEDS: &[Need] = &[
 /// real profiles (`tests/fixtures/profiles/real`) showed more: a call the runtime
 /// survives losing alone may be fatal beside another denial. With no-new-privileges
 /// the filter comes last (just before the exec); without it the runtime installs it
-/// before it drops privileges. Under a kill default every call the runtime makes
-/// after the filter is fatal, which is more than these.
+/// before it drops privileges. Under a kill default (and SCMP_ACT_TRAP, which Go's
+/// handler does not rescue) the calls whose failure the runtime ignores are fatal too:
+/// those marked `OnKill`, measured the same way under `SCMP_ACT_KILL_PROCESS`, with
+/// every failure repeated and the final lists started 30 times each.
 pub(crate) struct RuntimeStart {
     pub runtime: &'static str,
     pub no_new_privileges: bool,
@@ -131,9 +135,13 @@ pub(crate) const RUNTIME_STARTS: &[RuntimeStart] = &[
             need("openat", Fatal::OnError),
             need("close", Fatal::OnError),
             need("getdents64", Fatal::OnError),
-            // Go's runtime in runc's init: futex wakes its threads, and a signal (its
-            // preemption) returns through rt_sigreturn. Either denied, the start fails
-            // some of the time (futex: 3 starts in 12; rt_sigreturn, SIGSEGV: 1 in 12).
+            // Go's os.Open registers each file with its poller: a failure is ignored,
+            // a kill is not.
+            need("epoll_ctl", Fatal::OnKill),
+            // Go's runtime in runc's init: futex parks and wakes its threads, and a
+            // signal (its preemption, SIGURG) returns through rt_sigreturn. Either
+            // denied, the start fails some of the time (futex under an errno default:
+            // 3 starts in 12; under a kill default, with neither: 7 in 20).
             need("futex", Fatal::OnError),
             need("rt_sigreturn", Fatal::OnError),
         ],
@@ -146,10 +154,13 @@ pub(crate) const RUNTIME_STARTS: &[RuntimeStart] = &[
             need("capset", Fatal::OnError),
             need("chdir", Fatal::OnError),
             need("close", Fatal::OnError),
-            // Looking up the process's executable (Go's exec.LookPath), with faccessat2
-            // where allowed: found missing on the security-profiles-operator's crun
-            // base profile, which allows neither (its runc base allows faccessat2).
-            need("faccessat", Fatal::WhenBothFail("faccessat2")),
+            // Looking up the process's executable (Go's exec.LookPath): faccessat2
+            // first (kernels from 5.8), faccessat when it fails. Found missing on the
+            // security-profiles-operator's crun base profile, which allows neither (its
+            // runc base allows faccessat2).
+            need("faccessat2", Fatal::WhenBothFail("faccessat")),
+            need("epoll_ctl", Fatal::OnKill),
+            need("fcntl", Fatal::OnKill),
             need("fstat", Fatal::OnError),
             need("fstatfs", Fatal::OnError),
             need("futex", Fatal::OnError),
@@ -171,13 +182,15 @@ pub(crate) const RUNTIME_STARTS: &[RuntimeStart] = &[
     RuntimeStart {
         runtime: "crun",
         no_new_privileges: true,
-        needs: &[],
+        // It closes descriptors it must not pass on and copes with an error.
+        needs: &[need("close", Fatal::OnKill)],
     },
     RuntimeStart {
         runtime: "crun",
         no_new_privileges: false,
         needs: &[
             need("capset", Fatal::OnError),
+            need("close", Fatal::OnKill),
             need("prctl", Fatal::OnError),
             // Found missing on the security-profiles-operator's runc base profile.
             need("rt_sigaction", Fatal::OnError),

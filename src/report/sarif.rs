@@ -119,11 +119,11 @@ impl Rules {
     }
 }
 
-fn text(text: impl Into<String>) -> MultiformatMessageString {
+pub(crate) fn text(text: impl Into<String>) -> MultiformatMessageString {
     MultiformatMessageString::builder().text(text).build()
 }
 
-fn rule(id: &str) -> ReportingDescriptor {
+pub(crate) fn rule(id: &str) -> ReportingDescriptor {
     if id == START_RULE {
         return ReportingDescriptor::builder()
             .id(START_RULE)
@@ -287,7 +287,7 @@ fn result(
 /// The scenario file as a URI reference: relative paths stay relative (to the
 /// checkout, where code scanning resolves them), absolute ones become `file://`.
 /// Characters a URI cannot hold are percent-encoded.
-fn uri(path: &std::path::Path) -> String {
+pub(crate) fn uri(path: &std::path::Path) -> String {
     let raw = path.to_string_lossy();
     let mut out = String::with_capacity(raw.len());
     if raw.starts_with('/') {

@@ -1,17 +1,26 @@
 //! `breakout check`: validates profile and scenario files and resolves them for this
 //! host, without starting a container. Every problem names the file, the place and
 //! what is wrong; a profile no runtime can start a container under is one of them.
+//!
+//! Then it predicts, per runtime, whether a container starts and what the filter does
+//! to each probe, and turns that into findings ([`Finding`]): for a profile, each route
+//! the filter leaves open and each runtime that cannot start; for a scenario, each
+//! prediction that contradicts what the scenario expects (none when it holds). The
+//! findings are the SARIF output's alerts ([`sarif`]).
+
+mod sarif;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cli::CliError;
+use crate::cli::{CheckFormat, CliError};
 use crate::container::DOCKER_DEFAULT_CAPS;
 use crate::predict::refusals::Written;
-use crate::predict::source::RulePlaces;
+use crate::predict::source::{Place, RulePlaces};
 use crate::predict::start::{predict_starts, start_line, StartPrediction};
 use crate::profile::{self, CheckReport, Platform};
+use crate::report::Outcome;
 use crate::report::{exit, ExitCode};
 use crate::scenario::{ProfileSource, Scenario, StartExpectation};
 
@@ -28,6 +37,24 @@ struct FileCheck {
     /// What the filter decides for each probe, under each runtime that applies it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     predictions: Vec<RuntimePredictions>,
+    /// What deserves attention, each at the place that causes it.
+    findings: Vec<Finding>,
+}
+
+/// One thing `check` draws attention to: an alert in SARIF.
+#[derive(Debug, Serialize)]
+pub struct Finding {
+    /// `error`: the file is wrong, or a prediction contradicts the scenario for
+    /// certain; `warning`: a route the filter leaves open, a runtime that cannot start.
+    pub level: &'static str,
+    /// A probe id, `start`, or `profile` (the file itself).
+    pub rule: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    pub runtimes: Vec<&'static str>,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place: Option<Place>,
 }
 
 /// Under one runtime: whether a container starts, and the filter's decision for each
@@ -194,6 +221,7 @@ fn check_profile(path: &Path, caps: Vec<String>) -> FileCheck {
         notes: Vec::new(),
         profile: None,
         predictions: Vec::new(),
+        findings: Vec::new(),
     };
     match profile::check(path, &Platform::host(caps.clone())) {
         Ok(report) => {
@@ -211,7 +239,161 @@ fn check_profile(path: &Path, caps: Vec<String>) -> FileCheck {
         }
         Err(e) => out.errors.push(e.to_string()),
     }
+    out.findings = error_findings(&out.errors);
+    out.findings.extend(start_findings(&out.predictions, None));
+    out.findings.extend(open_findings(&out.predictions));
     out.ok = out.errors.is_empty();
+    out
+}
+
+/// Each error as a finding of the file itself.
+fn error_findings(errors: &[String]) -> Vec<Finding> {
+    errors
+        .iter()
+        .map(|e| Finding {
+            level: "error",
+            rule: "profile".into(),
+            step: None,
+            runtimes: Vec::new(),
+            message: e.clone(),
+            place: None,
+        })
+        .collect()
+}
+
+/// Each runtime that cannot start, in the given no-new-privileges setting (or in
+/// neither, when none is given), at the place that decides it.
+fn start_findings(all: &[RuntimePredictions], nnp: Option<bool>) -> Vec<Finding> {
+    all.iter()
+        .filter_map(|r| {
+            let failing: Vec<&StartPrediction> = r
+                .starts
+                .iter()
+                .filter(|s| nnp.is_none_or(|n| s.no_new_privileges == n))
+                .collect();
+            if failing.iter().any(|s| s.starts) {
+                return None;
+            }
+            let first = failing.first()?;
+            let reason = first.because.first();
+            Some(Finding {
+                level: "warning",
+                rule: "start".into(),
+                step: None,
+                runtimes: vec![r.runtime],
+                message: format!(
+                    "{} cannot start a container under this profile{}: {}",
+                    r.runtime,
+                    match nnp {
+                        None => "",
+                        Some(true) => " with no-new-privileges",
+                        Some(false) => " without no-new-privileges",
+                    },
+                    reason.map_or("(no reason known)", |b| b.cause.as_str())
+                ),
+                place: reason.and_then(|b| b.place.clone()),
+            })
+        })
+        .collect()
+}
+
+/// Each step some runtime's filter leaves open, once, with the runtimes it is open
+/// under and the rule of the first.
+fn open_findings(all: &[RuntimePredictions]) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    for r in all {
+        for s in r.steps.iter().filter(|s| s.prediction.filter == "open") {
+            if let Some(f) = out.iter_mut().find(|f| f.step.as_deref() == Some(&s.step)) {
+                f.runtimes.push(r.runtime);
+                continue;
+            }
+            out.push(Finding {
+                level: "warning",
+                rule: crate::protocol::split_step(&s.step).0.to_string(),
+                step: Some(s.step.clone()),
+                runtimes: vec![r.runtime],
+                message: format!(
+                    "the filter leaves {} open via {}: {}",
+                    s.step,
+                    s.prediction.route.as_deref().unwrap_or("?"),
+                    s.prediction.rule
+                ),
+                place: s.prediction.place.clone(),
+            });
+        }
+    }
+    for f in &mut out {
+        f.message = format!("{} (under {})", f.message, f.runtimes.join(", "));
+    }
+    out
+}
+
+/// What the scenario expects against what is predicted, for its runtimes and probes,
+/// where the prediction is certain: a start expected that cannot happen (or the
+/// reverse), a step expected to escape that the filter closes. A step expected blocked
+/// that the filter leaves open is no finding: a capability, a mount or the sandbox
+/// kernel may block it, which only a run shows.
+fn scenario_findings(scenario: &Scenario, all: &[RuntimePredictions], nnp: bool) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let selected: Option<Vec<&str>> = (!scenario.probes.is_empty()).then(|| {
+        crate::run::select_probes(&scenario.probes)
+            .map(|p| p.iter().map(|i| i.id).collect())
+            .unwrap_or_default()
+    });
+    for runtime in &scenario.runtimes {
+        let name = crate::scenario::runtime_name(runtime);
+        let Some(r) = all.iter().find(|r| r.runtime == name) else {
+            continue;
+        };
+        let Some(start) = r.starts.iter().find(|s| s.no_new_privileges == nnp) else {
+            continue;
+        };
+        let expects_start = scenario.expect.start_for(runtime) == StartExpectation::Starts;
+        if expects_start != start.starts {
+            let reason = start.because.first();
+            out.push(Finding {
+                level: "error",
+                rule: "start".into(),
+                step: None,
+                runtimes: vec![r.runtime],
+                message: match reason {
+                    Some(b) => format!(
+                        "scenario {} expects {} to start, but it cannot: {}",
+                        scenario.name, r.runtime, b.cause
+                    ),
+                    None => format!(
+                        "scenario {} expects {} not to start, but nothing in the profile stops it",
+                        scenario.name, r.runtime
+                    ),
+                },
+                place: reason.and_then(|b| b.place.clone()),
+            });
+        }
+        if !start.starts {
+            continue;
+        }
+        for s in &r.steps {
+            let id = crate::protocol::split_step(&s.step).0;
+            if selected.as_ref().is_some_and(|ids| !ids.contains(&id)) {
+                continue;
+            }
+            let expected = scenario.expect.expected_for(runtime, &s.step);
+            if !(expected.outcome == Some(Outcome::Escaped) && s.prediction.filter == "closed") {
+                continue;
+            }
+            out.push(Finding {
+                level: "error",
+                rule: id.to_string(),
+                step: Some(s.step.clone()),
+                runtimes: vec![r.runtime],
+                message: format!(
+                    "scenario {} expects {} {} under {}, but the filter closes it: {}",
+                    scenario.name, s.step, expected.text, r.runtime, s.prediction.rule
+                ),
+                place: s.prediction.place.clone(),
+            });
+        }
+    }
     out
 }
 
@@ -224,11 +406,13 @@ fn check_scenario(path: &Path) -> FileCheck {
         notes: Vec::new(),
         profile: None,
         predictions: Vec::new(),
+        findings: Vec::new(),
     };
     let scenario = match Scenario::load(path) {
         Ok(s) => s,
         Err(e) => {
             out.errors.push(e.to_string());
+            out.findings = error_findings(&out.errors);
             out.ok = false;
             return out;
         }
@@ -288,6 +472,7 @@ fn check_scenario(path: &Path) -> FileCheck {
                     }
                 }
             }
+            out.findings = scenario_findings(&scenario, &inner.predictions, no_new_privileges);
             out.profile = inner.profile;
             out.predictions = inner.predictions;
         }
@@ -303,13 +488,16 @@ fn check_scenario(path: &Path) -> FileCheck {
         ProfileSource::None => out.notes.push("no seccomp filter".to_string()),
         ProfileSource::Unconfined => out.notes.push("seccomp unconfined".to_string()),
     }
+    let mut findings = error_findings(&out.errors);
+    findings.append(&mut out.findings);
+    out.findings = findings;
     out.ok = out.errors.is_empty();
     out
 }
 
 /// Checks every file; the text (or JSON) to print and the exit code: 2 if any file
 /// has a problem, 0 otherwise.
-pub fn run(files: &[PathBuf], json: bool) -> Result<(String, ExitCode), CliError> {
+pub fn run(files: &[PathBuf], format: CheckFormat) -> Result<(String, ExitCode), CliError> {
     let checks: Vec<FileCheck> = files
         .iter()
         .map(|f| {
@@ -327,9 +515,13 @@ pub fn run(files: &[PathBuf], json: bool) -> Result<(String, ExitCode), CliError
         unable: checks.iter().any(|c| !c.ok).then_some(exit::Unable::Usage),
         ..exit::Findings::default()
     });
-    if json {
-        let text = serde_json::to_string_pretty(&checks).expect("checks serialise") + "\n";
-        return Ok((text, code));
+    match format {
+        CheckFormat::Json => {
+            let text = serde_json::to_string_pretty(&checks).expect("checks serialise") + "\n";
+            return Ok((text, code));
+        }
+        CheckFormat::Sarif => return Ok((sarif::to_sarif(&checks), code)),
+        CheckFormat::Table => {}
     }
     let mut text = String::new();
     for c in &checks {
