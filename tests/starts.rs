@@ -202,6 +202,15 @@ const CASES: &[Case] = &[
         source: Source::Built(|| keyctl("SCMP_ACT_KILL", Value::Null)),
     },
     Case {
+        name: "two_answers_to_the_same_conditions",
+        source: Source::Built(|| {
+            let cond = json!([{"index": 0, "value": 5, "op": "SCMP_CMP_EQ"}]);
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["uname"], "action": "SCMP_ACT_ERRNO", "args": cond},
+                {"names": ["uname"], "action": "SCMP_ACT_KILL", "args": cond}]})
+        }),
+    },
+    Case {
         name: "flags",
         source: Source::Built(|| {
             let mut p = keyctl("SCMP_ACT_ERRNO", Value::Null);

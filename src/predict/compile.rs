@@ -190,25 +190,59 @@ fn filter_arches(seccomp: &LinuxSeccomp, style: Style) -> Vec<ScmpArch> {
     arches
 }
 
-/// The length of the program libseccomp generates for `seccomp`: the sum of each
-/// architecture's section (shared with [`compile`]'s cache), and where that sum comes
-/// near the kernel's limit, the whole filter compiled at once, which is exact (one
-/// shared dispatch makes it a little shorter than the sum).
-pub fn instructions(seccomp: &LinuxSeccomp, style: Style) -> Result<usize, CompileError> {
-    let default = scmp_action(seccomp.default_action(), seccomp.default_errno_ret());
+/// More instructions than libseccomp spends on a filter: per architecture a fixed
+/// part, per named call its comparison and return, per argument comparison the loads
+/// and jumps of both 32-bit halves and a return. `a_bound_above_what_libseccomp_makes`
+/// holds it against real programs of every shape; it spares compiling a whole profile
+/// only to learn that it fits.
+fn size_bound(seccomp: &LinuxSeccomp, style: Style) -> usize {
+    let mut names = std::collections::BTreeSet::new();
+    let mut comparisons = 0;
+    for rule in seccomp.syscalls().iter().flatten() {
+        let args = rule.args().as_ref().map_or(0, Vec::len);
+        comparisons += rule.names().len() * args;
+        names.extend(rule.names().iter().map(String::as_str));
+    }
+    filter_arches(seccomp, style).len() * (32 + 2 * names.len() + 6 * comparisons)
+}
+
+/// The length of the program libseccomp generates for `seccomp`, where it is past the
+/// kernel's limit; `None` where it fits. Below [`size_bound`] nothing is compiled;
+/// above it, each architecture's section (in parallel), and where their sum comes near
+/// the limit, the whole filter at once, which is exact (its one shared dispatch makes
+/// it a little shorter than the sum).
+pub fn oversize(seccomp: &LinuxSeccomp, style: Style) -> Result<Option<usize>, CompileError> {
+    if size_bound(seccomp, style) <= MAX_INSTRUCTIONS {
+        return Ok(None);
+    }
+    let sum: usize = compile(seccomp, style)?
+        .programs
+        .iter()
+        .map(|(_, p)| p.len())
+        .sum();
     let arches = filter_arches(seccomp, style);
-    let mut sum = 0;
-    for arch in &arches {
-        sum += cached(seccomp, *arch, default)?.len();
-    }
-    if arches.len() == 1 || sum < MAX_INSTRUCTIONS * 7 / 8 {
-        return Ok(sum);
-    }
-    Ok(compile_arches(seccomp, &arches, default)?.len())
+    let length = if arches.len() == 1 || sum < MAX_INSTRUCTIONS * 7 / 8 {
+        sum
+    } else {
+        let default = scmp_action(seccomp.default_action(), seccomp.default_errno_ret());
+        compile_arches(seccomp, &arches, default)?.len()
+    };
+    Ok((length > MAX_INSTRUCTIONS).then_some(length))
 }
 
 /// Compiles `seccomp` as a runtime of `style` would.
 pub fn compile(seccomp: &LinuxSeccomp, style: Style) -> Result<Compiled, CompileError> {
+    compile_parts(seccomp, seccomp, style)
+}
+
+/// Compiles the rules of `rules` (a part of `whole`, see `routes_only` in the
+/// predictor), with runc's stub bound taken from the `whole` profile.
+pub fn compile_parts(
+    rules: &LinuxSeccomp,
+    whole: &LinuxSeccomp,
+    style: Style,
+) -> Result<Compiled, CompileError> {
+    let seccomp = rules;
     let default = scmp_action(seccomp.default_action(), seccomp.default_errno_ret());
     let arches = filter_arches(seccomp, style);
     // One thread per architecture: each is a filter of its own to libseccomp.
@@ -228,7 +262,7 @@ pub fn compile(seccomp: &LinuxSeccomp, style: Style) -> Result<Compiled, Compile
     let allows = matches!(default, ScmpAction::Allow | ScmpAction::Log);
     let enosys_default = seccomp.default_errno_ret() == Some(libc::ENOSYS.unsigned_abs());
     let enosys_above = if style.enosys_stub && !allows && !enosys_default {
-        highest_named(seccomp, &arches)
+        highest_named(whole, &arches)
     } else {
         Vec::new()
     };
@@ -420,6 +454,74 @@ mod tests {
     fn native(c: &Compiled, name: &str, args: [u64; 6]) -> Action {
         let nr = syscall_number(name, AUDIT_ARCH_X86_64, false).unwrap();
         c.action(AUDIT_ARCH_X86_64, nr, args).unwrap()
+    }
+
+    #[test]
+    fn a_bound_above_what_libseccomp_makes() {
+        let arches = r#""architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]"#;
+        let ops = [
+            "SCMP_CMP_EQ",
+            "SCMP_CMP_NE",
+            "SCMP_CMP_GT",
+            "SCMP_CMP_LE",
+            "SCMP_CMP_MASKED_EQ",
+        ];
+        let mut shapes = Vec::new();
+        // Many plain names; 64-bit comparisons of every operator, on one argument and
+        // on several; two conditions on one argument (ORed rules).
+        let names: Vec<String> = [
+            "read", "write", "openat", "close", "fork", "clone", "mmap", "brk",
+        ]
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect();
+        shapes.push(format!(
+            r#"{{"defaultAction": "SCMP_ACT_ERRNO", {arches}, "syscalls": [{{"names": [{}], "action": "SCMP_ACT_ALLOW"}}]}}"#,
+            names.join(", ")
+        ));
+        // Every name its own answer, so no return is shared.
+        let own: Vec<String> = crate::profile::SYSCALLS
+            .iter()
+            .take(300)
+            .enumerate()
+            .map(|(i, name)| {
+                format!(
+                    r#"{{"names": ["{name}"], "action": "SCMP_ACT_ERRNO", "errnoRet": {}}}"#,
+                    i + 2
+                )
+            })
+            .collect();
+        shapes.push(format!(
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW", {arches}, "syscalls": [{}]}}"#,
+            own.join(", ")
+        ));
+        for op in ops {
+            let rules: Vec<String> = (0..40u64)
+                .map(|i| {
+                    let v = 0x1_0000_0001u64 * (i + 1);
+                    format!(
+                        r#"{{"names": ["socket", "personality"], "action": "SCMP_ACT_ERRNO", "args": [{{"index": 0, "value": {v}, "valueTwo": {i}, "op": "{op}"}}, {{"index": 1, "value": {v}, "valueTwo": 3, "op": "{op}"}}, {{"index": 1, "value": {i}, "op": "SCMP_CMP_EQ"}}]}}"#
+                    )
+                })
+                .collect();
+            shapes.push(format!(
+                r#"{{"defaultAction": "SCMP_ACT_ALLOW", {arches}, "syscalls": [{}]}}"#,
+                rules.join(", ")
+            ));
+        }
+        let style = Style {
+            enosys_stub: false,
+            architectures: true,
+        };
+        for shape in shapes {
+            let seccomp = profile(&shape);
+            let default = scmp_action(seccomp.default_action(), seccomp.default_errno_ret());
+            let made = compile_arches(&seccomp, &filter_arches(&seccomp, style), default)
+                .unwrap()
+                .len();
+            let bound = size_bound(&seccomp, style);
+            assert!(bound >= made, "{made} above {bound} for {shape}");
+        }
     }
 
     #[test]

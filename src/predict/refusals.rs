@@ -140,6 +140,9 @@ pub fn refusals(kind: &RuntimeKind, profile: &Written) -> Vec<Refusal> {
             }
         }
     }
+    if refuses.libseccomp {
+        out.extend(conflicting_rules(profile));
+    }
     if let Some(r) = agent_missing(refuses, seccomp, profile) {
         out.push(r);
     }
@@ -202,6 +205,50 @@ fn default_refusals(refuses: &Refuses, profile: &Written) -> Vec<Refusal> {
     out
 }
 
+/// Two rules for one call with the same argument conditions and different answers:
+/// libseccomp refuses the second with EEXIST ("file exists"), and runc and crun with
+/// it. Rules whose action is the default's are left out first, as runc does.
+fn conflicting_rules(profile: &Written) -> Vec<Refusal> {
+    let seccomp = profile.seccomp;
+    let default = seccomp.default_action();
+    let mut seen: Vec<(&str, String, String)> = Vec::new();
+    let mut out = Vec::new();
+    for (i, rule) in seccomp.syscalls().iter().flatten().enumerate() {
+        if rule.action() == default {
+            continue;
+        }
+        let answer = format!(
+            "{:?}",
+            compile::scmp_action(
+                rule.action(),
+                rule.errno_ret().or(seccomp.default_errno_ret())
+            )
+        );
+        let conditions = serde_json::to_string(rule.args()).unwrap_or_default();
+        for name in rule.names() {
+            let earlier = seen
+                .iter()
+                .find(|(n, c, a)| *n == name.as_str() && *c == conditions && *a != answer);
+            if earlier.is_some() {
+                out.push(Refusal {
+                    cause: format!(
+                        "{} answers {name} differently from an earlier rule with the same argument conditions; libseccomp refuses it (EEXIST)",
+                        profile.rule_name(i, rule.names())
+                    ),
+                    place: profile.rule_place(i),
+                });
+                break;
+            }
+        }
+        seen.extend(
+            rule.names()
+                .iter()
+                .map(|n| (n.as_str(), conditions.clone(), answer.clone())),
+        );
+    }
+    out
+}
+
 /// A notify action with a `listenerPath` where no socket is: the runtime connects to
 /// the agent before it starts the container, and fails.
 fn agent_missing(refuses: &Refuses, seccomp: &LinuxSeccomp, profile: &Written) -> Option<Refusal> {
@@ -235,14 +282,14 @@ fn size_refusal(kind: &RuntimeKind, profile: &Written) -> Option<Refusal> {
         architectures: kind.honours_architectures,
     };
     if kind.refuses.libseccomp {
-        return match compile::instructions(profile.seccomp, style) {
-            Ok(n) if n > MAX_INSTRUCTIONS => Some(Refusal {
+        return match compile::oversize(profile.seccomp, style) {
+            Ok(Some(n)) => Some(Refusal {
                 cause: format!(
                     "the filter is too large to load: libseccomp makes a program of {n} BPF instructions, and the kernel takes at most {MAX_INSTRUCTIONS}"
                 ),
                 place: profile.key_place("syscalls"),
             }),
-            Ok(_) => None,
+            Ok(None) => None,
             Err(e) => Some(Refusal {
                 cause: format!("libseccomp cannot build the filter: {e}"),
                 place: None,
@@ -345,6 +392,18 @@ mod tests {
         let allow_errno = keyctl("SCMP_ACT_ALLOW", serde_json::json!({"errnoRet": 1}));
         assert_eq!(refused("crun", allow_errno.clone()).len(), 1);
         assert!(refused("runc", allow_errno).is_empty());
+        // The same conditions, another answer: libseccomp's EEXIST, not gVisor's.
+        let cond = serde_json::json!([{"index": 0, "value": 5, "op": "SCMP_CMP_EQ"}]);
+        let conflict = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["uname"], "action": "SCMP_ACT_ERRNO", "args": cond},
+            {"names": ["uname"], "action": "SCMP_ACT_KILL", "args": cond}]});
+        assert_eq!(refused("runc", conflict.clone()).len(), 1);
+        assert_eq!(refused("crun", conflict.clone()).len(), 1);
+        assert!(refused("runsc-oci", conflict).is_empty());
+        let same = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["uname"], "action": "SCMP_ACT_ERRNO", "args": cond},
+            {"names": ["uname"], "action": "SCMP_ACT_ERRNO", "args": cond}]});
+        assert!(refused("runc", same).is_empty());
         // Flags: runc 1.1.5 takes none.
         let mut flagged = keyctl("SCMP_ACT_ERRNO", none);
         flagged["flags"] = serde_json::json!(["SECCOMP_FILTER_FLAG_SPEC_ALLOW"]);

@@ -34,6 +34,7 @@ const SAID: &[(&str, &str)] = &[
         "cannot be used as default action",
         "SCMP_ACT_NOTIFY cannot be the default action",
     ),
+
 ];
 
 /// Why the runtime rejected the profile itself, if it did: its own words where they
