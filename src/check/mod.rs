@@ -41,6 +41,21 @@ struct FileCheck {
     findings: Vec<Finding>,
 }
 
+impl FileCheck {
+    fn new(path: &Path, kind: &'static str) -> FileCheck {
+        FileCheck {
+            file: path.to_path_buf(),
+            kind,
+            ok: true,
+            errors: Vec::new(),
+            notes: Vec::new(),
+            profile: None,
+            predictions: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+}
+
 /// One thing `check` draws attention to: an alert in SARIF.
 #[derive(Debug, Serialize)]
 pub struct Finding {
@@ -213,16 +228,7 @@ fn is_scenario(path: &Path) -> bool {
 }
 
 fn check_profile(path: &Path, caps: Vec<String>) -> FileCheck {
-    let mut out = FileCheck {
-        file: path.to_path_buf(),
-        kind: "profile",
-        ok: true,
-        errors: Vec::new(),
-        notes: Vec::new(),
-        profile: None,
-        predictions: Vec::new(),
-        findings: Vec::new(),
-    };
+    let mut out = FileCheck::new(path, "profile");
     match profile::check(path, &Platform::host(caps.clone())) {
         Ok(report) => {
             out.predictions = predictions(&report);
@@ -398,16 +404,7 @@ fn scenario_findings(scenario: &Scenario, all: &[RuntimePredictions], nnp: bool)
 }
 
 fn check_scenario(path: &Path) -> FileCheck {
-    let mut out = FileCheck {
-        file: path.to_path_buf(),
-        kind: "scenario",
-        ok: true,
-        errors: Vec::new(),
-        notes: Vec::new(),
-        profile: None,
-        predictions: Vec::new(),
-        findings: Vec::new(),
-    };
+    let mut out = FileCheck::new(path, "scenario");
     let scenario = match Scenario::load(path) {
         Ok(s) => s,
         Err(e) => {

@@ -10,45 +10,25 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use serde_sarif::sarif::{
     ArtifactLocation, Location, Message, PhysicalLocation, PropertyBag, Region,
-    ReportingDescriptor, Result as SarifResult, ResultLevel, Run, Sarif, Tool, ToolComponent,
-    Version,
+    ReportingDescriptor, Result as SarifResult, ResultLevel,
 };
 
 use super::{FileCheck, Finding};
-use crate::report::sarif::{rule, text, uri, SARIF_SCHEMA};
+use crate::report::sarif::{log, rule, text, uri, Rules};
 use crate::sanitize::{untrusted, untrusted_lines};
 
 /// The SARIF log of every file's findings, pretty-printed.
 pub(super) fn to_sarif(checks: &[FileCheck]) -> String {
-    let mut rules: Vec<String> = Vec::new();
+    let mut rules = Rules::default();
     let mut results = Vec::new();
     for check in checks {
         for finding in &check.findings {
-            let index = match rules.iter().position(|r| *r == finding.rule) {
-                Some(i) => i,
-                None => {
-                    rules.push(finding.rule.clone());
-                    rules.len() - 1
-                }
-            };
+            let index = rules.index(&finding.rule);
             results.push(result(check, finding, index));
         }
     }
-    let driver = ToolComponent::builder()
-        .name("breakout")
-        .version(env!("CARGO_PKG_VERSION"))
-        .rules(rules.iter().map(|id| descriptor(id)).collect::<Vec<_>>())
-        .build();
-    let run = Run::builder()
-        .tool(Tool::builder().driver(driver).build())
-        .results(results)
-        .build();
-    let log = Sarif::builder()
-        .schema(SARIF_SCHEMA)
-        .version(serde_json::to_value(Version::V2_1_0).expect("the version serialises"))
-        .runs(vec![run])
-        .build();
-    serde_json::to_string_pretty(&log).expect("a SARIF log serialises") + "\n"
+    let descriptors = rules.0.iter().map(|id| descriptor(id)).collect();
+    log(env!("CARGO_PKG_VERSION"), descriptors, results)
 }
 
 fn descriptor(id: &str) -> ReportingDescriptor {

@@ -84,10 +84,20 @@ pub fn to_sarif(suite: &SuiteReport) -> String {
             ));
         }
     }
+    let descriptors = rules.0.iter().map(|id| rule(id)).collect();
+    log(&suite.breakout_version, descriptors, results)
+}
+
+/// A SARIF log of one run of breakout with these rules and results, pretty-printed.
+pub(crate) fn log(
+    version: &str,
+    rules: Vec<ReportingDescriptor>,
+    results: Vec<SarifResult>,
+) -> String {
     let driver = ToolComponent::builder()
         .name("breakout")
-        .version(suite.breakout_version.clone())
-        .rules(rules.0.iter().map(|id| rule(id)).collect::<Vec<_>>())
+        .version(version)
+        .rules(rules)
         .build();
     let run = Run::builder()
         .tool(Tool::builder().driver(driver).build())
@@ -103,10 +113,10 @@ pub fn to_sarif(suite: &SuiteReport) -> String {
 
 /// Rule ids in order of first use; a result refers to its rule by index too.
 #[derive(Default)]
-struct Rules(Vec<String>);
+pub(crate) struct Rules(pub(crate) Vec<String>);
 
 impl Rules {
-    fn index(&mut self, id: &str) -> usize {
+    pub(crate) fn index(&mut self, id: &str) -> usize {
         // An id from a report of another version is the file's text.
         let id = untrusted(id);
         match self.0.iter().position(|r| *r == id) {
