@@ -83,14 +83,33 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The JSON report on stdout. Under runc and crun every verdict in it must agree
+    /// with the profile's prediction, or differ only where something past the filter
+    /// or a named quirk explains it: an unexplained disagreement in any container
+    /// test is a runtime bug or a harness bug, and fails that test.
     pub fn json(&self) -> Result<Value, libtest_mimic::Failed> {
-        serde_json::from_str(&self.stdout).map_err(|e| {
-            format!(
+        let report: Value = serde_json::from_str(&self.stdout).map_err(|e| {
+            libtest_mimic::Failed::from(format!(
                 "stdout is not a JSON report ({e}); exit {}; stderr:\n{}\nstdout:\n{}",
                 self.code, self.stderr, self.stdout
-            )
-            .into()
-        })
+            ))
+        })?;
+        let verdicts = report["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["verdicts"].as_array().cloned().unwrap_or_default());
+        for v in verdicts {
+            let runc_like = v["runtime"] == "runc" || v["runtime"] == "crun";
+            if runc_like && v["prediction"]["agreement"]["kind"] == "unexplained" {
+                return Err(format!(
+                    "{} under {}: the observation contradicts the prediction: {}",
+                    v["probe"], v["runtime"], v["prediction"]
+                )
+                .into());
+            }
+        }
+        Ok(report)
     }
 
     pub fn expect_code(&self, code: i32) -> TestResult {
