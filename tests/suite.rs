@@ -490,9 +490,6 @@ fn check_sarif_points_at_the_profile_line() -> TestResult {
     Ok(())
 }
 
-/// Podman's default profile, from golang-github-containers-common.
-const PODMAN_PROFILE: &str = "/usr/share/containers/seccomp.json";
-
 /// `check` names the deciding rule of every step of a real default profile, under
 /// every runtime it predicts for: the rule's index holds the call it names, and the
 /// place it gives is where that rule (or the default, or the architectures) is written.
@@ -562,7 +559,12 @@ fn check_places_docker_default() -> TestResult {
 }
 
 fn check_places_podman_default() -> TestResult {
-    check_places_every_step(PODMAN_PROFILE)
+    check_places_every_step(
+        &repo()
+            .join("profiles/podman-default.json")
+            .display()
+            .to_string(),
+    )
 }
 
 fn main() {
@@ -604,14 +606,10 @@ fn main() {
         .into_iter()
         .map(|(name, f)| Trial::test(name, f).with_ignored_flag(skip.is_some()))
         .collect();
-    let no_podman = !std::path::Path::new(PODMAN_PROFILE).is_file();
-    if no_podman {
-        eprintln!("check_places_podman_default is skipped: {PODMAN_PROFILE} is missing (apt-get install golang-github-containers-common)");
-    }
-    trials.push(
-        Trial::test("check_places_podman_default", check_places_podman_default)
-            .with_ignored_flag(no_podman),
-    );
+    trials.push(Trial::test(
+        "check_places_podman_default",
+        check_places_podman_default,
+    ));
     trials.push(Trial::test(
         "check_places_docker_default",
         check_places_docker_default,
