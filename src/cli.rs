@@ -59,6 +59,11 @@ pub struct TestArgs {
     /// existing path is the libtest FILTER.
     #[arg(value_name = "PATH|FILTER")]
     pub paths: Vec<PathBuf>,
+    /// Refuse what Docker lets pass in a profile file (unknown or duplicate keys, keys
+    /// in another case, syscall names libseccomp does not know) instead of warning:
+    /// exit 2. For CI.
+    #[arg(long)]
+    pub strict: bool,
     /// Write a JUnit XML report (one test case per probe verdict).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -132,6 +137,11 @@ pub struct CheckArgs {
     /// scanning and editors).
     #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
     pub format: CheckFormat,
+    /// Refuse what Docker lets pass in a profile file (unknown or duplicate keys, keys
+    /// in another case, syscall names libseccomp does not know) instead of warning:
+    /// exit 2. For CI.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -227,6 +237,11 @@ pub struct RunArgs {
     /// drive the harness's timeout, death and bad-output paths with a real container.
     #[arg(long = "inject-fault", hide = true, value_name = "FAULT")]
     pub inject_fault: Option<String>,
+    /// Refuse what Docker lets pass in a profile file (unknown or duplicate keys, keys
+    /// in another case, syscall names libseccomp does not know) instead of warning:
+    /// exit 2. For CI.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 impl From<PlanError> for CliError {
@@ -280,11 +295,36 @@ impl RunArgs {
             breakout_wire::faults::Fault::parse(fault)
                 .map_err(|e| CliError::Usage(format!("--inject-fault: {e}")))?;
         }
-        let mut plan = Plan::build(&self.raw_settings(), &self.probe, self.timeout, || {
-            probe_bin(self.probe_bin.as_deref()).map_err(PlanError::from)
-        })?;
+        let mut plan = Plan::build(
+            &self.raw_settings(),
+            &self.probe,
+            self.timeout,
+            reading(self.strict),
+            || probe_bin(self.probe_bin.as_deref()).map_err(PlanError::from),
+        )?;
         plan.fault = self.inject_fault.clone();
+        warn(&plan.profile_warnings);
         Ok(plan)
+    }
+}
+
+/// How `--strict` reads profile files.
+pub fn reading(strict: bool) -> crate::profile::Reading {
+    if strict {
+        crate::profile::Reading::Strict
+    } else {
+        crate::profile::Reading::Lenient
+    }
+}
+
+/// Prints what a lenient reading let pass, on stderr: the file's words are shown as
+/// text, never as terminal controls.
+pub fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!(
+            "warning: {} (--strict refuses it)",
+            crate::sanitize::untrusted_lines(w)
+        );
     }
 }
 

@@ -126,19 +126,49 @@ pub enum FileError {
     },
 }
 
+/// Why a file that is not JSON at its very start is probably something else: a
+/// byte-order mark, or YAML (a Kubernetes object, a profile written as YAML).
+fn not_json_hint(text: &str) -> Option<&'static str> {
+    if text.starts_with('\u{feff}') {
+        return Some(
+            "the file starts with a byte-order mark (U+FEFF), which JSON does not allow \
+             and Docker refuses too: save it without one",
+        );
+    }
+    let first = text.trim_start();
+    let looks_yaml = first.starts_with("---")
+        || first
+            .lines()
+            .next()
+            .is_some_and(|l| !l.starts_with(['{', '[', '"']) && l.contains(':'));
+    if !looks_yaml {
+        return None;
+    }
+    if text.contains("kind: SeccompProfile") {
+        return Some(
+            "this is YAML, a security-profiles-operator SeccompProfile: its `spec` is the \
+             profile; write the spec as JSON",
+        );
+    }
+    Some("this looks like YAML; profiles and scenarios are JSON files")
+}
+
 impl FileError {
-    /// A syntax error at `line`:`column`; one where the text ends too early says so.
+    /// A syntax error at `line`:`column` of `text`; one where the text ends too early,
+    /// or that is not JSON from its first character (YAML, a byte-order mark), says so.
     pub(crate) fn syntax(
         path: std::path::PathBuf,
         line: usize,
         column: usize,
         message: String,
         inner: &serde_json::Error,
+        text: &str,
     ) -> FileError {
-        let message = match inner.classify() {
-            serde_json::error::Category::Eof => {
+        let message = match (inner.classify(), not_json_hint(text)) {
+            (serde_json::error::Category::Eof, _) => {
                 format!("{message} (the file ends too early: is it truncated?)")
             }
+            (_, Some(hint)) if line == 1 && column <= 2 => format!("{message} ({hint})"),
             _ => message,
         };
         FileError::Syntax {

@@ -90,7 +90,11 @@ fn print(text: &str) {
 }
 
 fn check(args: &CheckArgs) -> ExitCode {
-    match breakout::check::run(&args.files, args.format) {
+    match breakout::check::run(
+        &args.files,
+        args.format,
+        breakout::cli::reading(args.strict),
+    ) {
         Ok((text, code)) => {
             print(&text);
             code
@@ -276,6 +280,7 @@ fn run(args: &RunArgs, mode: Mode) -> ExitCode {
         Subject {
             seccomp,
             settings: plan.settings.to_json(),
+            profile_warnings: plan.profile_warnings.clone(),
         },
     );
     let color = args.output.is_none() && std::io::stdout().is_terminal();

@@ -15,6 +15,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 
 use crate::cli::CliError;
 use crate::container::RawSettings;
+use crate::profile::Reading;
 use crate::report::collect::Trials;
 use crate::report::event::{Event, Sink};
 use crate::report::suite::{TrialOutcome, TrialStatus};
@@ -187,7 +188,9 @@ pub fn run_pair(pair: &Pair, probe_bin: &Path, interrupted: &AtomicBool) -> Tria
         Err(e) => return fail(outcome, e),
     };
     let timeout = scenario.timeout.unwrap_or(60);
-    let plan = match Plan::build(&raw, &scenario.probes, timeout, || {
+    // The scenario's profile was read when it was loaded (strictly, if asked): here
+    // it passes.
+    let plan = match Plan::build(&raw, &scenario.probes, timeout, Reading::Lenient, || {
         Ok(probe_bin.to_path_buf())
     }) {
         Ok(plan) => plan,
@@ -296,8 +299,8 @@ pub fn ignored_outcomes(pairs: &[Pair], args: &Arguments) -> Vec<TrialOutcome> {
 }
 
 /// Loads scenarios, or says which file is wrong and where.
-pub fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, CliError> {
-    scenario::discover(paths).map_err(|e| CliError::Usage(e.to_string()))
+pub fn load(paths: &[PathBuf], reading: Reading) -> Result<Vec<Scenario>, CliError> {
+    scenario::discover(paths, reading).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// Points fd 1 at stderr while libtest prints, so that stdout carries only the
@@ -384,7 +387,10 @@ pub fn run_cli(args: &crate::cli::TestArgs) -> Result<crate::report::ExitCode, C
         .map(crate::report::baseline::load_baseline)
         .transpose()
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    let scenarios = load(&paths)?;
+    let scenarios = load(&paths, crate::cli::reading(args.strict))?;
+    for scenario in &scenarios {
+        crate::cli::warn(&scenario.profile_warnings);
+    }
     let probe_bin = crate::cli::probe_bin(args.probe_bin.as_deref())?;
     let libtest = Arguments {
         list: args.list,

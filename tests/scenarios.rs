@@ -11,7 +11,7 @@ use libtest_mimic::Arguments;
 fn main() {
     let args = Arguments::from_args();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let scenarios = match breakout::suite::load(&[dir]) {
+    let scenarios = match breakout::suite::load(&[dir], breakout::profile::Reading::Strict) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("the shipped scenarios do not load: {e}");

@@ -195,14 +195,24 @@ fn partitions_run_every_trial_once() -> TestResult {
 }
 
 /// Bad input: a typo in a syscall name gets a suggestion, a trailing comma its line
-/// and column; `check` and `test` both exit 2 and name the file.
+/// and column; `check` and `test` both exit 2 and name the file. A syscall name runc
+/// would leave out is a warning at its place, as Docker lets it pass, and an error
+/// under `--strict`.
 fn bad_files_exit_2() -> TestResult {
     let typo = fixture("invalid-syscall-typo.json");
     let out = breakout(&["check", &typo]);
+    out.expect_code(0)?;
+    assert!(
+        out.stdout.contains("warning: ")
+            && out.stdout.contains("invalid-syscall-typo.json:13:17")
+            && out.stdout.contains("did you mean \"execve\""),
+        "{}",
+        out.stdout
+    );
+    let out = breakout(&["check", "--strict", &typo]);
     out.expect_code(2)?;
     assert!(
-        out.stdout.contains("invalid-syscall-typo.json:13:17")
-            && out.stdout.contains("did you mean \"execve\""),
+        out.stdout.contains("error: ") && out.stdout.contains("invalid-syscall-typo.json:13:17"),
         "{}",
         out.stdout
     );
@@ -254,6 +264,104 @@ fn bad_files_exit_2() -> TestResult {
     args.extend(shipped.iter().map(String::as_str));
     let out = breakout(&args);
     out.expect_code(0)?;
+    Ok(())
+}
+
+/// What Docker lets pass in a profile passes with a warning at its place, under
+/// `check`, `run` and `test` alike, and `--strict` refuses it (exit 2); what Docker
+/// refuses stays an error, with a hint where the cause is likely: YAML, a byte-order
+/// mark, a directory, a misspelt action.
+fn lenient_reading_and_hints() -> TestResult {
+    let dir = Scratch::new("lenient");
+    let profile = dir.path().join("lenient.json");
+    std::fs::write(
+        &profile,
+        "{\"defaultAction\": \"SCMP_ACT_ALLOW\",\n \"comment\": \"ours\",\n \"syscalls\": [\n  {\"Names\": [\"fork\", \"frobnicate\"], \"action\": \"SCMP_ACT_ERRNO\"}\n ],\n \"defaultAction\": \"SCMP_ACT_ALLOW\"}\n",
+    )?;
+    let path = profile.display().to_string();
+    let out = breakout(&["check", &path]);
+    out.expect_code(0)?;
+    for (place, what) in [
+        (":2:2: ", "ignores a key"),
+        (":4:4: ", "read as `names`"),
+        (":4:22: ", "leave out names"),
+        (":6:2: ", "keeps the last"),
+    ] {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.contains(place) && l.contains(what));
+        if line.is_none_or(|l| !l.contains("warning: ")) {
+            return Err(format!("no warning {place}{what}: {}", out.stdout).into());
+        }
+    }
+    // The rule still holds fork: the case-mended key was read.
+    let out = breakout(&[
+        "run",
+        "--profile",
+        &path,
+        "--probe",
+        "spawn.fork",
+        "--format",
+        "json",
+        "--emit-bundle",
+        &dir.path().join("bundle").display().to_string(),
+    ]);
+    if !out.stderr.contains("warning: ") || !out.stderr.contains("--strict refuses it") {
+        return Err(format!("run printed no warning: {}", out.stderr).into());
+    }
+    for cmd in [
+        vec!["check", "--strict", &path],
+        vec!["run", "--strict", "--profile", &path],
+    ] {
+        let out = breakout(&cmd);
+        out.expect_code(2)?;
+    }
+    // A scenario whose profile file Docker would read: a warning, a failure if strict.
+    std::fs::write(
+        dir.path().join("scenario.json"),
+        r#"{"runtimes": ["runc"], "profile": "lenient.json", "probes": ["spawn.fork"]}"#,
+    )?;
+    let scenario = dir.path().join("scenario.json").display().to_string();
+    let out = breakout(&["test", "--strict", &scenario]);
+    out.expect_code(2)?;
+    // Hints for what is not JSON or not a file.
+    let cases: [(&str, &[u8], &str); 4] = [
+        (
+            "yaml.json",
+            b"defaultAction: SCMP_ACT_ALLOW\n",
+            "looks like YAML",
+        ),
+        (
+            "spo.yaml",
+            b"apiVersion: security-profiles-operator.x-k8s.io/v1beta1\nkind: SeccompProfile\n",
+            "SeccompProfile",
+        ),
+        (
+            "bom.json",
+            b"\xef\xbb\xbf{\"defaultAction\": \"SCMP_ACT_ALLOW\"}",
+            "byte-order mark",
+        ),
+        (
+            "alow.json",
+            b"{\"defaultAction\": \"SCMP_ACT_ALOW\"}",
+            "did you mean SCMP_ACT_ALLOW?",
+        ),
+    ];
+    for (name, bytes, hint) in cases {
+        let file = dir.path().join(name);
+        std::fs::write(&file, bytes)?;
+        let out = breakout(&["check", &file.display().to_string()]);
+        out.expect_code(2)?;
+        if !out.stdout.contains(hint) {
+            return Err(format!("{name}: no hint {hint:?}: {}", out.stdout).into());
+        }
+    }
+    let out = breakout(&["check", &dir.path().display().to_string()]);
+    out.expect_code(2)?;
+    if !out.stdout.contains("it is a directory") || !out.stdout.contains("lenient.json") {
+        return Err(format!("directory: {}", out.stdout).into());
+    }
     Ok(())
 }
 
@@ -592,6 +700,7 @@ fn main() {
         ),
         ("bad_files_exit_2", bad_files_exit_2),
         ("misspelt_mechanism_exits_2", misspelt_mechanism_exits_2),
+        ("lenient_reading_and_hints", lenient_reading_and_hints),
         (
             "never_starting_profile_is_flagged",
             never_starting_profile_is_flagged,

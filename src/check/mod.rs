@@ -19,7 +19,7 @@ use crate::container::DOCKER_DEFAULT_CAPS;
 use crate::predict::refusals::Written;
 use crate::predict::source::{Place, RulePlaces};
 use crate::predict::start::{predict_starts, start_line, StartPrediction};
-use crate::profile::{self, CheckReport, Platform};
+use crate::profile::{self, CheckReport, Platform, Reading};
 use crate::report::Outcome;
 use crate::report::{exit, ExitCode};
 use crate::scenario::{ProfileSource, Scenario, StartExpectation};
@@ -227,9 +227,9 @@ fn is_scenario(path: &Path) -> bool {
         .is_some_and(|v| v.get("runtimes").is_some())
 }
 
-fn check_profile(path: &Path, caps: Vec<String>) -> FileCheck {
+fn check_profile(path: &Path, caps: Vec<String>, reading: Reading) -> FileCheck {
     let mut out = FileCheck::new(path, "profile");
-    match profile::check(path, &Platform::host(caps.clone())) {
+    match profile::check(path, &Platform::host(caps.clone()), reading) {
         Ok(report) => {
             out.predictions = predictions(&report);
             if report.analysis.never_starts {
@@ -246,6 +246,10 @@ fn check_profile(path: &Path, caps: Vec<String>) -> FileCheck {
         Err(e) => out.errors.push(e.to_string()),
     }
     out.findings = error_findings(&out.errors);
+    if let Some(report) = &out.profile {
+        out.findings
+            .extend(reading_findings(path, &report.reading_warnings));
+    }
     out.findings.extend(start_findings(&out.predictions, None));
     out.findings.extend(open_findings(&out.predictions));
     out.ok = out.errors.is_empty();
@@ -263,6 +267,34 @@ fn error_findings(errors: &[String]) -> Vec<Finding> {
             runtimes: Vec::new(),
             message: e.clone(),
             place: None,
+        })
+        .collect()
+}
+
+/// What a lenient reading let pass (`file:line:column: ...`), each at its place.
+fn reading_findings(path: &Path, warnings: &[String]) -> Vec<Finding> {
+    let prefix = format!("{}:", path.display());
+    warnings
+        .iter()
+        .map(|w| {
+            let place = w.strip_prefix(&prefix).and_then(|rest| {
+                let mut parts = rest.splitn(3, ':');
+                let line = parts.next()?.parse().ok()?;
+                let column = parts.next()?.parse().ok()?;
+                Some(Place {
+                    file: path.to_path_buf(),
+                    line,
+                    column,
+                })
+            });
+            Finding {
+                level: "warning",
+                rule: "profile".into(),
+                step: None,
+                runtimes: Vec::new(),
+                message: w.clone(),
+                place,
+            }
         })
         .collect()
 }
@@ -403,9 +435,9 @@ fn scenario_findings(scenario: &Scenario, all: &[RuntimePredictions], nnp: bool)
     out
 }
 
-fn check_scenario(path: &Path) -> FileCheck {
+fn check_scenario(path: &Path, reading: Reading) -> FileCheck {
     let mut out = FileCheck::new(path, "scenario");
-    let scenario = match Scenario::load(path) {
+    let scenario = match Scenario::read(path, reading) {
         Ok(s) => s,
         Err(e) => {
             out.errors.push(e.to_string());
@@ -437,7 +469,7 @@ fn check_scenario(path: &Path) -> FileCheck {
     };
     match &scenario.profile {
         ProfileSource::File(profile_path) => {
-            let inner = check_profile(profile_path, caps);
+            let inner = check_profile(profile_path, caps, reading);
             out.errors.extend(inner.errors);
             if let Some(report) = &inner.profile {
                 // The scenario's start expectations against what the profile allows.
@@ -494,16 +526,21 @@ fn check_scenario(path: &Path) -> FileCheck {
 
 /// Checks every file; the text (or JSON) to print and the exit code: 2 if any file
 /// has a problem, 0 otherwise.
-pub fn run(files: &[PathBuf], format: CheckFormat) -> Result<(String, ExitCode), CliError> {
+pub fn run(
+    files: &[PathBuf],
+    format: CheckFormat,
+    reading: Reading,
+) -> Result<(String, ExitCode), CliError> {
     let checks: Vec<FileCheck> = files
         .iter()
         .map(|f| {
             if is_scenario(f) {
-                check_scenario(f)
+                check_scenario(f, reading)
             } else {
                 check_profile(
                     f,
                     DOCKER_DEFAULT_CAPS.iter().map(|c| c.to_string()).collect(),
+                    reading,
                 )
             }
         })

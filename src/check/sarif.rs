@@ -102,11 +102,22 @@ fn result(check: &FileCheck, finding: &Finding, index: usize) -> SarifResult {
     if let Some(step) = &finding.step {
         properties.insert("step".to_string(), Value::String(untrusted(step)));
     }
+    // What the finding is about without where it is: its step, or for a finding of
+    // the file itself its words after `file:line:column: `, so that an alert stays
+    // the same one when lines move.
+    let about = finding.step.clone().unwrap_or_else(|| {
+        let file = format!("{}:", check.file.display());
+        finding
+            .message
+            .strip_prefix(&file)
+            .and_then(|rest| rest.split_once(": "))
+            .map_or(finding.message.clone(), |(_, words)| words.to_string())
+    });
     let fingerprint = format!(
         "{}:{}:{}:{}",
         untrusted(&check.file.to_string_lossy()),
         untrusted(&finding.rule),
-        untrusted(finding.step.as_deref().unwrap_or("")),
+        untrusted(&about),
         finding.runtimes.join(",")
     );
     SarifResult::builder()

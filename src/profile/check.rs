@@ -19,7 +19,7 @@ use serde::{Serialize, Serializer};
 
 use super::analysis::{analyse, fate, Fate, StartAnalysis, PROCESS_NEEDS};
 use super::names::{HostArch, Named};
-use super::{Platform, Profile, ProfileError, Rule};
+use super::{Platform, Profile, ProfileError, Reading, Rule};
 
 /// What runc returns for `SCMP_ACT_ERRNO` and `SCMP_ACT_TRACE` without an `errnoRet`.
 const EPERM: u32 = 1;
@@ -43,6 +43,10 @@ pub struct CheckReport {
     pub analysis: StartAnalysis,
     /// Things that load and resolve but are probably not what was meant.
     pub warnings: Vec<String>,
+    /// Of those, what a lenient reading let pass (Docker would), each
+    /// `file:line:column: ...`.
+    #[serde(skip)]
+    pub reading_warnings: Vec<String>,
     /// The resolved filter, and each of its rules' index among the file's `syscalls`:
     /// what predictions are made from, without reading the file again.
     #[serde(skip)]
@@ -59,14 +63,19 @@ fn path_text<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
 ///
 /// The start analysis knows what a process needs to start on x86_64; on another
 /// architecture it judges only the runtime's `execve`, and a warning says so.
-pub fn check(path: &Path, platform: &Platform) -> Result<CheckReport, ProfileError> {
-    let profile = Profile::load(path)?;
+pub fn check(
+    path: &Path,
+    platform: &Platform,
+    reading: Reading,
+) -> Result<CheckReport, ProfileError> {
+    let profile = Profile::read(path, reading)?;
     let (seccomp, sources) = profile.resolve_traced(platform)?;
     // resolve has refused architectures Docker has no name for.
     let host = HostArch::from_machine(&platform.arch);
     let x86_64 = host.is_some_and(|h| h.docker == "amd64");
 
-    let mut warnings = Vec::new();
+    // What a lenient reading let pass comes first: it changes what the rest judges.
+    let mut warnings = profile.warnings.clone();
     let analysis = if x86_64 {
         analyse(&seccomp, PROCESS_NEEDS)
     } else {
@@ -99,6 +108,7 @@ pub fn check(path: &Path, platform: &Platform) -> Result<CheckReport, ProfileErr
         default_action: action_name(seccomp.default_action()),
         analysis,
         warnings,
+        reading_warnings: profile.warnings.clone(),
         resolved: seccomp,
         sources,
     })

@@ -71,7 +71,7 @@ pub(crate) fn from_json(
     let path = path.to_path_buf();
     match inner.classify() {
         Category::Syntax | Category::Eof => {
-            ProfileError::File(FileError::syntax(path, line, column, message, &inner))
+            ProfileError::File(FileError::syntax(path, line, column, message, &inner, text))
         }
         Category::Data | Category::Io => {
             let (line, column) = value_start(text, inner.line(), inner.column())

@@ -19,16 +19,19 @@
 //!   one-element `names`), action, `errnoRet` and `args`; `defaultAction`,
 //!   `defaultErrnoRet`, `flags`, `listenerPath` and `listenerMetadata` are copied.
 //!
-//! Validation is stricter than Docker's, which accepts anything that decodes and
-//! leaves the runtime to fail at container start, or silently ignores what it does
-//! not know. Here unknown keys, actions, architectures, operators, flags and
-//! capabilities are errors, as are rules without syscall names, argument indexes
-//! above 5, and JSON lists where objects belong. Keys must be spelled exactly
-//! (Go's decoder would also take "Names"). `defaultAction` is required: Docker
-//! reads a profile with neither it nor rules as "no filter at all", which the
-//! container settings say with `unconfined`, not with a profile. Syscall names must
-//! be in [`SYSCALLS`] (every name the kernel or libseccomp knows on any architecture);
-//! a near miss is named in the error ("did you mean").
+//! Docker accepts what decodes and leaves the runtime to fail at the container's start,
+//! or silently ignores what it does not know. A file is read as Docker reads it
+//! ([`Reading::Lenient`], the default; `lenient.rs`): an unknown key, a key in another
+//! case ("Names"), a duplicate key (the last wins) and a syscall name libseccomp does
+//! not know (runc leaves it out) pass, each with a warning at its place, and
+//! [`Reading::Strict`] (`--strict`) makes each an error. Everything else is an error
+//! either way: unknown actions, architectures, operators, flags and capabilities,
+//! rules without syscall names, argument indexes above 5, and JSON lists where objects
+//! belong. `defaultAction` is required: Docker reads a profile with neither it nor
+//! rules as "no filter at all", which the container settings say with `unconfined`,
+//! not with a profile. Syscall names are checked against [`SYSCALLS`] (every name the
+//! kernel or libseccomp knows on any architecture); a near miss is named ("did you
+//! mean"), as is a near miss of an action.
 //!
 //! [`start_analysis`] judges whether runtimes can start a container under a resolved
 //! profile at all, and [`check`] wraps loading, resolution and that judgement into a
@@ -40,6 +43,7 @@
 mod analysis;
 mod check;
 mod error;
+mod lenient;
 mod names;
 mod platform;
 mod raw;
@@ -78,6 +82,40 @@ pub struct Profile {
     listener_path: Option<String>,
     listener_metadata: Option<String>,
     rules: Vec<Rule>,
+    /// What a lenient reading let pass, as Docker does, each `file:line:column: ...`.
+    pub warnings: Vec<String>,
+}
+
+/// How a profile file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reading {
+    /// As Docker reads it: unknown keys, keys in another case, duplicate keys and
+    /// syscall names libseccomp does not know pass, each with a warning.
+    #[default]
+    Lenient,
+    /// Each of those is an error (`--strict`, for CI).
+    Strict,
+}
+
+/// What to say of a directory given as a profile: the JSON files in it.
+fn directory_hint(path: &Path) -> String {
+    let mut files: Vec<String> = fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    files.sort();
+    files.truncate(5);
+    if files.is_empty() {
+        "it is a directory; give the profile file itself".to_string()
+    } else {
+        format!(
+            "it is a directory; give the profile file itself (JSON files in it: {})",
+            files.join(", ")
+        )
+    }
 }
 
 /// One `archMap` entry: an architecture and the ones that come with it.
@@ -112,8 +150,20 @@ pub struct Condition {
 }
 
 impl Profile {
-    /// Reads and validates the profile at `path`.
+    /// Reads and validates the profile at `path`, leniently ([`Reading::Lenient`]).
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        Profile::read(path, Reading::Lenient)
+    }
+
+    /// Reads and validates the profile at `path`.
+    pub fn read(path: &Path, reading: Reading) -> Result<Profile, ProfileError> {
+        if path.is_dir() {
+            return Err(ProfileError::File(FileError::Read {
+                what: "profile",
+                path: path.to_path_buf(),
+                error: std::io::Error::other(directory_hint(path)),
+            }));
+        }
         let bytes = fs::read(path).map_err(|error| {
             ProfileError::File(FileError::Read {
                 what: "profile",
@@ -132,7 +182,13 @@ impl Profile {
                 column,
             })
         })?;
-        Profile::parse(&text, path)
+        match reading {
+            Reading::Strict => Profile::parse(&text, path),
+            Reading::Lenient => lenient::parse(&text, path).map(|(mut profile, warnings)| {
+                profile.warnings = warnings;
+                profile
+            }),
+        }
     }
 
     /// Validates a profile given as text; `path` is where it came from, for messages.
@@ -194,6 +250,7 @@ impl Profile {
 
         Ok(Profile {
             path: path.to_path_buf(),
+            warnings: Vec::new(),
             default_action: raw.default_action.0,
             default_errno_ret: raw
                 .default_errno_ret

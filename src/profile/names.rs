@@ -34,6 +34,22 @@ pub(crate) trait Named: Copy + PartialEq + 'static {
             .map(|(n, _)| *n)
     }
 
+    /// The spelling closest to `name`: the same in another case, or within two edits.
+    fn suggestion(name: &str) -> Option<&'static str> {
+        if let Some((n, _)) = Self::TABLE
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            return Some(n);
+        }
+        let chars: Vec<char> = name.chars().collect();
+        Self::TABLE
+            .iter()
+            .filter_map(|(n, _)| edit_distance(&chars, n, 2).map(|d| (d, *n)))
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, n)| n)
+    }
+
     fn all_names() -> String {
         let names: Vec<&str> = Self::TABLE.iter().map(|(n, _)| *n).collect();
         names.join(", ")

@@ -200,8 +200,11 @@ impl<'de, T: Named> Deserialize<'de> for Known<T> {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Known<T>, E> {
                 T::from_name(v).map(Known).ok_or_else(|| {
+                    let hint = T::suggestion(v)
+                        .map(|s| format!(" (did you mean {s}?)"))
+                        .unwrap_or_default();
                     E::custom(format!(
-                        "unknown {} {:?}, expected one of {}",
+                        "unknown {} {:?}{hint}, expected one of {}",
                         T::WHAT,
                         v,
                         T::all_names()

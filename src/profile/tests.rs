@@ -508,7 +508,7 @@ fn name_tables_match_what_oci_spec_writes() {
 /// and contains `problem`.
 fn assert_load_error(name: &str, line: usize, column: usize, problem: &str) -> ProfileError {
     let path = fixture(name);
-    let err = Profile::load(&path).expect_err(name);
+    let err = Profile::read(&path, Reading::Strict).expect_err(name);
     let message = err.to_string();
     let prefix = format!("{}:{line}:{column}: ", path.display());
     assert!(
@@ -545,8 +545,9 @@ fn error_unknown_action() {
         "invalid-unknown-action.json",
         6,
         17,
-        "syscalls[0].action: unknown action \"SCMP_ACT_FOO\", expected one of SCMP_ACT_KILL, ",
+        "syscalls[0].action: unknown action \"SCMP_ACT_FOO\"",
     );
+    assert!(err.to_string().contains("expected one of SCMP_ACT_KILL, "));
     assert!(err.to_string().contains("SCMP_ACT_NOTIFY"));
     assert!(matches!(err, ProfileError::File(FileError::Invalid { .. })));
 }
@@ -1267,7 +1268,7 @@ fn check_text(name: &str, text: &str) -> CheckReport {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
-    let report = check(&path, &x86_64());
+    let report = check(&path, &x86_64(), Reading::Lenient);
     let _ = std::fs::remove_dir_all(&dir);
     report.unwrap()
 }
@@ -1275,7 +1276,7 @@ fn check_text(name: &str, text: &str) -> CheckReport {
 #[test]
 fn check_reports_the_seed_profile() {
     let path = fixture("seed.json");
-    let report = check(&path, &x86_64()).unwrap();
+    let report = check(&path, &x86_64(), Reading::Lenient).unwrap();
     assert_eq!(report.rules, 1);
     assert!(report.architectures.is_empty());
     assert_eq!(report.default_action, "SCMP_ACT_ALLOW");
@@ -1295,7 +1296,7 @@ fn check_reports_the_seed_profile() {
 #[test]
 fn check_report_json_has_every_field() {
     let path = fixture("oci-bare.json");
-    let report = check(&path, &x86_64()).unwrap();
+    let report = check(&path, &x86_64(), Reading::Lenient).unwrap();
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["path"], path.to_string_lossy().as_ref());
     assert_eq!(json["rules"], 3);
@@ -1317,7 +1318,7 @@ fn check_of_docker_default_warns_about_nothing() {
     if docker_default().is_none() {
         return;
     }
-    let report = check(Path::new(DOCKER_DEFAULT), &x86_64()).unwrap();
+    let report = check(Path::new(DOCKER_DEFAULT), &x86_64(), Reading::Lenient).unwrap();
     assert!(report.warnings.is_empty(), "{:#?}", report.warnings);
     assert!(!report.analysis.never_starts);
     assert_eq!(
@@ -1444,7 +1445,7 @@ fn check_warns_when_processes_cannot_exit() {
 #[test]
 fn check_judges_only_execve_off_x86_64() {
     let path = fixture("oci-bare.json");
-    let report = check(&path, &platform("aarch64", (6, 8), &[])).unwrap();
+    let report = check(&path, &platform("aarch64", (6, 8), &[]), Reading::Lenient).unwrap();
     // oci-bare denies execve by default: runc-like cannot start, runsc-oci is not judged.
     assert_eq!(report.analysis.denied_needed, ["execve"]);
     assert!(!report.analysis.never_starts);
@@ -1458,7 +1459,7 @@ fn check_judges_only_execve_off_x86_64() {
 #[test]
 fn check_passes_load_errors_through() {
     let path = fixture("invalid-syscall-typo.json");
-    let err = check(&path, &x86_64()).unwrap_err();
+    let err = check(&path, &x86_64(), Reading::Strict).unwrap_err();
     assert!(
         err.to_string().contains("did you mean \"execve\"?"),
         "{err}"

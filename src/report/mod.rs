@@ -260,6 +260,9 @@ pub struct Subject {
     /// The profile file, or a sentence saying there was no filter.
     pub seccomp: String,
     pub settings: serde_json::Value,
+    /// What a lenient reading of the profile let pass, as Docker would.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub profile_warnings: Vec<String>,
 }
 
 /// A whole report.

@@ -364,6 +364,7 @@ mod tests {
         let subject = Subject {
             seccomp: "p.json".into(),
             settings: serde_json::Value::Null,
+            profile_warnings: Vec::new(),
         };
         runs.into_report(environment, subject)
     }

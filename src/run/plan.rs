@@ -10,7 +10,7 @@ use oci_spec::runtime::LinuxSeccomp;
 use crate::bundle::{self, RunDir};
 use crate::catalog::{ProbeInfo, CATALOG};
 use crate::container::{self, RawSettings, Settings, PROBE_PATH};
-use crate::profile::{Platform, Profile};
+use crate::profile::{Platform, Profile, Reading};
 use crate::protocol::{Invocation, Key};
 
 use super::canary::Canary;
@@ -32,6 +32,8 @@ pub struct Plan {
     pub timeout: Duration,
     /// A fault for the runner to inject (tests of the harness's own error paths).
     pub fault: Option<String>,
+    /// What a lenient reading of the profile let pass, as Docker would.
+    pub profile_warnings: Vec<String>,
 }
 
 /// Why a plan could not be made: the input's fault (exit 2) or the host's (exit 3).
@@ -51,6 +53,7 @@ impl Plan {
         raw: &RawSettings,
         probe_patterns: &[String],
         timeout_secs: u64,
+        reading: Reading,
         probe_bin: impl FnOnce() -> Result<PathBuf, PlanError>,
     ) -> Result<Plan, PlanError> {
         let usage = |e: &dyn std::fmt::Display| PlanError::Usage(e.to_string());
@@ -62,12 +65,14 @@ impl Plan {
             e => usage(&e),
         })?;
         let probes = select_probes(probe_patterns).map_err(|e| usage(&e))?;
+        let mut profile_warnings = Vec::new();
         let (seccomp, seccomp_sources, profile_path) = match &settings.seccomp {
             crate::container::Seccomp::Profile(path) => {
-                let profile = Profile::load(path).map_err(|e| usage(&e))?;
+                let profile = Profile::read(path, reading).map_err(|e| usage(&e))?;
                 let platform = Platform::host(settings.caps.iter().cloned().collect());
                 let (seccomp, sources) =
                     profile.resolve_traced(&platform).map_err(|e| usage(&e))?;
+                profile_warnings = profile.warnings;
                 (Some(seccomp), sources, Some(path.clone()))
             }
             _ => (None, Vec::new(), None),
@@ -81,6 +86,7 @@ impl Plan {
             probe_bin: probe_bin()?,
             timeout: Duration::from_secs(timeout_secs),
             fault: None,
+            profile_warnings,
         })
     }
 

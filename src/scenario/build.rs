@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::container::{RawSettings, SettingsError};
-use crate::profile::{Profile, ProfileError};
+use crate::profile::{Profile, ProfileError, Reading};
 use crate::runtime::RuntimeKind;
 
 use super::error::{invalid_at, position_at, position_of, Seg};
@@ -18,6 +18,9 @@ use crate::json::FileError;
 pub(super) struct Builder<'a> {
     pub(super) text: &'a str,
     pub(super) path: &'a Path,
+    /// How the profile file is read; what a lenient reading let pass is kept.
+    pub(super) reading: Reading,
+    pub(super) warnings: std::cell::RefCell<Vec<String>>,
 }
 
 fn key(k: &str) -> Seg {
@@ -80,6 +83,7 @@ impl Builder<'_> {
                 .unwrap_or_default(),
             timeout: raw.timeout.map(|t| t.0),
             expect,
+            profile_warnings: self.warnings.take(),
         })
     }
 
@@ -262,7 +266,7 @@ impl Builder<'_> {
     }
 
     fn check_profile_file(&self, file: &Path, segs: &[Seg]) -> Result<(), ScenarioError> {
-        Profile::load(file).map(|_| ()).map_err(|source| {
+        let profile = Profile::read(file, self.reading).map_err(|source| {
             let (line, column) = position_at(self.text, segs, false);
             ScenarioError::Profile {
                 path: self.path.to_path_buf(),
@@ -271,7 +275,9 @@ impl Builder<'_> {
                 field: error::display_path(segs),
                 source: Box::new(source),
             }
-        })
+        })?;
+        self.warnings.borrow_mut().extend(profile.warnings);
+        Ok(())
     }
 
     /// Validates `profile.inline` from its own text in the scenario, so that the

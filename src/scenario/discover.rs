@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use super::error::{position_at, Seg};
 use super::{FileError, Scenario, ScenarioError};
+use crate::profile::Reading;
 
 /// All `*.json` scenario files under each path (a file, or a directory searched
 /// recursively in name order), loaded. A directory without any is an error, as is a
 /// scenario name used by two files.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<Scenario>, ScenarioError> {
+pub fn discover(paths: &[PathBuf], reading: Reading) -> Result<Vec<Scenario>, ScenarioError> {
     let mut files: Vec<PathBuf> = Vec::new();
     for path in paths {
         let meta = fs::metadata(path).map_err(|error| {
@@ -37,7 +38,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Scenario>, ScenarioError> {
 
     let mut scenarios: Vec<Scenario> = Vec::with_capacity(files.len());
     for file in files {
-        let scenario = Scenario::load(&file)?;
+        let scenario = Scenario::read(&file, reading)?;
         if let Some(other) = scenarios.iter().find(|s| s.name == scenario.name) {
             let text = fs::read_to_string(&file).unwrap_or_default();
             let (line, column) = position_at(&text, &[Seg::key("name")], false);

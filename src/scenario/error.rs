@@ -130,7 +130,7 @@ pub(crate) fn from_json(
     let (line, column) = char_position(text, inner.line(), inner.column());
     match inner.classify() {
         Category::Syntax | Category::Eof => {
-            ScenarioError::File(FileError::syntax(path, line, column, message, &inner))
+            ScenarioError::File(FileError::syntax(path, line, column, message, &inner, text))
         }
         Category::Data | Category::Io => {
             let offset = byte_offset(text, inner.line(), inner.column());

@@ -93,6 +93,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::container::RawSettings;
+use crate::profile::Reading;
 
 pub use discover::discover;
 pub use error::{FileError, ScenarioError};
@@ -123,6 +124,10 @@ pub struct Scenario {
     pub probes: Vec<String>,
     pub timeout: Option<u64>,
     pub expect: Expectations,
+    /// What a lenient reading of the profile file let pass, as Docker would
+    /// (`file:line:column: ...`). An inline profile is part of the scenario and read
+    /// strictly.
+    pub profile_warnings: Vec<String>,
 }
 
 /// Where a scenario's seccomp profile comes from.
@@ -146,8 +151,13 @@ pub fn runtime_name(spec: &str) -> &str {
 }
 
 impl Scenario {
-    /// Reads and validates the scenario at `path`.
+    /// Reads and validates the scenario at `path`, its profile file leniently.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        Scenario::read(path, Reading::Lenient)
+    }
+
+    /// Reads and validates the scenario at `path`, its profile file as `reading` says.
+    pub fn read(path: &Path, reading: Reading) -> Result<Scenario, ScenarioError> {
         let bytes = fs::read(path).map_err(|error| {
             ScenarioError::File(FileError::Read {
                 what: "scenario",
@@ -166,18 +176,32 @@ impl Scenario {
                 column,
             })
         })?;
-        Scenario::parse(&text, path)
+        Scenario::parse_with(&text, path, reading)
     }
 
     /// Validates a scenario given as text; `path` is where it came from, for
     /// messages and for resolving the relative paths in it.
     pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+        Scenario::parse_with(text, path, Reading::Lenient)
+    }
+
+    pub(crate) fn parse_with(
+        text: &str,
+        path: &Path,
+        reading: Reading,
+    ) -> Result<Scenario, ScenarioError> {
         let mut de = serde_json::Deserializer::from_str(text);
         let Obj(raw): Obj<RawScenario> = serde_path_to_error::deserialize(&mut de)
             .map_err(|e| error::from_serde(path, text, e))?;
         // Trailing non-whitespace after the object.
         de.end().map_err(|e| error::from_json(path, text, &[], e))?;
-        Builder { text, path }.build(raw)
+        Builder {
+            text,
+            path,
+            reading,
+            warnings: Default::default(),
+        }
+        .build(raw)
     }
 
     /// Why this scenario's trials cannot run on this machine, if they cannot.

@@ -567,7 +567,15 @@ fn profile_single_path_must_exist_and_be_valid() {
         "{{\"runtimes\": [\"runc\"],\n \"profile\": {}}}",
         serde_json::to_string(&bad.display().to_string()).unwrap()
     );
-    let err = Scenario::parse(&text, virtual_path()).expect_err("invalid profile");
+    // Docker lets an unknown key pass: a warning, unless read strictly.
+    let lenient = Scenario::parse(&text, virtual_path()).expect("a lenient reading");
+    assert!(
+        lenient.profile_warnings[0].contains("unknown field `syscals`"),
+        "{:?}",
+        lenient.profile_warnings
+    );
+    let err = Scenario::parse_with(&text, virtual_path(), crate::profile::Reading::Strict)
+        .expect_err("invalid profile");
     assert!(matches!(err, ScenarioError::Profile { .. }), "{err:?}");
     let message = err.to_string();
     assert!(
@@ -911,7 +919,8 @@ fn judge_expected_to_start_but_it_did_not() {
 
 #[test]
 fn discover_walks_directories_in_order_and_skips_profiles() {
-    let scenarios = discover(&[fixture("valid")]).unwrap_or_else(|e| panic!("{e}"));
+    let scenarios = discover(&[fixture("valid")], crate::profile::Reading::Strict)
+        .unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
     // profiles/allow-all.json is a profile, not a scenario.
     assert_eq!(
@@ -924,7 +933,11 @@ fn discover_walks_directories_in_order_and_skips_profiles() {
         ]
     );
     // A file named again beside its directory is loaded once.
-    let again = discover(&[fixture("valid"), fixture("valid/missing-profile.json")]).unwrap();
+    let again = discover(
+        &[fixture("valid"), fixture("valid/missing-profile.json")],
+        crate::profile::Reading::Strict,
+    )
+    .unwrap();
     assert_eq!(again.len(), 4);
 }
 
@@ -943,7 +956,11 @@ fn discover_refuses_duplicate_names_and_empty_directories() {
         "{\n  \"name\": \"same\", \"runtimes\": [\"runc\"]}",
     )
     .unwrap();
-    let err = discover(&[dir.join("a.json"), dir.join("b.json")]).unwrap_err();
+    let err = discover(
+        &[dir.join("a.json"), dir.join("b.json")],
+        crate::profile::Reading::Strict,
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -952,15 +969,15 @@ fn discover_refuses_duplicate_names_and_empty_directories() {
             dir.join("a.json").display()
         )
     );
-    let err = discover(&[dir.join("empty")]).unwrap_err();
+    let err = discover(&[dir.join("empty")], crate::profile::Reading::Strict).unwrap_err();
     assert!(matches!(err, ScenarioError::NoScenarios { .. }), "{err}");
-    let err = discover(&[dir.join("nowhere")]).unwrap_err();
+    let err = discover(&[dir.join("nowhere")], crate::profile::Reading::Strict).unwrap_err();
     assert!(
         matches!(err, ScenarioError::File(FileError::Read { .. })),
         "{err}"
     );
     // An invalid scenario found by walking is an error, not skipped.
-    let err = discover(&[fixture("invalid")]).unwrap_err();
+    let err = discover(&[fixture("invalid")], crate::profile::Reading::Strict).unwrap_err();
     assert!(
         err.to_string().contains("invalid/bad-outcome.json:5:43:"),
         "{err}"
