@@ -20,6 +20,7 @@ packages=(
   crun
   runsc           # gVisor: runs as `runsc` and, with --oci-seccomp, as `runsc-oci`
   podman          # the engine driver; resolves profiles itself
+  docker.io       # dockerd: the tests start a private engine (ci/private-dockerd.sh)
   golang-github-containers-common  # Podman's default profile, /usr/share/containers/seccomp.json
   busybox-static  # the shell in the minimal rootfs the harness builds
   iproute2        # `ip`, for --network bridge

@@ -185,10 +185,20 @@ fn runtimes(args: &RunArgs, mode: Mode) -> Result<Vec<Runtime>, CliError> {
     specs
         .iter()
         .map(|spec| {
-            Runtime::lookup(spec).map_err(|e| match e {
+            let runtime = Runtime::lookup(spec).map_err(|e| match e {
                 RuntimeError::NotInstalled { .. } => CliError::Environment(e.to_string()),
                 _ => CliError::Usage(format!("--runtime: {e}")),
-            })
+            })?;
+            // Asked for by name, but this host cannot start a container with it (an
+            // engine CLI without an engine, crun on hybrid cgroups): the host's
+            // problem (exit 3), said before anything starts, not a start failure.
+            match breakout::runtime::diagnose::runtime_problem(&runtime) {
+                Some(problem) => Err(CliError::Environment(format!(
+                    "{} cannot start containers here: {problem}",
+                    runtime.name
+                ))),
+                None => Ok(runtime),
+            }
         })
         .collect()
 }

@@ -352,6 +352,22 @@ fn podman_seed_triage() -> TestResult {
     Ok(())
 }
 
+/// The docker CLI with no engine behind it is the host's problem: exit 3, said before
+/// anything starts, not a start failure (exit 4).
+fn docker_without_an_engine_is_exit_3() -> TestResult {
+    let scratch = Scratch::new("no-engine");
+    let socket = scratch.path().join("nobody.sock").display().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_breakout"))
+        .args(["run", "--runtime", "docker", "--probe", "spawn.fork"])
+        .env("DOCKER_HOST", format!("unix://{socket}"))
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(3) || !stderr.contains("no Docker engine answers") {
+        return Err(format!("exit {:?}: {stderr}", out.status.code()).into());
+    }
+    Ok(())
+}
+
 fn runtime_ready(name: &str) -> Result<(), String> {
     if let Some(reason) = container_skip_reason("runc") {
         return Err(reason);
@@ -376,6 +392,8 @@ fn runtime_ready(name: &str) -> Result<(), String> {
 
 fn main() {
     let args = Arguments::from_args();
+    // Before the trials ask doctor whether docker is ready.
+    let dockerd = PrivateDockerd::start_if_needed();
     let mut trials = Vec::new();
     let mut add = |name: &str, needs: &[&str], f: Box<dyn Fn() -> TestResult + Send + Sync>| {
         let missing: Vec<String> = needs
@@ -444,5 +462,21 @@ fn main() {
         &["runc"],
         Box::new(doctor_reports_the_host),
     );
-    libtest_mimic::run(&args, trials).exit();
+    let docker_cli = std::process::Command::new("docker")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !docker_cli {
+        eprintln!("docker_without_an_engine_is_exit_3 is skipped: the docker CLI is not installed (apt-get install docker.io)");
+    }
+    trials.push(
+        Trial::test(
+            "docker_without_an_engine_is_exit_3",
+            docker_without_an_engine_is_exit_3,
+        )
+        .with_ignored_flag(!docker_cli),
+    );
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(dockerd);
+    conclusion.exit();
 }

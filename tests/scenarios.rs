@@ -8,8 +8,12 @@ use std::sync::Arc;
 
 use libtest_mimic::Arguments;
 
+mod common;
+
 fn main() {
     let args = Arguments::from_args();
+    // The docker trials need an engine: one of this binary's own where none answers.
+    let dockerd = common::PrivateDockerd::start_if_needed();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let scenarios = match breakout::suite::load(&[dir], breakout::profile::Reading::Strict) {
         Ok(s) => s,
@@ -27,6 +31,7 @@ fn main() {
         Arc::new(AtomicBool::new(false)),
     );
     let conclusion = libtest_mimic::run(&args, trials);
+    drop(dockerd);
     // Every trial ran in this process: nothing of any run may be left.
     let mark = format!("{}-", std::process::id());
     let states: Vec<_> = std::fs::read_dir(breakout::bundle::SHORT_STATE_BASE)

@@ -227,7 +227,11 @@ pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
     if let Some(binary) = inputs.setuid_binary {
         opt(
             "--volume",
-            format!("{}:{SETUID_BINARY_PATH}:ro,suid,exec", binary.display()),
+            format!(
+                "{}:{SETUID_BINARY_PATH}:{}",
+                binary.display(),
+                kind.setuid_volume_options
+            ),
         );
     }
     if settings.read_only {

@@ -57,6 +57,10 @@ pub struct RuntimeKind {
     pub sandbox_kernel: Option<&'static str>,
     /// What in a profile makes the runtime refuse it before anything runs.
     pub refuses: Refuses,
+    /// The `--volume` options of an engine that bind-mount a file with set-uid and exec
+    /// honoured: podman needs `suid,exec` said; Docker 20.10 refuses those modes
+    /// ("invalid mode") and adds neither nosuid nor noexec to a bind mount.
+    pub setuid_volume_options: &'static str,
 }
 
 /// What in a profile a runtime refuses to load, as measured on Debian 12's packages
@@ -126,6 +130,7 @@ const RUNC_LIKE: RuntimeKind = RuntimeKind {
     refuses_hybrid_cgroups: false,
     sandbox_kernel: None,
     refuses: RUNC_REFUSES,
+    setuid_volume_options: "ro,suid,exec",
 };
 
 /// The quirks table.
@@ -211,6 +216,7 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         binary: "docker",
         package: Some("docker.io"),
         engine: Some(Engine::Docker),
+        setuid_volume_options: "ro",
         ..RUNC_LIKE
     },
 ];

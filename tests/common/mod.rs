@@ -391,3 +391,69 @@ impl Drop for Background {
         }
     }
 }
+
+/// A Docker engine of the test binary's own (`ci/private-dockerd.sh`), started where
+/// the docker CLI is installed but no engine answers, so the docker driver's trials
+/// run for real; stopped (by the pid it wrote) and its directory removed on drop.
+/// `DOCKER_HOST` points this process and its children at it.
+pub struct PrivateDockerd {
+    dir: Option<PathBuf>,
+}
+
+impl PrivateDockerd {
+    /// Starts one if needed; a host that cannot (no root, no dockerd) keeps none, and
+    /// the docker trials say why they are skipped.
+    pub fn start_if_needed() -> PrivateDockerd {
+        let none = PrivateDockerd { dir: None };
+        let answers = Command::new("docker")
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if answers || !root {
+            return none;
+        }
+        let dir = PathBuf::from(format!("/run/breakout-dockerd-{}", std::process::id()));
+        let out = Command::new("bash")
+            .arg(repo().join("ci/private-dockerd.sh"))
+            .arg("start")
+            .arg(&dir)
+            .output();
+        match out {
+            Ok(out) if out.status.success() => {
+                let host = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                eprintln!("started a private Docker engine at {host}");
+                // Before any trial thread starts: nothing reads the environment yet.
+                std::env::set_var("DOCKER_HOST", host);
+                PrivateDockerd { dir: Some(dir) }
+            }
+            Ok(out) => {
+                eprintln!(
+                    "no private Docker engine: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                none
+            }
+            Err(e) => {
+                eprintln!("no private Docker engine: {e}");
+                none
+            }
+        }
+    }
+}
+
+impl Drop for PrivateDockerd {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = Command::new("bash")
+                .arg(repo().join("ci/private-dockerd.sh"))
+                .arg("stop")
+                .arg(&dir)
+                .status();
+        }
+    }
+}
