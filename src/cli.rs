@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::container::RawSettings;
+use crate::container::{RawRunFlags, RawSettings};
 use crate::run::{Plan, PlanError};
 
 #[derive(Debug, Parser)]
@@ -233,6 +233,32 @@ pub struct RunArgs {
     /// `RUNTIME run --bundle DIR ID`. Default rootfs and network none or host only.
     #[arg(long = "emit-bundle", value_name = "DIR")]
     pub emit_bundle: Option<PathBuf>,
+    /// Docker's privileged container: every capability, no seccomp filter (even a
+    /// profile given is not applied, as in Docker), nothing masked, /sys writable, the
+    /// device cgroup open. Host device nodes are not added.
+    #[arg(long)]
+    pub privileged: bool,
+    /// host: share the host's PID namespace (default: a private one).
+    #[arg(long, value_name = "host")]
+    pub pid: Option<String>,
+    /// host: share the host's IPC namespace.
+    #[arg(long, value_name = "host")]
+    pub ipc: Option<String>,
+    /// host: share the host's UTS namespace (host name).
+    #[arg(long, value_name = "host")]
+    pub uts: Option<String>,
+    /// Tasks the container may hold (0 or -1: no limit; default: the harness's 256).
+    #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Memory limit, like 512m or 1g (default: the harness's 512m).
+    #[arg(long, short = 'm', value_name = "BYTES")]
+    pub memory: Option<String>,
+    /// A sysctl of the container's own namespaces, KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub sysctl: Vec<String>,
+    /// A host device, HOST[:CONTAINER][:PERMS] (repeatable).
+    #[arg(long, value_name = "HOST[:CONTAINER][:PERMS]")]
+    pub device: Vec<String>,
     /// Test hook: make the runner misbehave (see `breakout_wire::faults`) so tests can
     /// drive the harness's timeout, death and bad-output paths with a real container.
     #[arg(long = "inject-fault", hide = true, value_name = "FAULT")]
@@ -286,6 +312,16 @@ impl RunArgs {
             user: self.user.clone(),
             network: self.network.clone(),
             rootfs: self.rootfs.clone(),
+            run_flags: RawRunFlags {
+                privileged: self.privileged,
+                pid: self.pid.clone(),
+                ipc: self.ipc.clone(),
+                uts: self.uts.clone(),
+                pids_limit: self.pids_limit,
+                memory: self.memory.clone(),
+                sysctls: self.sysctl.clone(),
+                devices: self.device.clone(),
+            },
         }
     }
 
@@ -304,6 +340,9 @@ impl RunArgs {
         )?;
         plan.fault = self.inject_fault.clone();
         warn(&plan.profile_warnings);
+        for note in &plan.settings.notes {
+            eprintln!("note: {}", crate::sanitize::untrusted_lines(note));
+        }
         Ok(plan)
     }
 }

@@ -20,6 +20,8 @@ mod harness;
 mod kernel_ns_ipc;
 #[path = "runc/procedures.rs"]
 mod procedures;
+#[path = "runc/run_flags.rs"]
+mod run_flags;
 #[path = "runc/want.rs"]
 mod want;
 
@@ -33,6 +35,7 @@ fn cases() -> Vec<Case> {
         exec_spawn::cases(),
         fs_net::cases(),
         kernel_ns_ipc::cases(),
+        run_flags::cases(),
     ]
     .into_iter()
     .flatten()

@@ -18,6 +18,7 @@ pub(crate) fn pinned_settings() -> Settings {
         user: Some("1000:50".into()),
         network: Some("host".into()),
         rootfs: None,
+        run_flags: Default::default(),
     }
     .validate_for(None)
     .unwrap()

@@ -46,6 +46,8 @@ pub enum SettingsError {
     },
     #[error("--rootfs {path}: {problem}")]
     Rootfs { path: PathBuf, problem: String },
+    #[error(transparent)]
+    RunFlag(#[from] super::RunFlagError),
 }
 
 /// Which seccomp filter the container gets.
@@ -86,6 +88,13 @@ pub struct Settings {
     pub user: Option<(u32, u32)>,
     pub network: Network,
     pub rootfs: Option<PathBuf>,
+    /// `--privileged`, host namespaces, limits, sysctls, devices.
+    pub flags: super::RunFlags,
+    /// `--security-opt apparmor=...` and `label=...` as given: recorded, passed to an
+    /// engine, and enforced only where that LSM is active (the report says).
+    pub lsm: Vec<String>,
+    /// Where these settings mean less than they say here, in words for the report.
+    pub notes: Vec<String>,
 }
 
 impl Default for Settings {
@@ -101,6 +110,9 @@ impl Default for Settings {
             user: None,
             network: Network::None,
             rootfs: None,
+            flags: super::RunFlags::default(),
+            lsm: Vec::new(),
+            notes: Vec::new(),
         }
     }
 }
@@ -118,6 +130,7 @@ pub struct RawSettings {
     pub user: Option<String>,
     pub network: Option<String>,
     pub rootfs: Option<PathBuf>,
+    pub run_flags: super::RawRunFlags,
 }
 
 /// The id setuid(2) and setgid(2) read as "leave unchanged": a container asked to run
@@ -165,6 +178,7 @@ impl RawSettings {
         };
         let mut no_new_privileges = false;
         let mut unconfined_paths = false;
+        let mut lsm = Vec::new();
         for opt in &self.security_opts {
             let problem = |p: &str| SettingsError::SecurityOpt {
                 value: opt.clone(),
@@ -195,8 +209,11 @@ impl RawSettings {
                 }
                 ("systempaths", Some("unconfined")) => unconfined_paths = true,
                 ("systempaths", _) => return Err(problem("expected systempaths=unconfined")),
+                ("apparmor" | "label", Some(v)) if !v.is_empty() => lsm.push(opt.clone()),
+                ("apparmor", _) => return Err(problem("expected apparmor=PROFILE")),
+                ("label", _) => return Err(problem("expected label=VALUE (label=disable, label=type:TYPE, ...)")),
                 _ => return Err(problem(
-                    "supported options are seccomp=FILE, seccomp=unconfined, no-new-privileges and systempaths=unconfined",
+                    "supported options are seccomp=FILE, seccomp=unconfined, no-new-privileges, systempaths=unconfined, apparmor=PROFILE and label=VALUE",
                 )),
             }
         }
@@ -232,17 +249,42 @@ impl RawSettings {
         if let Some(rootfs) = &self.rootfs {
             check_rootfs_symlinks(rootfs, &volumes, &tmpfs)?;
         }
+        let flags = self.run_flags.validate(network)?;
+        let mut notes = flags.notes(matches!(seccomp, Seccomp::Profile(_)));
+        for opt in &lsm {
+            let module = if opt.starts_with("apparmor") {
+                "apparmor"
+            } else {
+                "selinux"
+            };
+            if !super::lsm_active(module) {
+                notes.push(format!(
+                    "--security-opt {opt}: {module} is not active on this host, so the option was not enforced"
+                ));
+            }
+        }
+        let mut caps = resolve_caps(&self.cap_add, &self.cap_drop, bounding)?;
+        if flags.privileged {
+            // Docker's privileged container: every capability, no filter, nothing
+            // masked (see run_flags.rs).
+            caps = resolve_caps(&["ALL".to_string()], &[], bounding)?;
+            seccomp = Seccomp::Unconfined;
+            unconfined_paths = true;
+        }
         Ok(Settings {
             seccomp,
             no_new_privileges,
             unconfined_paths,
-            caps: resolve_caps(&self.cap_add, &self.cap_drop, bounding)?,
+            caps,
             read_only: self.read_only,
             volumes,
             tmpfs,
             user: self.user.as_deref().map(parse_user).transpose()?,
             network,
             rootfs: self.rootfs.clone(),
+            flags,
+            lsm,
+            notes,
         })
     }
 }
@@ -277,6 +319,9 @@ impl Settings {
             "network": self.network,
             // Paths need not be UTF-8; the report shows them as well as it can.
             "rootfs": self.rootfs.as_ref().map(|p| p.to_string_lossy()),
+            "run": self.flags.to_json(),
+            "lsm": self.lsm,
+            "notes": self.notes,
         })
     }
 
@@ -364,8 +409,16 @@ mod tests {
         .validate()
         .unwrap();
         assert_eq!(s.seccomp, Seccomp::Profile("/x.json".into()));
+        // An LSM option is accepted and recorded; a malformed one is not.
+        let s = RawSettings {
+            security_opts: vec!["apparmor=foo".into(), "label=disable".into()],
+            ..raw()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(s.lsm, ["apparmor=foo", "label=disable"]);
         assert!(RawSettings {
-            security_opts: vec!["apparmor=foo".into()],
+            security_opts: vec!["apparmor".into()],
             ..raw()
         }
         .validate()

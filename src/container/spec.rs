@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, LinuxCapabilitiesBuilder, LinuxMemoryBuilder, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResourcesBuilder, LinuxSeccomp, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
-    UserBuilder,
+    Capability, LinuxCapabilitiesBuilder, LinuxDeviceBuilder, LinuxDeviceCgroup,
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespaceType,
+    LinuxPidsBuilder, LinuxResourcesBuilder, LinuxSeccomp, Mount, MountBuilder, ProcessBuilder,
+    RootBuilder, Spec, UserBuilder,
 };
 
 use super::{Network, Settings, PROBE_PATH, PROVIDED_SHELL_PATH, SETUID_BINARY_PATH};
@@ -50,7 +51,10 @@ fn bind_mount(source: &Path, destination: &str, options: &[&str]) -> Mount {
 pub fn build_spec(inputs: &SpecInputs) -> Spec {
     let settings = inputs.settings;
     let mut spec = Spec::default();
-    spec.set_hostname(Some("breakout".to_string()));
+    let flags = &settings.flags;
+    // A container in the host's UTS namespace keeps the host's name: runtimes refuse
+    // to set one there.
+    spec.set_hostname((!flags.host_uts).then(|| "breakout".to_string()));
     spec.set_annotations(None);
     spec.set_root(Some(
         RootBuilder::default()
@@ -107,9 +111,29 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
         .no_new_privileges(settings.no_new_privileges)
         .build()
         .expect("process has every field");
+    let mut process = process;
+    if let Some(profile) = apparmor_profile(settings) {
+        process.set_apparmor_profile(Some(profile));
+    }
     spec.set_process(Some(process));
 
     let mut mounts = spec.mounts().clone().unwrap_or_default();
+    if flags.privileged {
+        // Docker's privileged container has /sys writable.
+        for m in mounts
+            .iter_mut()
+            .filter(|m| m.destination() == Path::new("/sys"))
+        {
+            let options = m
+                .options()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| if o == "ro" { "rw".to_string() } else { o })
+                .collect::<Vec<_>>();
+            m.set_options(Some(options));
+        }
+    }
     // The cgroup mount of the default spec needs a cgroup namespace layout we do not set up.
     mounts.retain(|m| m.destination() != Path::new("/sys/fs/cgroup"));
     for volume in &settings.volumes {
@@ -155,9 +179,13 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
 
     let mut linux = spec.linux().clone().unwrap_or_default();
     if let Some(namespaces) = linux.namespaces_mut() {
-        namespaces.retain(|ns| {
-            ns.typ() != LinuxNamespaceType::Cgroup
-                && !(settings.network == Network::Host && ns.typ() == LinuxNamespaceType::Network)
+        namespaces.retain(|ns| match ns.typ() {
+            LinuxNamespaceType::Cgroup => false,
+            LinuxNamespaceType::Network => settings.network != Network::Host,
+            LinuxNamespaceType::Pid => !flags.host_pid,
+            LinuxNamespaceType::Ipc => !flags.host_ipc,
+            LinuxNamespaceType::Uts => !flags.host_uts,
+            _ => true,
         });
         if let Some(path) = &inputs.netns {
             for ns in namespaces.iter_mut() {
@@ -167,23 +195,58 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
             }
         }
     }
-    linux.set_resources(Some(
-        LinuxResourcesBuilder::default()
-            .pids(
-                LinuxPidsBuilder::default()
-                    .limit(PIDS_LIMIT)
-                    .build()
-                    .expect("pids has every field"),
-            )
-            .memory(
-                LinuxMemoryBuilder::default()
-                    .limit(MEMORY_LIMIT)
-                    .build()
-                    .expect("memory has every field"),
-            )
-            .build()
-            .expect("resources have every field"),
-    ));
+    let mut resources = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(flags.memory.unwrap_or(MEMORY_LIMIT))
+                .build()
+                .expect("memory has every field"),
+        )
+        .build()
+        .expect("resources have every field");
+    // `--pids-limit 0` or -1: none, as Docker has it.
+    if let Some(limit) = flags.pids_limit.unwrap_or(Some(PIDS_LIMIT)) {
+        resources.set_pids(Some(
+            LinuxPidsBuilder::default()
+                .limit(limit)
+                .build()
+                .expect("pids has every field"),
+        ));
+    }
+    let mut device_rules = Vec::new();
+    if flags.privileged {
+        device_rules.push(device_rule(None, "rwm"));
+    }
+    let mut devices = Vec::new();
+    for d in &flags.devices {
+        device_rules.push(device_rule(Some(d), &d.access));
+        devices.push(
+            LinuxDeviceBuilder::default()
+                .path(&d.container)
+                .typ(if d.kind == 'b' {
+                    LinuxDeviceType::B
+                } else {
+                    LinuxDeviceType::C
+                })
+                .major(d.major)
+                .minor(d.minor)
+                .file_mode(0o666u32)
+                .uid(0u32)
+                .gid(0u32)
+                .build()
+                .expect("a device has every field"),
+        );
+    }
+    if !device_rules.is_empty() {
+        resources.set_devices(Some(device_rules));
+    }
+    if !devices.is_empty() {
+        linux.set_devices(Some(devices));
+    }
+    linux.set_resources(Some(resources));
+    if !flags.sysctls.is_empty() {
+        linux.set_sysctl(Some(flags.sysctls.clone().into_iter().collect()));
+    }
     if settings.unconfined_paths {
         linux.set_masked_paths(None);
         linux.set_readonly_paths(None);
@@ -191,6 +254,37 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
     linux.set_seccomp(inputs.seccomp.clone());
     spec.set_linux(Some(linux));
     spec
+}
+
+/// A device cgroup rule allowing `device` (every device where `None`).
+fn device_rule(device: Option<&super::Device>, access: &str) -> LinuxDeviceCgroup {
+    let mut rule = LinuxDeviceCgroupBuilder::default()
+        .allow(true)
+        .access(access)
+        .build()
+        .expect("a device rule has every field");
+    if let Some(d) = device {
+        rule.set_typ(Some(if d.kind == 'b' {
+            LinuxDeviceType::B
+        } else {
+            LinuxDeviceType::C
+        }));
+        rule.set_major(Some(d.major));
+        rule.set_minor(Some(d.minor));
+    } else {
+        rule.set_typ(Some(LinuxDeviceType::A));
+    }
+    rule
+}
+
+/// The AppArmor profile asked for, where AppArmor is active; elsewhere the option is
+/// recorded only (the report says it was not enforced).
+fn apparmor_profile(settings: &Settings) -> Option<String> {
+    let profile = settings.lsm.iter().find_map(|o| {
+        o.strip_prefix("apparmor=")
+            .or_else(|| o.strip_prefix("apparmor:"))
+    })?;
+    super::lsm_active("apparmor").then(|| profile.to_string())
 }
 
 #[cfg(test)]
@@ -326,5 +420,55 @@ mod tests {
             .as_array()
             .unwrap()
             .contains(&"CAP_KILL".into()));
+    }
+
+    /// `--privileged`, the host namespaces, limits, sysctls and a device, as Docker
+    /// would set them.
+    #[test]
+    fn run_flags_reach_the_spec() {
+        let settings = RawSettings {
+            run_flags: crate::container::RawRunFlags {
+                privileged: true,
+                pid: Some("host".into()),
+                ipc: Some("host".into()),
+                uts: Some("host".into()),
+                pids_limit: Some(-1),
+                memory: Some("64m".into()),
+                sysctls: vec!["kernel.shmmni=8".into()],
+                devices: vec!["/dev/null:/dev/probe-null:r".into()],
+            },
+            profile: Some("/x.json".into()),
+            ..raw()
+        }
+        .validate_for(None)
+        .unwrap();
+        assert_eq!(settings.seccomp, crate::container::Seccomp::Unconfined);
+        assert!(settings.caps.contains("CAP_SYS_ADMIN"));
+        let key = pinned_key();
+        let mut inputs = pinned_inputs(&settings, &key);
+        inputs.seccomp = None;
+        let json = serde_json::to_value(build_spec(&inputs)).unwrap();
+        let kinds: Vec<&str> = json["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n["type"].as_str())
+            .collect();
+        assert!(!kinds.contains(&"pid") && !kinds.contains(&"ipc") && !kinds.contains(&"uts"));
+        assert!(json["hostname"].is_null());
+        assert!(json["linux"]["resources"]["pids"].is_null());
+        assert_eq!(json["linux"]["resources"]["memory"]["limit"], 64 << 20);
+        assert_eq!(json["linux"]["sysctl"]["kernel.shmmni"], "8");
+        assert_eq!(json["linux"]["devices"][0]["path"], "/dev/probe-null");
+        let rules = json["linux"]["resources"]["devices"].as_array().unwrap();
+        assert!(rules.iter().any(|r| r["allow"] == true && r["type"] == "a"));
+        assert!(json["linux"]["maskedPaths"].is_null());
+        let sys = json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/sys")
+            .unwrap();
+        assert!(!sys["options"].as_array().unwrap().iter().any(|o| o == "ro"));
     }
 }

@@ -154,11 +154,39 @@ impl Runtime {
 /// the engine's row in the quirks table.
 pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
     let settings = inputs.settings;
-    let mut args: Vec<String> = vec!["--hostname".into(), "breakout".into()];
+    let flags = &settings.flags;
+    let mut args: Vec<String> = Vec::new();
+    if !flags.host_uts {
+        args.extend(["--hostname".into(), "breakout".into()]);
+    }
+    if flags.privileged {
+        args.push("--privileged".into());
+    }
     let mut opt = |flag: &str, value: String| {
         args.push(flag.to_string());
         args.push(value);
     };
+    for (flag, host) in [
+        ("--pid", flags.host_pid),
+        ("--ipc", flags.host_ipc),
+        ("--uts", flags.host_uts),
+    ] {
+        if host {
+            opt(flag, "host".into());
+        }
+    }
+    for o in &settings.lsm {
+        opt("--security-opt", o.clone());
+    }
+    for (key, value) in &flags.sysctls {
+        opt("--sysctl", format!("{key}={value}"));
+    }
+    for d in &flags.devices {
+        opt(
+            "--device",
+            format!("{}:{}:{}", d.host.display(), d.container, d.access),
+        );
+    }
     match &settings.seccomp {
         Seccomp::Profile(path) => {
             let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
@@ -173,9 +201,13 @@ pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
     if settings.unconfined_paths {
         opt("--security-opt", "systempaths=unconfined".into());
     }
-    opt("--cap-drop", "ALL".into());
-    for cap in &settings.caps {
-        opt("--cap-add", cap.clone());
+    // A privileged container has every capability the engine knows; naming them
+    // could name one it does not (Docker 20.10 refuses CAP_BPF).
+    if !flags.privileged {
+        opt("--cap-drop", "ALL".into());
+        for cap in &settings.caps {
+            opt("--cap-add", cap.clone());
+        }
     }
     for volume in &settings.volumes {
         opt(
@@ -208,8 +240,9 @@ pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
         // the driver sets; a value here would be on the engine's command line.
         opt("--env", crate::protocol::KEY_ENV.to_string());
     }
-    opt("--pids-limit", PIDS_LIMIT.to_string());
-    opt("--memory", MEMORY_LIMIT.to_string());
+    let pids = flags.pids_limit.unwrap_or(Some(PIDS_LIMIT)).unwrap_or(-1);
+    opt("--pids-limit", pids.to_string());
+    opt("--memory", flags.memory.unwrap_or(MEMORY_LIMIT).to_string());
     // The same open-files limit as the OCI spec; podman would otherwise raise nofile
     // and nproc to values a host without CAP_SYS_RESOURCE cannot grant.
     opt("--ulimit", "nofile=1024:1024".into());

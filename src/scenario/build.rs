@@ -141,6 +141,7 @@ impl Builder<'_> {
             user: s.user,
             network: s.network,
             rootfs: s.rootfs.map(|r| self.dir().join(r)),
+            run_flags: Default::default(),
         })
     }
 
@@ -224,6 +225,8 @@ impl Builder<'_> {
             SettingsError::Rootfs { .. } | SettingsError::ShadowingSymlink { .. } => {
                 vec![key("settings"), key("rootfs")]
             }
+            // Scenario files do not set these flags yet.
+            SettingsError::RunFlag(_) => vec![key("settings")],
         };
         self.at_value(&segs, e.to_string())
     }
