@@ -170,7 +170,7 @@ pub struct ProbesArgs {
 }
 
 /// `breakout run` flags, in `docker run` vocabulary where one exists.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// OCI runtime(s): runc, crun, runsc, runsc-oci, youki; repeatable or a comma
     /// list; NAME=PATH[,FLAG...] for a binary of one of those families with extra flags.
@@ -233,6 +233,24 @@ pub struct RunArgs {
     /// `RUNTIME run --bundle DIR ID`. Default rootfs and network none or host only.
     #[arg(long = "emit-bundle", value_name = "DIR")]
     pub emit_bundle: Option<PathBuf>,
+    /// A Kubernetes manifest (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet,
+    /// Job, CronJob; YAML, several documents allowed): the container's and the pod's
+    /// security context become the sandbox. Not with the container-setting flags.
+    #[arg(long, value_name = "FILE")]
+    pub pod: Option<PathBuf>,
+    /// The container of --pod to test, where it has several.
+    #[arg(long, value_name = "NAME", requires = "pod")]
+    pub container: Option<String>,
+    /// Where --pod's Localhost seccomp profiles lie (the kubelet's <root-dir>/seccomp).
+    #[arg(long = "seccomp-root", value_name = "DIR", requires = "pod")]
+    pub seccomp_root: Option<PathBuf>,
+    /// Map a runtimeClassName to a runtime, NAME=RUNTIME (repeatable; defaults: runc,
+    /// crun, gvisor=runsc, runsc).
+    #[arg(long = "runtime-class", value_name = "NAME=RUNTIME", requires = "pod")]
+    pub runtime_class: Vec<String>,
+    /// What --pod's manifest leaves unhonoured here (filled in from it).
+    #[arg(skip)]
+    pub pod_notes: Vec<String>,
     /// Docker's privileged container: every capability, no seccomp filter (even a
     /// profile given is not applied, as in Docker), nothing masked, /sys writable, the
     /// device cgroup open. Host device nodes are not added.
@@ -340,6 +358,7 @@ impl RunArgs {
         )?;
         plan.fault = self.inject_fault.clone();
         warn(&plan.profile_warnings);
+        plan.settings.notes.extend(self.pod_notes.iter().cloned());
         for note in &plan.settings.notes {
             eprintln!("note: {}", crate::sanitize::untrusted_lines(note));
         }

@@ -146,8 +146,8 @@ fn not_json_hint(text: &str) -> Option<&'static str> {
     }
     if text.contains("kind: SeccompProfile") {
         return Some(
-            "this is YAML, a security-profiles-operator SeccompProfile: its `spec` is the \
-             profile; write the spec as JSON",
+            "this is YAML, a security-profiles-operator SeccompProfile: breakout reads its \
+             `spec` as the profile, and this one has none",
         );
     }
     Some("this looks like YAML; profiles and scenarios are JSON files")

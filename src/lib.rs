@@ -9,6 +9,7 @@ pub mod container;
 pub mod doctor;
 pub mod facts;
 mod json;
+pub mod kube;
 pub mod ledger;
 pub mod names;
 pub mod predict;

@@ -241,7 +241,79 @@ fn emit_bundle(plan: &breakout::run::Plan, dir: &std::path::Path) -> ExitCode {
     }
 }
 
+/// `--pod`: the manifest's settings in place of the flags, and its runtime class's
+/// runtime where no `--runtime` is given. The returned directory holds a profile the
+/// manifest asked for (RuntimeDefault) and is removed when it drops.
+fn apply_pod(args: &mut RunArgs) -> Result<Option<breakout::bundle::PrivateDir>, CliError> {
+    let Some(pod_file) = args.pod.clone() else {
+        return Ok(None);
+    };
+    let given = args.profile.is_some()
+        || !args.security_opt.is_empty()
+        || !args.cap_add.is_empty()
+        || !args.cap_drop.is_empty()
+        || args.read_only
+        || !args.volume.is_empty()
+        || !args.tmpfs.is_empty()
+        || args.user.is_some()
+        || args.network.is_some()
+        || args.privileged
+        || args.pid.is_some()
+        || args.ipc.is_some()
+        || !args.sysctl.is_empty()
+        || args.memory.is_some();
+    if given {
+        return Err(CliError::Usage(
+            "--pod takes the container's settings from the manifest: leave out the container-setting flags (--profile, --security-opt, --cap-*, --read-only, -v, --tmpfs, --user, --network, --privileged, --pid, --ipc, --sysctl, --memory)".into(),
+        ));
+    }
+    let scratch = breakout::bundle::PrivateDir::create("pod")
+        .map_err(|e| CliError::Environment(e.to_string()))?;
+    let input = breakout::kube::load(&pod_file, args.container.as_deref())
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let options = breakout::kube::map::Options {
+        seccomp_root: args.seccomp_root.clone(),
+        runtime_classes: args.runtime_class.clone(),
+        scratch: scratch.path().to_path_buf(),
+    };
+    let mapped =
+        breakout::kube::map::map(&input, &options).map_err(|e| CliError::Usage(e.to_string()))?;
+    let s = mapped.settings;
+    args.profile = s.profile;
+    args.security_opt = s.security_opts;
+    args.cap_add = s.cap_add;
+    args.cap_drop = s.cap_drop;
+    args.read_only = s.read_only;
+    args.volume = s.volumes;
+    args.tmpfs = s.tmpfs;
+    args.user = s.user;
+    args.network = s.network;
+    args.privileged = s.run_flags.privileged;
+    args.pid = s.run_flags.pid;
+    args.ipc = s.run_flags.ipc;
+    args.sysctl = s.run_flags.sysctls;
+    args.memory = s.run_flags.memory;
+    if args.runtime.is_empty() {
+        args.runtime.extend(mapped.runtime);
+    }
+    args.pod_notes = std::iter::once(format!(
+        "--pod {}: {} container {:?}",
+        pod_file.display(),
+        input.source,
+        input.container.name
+    ))
+    .chain(mapped.notes)
+    .collect();
+    Ok(Some(scratch))
+}
+
 fn run(args: &RunArgs, mode: Mode) -> ExitCode {
+    let mut args = args.clone();
+    let _pod_dir = match apply_pod(&mut args) {
+        Ok(dir) => dir,
+        Err(e) => return fail(e),
+    };
+    let args = &args;
     let plan = match args.plan() {
         Ok(plan) => plan,
         Err(e) => return fail(e),

@@ -235,6 +235,29 @@ fn create_private_dir(path: &Path) -> Result<(), BundleError> {
         .map_err(io_err("set permissions on", path))
 }
 
+/// A directory of the harness's alone (0700, under an unguessable name in the temporary
+/// directory), for files a run reads but no container writes; removed on drop.
+#[derive(Debug)]
+pub struct PrivateDir(PathBuf);
+
+impl PrivateDir {
+    pub fn create(label: &str) -> Result<PrivateDir, BundleError> {
+        let path = std::env::temp_dir().join(format!("breakout-{label}-{}", unique_token()));
+        create_private_dir(&path)?;
+        Ok(PrivateDir(path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The base of the runtime state directories, root's alone: made so if it is new,
 /// made so again if it is ours, refused if it is a link or someone else's.
 fn state_base() -> io::Result<PathBuf> {

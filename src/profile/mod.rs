@@ -182,6 +182,14 @@ impl Profile {
                 column,
             })
         })?;
+        // A security-profiles-operator SeccompProfile (YAML) is taken for its spec,
+        // which is the profile; positions then refer to that spec written as JSON.
+        let text = match crate::kube::seccomp_profile_spec(path) {
+            Some(spec) if !text.trim_start().starts_with('{') => {
+                serde_json::to_string_pretty(&spec).unwrap_or(text)
+            }
+            _ => text,
+        };
         match reading {
             Reading::Strict => Profile::parse(&text, path),
             Reading::Lenient => lenient::parse(&text, path).map(|(mut profile, warnings)| {
