@@ -61,11 +61,14 @@ pub struct Mapped {
     pub notes: Vec<String>,
 }
 
+/// A profile file, a `--security-opt` to give, and a note: what a seccompProfile asks.
+type SeccompChoice = (Option<PathBuf>, Option<String>, Option<String>);
+
 fn seccomp(
     profile: Option<&SeccompProfile>,
     options: &Options,
     pod: &PodInput,
-) -> Result<(Option<PathBuf>, Option<String>, Option<String>), KubeError> {
+) -> Result<SeccompChoice, KubeError> {
     let err = |problem: String| KubeError {
         path: pod.path.clone(),
         problem,
@@ -219,7 +222,7 @@ pub fn map(pod: &PodInput, options: &Options) -> Result<Mapped, KubeError> {
                     volume.name
                 ));
             }
-            let mut options = vec!["rw", "nosuid", "nodev"];
+            let mut options = ["rw", "nosuid", "nodev"];
             if ro {
                 options[0] = "ro";
             }
