@@ -18,6 +18,7 @@ pub(crate) fn pinned_settings() -> Settings {
         user: Some("1000:50".into()),
         network: Some("host".into()),
         rootfs: None,
+        image: None,
     }
     .validate_for(None)
     .unwrap()

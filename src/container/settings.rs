@@ -46,6 +46,9 @@ pub enum SettingsError {
     },
     #[error("--rootfs {path}: {problem}")]
     Rootfs { path: PathBuf, problem: String },
+    /// `--image`: a reference of no known form, or given with `--rootfs`.
+    #[error("{0}")]
+    Image(String),
 }
 
 /// Which seccomp filter the container gets.
@@ -85,7 +88,10 @@ pub struct Settings {
     pub tmpfs: Vec<Tmpfs>,
     pub user: Option<(u32, u32)>,
     pub network: Network,
+    /// The root filesystem: a user's directory, or an image's unpacked tree.
     pub rootfs: Option<PathBuf>,
+    /// The image `rootfs` was unpacked from, once the plan has resolved it.
+    pub image: Option<crate::image::ImageInfo>,
 }
 
 impl Default for Settings {
@@ -101,6 +107,7 @@ impl Default for Settings {
             user: None,
             network: Network::None,
             rootfs: None,
+            image: None,
         }
     }
 }
@@ -118,6 +125,8 @@ pub struct RawSettings {
     pub user: Option<String>,
     pub network: Option<String>,
     pub rootfs: Option<PathBuf>,
+    /// `--image`: unpacked when the plan is made (validation only reads its form).
+    pub image: Option<crate::image::ImageRequest>,
 }
 
 /// The id setuid(2) and setgid(2) read as "leave unchanged": a container asked to run
@@ -210,6 +219,16 @@ impl RawSettings {
                 })
             }
         };
+        if let Some(image) = &self.image {
+            if self.rootfs.is_some() {
+                return Err(SettingsError::Image(format!(
+                    "--image {}: give --image or --rootfs, not both",
+                    image.reference
+                )));
+            }
+            crate::image::parse(&image.reference)
+                .map_err(|e| SettingsError::Image(e.to_string()))?;
+        }
         if let Some(rootfs) = &self.rootfs {
             if !rootfs.is_dir() {
                 return Err(SettingsError::Rootfs {
@@ -243,6 +262,7 @@ impl RawSettings {
             user: self.user.as_deref().map(parse_user).transpose()?,
             network,
             rootfs: self.rootfs.clone(),
+            image: None,
         })
     }
 }
@@ -277,6 +297,7 @@ impl Settings {
             "network": self.network,
             // Paths need not be UTF-8; the report shows them as well as it can.
             "rootfs": self.rootfs.as_ref().map(|p| p.to_string_lossy()),
+            "image": self.image.as_ref().map(|i| i.to_json()),
         })
     }
 

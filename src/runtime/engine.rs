@@ -197,6 +197,15 @@ pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
     if let Some((uid, gid)) = settings.user {
         opt("--user", format!("{uid}:{gid}"));
     }
+    // What the image's config says, which the imported rootfs no longer carries.
+    if let Some(image) = &settings.image {
+        if let Ok(Some(dir)) = image.config.working_dir() {
+            opt("--workdir", dir.to_string());
+        }
+        for entry in &image.config.env {
+            opt("--env", entry.clone());
+        }
+    }
     let network = match (&inputs.netns, settings.network) {
         (Some(path), _) => format!("ns:{}", path.display()),
         (None, Network::Host) => "host".into(),
@@ -235,6 +244,49 @@ pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
         args.extend(kind.read_only_flags.iter().map(|f| f.to_string()));
     }
     args
+}
+
+/// The engines whose local images `--image NAME` may name, in the order asked.
+pub const IMAGE_ENGINES: &[&str] = &["podman", "docker"];
+/// How long an engine may take to say whether it has an image.
+const IMAGE_QUERY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long an engine may take to export one (images can be gigabytes).
+const IMAGE_SAVE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The id of the image `name` in `engine`'s own store (the user's, not a run's), or
+/// why there is none: not installed, no such image, no daemon. Nothing is pulled.
+pub fn local_image_id(engine: &str, name: &str) -> Result<String, String> {
+    let binary = super::find_in_path(engine).ok_or_else(|| "not installed".to_string())?;
+    let mut cmd = Command::new(binary);
+    cmd.args(["image", "inspect", "--format", "{{.Id}}", name])
+        .stdin(Stdio::null());
+    match run_to_end(cmd, "image inspect", IMAGE_QUERY_DEADLINE) {
+        Ok(out) => out
+            .lines()
+            .next()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .ok_or_else(|| "no image id".to_string()),
+        Err(RuntimeError::Failed { stderr, .. }) => Err(crate::sanitize::untrusted(
+            stderr.lines().last().unwrap_or("no such image"),
+        )),
+        Err(e) => Err(crate::sanitize::untrusted(&e.to_string())),
+    }
+}
+
+/// Saves the image `name` of `engine` as a docker-archive at `dest`.
+pub fn save_image(engine: &str, name: &str, dest: &Path) -> Result<(), RuntimeError> {
+    let binary = super::find_in_path(engine).ok_or_else(|| RuntimeError::Spawn {
+        command: format!("{engine} save"),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    })?;
+    let mut cmd = Command::new(binary);
+    cmd.arg("save");
+    if engine == "podman" {
+        cmd.args(["--format", "docker-archive"]);
+    }
+    cmd.arg("-o").arg(dest).arg(name).stdin(Stdio::null());
+    run_to_end(cmd, "save", IMAGE_SAVE_DEADLINE).map(|_| ())
 }
 
 #[cfg(test)]

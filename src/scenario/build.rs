@@ -137,6 +137,9 @@ impl Builder<'_> {
             user: s.user,
             network: s.network,
             rootfs: s.rootfs.map(|r| self.dir().join(r)),
+            image: s
+                .image
+                .map(|r| crate::image::ImageRequest::new(crate::image::rebase(&r, self.dir()))),
         })
     }
 
@@ -220,6 +223,7 @@ impl Builder<'_> {
             SettingsError::Rootfs { .. } | SettingsError::ShadowingSymlink { .. } => {
                 vec![key("settings"), key("rootfs")]
             }
+            SettingsError::Image(_) => vec![key("settings"), key("image")],
         };
         self.at_value(&segs, e.to_string())
     }
