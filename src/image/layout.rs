@@ -13,7 +13,10 @@
 //! lists the sha256 of each uncompressed layer (`rootfs.diff_ids`), which is checked
 //! before use for an uncompressed layer and, for every layer, on the uncompressed
 //! stream as it is unpacked (in a temporary directory that is thrown away on a
-//! mismatch). Only sha256 is accepted: it is what every engine writes.
+//! mismatch). That second check also covers a layer file swapped between the first
+//! read and the unpacking (an archive in a directory someone else can write): what is
+//! unpacked is what the verified config names, or nothing. Only sha256 is accepted: it
+//! is what every engine writes.
 
 use std::io::Read;
 
