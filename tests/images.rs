@@ -39,6 +39,11 @@ fn main() {
             podman_images_run_like_the_rootfs,
         ),
         (
+            "engines_run_an_image_with_its_config",
+            PODMAN,
+            engines_run_an_image_with_its_config,
+        ),
+        (
             "unknown_references_name_the_forms",
             NOTHING,
             unknown_references_name_the_forms,
@@ -376,6 +381,33 @@ fn podman_images_run_like_the_rootfs() -> TestResult {
         .args(["rmi", "--force", &tag])
         .output();
     result
+}
+
+/// Under an engine (which imports the tree), an image whose working directory it
+/// lacks still starts, as under runc: the engine makes it, as `docker run` does.
+fn engines_run_an_image_with_its_config() -> TestResult {
+    let scratch = Scratch::new("image-engine");
+    let rootfs = default_rootfs(&scratch)?;
+    let cache = scratch.path().join("cache");
+    let layout = scratch.path().join("layout");
+    let config = json!({"WorkingDir": "/not/in/the/image", "Env": ["GREETING=hello"]});
+    write_oci_layout(&layout, &[layer_of_dir(&rootfs)], config, false);
+    let reference = format!("oci:{}", layout.display());
+    for runtime in ["runc", "podman"] {
+        let (out, report) = run_spawn(&cache, &["--runtime", runtime, "--image", &reference])?;
+        let not_run: Vec<_> = outcomes(&report)
+            .into_iter()
+            .filter(|(_, outcome, _)| outcome == "not-run")
+            .collect();
+        if outcomes(&report).is_empty() || !not_run.is_empty() {
+            return Err(format!(
+                "{runtime} did not run the image: {not_run:?}\n{}",
+                out.stderr
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// A reference of no form is a usage error that names the forms; so is --image with

@@ -73,9 +73,13 @@ impl RunConfig {
     pub fn working_dir(&self) -> Result<Option<&str>, String> {
         match self.working_dir.as_deref() {
             None => Ok(None),
-            Some(dir) if dir.starts_with('/') && !dir.contains('\0') => Ok(Some(dir)),
+            // No control characters: the directory also travels as a Dockerfile
+            // instruction (`WORKDIR DIR`) to an engine's import.
+            Some(dir) if dir.starts_with('/') && !dir.chars().any(char::is_control) => {
+                Ok(Some(dir))
+            }
             Some(dir) => Err(format!(
-                "the image's working directory {:?} is not an absolute path",
+                "the image's working directory {:?} is not an absolute path without control characters",
                 crate::sanitize::untrusted(dir)
             )),
         }

@@ -78,13 +78,16 @@ impl Runtime {
         cmd
     }
 
-    /// Imports a rootfs directory as an image tagged `tag`; the image lives in the
-    /// run's storage (podman) or is removed by [`Runtime::remove_image`] (docker).
+    /// Imports a rootfs directory as an image tagged `tag`, with `changes` (Dockerfile
+    /// instructions such as `WORKDIR /app`, `--change`) in its config; the image lives
+    /// in the run's storage (podman) or is removed by [`Runtime::remove_image`]
+    /// (docker).
     pub fn import_image(
         &self,
         state_root: &Path,
         rootfs: &Path,
         tag: &str,
+        changes: &[String],
     ) -> Result<(), RuntimeError> {
         let label = format!("{} import", self.name);
         let spawn_err = |source| RuntimeError::Spawn {
@@ -102,7 +105,11 @@ impl Runtime {
             .map_err(spawn_err)?;
         let archive = tar.stdout.take().expect("stdout was piped");
         let mut cmd = self.engine_command(state_root);
-        cmd.args(["import", "-", tag]).stdin(Stdio::from(archive));
+        cmd.arg("import");
+        for change in changes {
+            cmd.arg("--change").arg(change);
+        }
+        cmd.args(["-", tag]).stdin(Stdio::from(archive));
         let result = run_to_end(cmd, &label, self.cli_deadline);
         // tar ends once the import has read all or gone; one that does neither (a
         // rootfs that stalls it) is killed rather than waited for.
@@ -197,11 +204,10 @@ pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
     if let Some((uid, gid)) = settings.user {
         opt("--user", format!("{uid}:{gid}"));
     }
-    // What the image's config says, which the imported rootfs no longer carries.
+    // The image's environment, which the imported rootfs no longer carries (its
+    // working directory goes into the import, see `import_changes`: given to `run`,
+    // an engine refuses one the image lacks, where `docker run` makes it).
     if let Some(image) = &settings.image {
-        if let Ok(Some(dir)) = image.config.working_dir() {
-            opt("--workdir", dir.to_string());
-        }
         for entry in &image.config.env {
             opt("--env", entry.clone());
         }
@@ -244,6 +250,18 @@ pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
         args.extend(kind.read_only_flags.iter().map(|f| f.to_string()));
     }
     args
+}
+
+/// What an imported rootfs's config must say for the engine to run it as `docker run`
+/// runs the image it came from: its working directory (which the engine then makes if
+/// the image lacks it, as it does for an image's own).
+pub fn import_changes(settings: &crate::container::Settings) -> Vec<String> {
+    settings
+        .image
+        .as_ref()
+        .and_then(|i| i.config.working_dir().ok().flatten())
+        .map(|dir| vec![format!("WORKDIR {dir}")])
+        .unwrap_or_default()
 }
 
 /// The engines whose local images `--image NAME` may name, in the order asked.
