@@ -209,8 +209,26 @@ pub struct RunArgs {
     pub network: Option<String>,
     /// Root filesystem to use instead of the minimal one the harness builds. It is used
     /// through an overlay, so nothing is written into it.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "image")]
     pub rootfs: Option<PathBuf>,
+    /// Run the probes in an image's root filesystem: oci:DIR (an OCI image layout),
+    /// oci-archive:FILE, docker-archive:FILE (docker/podman save), or the name of an
+    /// image podman or docker holds. Unpacked (safely, bounded) into a cache keyed by
+    /// digest and used through an overlay like --rootfs; its user, working directory
+    /// and environment apply as with `docker run`.
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// The most an --image may unpack to, in bytes of all its layers uncompressed
+    /// (suffixes K, M, G, T: powers of 1024).
+    #[arg(long = "image-max-bytes", value_name = "SIZE", default_value = "8G", value_parser = parse_size)]
+    pub image_max_bytes: u64,
+    /// The most entries an --image may have, all layers together.
+    #[arg(
+        long = "image-max-entries",
+        value_name = "N",
+        default_value_t = 1_000_000
+    )]
+    pub image_max_entries: u64,
     /// Run only probes whose id matches this glob (repeatable), e.g. 'spawn.*'.
     #[arg(long = "probe", value_name = "PATTERN")]
     pub probe: Vec<String>,
@@ -340,6 +358,16 @@ impl RunArgs {
                 sysctls: self.sysctl.clone(),
                 devices: self.device.clone(),
             },
+            image: self
+                .image
+                .as_ref()
+                .map(|reference| crate::image::ImageRequest {
+                    reference: reference.clone(),
+                    limits: crate::image::Limits {
+                        max_bytes: self.image_max_bytes,
+                        max_entries: self.image_max_entries,
+                    },
+                }),
         }
     }
 
@@ -384,6 +412,34 @@ pub fn warn(warnings: &[String]) {
             crate::sanitize::untrusted_lines(w)
         );
     }
+}
+
+/// A size in bytes, with an optional K, M, G or T suffix (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => {
+                    return Err(format!(
+                        "{text:?}: expected a number of bytes with an optional K, M, G or T suffix"
+                    ))
+                }
+            };
+            (&text[..i], shift)
+        }
+        _ => (text, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| {
+            format!("{text:?}: expected a number of bytes with an optional K, M, G or T suffix")
+        })
 }
 
 /// The probe binary: the one given, or `breakout-probe` beside this executable; it must

@@ -211,7 +211,7 @@ fn emit_bundle(plan: &breakout::run::Plan, dir: &std::path::Path) -> ExitCode {
         )))
     };
     if plan.settings.rootfs.is_some() {
-        return usage("works with the default rootfs only (--rootfs is used through an overlay the harness mounts for each run)");
+        return usage("works with the default rootfs only (--rootfs and --image are used through an overlay the harness mounts for each run)");
     }
     if plan.settings.network == breakout::container::Network::Bridge {
         return usage("--network bridge needs the namespaces the harness makes for each run; use none or host");
@@ -320,6 +320,9 @@ fn run(args: &RunArgs, mode: Mode) -> ExitCode {
     };
     if let Some(dir) = &args.emit_bundle {
         return emit_bundle(&plan, dir);
+    }
+    if let Some(image) = &plan.settings.image {
+        eprintln!("breakout: {}", image.summary());
     }
     let runtimes = match runtimes(args, mode) {
         Ok(r) => r,

@@ -10,6 +10,8 @@
 
 mod common;
 
+#[path = "attacks/image.rs"]
+mod image;
 #[path = "attacks/inputs.rs"]
 mod inputs;
 #[path = "attacks/lifecycle.rs"]
@@ -30,6 +32,7 @@ fn main() {
         runtime::trials(),
         inputs::trials(),
         lifecycle::trials(),
+        image::trials(),
     ]
     .into_iter()
     .flatten()

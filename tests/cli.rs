@@ -81,10 +81,11 @@ fn bad_flags_are_usage_errors() {
     assert_usage_error(&["run", "-v", "/nonexistent:/data"], &["--volume"]);
     assert_usage_error(&["run", "--user", "nobody"], &["--user"]);
     assert_usage_error(&["run", "--probe", "nothing.*"], &["matches no probe"]);
-    assert_usage_error(
-        &["run", "--security-opt", "apparmor=x"],
-        &["--security-opt"],
-    );
+    // apparmor=PROFILE is accepted (and recorded); a bare or unknown option is not.
+    assert_usage_error(&["run", "--security-opt", "apparmor"], &["--security-opt"]);
+    assert_usage_error(&["run", "--security-opt", "selinux=x"], &["--security-opt"]);
+    assert_usage_error(&["run", "--sysctl", "vm.swappiness=1"], &["--sysctl"]);
+    assert_usage_error(&["run", "--pid", "container:x"], &["--pid"]);
     assert_usage_error(&["run", "--runtime", "nosuch"], &["nosuch"]);
     assert_usage_error(&["run", "--timeout", "0"], &["--timeout"]);
     assert_usage_error(&["run", "--bogus"], &["--bogus"]);

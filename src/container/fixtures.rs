@@ -19,6 +19,7 @@ pub(crate) fn pinned_settings() -> Settings {
         network: Some("host".into()),
         rootfs: None,
         run_flags: Default::default(),
+        image: None,
     }
     .validate_for(None)
     .unwrap()

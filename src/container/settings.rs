@@ -48,6 +48,9 @@ pub enum SettingsError {
     Rootfs { path: PathBuf, problem: String },
     #[error(transparent)]
     RunFlag(#[from] super::RunFlagError),
+    /// `--image`: a reference of no known form, or given with `--rootfs`.
+    #[error("{0}")]
+    Image(String),
 }
 
 /// Which seccomp filter the container gets.
@@ -87,6 +90,7 @@ pub struct Settings {
     pub tmpfs: Vec<Tmpfs>,
     pub user: Option<(u32, u32)>,
     pub network: Network,
+    /// The root filesystem: a user's directory, or an image's unpacked tree.
     pub rootfs: Option<PathBuf>,
     /// `--privileged`, host namespaces, limits, sysctls, devices.
     pub flags: super::RunFlags,
@@ -95,6 +99,8 @@ pub struct Settings {
     pub lsm: Vec<String>,
     /// Where these settings mean less than they say here, in words for the report.
     pub notes: Vec<String>,
+    /// The image `rootfs` was unpacked from, once the plan has resolved it.
+    pub image: Option<crate::image::ImageInfo>,
 }
 
 impl Default for Settings {
@@ -113,6 +119,7 @@ impl Default for Settings {
             flags: super::RunFlags::default(),
             lsm: Vec::new(),
             notes: Vec::new(),
+            image: None,
         }
     }
 }
@@ -131,6 +138,8 @@ pub struct RawSettings {
     pub network: Option<String>,
     pub rootfs: Option<PathBuf>,
     pub run_flags: super::RawRunFlags,
+    /// `--image`: unpacked when the plan is made (validation only reads its form).
+    pub image: Option<crate::image::ImageRequest>,
 }
 
 /// The id setuid(2) and setgid(2) read as "leave unchanged": a container asked to run
@@ -227,6 +236,16 @@ impl RawSettings {
                 })
             }
         };
+        if let Some(image) = &self.image {
+            if self.rootfs.is_some() {
+                return Err(SettingsError::Image(format!(
+                    "--image {}: give --image or --rootfs, not both",
+                    image.reference
+                )));
+            }
+            crate::image::parse(&image.reference)
+                .map_err(|e| SettingsError::Image(e.to_string()))?;
+        }
         if let Some(rootfs) = &self.rootfs {
             if !rootfs.is_dir() {
                 return Err(SettingsError::Rootfs {
@@ -285,6 +304,7 @@ impl RawSettings {
             flags,
             lsm,
             notes,
+            image: None,
         })
     }
 }
@@ -322,6 +342,7 @@ impl Settings {
             "run": self.flags.to_json(),
             "lsm": self.lsm,
             "notes": self.notes,
+            "image": self.image.as_ref().map(|i| i.to_json()),
         })
     }
 

@@ -47,6 +47,29 @@ fn bind_mount(source: &Path, destination: &str, options: &[&str]) -> Mount {
         .expect("bind mount has every field")
 }
 
+/// The container's environment: an image's (which has no name of the harness's, see
+/// `image::config`), Docker's default PATH where it sets none, and the run's key.
+fn environment(inputs: &SpecInputs) -> Vec<String> {
+    let image_env: &[String] = inputs
+        .settings
+        .image
+        .as_ref()
+        .map_or(&[], |i| i.config.env.as_slice());
+    let mut env = image_env.to_vec();
+    if !image_env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        );
+    }
+    env.extend(
+        inputs
+            .key
+            .map(|key| format!("{}={}", crate::protocol::KEY_ENV, key.to_hex())),
+    );
+    env
+}
+
 /// Builds the OCI runtime spec for one container.
 pub fn build_spec(inputs: &SpecInputs) -> Spec {
     let settings = inputs.settings;
@@ -95,18 +118,14 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
                 .expect("user has every field"),
         )
         .args(inputs.args.clone())
-        .env(
-            std::iter::once(
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-            )
-            .chain(
-                inputs
-                    .key
-                    .map(|key| format!("{}={}", crate::protocol::KEY_ENV, key.to_hex())),
-            )
-            .collect::<Vec<_>>(),
+        .env(environment(inputs))
+        .cwd(
+            settings
+                .image
+                .as_ref()
+                .and_then(|i| i.config.working_dir().ok().flatten())
+                .unwrap_or("/"),
         )
-        .cwd("/")
         .capabilities(capabilities)
         .no_new_privileges(settings.no_new_privileges)
         .build()

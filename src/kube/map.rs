@@ -318,6 +318,8 @@ pub fn map(pod: &PodInput, options: &Options) -> Result<Mapped, KubeError> {
         user,
         network: (spec.host_network == Some(true)).then(|| "host".to_string()),
         rootfs: None,
+        // `--image` is the command line's: a manifest's image is not pulled.
+        image: None,
         run_flags: RawRunFlags {
             privileged: csc.privileged == Some(true),
             pid: (spec.host_pid == Some(true)).then(|| "host".to_string()),

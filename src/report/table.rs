@@ -78,9 +78,15 @@ impl Report {
         let mut out = String::new();
         let alarm = if color { ALARM } else { Style::new() };
         let (bold_red, reset) = (alarm.render(), alarm.render_reset());
+        // Which image the verdicts are for, by digest (strings sanitized in the JSON).
+        let image = &self.subject.settings["image"];
+        let image = match (image["reference"].as_str(), image["digest"].as_str()) {
+            (Some(reference), Some(digest)) => format!(" · image {reference} ({digest})"),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "breakout {} · seccomp: {} · kernel {} {}",
+            "breakout {} · seccomp: {}{image} · kernel {} {}",
             self.breakout_version,
             self.subject.seccomp,
             self.environment.kernel,

@@ -245,7 +245,9 @@ impl<'a> Stage<'a> {
         let mut image = Ok(None);
         if runtime.engine().is_some() {
             let tag = format!("breakout-rootfs:{}", bundle::unique_token());
-            image = match runtime.import_image(&run_dir.state(), &run_dir.rootfs(), &tag) {
+            let changes = crate::runtime::engine::import_changes(&plan.settings);
+            image = match runtime.import_image(&run_dir.state(), &run_dir.rootfs(), &tag, &changes)
+            {
                 Ok(()) => Ok(Some(tag)),
                 Err(e) => Err(e.to_string()),
             };

@@ -57,7 +57,7 @@ impl Plan {
         probe_bin: impl FnOnce() -> Result<PathBuf, PlanError>,
     ) -> Result<Plan, PlanError> {
         let usage = |e: &dyn std::fmt::Display| PlanError::Usage(e.to_string());
-        let settings = raw.validate().map_err(|e| match e {
+        let mut settings = raw.validate().map_err(|e| match e {
             // The flag is fine; this host cannot grant it.
             crate::container::SettingsError::CapabilityUnavailable { .. } => {
                 PlanError::Environment(e.to_string())
@@ -66,6 +66,9 @@ impl Plan {
         })?;
         let probes = select_probes(probe_patterns).map_err(|e| usage(&e))?;
         let mut profile_warnings = Vec::new();
+        if let Some(request) = &raw.image {
+            use_image(&mut settings, request)?;
+        }
         let (seccomp, seccomp_sources, profile_path) = match &settings.seccomp {
             crate::container::Seccomp::Profile(path) => {
                 let profile = Profile::read(path, reading).map_err(|e| usage(&e))?;
@@ -100,6 +103,36 @@ impl Plan {
     pub fn steps(&self) -> Vec<String> {
         crate::catalog::expand_steps(&self.probe_ids(), &self.settings.mount_points())
     }
+}
+
+/// Unpacks the image (or finds it in the cache) and makes it the rootfs, with what its
+/// config gives `docker run`: the user (unless `--user` was given), the working
+/// directory and the environment (those two go into the spec from `settings.image`).
+fn use_image(
+    settings: &mut Settings,
+    request: &crate::image::ImageRequest,
+) -> Result<(), PlanError> {
+    let mut info = crate::image::resolve(request).map_err(|e| {
+        if e.is_environment() {
+            PlanError::Environment(e.to_string())
+        } else {
+            PlanError::Usage(e.to_string())
+        }
+    })?;
+    let usage =
+        |problem: String| PlanError::Usage(format!("--image {}: {problem}", request.reference));
+    info.config.working_dir().map_err(usage)?;
+    // Mount destinations are checked against the image as they are against --rootfs.
+    settings
+        .check_mounts_against(&info.rootfs)
+        .map_err(|e| usage(e.to_string()))?;
+    if settings.user.is_none() {
+        settings.user = info.config.user_ids(&info.rootfs).map_err(usage)?;
+        info.user_applied = settings.user.is_some();
+    }
+    settings.rootfs = Some(info.rootfs.clone());
+    settings.image = Some(info);
+    Ok(())
 }
 
 /// Selects catalog probes by glob patterns; no patterns means all of them.

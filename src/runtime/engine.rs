@@ -78,13 +78,16 @@ impl Runtime {
         cmd
     }
 
-    /// Imports a rootfs directory as an image tagged `tag`; the image lives in the
-    /// run's storage (podman) or is removed by [`Runtime::remove_image`] (docker).
+    /// Imports a rootfs directory as an image tagged `tag`, with `changes` (Dockerfile
+    /// instructions such as `WORKDIR /app`, `--change`) in its config; the image lives
+    /// in the run's storage (podman) or is removed by [`Runtime::remove_image`]
+    /// (docker).
     pub fn import_image(
         &self,
         state_root: &Path,
         rootfs: &Path,
         tag: &str,
+        changes: &[String],
     ) -> Result<(), RuntimeError> {
         let label = format!("{} import", self.name);
         let spawn_err = |source| RuntimeError::Spawn {
@@ -102,7 +105,11 @@ impl Runtime {
             .map_err(spawn_err)?;
         let archive = tar.stdout.take().expect("stdout was piped");
         let mut cmd = self.engine_command(state_root);
-        cmd.args(["import", "-", tag]).stdin(Stdio::from(archive));
+        cmd.arg("import");
+        for change in changes {
+            cmd.arg("--change").arg(change);
+        }
+        cmd.args(["-", tag]).stdin(Stdio::from(archive));
         let result = run_to_end(cmd, &label, self.cli_deadline);
         // tar ends once the import has read all or gone; one that does neither (a
         // rootfs that stalls it) is killed rather than waited for.
@@ -229,6 +236,14 @@ pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
     if let Some((uid, gid)) = settings.user {
         opt("--user", format!("{uid}:{gid}"));
     }
+    // The image's environment, which the imported rootfs no longer carries (its
+    // working directory goes into the import, see `import_changes`: given to `run`,
+    // an engine refuses one the image lacks, where `docker run` makes it).
+    if let Some(image) = &settings.image {
+        for entry in &image.config.env {
+            opt("--env", entry.clone());
+        }
+    }
     let network = match (&inputs.netns, settings.network) {
         (Some(path), _) => format!("ns:{}", path.display()),
         (None, Network::Host) => "host".into(),
@@ -272,6 +287,61 @@ pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
         args.extend(kind.read_only_flags.iter().map(|f| f.to_string()));
     }
     args
+}
+
+/// What an imported rootfs's config must say for the engine to run it as `docker run`
+/// runs the image it came from: its working directory (which the engine then makes if
+/// the image lacks it, as it does for an image's own).
+pub fn import_changes(settings: &crate::container::Settings) -> Vec<String> {
+    settings
+        .image
+        .as_ref()
+        .and_then(|i| i.config.working_dir().ok().flatten())
+        .map(|dir| vec![format!("WORKDIR {dir}")])
+        .unwrap_or_default()
+}
+
+/// The engines whose local images `--image NAME` may name, in the order asked.
+pub const IMAGE_ENGINES: &[&str] = &["podman", "docker"];
+/// How long an engine may take to say whether it has an image.
+const IMAGE_QUERY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long an engine may take to export one (images can be gigabytes).
+const IMAGE_SAVE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The id of the image `name` in `engine`'s own store (the user's, not a run's), or
+/// why there is none: not installed, no such image, no daemon. Nothing is pulled.
+pub fn local_image_id(engine: &str, name: &str) -> Result<String, String> {
+    let binary = super::find_in_path(engine).ok_or_else(|| "not installed".to_string())?;
+    let mut cmd = Command::new(binary);
+    cmd.args(["image", "inspect", "--format", "{{.Id}}", name])
+        .stdin(Stdio::null());
+    match run_to_end(cmd, "image inspect", IMAGE_QUERY_DEADLINE) {
+        Ok(out) => out
+            .lines()
+            .next()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .ok_or_else(|| "no image id".to_string()),
+        Err(RuntimeError::Failed { stderr, .. }) => Err(crate::sanitize::untrusted(
+            stderr.lines().last().unwrap_or("no such image"),
+        )),
+        Err(e) => Err(crate::sanitize::untrusted(&e.to_string())),
+    }
+}
+
+/// Saves the image `name` of `engine` as a docker-archive at `dest`.
+pub fn save_image(engine: &str, name: &str, dest: &Path) -> Result<(), RuntimeError> {
+    let binary = super::find_in_path(engine).ok_or_else(|| RuntimeError::Spawn {
+        command: format!("{engine} save"),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    })?;
+    let mut cmd = Command::new(binary);
+    cmd.arg("save");
+    if engine == "podman" {
+        cmd.args(["--format", "docker-archive"]);
+    }
+    cmd.arg("-o").arg(dest).arg(name).stdin(Stdio::null());
+    run_to_end(cmd, "save", IMAGE_SAVE_DEADLINE).map(|_| ())
 }
 
 #[cfg(test)]

@@ -142,6 +142,9 @@ impl Builder<'_> {
             network: s.network,
             rootfs: s.rootfs.map(|r| self.dir().join(r)),
             run_flags: Default::default(),
+            image: s
+                .image
+                .map(|r| crate::image::ImageRequest::new(crate::image::rebase(&r, self.dir()))),
         })
     }
 
@@ -227,6 +230,7 @@ impl Builder<'_> {
             }
             // Scenario files do not set these flags yet.
             SettingsError::RunFlag(_) => vec![key("settings")],
+            SettingsError::Image(_) => vec![key("settings"), key("image")],
         };
         self.at_value(&segs, e.to_string())
     }

@@ -60,6 +60,8 @@ pub(crate) struct RawSettings {
     pub security_opt: Option<Vec<String>>,
     #[serde(default)]
     pub rootfs: Option<String>,
+    #[serde(default)]
+    pub image: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -177,6 +177,42 @@ fn relative_paths_resolve_against_the_scenario_directory() {
     assert_eq!(s.settings.rootfs, Some(fixture("valid").join("data")));
 }
 
+#[test]
+fn image_references_resolve_against_the_scenario_directory() {
+    // A name stays a name (an engine is asked when the trial runs).
+    let s = parse(r#"{"runtimes": ["runc"], "settings": {"image": "busybox:latest"}}"#);
+    assert_eq!(
+        s.settings.image.as_ref().map(|i| i.reference.as_str()),
+        Some("busybox:latest")
+    );
+    // A path in one of the prefixed forms is the scenario directory's; a missing one
+    // is an error at the key, naming the forms.
+    let s = Scenario::parse(
+        r#"{"runtimes": ["runc"], "settings": {"image": "oci:data"}}"#,
+        &fixture("valid/virtual.json"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let want = format!("oci:{}", fixture("valid").join("data").display());
+    assert_eq!(
+        s.settings.image.as_ref().map(|i| i.reference.as_str()),
+        Some(want.as_str())
+    );
+    assert_parse_error(
+        r#"{"runtimes": ["runc"], "settings": {"image": "oci:nowhere"}}"#,
+        1,
+        46,
+        "settings.image",
+        "oci-archive:FILE",
+    );
+    assert_parse_error(
+        r#"{"runtimes": ["runc"], "settings": {"image": "busybox", "rootfs": "/"}}"#,
+        1,
+        46,
+        "settings.image",
+        "not both",
+    );
+}
+
 // ---- errors --------------------------------------------------------------------
 
 #[test]

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 pub type TestResult = Result<(), libtest_mimic::Failed>;
 
+pub mod image;
 pub mod needs;
 use needs::{Host, Need};
 
@@ -132,10 +133,16 @@ pub fn breakout(args: &[&str]) -> Outcome {
 
 /// [`breakout`], also returning the harness's pid (the runs' ids and nonces embed it).
 pub fn breakout_with_pid(args: &[&str]) -> (Outcome, u32) {
+    breakout_with_env(args, &[])
+}
+
+/// [`breakout_with_pid`] with extra environment variables.
+pub fn breakout_with_env(args: &[&str], env: &[(&str, &Path)]) -> (Outcome, u32) {
     let tmp = Scratch::new("tmpdir");
     let child = Command::new(env!("CARGO_BIN_EXE_breakout"))
         .args(args)
         .env("TMPDIR", tmp.path())
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
