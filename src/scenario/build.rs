@@ -141,7 +141,16 @@ impl Builder<'_> {
             user: s.user,
             network: s.network,
             rootfs: s.rootfs.map(|r| self.dir().join(r)),
-            run_flags: Default::default(),
+            run_flags: crate::container::RawRunFlags {
+                privileged: s.privileged.unwrap_or(false),
+                pid: s.pid,
+                ipc: s.ipc,
+                uts: s.uts,
+                pids_limit: s.pids_limit,
+                memory: s.memory,
+                sysctls: s.sysctls.unwrap_or_default(),
+                devices: s.devices.unwrap_or_default(),
+            },
             image: s
                 .image
                 .map(|r| crate::image::ImageRequest::new(crate::image::rebase(&r, self.dir()))),
@@ -228,8 +237,27 @@ impl Builder<'_> {
             SettingsError::Rootfs { .. } | SettingsError::ShadowingSymlink { .. } => {
                 vec![key("settings"), key("rootfs")]
             }
-            // Scenario files do not set these flags yet.
-            SettingsError::RunFlag(_) => vec![key("settings")],
+            SettingsError::RunFlag(e) => {
+                let field = match e.flag {
+                    "--pid" => "pid",
+                    "--ipc" => "ipc",
+                    "--uts" => "uts",
+                    "--memory" => "memory",
+                    "--sysctl" => "sysctls",
+                    "--device" => "devices",
+                    _ => "pids_limit",
+                };
+                let mut segs = vec![key("settings"), key(field)];
+                let list: &[String] = match field {
+                    "sysctls" => &s.run_flags.sysctls,
+                    "devices" => &s.run_flags.devices,
+                    _ => &[],
+                };
+                if let Some(i) = list.iter().position(|x| *x == e.value) {
+                    segs.push(Seg::Index(i));
+                }
+                segs
+            }
             SettingsError::Image(_) => vec![key("settings"), key("image")],
         };
         self.at_value(&segs, e.to_string())

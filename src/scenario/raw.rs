@@ -62,6 +62,22 @@ pub(crate) struct RawSettings {
     pub rootfs: Option<String>,
     #[serde(default)]
     pub image: Option<String>,
+    #[serde(default)]
+    pub privileged: Option<bool>,
+    #[serde(default)]
+    pub pid: Option<String>,
+    #[serde(default)]
+    pub ipc: Option<String>,
+    #[serde(default)]
+    pub uts: Option<String>,
+    #[serde(default)]
+    pub pids_limit: Option<i64>,
+    #[serde(default)]
+    pub memory: Option<String>,
+    #[serde(default)]
+    pub sysctls: Option<Vec<String>>,
+    #[serde(default)]
+    pub devices: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]

@@ -496,11 +496,11 @@ fn error_settings_point_at_the_entry() {
         "a scenario sets its seccomp profile with the top-level \"profile\" key",
     );
     assert_parse_error(
-        r#"{"runtimes": ["runc"], "settings": {"privileged": true}}"#,
+        r#"{"runtimes": ["runc"], "settings": {"priviledged": true}}"#,
         1,
         37,
-        "settings.privileged",
-        "unknown field `privileged`, expected one of `read_only`",
+        "settings.priviledged",
+        "unknown field `priviledged`, expected one of `read_only`",
     );
     assert_parse_error(
         r#"{"runtimes": ["runc"], "settings": ["read_only"]}"#,
@@ -1074,5 +1074,29 @@ fn error_settings_the_runtime_would_refuse_point_at_the_entry() {
         45,
         "settings.user",
         "the uid 4294967295 cannot be set",
+    );
+}
+
+/// The `docker run` flags beyond mounts and capabilities are scenario settings too,
+/// and a bad one points at its entry.
+#[test]
+fn run_flags_are_settings() {
+    let s = Scenario::parse(
+        r#"{"runtimes": ["runc"], "settings": {"privileged": true, "pid": "host",
+            "pids_limit": 1, "memory": "64m", "sysctls": ["kernel.shmmni=0"]}}"#,
+        virtual_path(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let flags = &s.settings.run_flags;
+    assert!(flags.privileged);
+    assert_eq!(flags.pid.as_deref(), Some("host"));
+    assert_eq!(flags.pids_limit, Some(1));
+    assert_eq!(flags.sysctls, ["kernel.shmmni=0"]);
+    assert_parse_error(
+        "{\"runtimes\": [\"runc\"],\n \"settings\": {\"sysctls\": [\"kernel.shmmni=0\", \"vm.swappiness=1\"]}}",
+        2,
+        46,
+        "settings.sysctls[1]",
+        "would change the host",
     );
 }
