@@ -274,12 +274,17 @@ fn apply_pod(args: &mut RunArgs) -> Result<Option<breakout::bundle::PrivateDir>,
     let options = breakout::kube::map::Options {
         seccomp_root: args.seccomp_root.clone(),
         runtime_classes: args.runtime_class.clone(),
-        scratch: scratch.path().to_path_buf(),
     };
     let mapped =
         breakout::kube::map::map(&input, &options).map_err(|e| CliError::Usage(e.to_string()))?;
     let s = mapped.settings;
     args.profile = s.profile;
+    if mapped.runtime_default {
+        let path = scratch.path().join("runtime-default.json");
+        std::fs::write(&path, breakout::kube::map::RUNTIME_DEFAULT_PROFILE)
+            .map_err(|e| CliError::Environment(format!("cannot write {}: {e}", path.display())))?;
+        args.profile = Some(path);
+    }
     args.security_opt = s.security_opts;
     args.cap_add = s.cap_add;
     args.cap_drop = s.cap_drop;

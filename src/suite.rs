@@ -390,6 +390,13 @@ pub fn run_cli(args: &crate::cli::TestArgs) -> Result<crate::report::ExitCode, C
     let scenarios = load(&paths, crate::cli::reading(args.strict))?;
     for scenario in &scenarios {
         crate::cli::warn(&scenario.profile_warnings);
+        for note in &scenario.notes {
+            eprintln!(
+                "note: {}: {}",
+                scenario.name,
+                crate::sanitize::untrusted_lines(note)
+            );
+        }
     }
     let probe_bin = crate::cli::probe_bin(args.probe_bin.as_deref())?;
     let libtest = Arguments {

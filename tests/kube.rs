@@ -278,6 +278,58 @@ fn kinds_and_refusals() -> TestResult {
     Ok(())
 }
 
+/// `pod` in a scenario file: the same mapping, and `breakout test` holds the
+/// manifest's expectations (and their opposites under the open manifest).
+fn scenario_with_a_pod() -> TestResult {
+    let dir = Scratch::new("pod-scenario");
+    std::fs::write(dir.path().join("locked.yaml"), LOCKED)?;
+    std::fs::write(dir.path().join("open.yaml"), OPEN)?;
+    let scenario = |name: &str, file: &str, outcome: &str| {
+        format!(
+            r#"{{"name": "{name}", "runtimes": ["runc"], "pod": {{"file": "{file}", "container": "app"}},
+ "probes": ["ipc.sysv-shm", "kernel.keyctl", "fs.write-rootfs"],
+ "expect": {{"default": "{outcome}"}}}}"#
+        )
+    };
+    std::fs::write(
+        dir.path().join("locked.json"),
+        scenario("locked", "locked.yaml", "blocked"),
+    )?;
+    std::fs::write(
+        dir.path().join("open.json"),
+        scenario("open", "open.yaml", "escaped"),
+    )?;
+    let out = breakout(&["test", &dir.path().display().to_string()]);
+    if out.code != 0 {
+        return Err(format!("exit {}: {}{}", out.code, out.stdout, out.stderr).into());
+    }
+    if !out.stderr.contains("Deployment/web") {
+        return Err(format!("no note names the manifest: {}", out.stderr).into());
+    }
+    // The opposite expectations fail: the mapping decides the verdicts.
+    std::fs::write(
+        dir.path().join("locked.json"),
+        scenario("locked", "locked.yaml", "escaped"),
+    )?;
+    let out = breakout(&[
+        "test",
+        &dir.path().join("locked.json").display().to_string(),
+    ]);
+    if out.code != 1 {
+        return Err(format!("the wrong expectation passed: exit {}", out.code).into());
+    }
+    // A pod beside a profile is refused.
+    std::fs::write(
+        dir.path().join("both.json"),
+        r#"{"runtimes": ["runc"], "pod": {"file": "open.yaml"}, "profile": "unconfined"}"#,
+    )?;
+    let out = breakout(&["test", &dir.path().join("both.json").display().to_string()]);
+    if out.code != 2 || !out.stderr.contains("leave out") {
+        return Err(format!("pod with profile: exit {}: {}", out.code, out.stderr).into());
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let mut host = Host::default();
@@ -289,6 +341,7 @@ fn main() {
             localhost_profile_and_seccompprofile_yaml,
         ),
         host.trial("kinds_and_refusals", RUNC, kinds_and_refusals),
+        host.trial("scenario_with_a_pod", RUNC, scenario_with_a_pod),
     ];
     libtest_mimic::run(&args, trials).exit();
 }

@@ -46,23 +46,28 @@ pub struct Options {
     pub seccomp_root: Option<PathBuf>,
     /// `NAME=RUNTIME`, over [`RUNTIME_CLASSES`].
     pub runtime_classes: Vec<String>,
-    /// Where to write Docker's default profile when `RuntimeDefault` asks for it (a
-    /// private directory of the caller's).
-    pub scratch: PathBuf,
 }
 
 /// What the manifest asks for, as breakout settings.
 #[derive(Debug, Clone)]
 pub struct Mapped {
     pub settings: RawSettings,
+    /// `RuntimeDefault`: the profile is [`RUNTIME_DEFAULT_PROFILE`], for the caller to
+    /// hand over (a file of its own, or inline); `settings.profile` is then empty.
+    pub runtime_default: bool,
     /// The runtime `runtimeClassName` picks, if it names one.
     pub runtime: Option<String>,
     /// What is not honoured, or honoured differently, in words.
     pub notes: Vec<String>,
 }
 
-/// A profile file, a `--security-opt` to give, and a note: what a seccompProfile asks.
-type SeccompChoice = (Option<PathBuf>, Option<String>, Option<String>);
+/// What a seccompProfile asks for.
+enum SeccompChoice {
+    File(PathBuf),
+    RuntimeDefault,
+    /// A `--security-opt` (seccomp=unconfined), and a note where it is the default.
+    Option(String, Option<String>),
+}
 
 fn seccomp(
     profile: Option<&SeccompProfile>,
@@ -74,24 +79,14 @@ fn seccomp(
         problem,
     };
     let Some(profile) = profile else {
-        return Ok((
-            None,
-            Some("seccomp=unconfined".into()),
+        return Ok(SeccompChoice::Option(
+            "seccomp=unconfined".into(),
             Some("no seccompProfile: the kubelet's default (without SeccompDefault) is Unconfined, so no filter".into()),
         ));
     };
     match profile.type_.as_str() {
-        "Unconfined" => Ok((None, Some("seccomp=unconfined".into()), None)),
-        "RuntimeDefault" => {
-            let path = options.scratch.join("runtime-default.json");
-            std::fs::write(&path, RUNTIME_DEFAULT_PROFILE)
-                .map_err(|e| err(format!("cannot write {}: {e}", path.display())))?;
-            Ok((
-                Some(path),
-                None,
-                Some("seccompProfile RuntimeDefault: Docker's default profile, which containerd and CRI-O apply".into()),
-            ))
-        }
+        "Unconfined" => Ok(SeccompChoice::Option("seccomp=unconfined".into(), None)),
+        "RuntimeDefault" => Ok(SeccompChoice::RuntimeDefault),
         "Localhost" => {
             let name = profile
                 .localhost_profile
@@ -107,7 +102,7 @@ fn seccomp(
                     "localhostProfile {name:?} must be a path under the seccomp root"
                 )));
             }
-            Ok((Some(root.join(name)), None, None))
+            Ok(SeccompChoice::File(root.join(name)))
         }
         other => Err(err(format!(
             "seccompProfile type {other:?}: expected RuntimeDefault, Localhost or Unconfined"
@@ -148,15 +143,25 @@ pub fn map(pod: &PodInput, options: &Options) -> Result<Mapped, KubeError> {
     let mut notes = Vec::new();
     let mut security_opts = Vec::new();
 
-    let (profile, seccomp_opt, note) = seccomp(
+    let mut profile = None;
+    let mut runtime_default = false;
+    match seccomp(
         csc.seccomp_profile
             .as_ref()
             .or(psc.seccomp_profile.as_ref()),
         options,
         pod,
-    )?;
-    security_opts.extend(seccomp_opt);
-    notes.extend(note);
+    )? {
+        SeccompChoice::File(path) => profile = Some(path),
+        SeccompChoice::RuntimeDefault => {
+            runtime_default = true;
+            notes.push("seccompProfile RuntimeDefault: Docker's default profile, which containerd and CRI-O apply".into());
+        }
+        SeccompChoice::Option(opt, note) => {
+            security_opts.push(opt);
+            notes.extend(note);
+        }
+    }
     if csc.allow_privilege_escalation == Some(false) {
         security_opts.push("no-new-privileges".into());
     }
@@ -338,6 +343,7 @@ pub fn map(pod: &PodInput, options: &Options) -> Result<Mapped, KubeError> {
     };
     Ok(Mapped {
         settings,
+        runtime_default,
         runtime,
         notes,
     })

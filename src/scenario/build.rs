@@ -60,12 +60,26 @@ impl Builder<'_> {
             }
         };
         let runtimes = self.runtimes(raw.runtimes.0)?;
-        let settings = self.settings(raw.settings.map(|s| s.0).unwrap_or_default())?;
+        let mut notes = Vec::new();
+        let (settings, profile) = match raw.pod {
+            Some(Obj(pod)) => {
+                if raw.profile.is_some() || raw.settings.is_some() {
+                    return Err(self.at_key(
+                        &[key("pod")],
+                        "a scenario with \"pod\" takes its profile and settings from the manifest: leave out \"profile\" and \"settings\"",
+                    ));
+                }
+                self.pod(pod, &mut notes)?
+            }
+            None => (
+                self.settings(raw.settings.map(|s| s.0).unwrap_or_default())?,
+                self.profile(raw.profile)?,
+            ),
+        };
         let mounts = settings
             .validate_for(None)
             .map_err(|e| self.settings_error(e, &settings))?
             .mount_points();
-        let profile = self.profile(raw.profile)?;
         let expect = match raw.expect {
             Some(Obj(e)) => self.expectations(e, &runtimes, &mounts)?,
             None => Expectations::default(),
@@ -84,7 +98,56 @@ impl Builder<'_> {
             timeout: raw.timeout.map(|t| t.0),
             expect,
             profile_warnings: self.warnings.take(),
+            notes,
         })
+    }
+
+    /// A `pod` entry: the manifest's container as settings and profile, as `--pod`
+    /// maps it (`crate::kube::map`). `RuntimeDefault` becomes Docker's default profile
+    /// inline; the scenario's `runtimes` decide the runtime (a `runtimeClassName` is
+    /// noted, not followed).
+    fn pod(
+        &self,
+        pod: raw::RawPod,
+        notes: &mut Vec<String>,
+    ) -> Result<(RawSettings, ProfileSource), ScenarioError> {
+        let fail = |problem: String| self.at_value(&[key("pod"), key("file")], problem);
+        let file = self.dir().join(&pod.file);
+        let input =
+            crate::kube::load(&file, pod.container.as_deref()).map_err(|e| fail(e.to_string()))?;
+        let options = crate::kube::map::Options {
+            seccomp_root: pod.seccomp_root.map(|r| self.dir().join(r)),
+            runtime_classes: Vec::new(),
+        };
+        let mapped = crate::kube::map::map(&input, &options).map_err(|e| fail(e.to_string()))?;
+        let mut settings = mapped.settings;
+        let unconfined = settings
+            .security_opts
+            .iter()
+            .any(|o| o == "seccomp=unconfined");
+        settings.security_opts.retain(|o| o != "seccomp=unconfined");
+        let profile = match (settings.profile.take(), mapped.runtime_default, unconfined) {
+            (Some(path), _, _) => {
+                self.check_profile_file(&path, &[key("pod"), key("seccomp_root")])?;
+                ProfileSource::File(path)
+            }
+            (None, true, _) => ProfileSource::Inline(
+                serde_json::from_str(crate::kube::map::RUNTIME_DEFAULT_PROFILE)
+                    .expect("Docker's default profile is JSON"),
+            ),
+            (None, false, _) => ProfileSource::Unconfined,
+        };
+        notes.push(format!(
+            "pod {}: {} container {:?}",
+            pod.file, input.source, input.container.name
+        ));
+        if let Some(runtime) = mapped.runtime {
+            notes.push(format!(
+                "runtimeClassName maps to {runtime}; the scenario's runtimes are what run"
+            ));
+        }
+        notes.extend(mapped.notes);
+        Ok((settings, profile))
     }
 
     /// Refuses a runtime listed twice; resolves custom runtimes' relative paths.

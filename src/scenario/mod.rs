@@ -128,6 +128,8 @@ pub struct Scenario {
     /// (`file:line:column: ...`). An inline profile is part of the scenario and read
     /// strictly.
     pub profile_warnings: Vec<String>,
+    /// What a `pod` manifest leaves unhonoured, in words.
+    pub notes: Vec<String>,
 }
 
 /// Where a scenario's seccomp profile comes from.

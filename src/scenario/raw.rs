@@ -29,6 +29,10 @@ pub(crate) struct RawScenario {
     pub profile: Option<RawProfile>,
     #[serde(default)]
     pub settings: Option<Obj<RawSettings>>,
+    /// A Kubernetes manifest whose container's security context is the sandbox, in
+    /// place of `profile` and `settings`.
+    #[serde(default)]
+    pub pod: Option<Obj<RawPod>>,
     pub runtimes: RuntimeList,
     #[serde(default)]
     pub probes: Option<Vec<Pattern>>,
@@ -117,6 +121,11 @@ impl Object for RawSettings {
     const EXPECTING: &'static str = "a settings object such as {\"read_only\": true}";
 }
 
+impl Object for RawPod {
+    const EXPECTING: &'static str =
+        "a pod object such as {\"file\": \"deployment.yaml\", \"container\": \"app\"}";
+}
+
 impl Object for RawExpect {
     const EXPECTING: &'static str =
         "an expect object with \"start\", \"default\", \"goals\", \"probes\" or \"runtimes\"";
@@ -153,6 +162,17 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
 
 /// `profile`: a path, a list of paths (the first that exists wins), `"unconfined"`,
 /// or `{"inline": {...}}`. `null` (as `Option`) means no filter.
+/// `pod`: the manifest (relative to the scenario file) and how to read it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPod {
+    pub file: String,
+    #[serde(default)]
+    pub container: Option<String>,
+    #[serde(default)]
+    pub seccomp_root: Option<String>,
+}
+
 pub(crate) enum RawProfile {
     Unconfined,
     Path(String),
