@@ -125,6 +125,56 @@ fn locked_down_deployment() -> TestResult {
     if settings["user"] != "1000:1000" || settings["run"]["memory"] != 128 << 20 {
         return Err(format!("settings: {settings:#}").into());
     }
+    // The same manifest in the spec runc is given.
+    let scratch = Scratch::new("pod-spec");
+    let manifest = scratch.path().join("locked.yaml");
+    std::fs::write(&manifest, LOCKED)?;
+    let bundle = scratch.path().join("bundle");
+    let out = breakout(&[
+        "run",
+        "--pod",
+        &manifest.display().to_string(),
+        "--container",
+        "app",
+        "--emit-bundle",
+        &bundle.display().to_string(),
+    ]);
+    out.expect_code(0)?;
+    let spec: Value = serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json"))?)?;
+    let process = &spec["process"];
+    let checks = [
+        (
+            "user",
+            process["user"]["uid"] == 1000 && process["user"]["gid"] == 1000,
+        ),
+        ("no-new-privileges", process["noNewPrivileges"] == true),
+        (
+            "capabilities",
+            process["capabilities"]["bounding"] == serde_json::json!(["CAP_NET_BIND_SERVICE"]),
+        ),
+        ("read-only root", spec["root"]["readonly"] == true),
+        ("sysctl", spec["linux"]["sysctl"]["kernel.shmmni"] == "0"),
+        (
+            "memory",
+            spec["linux"]["resources"]["memory"]["limit"] == 128 << 20,
+        ),
+        (
+            "RuntimeDefault",
+            spec["linux"]["seccomp"]["defaultAction"] == "SCMP_ACT_ERRNO",
+        ),
+        (
+            "emptyDir",
+            spec["mounts"].as_array().is_some_and(|m| {
+                m.iter()
+                    .any(|m| m["destination"] == "/cache" && m["type"] == "tmpfs")
+            }),
+        ),
+    ];
+    for (what, ok) in checks {
+        if !ok {
+            return Err(format!("{what} is not in the spec: {spec:#}").into());
+        }
+    }
     // The control: every one of those escapes.
     let report = run_pod(OPEN, &[])?;
     expect(&report, "ipc.sysv-shm", "escaped", None, None)?;
