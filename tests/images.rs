@@ -21,6 +21,11 @@ use common::{breakout, breakout_with_env, Outcome, Scratch, TestResult, Trials};
 
 fn main() {
     let args = Arguments::from_args();
+    let dockerd = common::PrivateDockerd::start_if_needed();
+    let docker_ready = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     let mut host = Host::default();
     let trials: Trials = vec![
         (
@@ -54,11 +59,23 @@ fn main() {
             unknown_image_names_are_usage_errors,
         ),
     ];
-    let trials = trials
+    let mut trials: Vec<libtest_mimic::Trial> = trials
         .into_iter()
         .map(|(name, needs, body)| host.trial(name, needs, body))
         .collect();
-    libtest_mimic::run(&args, trials).exit();
+    if !docker_ready {
+        eprintln!("docker_images_run_like_the_rootfs is skipped: no Docker engine answers and none could be started (apt-get install docker.io)");
+    }
+    trials.push(
+        libtest_mimic::Trial::test(
+            "docker_images_run_like_the_rootfs",
+            docker_images_run_like_the_rootfs,
+        )
+        .with_ignored_flag(!docker_ready),
+    );
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(dockerd);
+    conclusion.exit();
 }
 
 const PODMAN: &[Need] = &[
@@ -378,6 +395,55 @@ fn podman_images_run_like_the_rootfs() -> TestResult {
         Ok(())
     })();
     let _ = Command::new("podman")
+        .args(["rmi", "--force", &tag])
+        .output();
+    result
+}
+
+/// The rootfs imported into a Docker engine (this binary's own where none answers),
+/// saved by `docker save` and named: each gives --rootfs's verdicts, as podman's do.
+fn docker_images_run_like_the_rootfs() -> TestResult {
+    let scratch = Scratch::new("image-docker");
+    let rootfs = default_rootfs(&scratch)?;
+    let cache = scratch.path().join("cache");
+    let tarball = scratch.path().join("rootfs.tar");
+    std::fs::write(&tarball, layer_of_dir(&rootfs))?;
+    let tag = format!("breakout-test-image:{}", std::process::id());
+    let docker = |args: &[&str]| -> Result<(), Failed> {
+        let out = Command::new("docker").args(args).output()?;
+        if !out.status.success() {
+            return Err(
+                format!("docker {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into(),
+            );
+        }
+        Ok(())
+    };
+    docker(&["import", &tarball.display().to_string(), &tag])?;
+    let result = (|| -> TestResult {
+        let saved = scratch.path().join("docker.tar");
+        docker(&["save", "-o", &saved.display().to_string(), &tag])?;
+        let (_, baseline) = run_spawn(&cache, &["--rootfs", &rootfs.display().to_string()])?;
+        for (reference, source) in [
+            (
+                format!("docker-archive:{}", saved.display()),
+                "docker-archive",
+            ),
+            (tag.clone(), "docker"),
+        ] {
+            let (out, report) = run_spawn(&cache, &["--image", &reference])?;
+            same_verdicts(&reference, &baseline, &report)?;
+            if image_of(&report)["source"] != json!(source) {
+                return Err(format!(
+                    "{reference}: source {} ({})",
+                    image_of(&report)["source"],
+                    out.stderr
+                )
+                .into());
+            }
+        }
+        Ok(())
+    })();
+    let _ = Command::new("docker")
         .args(["rmi", "--force", &tag])
         .output();
     result
