@@ -295,6 +295,10 @@ pub struct RunArgs {
     /// A host device, HOST[:CONTAINER][:PERMS] (repeatable).
     #[arg(long, value_name = "HOST[:CONTAINER][:PERMS]")]
     pub device: Vec<String>,
+    /// private: a user namespace whose root is host uid 100000 (Docker's
+    /// userns-remap range); host (the default): none.
+    #[arg(long, value_name = "host|private")]
+    pub userns: Option<String>,
     /// Test hook: make the runner misbehave (see `breakout_wire::faults`) so tests can
     /// drive the harness's timeout, death and bad-output paths with a real container.
     #[arg(long = "inject-fault", hide = true, value_name = "FAULT")]
@@ -357,6 +361,7 @@ impl RunArgs {
                 memory: self.memory.clone(),
                 sysctls: self.sysctl.clone(),
                 devices: self.device.clone(),
+                userns: self.userns.clone(),
             },
             image: self
                 .image

@@ -333,6 +333,14 @@ fn run(args: &RunArgs, mode: Mode) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    if plan.settings.flags.private_userns {
+        if let Some(rt) = runtimes.iter().find(|r| !r.kind.userns_per_container) {
+            return fail(CliError::Usage(format!(
+                "--userns private: {} takes a user namespace from its daemon's userns-remap only, not per container",
+                rt.name
+            )));
+        }
+    }
     let environment = Environment::probe();
     if environment.euid != 0 {
         return fail(CliError::Environment(

@@ -452,6 +452,41 @@ impl RunDir {
         Ok(())
     }
 
+    /// Lets host uid `uid` (the root of a container's user namespace) search the run
+    /// directory, and nobody else: an access ACL entry for that one user, so that the
+    /// runtime's init, already in the namespace, can reach the rootfs below. The
+    /// directory stays closed to every other user (its mode is still 0700 for them).
+    pub fn grant_search(&self, uid: u32) -> Result<(), BundleError> {
+        // The kernel's POSIX ACL xattr: a version, then (tag, permissions, id) entries
+        // sorted by tag. No maintained crate writes one without libacl; the format is
+        // small and fixed (linux/posix_acl_xattr.h).
+        const VERSION: u32 = 2;
+        let entries: [(u16, u16, u32); 5] = [
+            (0x01, 7, u32::MAX), // ACL_USER_OBJ: rwx
+            (0x02, 1, uid),      // ACL_USER uid: --x
+            (0x04, 0, u32::MAX), // ACL_GROUP_OBJ: ---
+            (0x10, 1, u32::MAX), // ACL_MASK: --x
+            (0x20, 0, u32::MAX), // ACL_OTHER: ---
+        ];
+        let mut value = VERSION.to_le_bytes().to_vec();
+        for (tag, perm, id) in entries {
+            value.extend_from_slice(&tag.to_le_bytes());
+            value.extend_from_slice(&perm.to_le_bytes());
+            value.extend_from_slice(&id.to_le_bytes());
+        }
+        rustix::fs::setxattr(
+            &self.root,
+            "system.posix_acl_access",
+            &value,
+            rustix::fs::XattrFlags::empty(),
+        )
+        .map_err(|e| BundleError::Io {
+            action: "grant search to the user namespace's root on",
+            path: self.root.clone(),
+            source: e.into(),
+        })
+    }
+
     /// A set-uid-root copy of `probe` for `fs.setuid-binary`, on a tmpfs of its own
     /// in the run directory that honours set-uid bits (every other mount of the
     /// harness is nosuid). Only root can reach it on the host: the run directory is

@@ -16,7 +16,7 @@ mod spec;
 
 pub use caps::{own_bounding_caps, ALL_CAPS, DOCKER_DEFAULT_CAPS};
 pub use mounts::{normalize_destination, Tmpfs, Volume};
-pub use run_flags::{Device, RawRunFlags, RunFlagError, RunFlags};
+pub use run_flags::{Device, RawRunFlags, RunFlagError, RunFlags, USERNS_HOST_ID, USERNS_SIZE};
 pub use settings::{Network, RawSettings, Seccomp, Settings, SettingsError};
 pub use spec::{build_spec, SpecInputs};
 pub(crate) use spec::{MEMORY_LIMIT, PIDS_LIMIT};

@@ -18,6 +18,10 @@
 //!   `--pids-limit` of 0 or -1 means none, as in Docker.
 //! - `--device HOST[:CONTAINER][:PERMS]`: a host character or block device, with the
 //!   device cgroup opened for it (`rwm` by default).
+//! - `--userns private`: a user namespace whose root is host uid and gid 100000 (65536
+//!   ids), the subordinate range Docker's `userns-remap=default` takes; `host` (the
+//!   default) is none. Docker sets this for its whole daemon, so the docker driver
+//!   cannot run it per container (refused before anything starts).
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileTypeExt;
@@ -36,7 +40,12 @@ pub struct RawRunFlags {
     pub memory: Option<String>,
     pub sysctls: Vec<String>,
     pub devices: Vec<String>,
+    pub userns: Option<String>,
 }
+
+/// The host ids a private user namespace maps its ids 0.. onto, and how many.
+pub const USERNS_HOST_ID: u32 = 100_000;
+pub const USERNS_SIZE: u32 = 65_536;
 
 /// A host device handed to the container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +73,8 @@ pub struct RunFlags {
     pub memory: Option<i64>,
     pub sysctls: BTreeMap<String, String>,
     pub devices: Vec<Device>,
+    /// `--userns private`: a user namespace (see the module documentation).
+    pub private_userns: bool,
 }
 
 /// Why a flag is refused.
@@ -111,7 +122,26 @@ impl RawRunFlags {
             .iter()
             .map(|d| parse_device(d))
             .collect::<Result<Vec<_>, _>>()?;
+        let private_userns = match self.userns.as_deref() {
+            None | Some("host") => false,
+            Some("private") => true,
+            Some(other) => {
+                return Err(refuse(
+                    "--userns",
+                    other,
+                    "expected host (the default: no user namespace) or private (container root is host uid 100000)",
+                ))
+            }
+        };
+        if private_userns && self.privileged {
+            return Err(refuse(
+                "--userns",
+                "private",
+                "Docker refuses a privileged container in a user namespace; so does breakout",
+            ));
+        }
         Ok(RunFlags {
+            private_userns,
             privileged: self.privileged,
             host_pid: host("--pid", &self.pid)?,
             host_ipc: host("--ipc", &self.ipc)?,
@@ -270,6 +300,7 @@ impl RunFlags {
             "memory": self.memory,
             "sysctls": self.sysctls,
             "devices": self.devices.iter().map(|d| format!("{}:{}:{}", d.host.display(), d.container, d.access)).collect::<Vec<_>>(),
+            "userns": if self.private_userns { "private" } else { "host" },
         })
     }
 }

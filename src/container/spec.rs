@@ -206,6 +206,14 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
             LinuxNamespaceType::Uts => !flags.host_uts,
             _ => true,
         });
+        if flags.private_userns {
+            namespaces.push(
+                oci_spec::runtime::LinuxNamespaceBuilder::default()
+                    .typ(LinuxNamespaceType::User)
+                    .build()
+                    .expect("a namespace has every field"),
+            );
+        }
         if let Some(path) = &inputs.netns {
             for ns in namespaces.iter_mut() {
                 if ns.typ() == LinuxNamespaceType::Network {
@@ -263,6 +271,16 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
         linux.set_devices(Some(devices));
     }
     linux.set_resources(Some(resources));
+    if flags.private_userns {
+        let mapping = oci_spec::runtime::LinuxIdMappingBuilder::default()
+            .container_id(0u32)
+            .host_id(super::run_flags::USERNS_HOST_ID)
+            .size(super::run_flags::USERNS_SIZE)
+            .build()
+            .expect("a mapping has every field");
+        linux.set_uid_mappings(Some(vec![mapping]));
+        linux.set_gid_mappings(Some(vec![mapping]));
+    }
     if !flags.sysctls.is_empty() {
         linux.set_sysctl(Some(flags.sysctls.clone().into_iter().collect()));
     }
@@ -455,6 +473,7 @@ mod tests {
                 memory: Some("64m".into()),
                 sysctls: vec!["kernel.shmmni=8".into()],
                 devices: vec!["/dev/null:/dev/probe-null:r".into()],
+                userns: None,
             },
             profile: Some("/x.json".into()),
             ..raw()

@@ -13,7 +13,8 @@
 //!   no-new-privileges; `readOnlyRootFilesystem`; `runAsUser`/`runAsGroup`;
 //!   `runAsNonRoot` with no non-root user is the kubelet's refusal to start;
 //!   `procMount: Unmasked` is `systempaths=unconfined`; pod `sysctls`; `hostPID`,
-//!   `hostIPC`, `hostNetwork`; the container's memory limit.
+//!   `hostIPC`, `hostNetwork`; `hostUsers: false` (a user namespace); the container's
+//!   memory limit.
 //! - Volumes mounted by the container: `emptyDir` as a tmpfs (`medium: Memory` is one;
 //!   on disk it is one here too, said in a note), `hostPath` as a bind mount.
 //! - `runtimeClassName` picks the runtime: `runc` and `crun` by name, `gvisor` and
@@ -294,10 +295,6 @@ pub fn map(pod: &PodInput, options: &Options) -> Result<Mapped, KubeError> {
             spec.share_process_namespace == Some(true),
         ),
         (
-            "hostUsers: false (a user namespace)",
-            spec.host_users == Some(false),
-        ),
-        (
             "command/args (the workload runs with --workload)",
             c.command.is_some() || c.args.is_some(),
         ),
@@ -339,6 +336,8 @@ pub fn map(pod: &PodInput, options: &Options) -> Result<Mapped, KubeError> {
                 .map(|s| format!("{}={}", s.name, s.value))
                 .collect(),
             devices: Vec::new(),
+            // A pod with hostUsers: false runs in a user namespace of its own.
+            userns: (spec.host_users == Some(false)).then(|| "private".to_string()),
         },
     };
     Ok(Mapped {

@@ -215,11 +215,16 @@ impl<'a> Stage<'a> {
         if let Some(entry) = run_dir.ledger() {
             entry.set_runtime(runtime);
         }
+        if plan.settings.flags.private_userns {
+            run_dir.grant_search(crate::container::USERNS_HOST_ID)?;
+        }
         let (shell, provided_shell) = prepare_rootfs(&mut run_dir, plan)?;
-        // Without it the step says it is not applicable, and why.
+        // Without it the step says it is not applicable, and why. In a private user
+        // namespace the host's root is no id of the container's: a set-uid-root file
+        // of the host would be one of nobody's there, so none is offered.
         let setuid_binary = steps
             .iter()
-            .any(|s| s == "fs.setuid-binary")
+            .any(|s| s == "fs.setuid-binary" && !plan.settings.flags.private_userns)
             .then(|| run_dir.setuid_binary(&plan.probe_bin).ok())
             .flatten();
         let bridge = match plan.settings.network {

@@ -185,6 +185,16 @@ pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
     for o in &settings.lsm {
         opt("--security-opt", o.clone());
     }
+    if flags.private_userns {
+        // podman maps it per container; the docker driver refuses it before this.
+        let map = format!(
+            "0:{}:{}",
+            crate::container::USERNS_HOST_ID,
+            crate::container::USERNS_SIZE
+        );
+        opt("--uidmap", map.clone());
+        opt("--gidmap", map);
+    }
     for (key, value) in &flags.sysctls {
         opt("--sysctl", format!("{key}={value}"));
     }

@@ -61,6 +61,9 @@ pub struct RuntimeKind {
     /// honoured: podman needs `suid,exec` said; Docker 20.10 refuses those modes
     /// ("invalid mode") and adds neither nosuid nor noexec to a bind mount.
     pub setuid_volume_options: &'static str,
+    /// A user namespace can be given per container (`--userns private`); Docker takes
+    /// it from its daemon's `userns-remap` alone.
+    pub userns_per_container: bool,
 }
 
 /// What in a profile a runtime refuses to load, as measured on Debian 12's packages
@@ -131,6 +134,7 @@ const RUNC_LIKE: RuntimeKind = RuntimeKind {
     sandbox_kernel: None,
     refuses: RUNC_REFUSES,
     setuid_volume_options: "ro,suid,exec",
+    userns_per_container: true,
 };
 
 /// The quirks table.
@@ -217,6 +221,7 @@ pub const RUNTIMES: &[RuntimeKind] = &[
         package: Some("docker.io"),
         engine: Some(Engine::Docker),
         setuid_volume_options: "ro",
+        userns_per_container: false,
         ..RUNC_LIKE
     },
 ];

@@ -213,6 +213,7 @@ impl Builder<'_> {
                 memory: s.memory,
                 sysctls: s.sysctls.unwrap_or_default(),
                 devices: s.devices.unwrap_or_default(),
+                userns: s.userns,
             },
             image: s
                 .image
@@ -308,6 +309,7 @@ impl Builder<'_> {
                     "--memory" => "memory",
                     "--sysctl" => "sysctls",
                     "--device" => "devices",
+                    "--userns" => "userns",
                     _ => "pids_limit",
                 };
                 let mut segs = vec![key("settings"), key(field)];

@@ -82,6 +82,8 @@ pub(crate) struct RawSettings {
     pub sysctls: Option<Vec<String>>,
     #[serde(default)]
     pub devices: Option<Vec<String>>,
+    #[serde(default)]
+    pub userns: Option<String>,
 }
 
 #[derive(Deserialize)]

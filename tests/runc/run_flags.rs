@@ -65,6 +65,30 @@ pub fn cases() -> Vec<Case> {
                     .check(Check::FieldHas("/subject/settings/notes/0", "not applied")),
             ],
         ),
+        // A private user namespace: the container's root is no owner of the rootfs,
+        // and the host's set-uid-root binary is no binary of its root either.
+        case(
+            "private_user_namespace",
+            RUNC,
+            [
+                run("--probe fs.write-rootfs")
+                    .code(1)
+                    .verdicts([("fs.write-rootfs", escaped().witnessed())]),
+                run("--userns private --probe fs.write-rootfs --probe spawn.fork")
+                    .code(1)
+                    .verdicts([
+                        ("fs.write-rootfs", blocked("EACCES")),
+                        ("spawn.fork", escaped().witnessed()),
+                    ])
+                    .check(Check::Field(
+                        "/subject/settings/run/userns",
+                        json!("private"),
+                    )),
+                run("--userns private --user 1000 --probe fs.setuid-binary")
+                    .code(0)
+                    .verdicts([("fs.setuid-binary", not_applicable_any())]),
+            ],
+        ),
         // An LSM option is recorded; without that LSM the report says it did nothing.
         case(
             "apparmor_option_is_recorded",
