@@ -332,55 +332,49 @@ fn image_config_reaches_the_report() -> TestResult {
     Ok(())
 }
 
-/// The rootfs imported into podman, saved by podman as an oci-archive and a
-/// docker-archive, and named: each gives --rootfs's verdicts.
-fn podman_images_run_like_the_rootfs() -> TestResult {
-    let scratch = Scratch::new("image-podman");
+/// Runs `engine ARGS`, failing with its stderr.
+fn engine_cli(engine: &str, args: &[&str]) -> Result<(), Failed> {
+    let out = Command::new(engine).args(args).output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "{engine} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The default rootfs imported into `engine` as `tag`, saved by `saves` (each an
+/// archive name and the engine's arguments before the output path), then each saved
+/// archive and the name itself given to `--image`: each gives --rootfs's verdicts, and
+/// the report names where the image came from. The image is removed afterwards.
+fn engine_images_run_like_the_rootfs(
+    engine: &str,
+    tag: &str,
+    saves: &[(&str, &[&str])],
+) -> TestResult {
+    let scratch = Scratch::new(&format!("image-{engine}"));
     let rootfs = default_rootfs(&scratch)?;
     let cache = scratch.path().join("cache");
     let tarball = scratch.path().join("rootfs.tar");
     std::fs::write(&tarball, layer_of_dir(&rootfs))?;
-    let tag = format!("localhost/breakout-test-image:{}", std::process::id());
-    let podman = |args: &[&str]| -> Result<(), Failed> {
-        let out = Command::new("podman").args(args).output()?;
-        if !out.status.success() {
-            return Err(
-                format!("podman {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into(),
-            );
-        }
-        Ok(())
-    };
-    podman(&["import", &tarball.display().to_string(), &tag])?;
+    engine_cli(engine, &["import", &tarball.display().to_string(), tag])?;
     let result = (|| -> TestResult {
-        let oci = scratch.path().join("podman.oci.tar");
-        let docker = scratch.path().join("podman.docker.tar");
-        podman(&[
-            "save",
-            "--format",
-            "oci-archive",
-            "-o",
-            &oci.display().to_string(),
-            &tag,
-        ])?;
-        podman(&[
-            "save",
-            "--format",
-            "docker-archive",
-            "-o",
-            &docker.display().to_string(),
-            &tag,
-        ])?;
+        let mut references = Vec::new();
+        for (form, args) in saves {
+            let file = scratch.path().join(format!("{engine}.{form}.tar"));
+            let out = file.display().to_string();
+            let mut all: Vec<&str> = args.to_vec();
+            all.extend(["-o", &out, tag]);
+            engine_cli(engine, &all)?;
+            references.push((format!("{form}:{out}"), form.to_string()));
+        }
+        references.push((tag.to_string(), engine.to_string()));
+        // Found in the cache by the engine's image id: nothing is exported again.
+        references.push((tag.to_string(), engine.to_string()));
         let (_, baseline) = run_spawn(&cache, &["--rootfs", &rootfs.display().to_string()])?;
-        for (reference, source) in [
-            (format!("oci-archive:{}", oci.display()), "oci-archive"),
-            (
-                format!("docker-archive:{}", docker.display()),
-                "docker-archive",
-            ),
-            (tag.clone(), "podman"),
-            // Found in the cache by podman's image id: nothing is exported again.
-            (tag.clone(), "podman"),
-        ] {
+        for (reference, source) in references {
             let (out, report) = run_spawn(&cache, &["--image", &reference])?;
             same_verdicts(&reference, &baseline, &report)?;
             if image_of(&report)["source"] != json!(source) {
@@ -394,59 +388,29 @@ fn podman_images_run_like_the_rootfs() -> TestResult {
         }
         Ok(())
     })();
-    let _ = Command::new("podman")
-        .args(["rmi", "--force", &tag])
-        .output();
+    let _ = Command::new(engine).args(["rmi", "--force", tag]).output();
     result
 }
 
+/// The rootfs imported into podman, saved by podman as an oci-archive and a
+/// docker-archive, and named.
+fn podman_images_run_like_the_rootfs() -> TestResult {
+    let tag = format!("localhost/breakout-test-image:{}", std::process::id());
+    engine_images_run_like_the_rootfs(
+        "podman",
+        &tag,
+        &[
+            ("oci-archive", &["save", "--format", "oci-archive"]),
+            ("docker-archive", &["save", "--format", "docker-archive"]),
+        ],
+    )
+}
+
 /// The rootfs imported into a Docker engine (this binary's own where none answers),
-/// saved by `docker save` and named: each gives --rootfs's verdicts, as podman's do.
+/// saved by `docker save`, and named.
 fn docker_images_run_like_the_rootfs() -> TestResult {
-    let scratch = Scratch::new("image-docker");
-    let rootfs = default_rootfs(&scratch)?;
-    let cache = scratch.path().join("cache");
-    let tarball = scratch.path().join("rootfs.tar");
-    std::fs::write(&tarball, layer_of_dir(&rootfs))?;
     let tag = format!("breakout-test-image:{}", std::process::id());
-    let docker = |args: &[&str]| -> Result<(), Failed> {
-        let out = Command::new("docker").args(args).output()?;
-        if !out.status.success() {
-            return Err(
-                format!("docker {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into(),
-            );
-        }
-        Ok(())
-    };
-    docker(&["import", &tarball.display().to_string(), &tag])?;
-    let result = (|| -> TestResult {
-        let saved = scratch.path().join("docker.tar");
-        docker(&["save", "-o", &saved.display().to_string(), &tag])?;
-        let (_, baseline) = run_spawn(&cache, &["--rootfs", &rootfs.display().to_string()])?;
-        for (reference, source) in [
-            (
-                format!("docker-archive:{}", saved.display()),
-                "docker-archive",
-            ),
-            (tag.clone(), "docker"),
-        ] {
-            let (out, report) = run_spawn(&cache, &["--image", &reference])?;
-            same_verdicts(&reference, &baseline, &report)?;
-            if image_of(&report)["source"] != json!(source) {
-                return Err(format!(
-                    "{reference}: source {} ({})",
-                    image_of(&report)["source"],
-                    out.stderr
-                )
-                .into());
-            }
-        }
-        Ok(())
-    })();
-    let _ = Command::new("docker")
-        .args(["rmi", "--force", &tag])
-        .output();
-    result
+    engine_images_run_like_the_rootfs("docker", &tag, &[("docker-archive", &["save"])])
 }
 
 /// Under an engine (which imports the tree), an image whose working directory it

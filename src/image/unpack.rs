@@ -609,16 +609,14 @@ impl Unpacker {
             self.skip(path, "a hard link to the root");
             return Ok(false);
         };
+        let missing = format!(
+            "a hard link to {}, which is not in the image",
+            lossy(target)
+        );
         let source_dir = match self.parent(source_parents, false)? {
             Ok(Some(d)) => d,
             Ok(None) => {
-                self.skip(
-                    path,
-                    format!(
-                        "a hard link to {}, which is not in the image",
-                        lossy(target)
-                    ),
-                );
+                self.skip(path, missing);
                 return Ok(false);
             }
             Err(why) => {
@@ -636,13 +634,7 @@ impl Unpacker {
                 return Ok(false);
             }
             Err(_) => {
-                self.skip(
-                    path,
-                    format!(
-                        "a hard link to {}, which is not in the image",
-                        lossy(target)
-                    ),
-                );
+                self.skip(path, missing);
                 return Ok(false);
             }
         };
