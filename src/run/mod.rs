@@ -17,6 +17,7 @@ pub mod canary;
 pub mod collector;
 mod follow;
 mod matrix;
+mod memview;
 pub mod netns;
 mod nsview;
 mod plan;
@@ -141,7 +142,12 @@ fn witnessed_through_runner(step: &str) -> bool {
     crate::catalog::find(crate::protocol::split_step(step).0).is_some_and(|p| {
         matches!(
             p.witness,
-            W::Namespace | W::DevShmMarker | W::MountDevice | W::MountMarker
+            W::Namespace
+                | W::HostNamespace
+                | W::MemoryLimit
+                | W::DevShmMarker
+                | W::MountDevice
+                | W::MountMarker
         )
     })
 }
@@ -434,6 +440,7 @@ fn one_container(
         hold: runtime.engine().is_none()
             && runtime.kind.sandbox_kernel.is_none()
             && plan.steps().iter().any(|s| witnessed_through_runner(s)),
+        host_namespaces: nsview::harness_links(),
     };
     let netns = stage.bridge.as_ref().map(|b| b.container_path());
     let inputs = plan::spec_inputs(

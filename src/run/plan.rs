@@ -210,6 +210,7 @@ pub fn emit_bundle(plan: &Plan, dir: &Path) -> Result<Option<String>, RunError> 
         fault: plan.fault.clone(),
         sandbox: None,
         hold: false,
+        host_namespaces: super::nsview::harness_links(),
     };
     // A key of its own, in config.json (the bundle's, written root-only).
     let key = Key::random().map_err(RunError::Key)?;
