@@ -162,6 +162,22 @@ fn host_namespaces_and_memory_from_the_pod() -> TestResult {
     Ok(())
 }
 
+/// `procMount: Unmasked` leaves /proc/sys writable, as Docker's systempaths=unconfined;
+/// its control, `Default`, keeps it read-only.
+fn proc_mount_unmasked_opens_proc_sys() -> TestResult {
+    let pod = |mount: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: pm}}\nspec:\n  containers:\n  - name: app\n    securityContext: {{procMount: {mount}}}\n"
+        )
+    };
+    let probes = &["--probe", "fs.proc-sys"];
+    let report = run_pod_probes(&pod("Unmasked"), &[], probes)?;
+    expect(&report, "fs.proc-sys", "escaped", None, None)?;
+    let report = run_pod_probes(&pod("Default"), &[], probes)?;
+    expect(&report, "fs.proc-sys", "blocked", Some("EROFS"), None)?;
+    Ok(())
+}
+
 fn locked_down_deployment() -> TestResult {
     let report = run_pod(LOCKED, &["--container", "app"])?;
     expect(&report, "ipc.sysv-shm", "blocked", Some("ENOSPC"), None)?;
@@ -458,6 +474,11 @@ fn main() {
             localhost_profile_and_seccompprofile_yaml,
         ),
         host.trial("kinds_and_refusals", RUNC, kinds_and_refusals),
+        host.trial(
+            "proc_mount_unmasked_opens_proc_sys",
+            RUNC,
+            proc_mount_unmasked_opens_proc_sys,
+        ),
         host.trial(
             "host_namespaces_and_memory_from_the_pod",
             RUNC,
