@@ -25,6 +25,7 @@ mod rejected;
 mod settle;
 pub mod triage;
 mod witness;
+mod workload;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -341,6 +342,13 @@ pub fn execute_with(
     };
     let rest = settle::never_ran(&runtime.name, &decided.undecided(), &start, was_interrupted);
     decided.decide_all(rest);
+    if let (Some(workload), false) = (&plan.workload, was_interrupted) {
+        let report = workload::run(plan, workload, runtime, interrupted)?;
+        sink.event(&Event::Workload {
+            run,
+            report: Box::new(report),
+        });
+    }
     sink.event(&Event::RunFinished {
         run,
         start: start.clone(),
