@@ -44,6 +44,21 @@ pub enum Command {
     AbiCheck { abi: String },
     /// List the probe catalog.
     Probes(ProbesArgs),
+    /// Harden a profile for a workload: close each escape route the filter leaves
+    /// open, keeping each closure the runtime's start and the workload survive; write
+    /// the hardened profile, then run the probes and the workload under it.
+    Harden(Box<HardenArgs>),
+}
+
+/// `breakout harden`: the run flags (the sandbox, the runtime, the workload) and where
+/// to write the hardened profile.
+#[derive(Debug, Clone, Args)]
+pub struct HardenArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Where the hardened profile goes (Docker's format).
+    #[arg(long = "write-profile", value_name = "FILE", required = true)]
+    pub write_profile: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -356,7 +371,7 @@ pub enum CliError {
 }
 
 impl RunArgs {
-    fn raw_settings(&self) -> RawSettings {
+    pub fn raw_settings(&self) -> RawSettings {
         RawSettings {
             profile: self.profile.clone(),
             security_opts: self.security_opt.clone(),

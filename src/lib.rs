@@ -8,6 +8,7 @@ pub mod cli;
 pub mod container;
 pub mod doctor;
 pub mod facts;
+pub mod harden;
 pub mod image;
 mod json;
 pub mod kube;

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use clap::Parser;
 
 use breakout::cli::{
-    CheckArgs, CleanArgs, Cli, CliError, Command, DoctorArgs, Format, ProbesArgs, RunArgs,
+    CheckArgs, CleanArgs, Cli, CliError, Command, DoctorArgs, Format, HardenArgs, ProbesArgs,
+    RunArgs,
 };
 use breakout::container::Seccomp;
 use breakout::report::event::Sink;
@@ -31,7 +32,7 @@ fn main() -> ProcessExit {
     // exists: see `ledger::start_reaper`).
     let starts_containers = matches!(
         cli.command,
-        Command::Run(_) | Command::Compare(_) | Command::Test(_)
+        Command::Run(_) | Command::Compare(_) | Command::Test(_) | Command::Harden(_)
     );
     let reaper = if starts_containers {
         breakout::ledger::sweep_dead();
@@ -54,6 +55,7 @@ fn main() -> ProcessExit {
             ..Findings::default()
         }),
         Command::Probes(args) => probes(&args),
+        Command::Harden(args) => harden(&args),
     };
     if let Some(reaper) = reaper {
         reaper.finish();
@@ -310,6 +312,110 @@ fn apply_pod(args: &mut RunArgs) -> Result<Option<breakout::bundle::PrivateDir>,
     .chain(mapped.notes)
     .collect();
     Ok(Some(scratch))
+}
+
+/// `harden`: close what the workload lets be closed, write the profile, then run the
+/// probes and the workload under it (that run's exit code is the command's).
+fn harden(args: &HardenArgs) -> ExitCode {
+    let mut run_args = args.run.clone();
+    let _pod_dir = match apply_pod(&mut run_args) {
+        Ok(dir) => dir,
+        Err(e) => return fail(e),
+    };
+    if !run_args.workload {
+        return fail(CliError::Usage(
+            "harden needs the workload it must keep working: --workload (the image's entrypoint and command) or --workload -- CMD".into(),
+        ));
+    }
+    // Docker's default where no profile is given: the one most containers run under.
+    let default_dir = match run_args.profile {
+        Some(_) => None,
+        None => {
+            let dir = match breakout::bundle::PrivateDir::create("harden-from") {
+                Ok(dir) => dir,
+                Err(e) => return fail(CliError::Environment(e.to_string())),
+            };
+            let path = dir.path().join("docker-default.json");
+            if let Err(e) = std::fs::write(&path, breakout::kube::map::RUNTIME_DEFAULT_PROFILE) {
+                return fail(CliError::Environment(format!(
+                    "cannot write {}: {e}",
+                    path.display()
+                )));
+            }
+            run_args.profile = Some(path);
+            Some(dir)
+        }
+    };
+    let from = run_args.profile.clone().expect("a profile to start from");
+    let base = match run_args.plan() {
+        Ok(plan) => plan,
+        Err(e) => return fail(e),
+    };
+    let runtimes = match runtimes(&run_args, Mode::Run) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let [runtime] = runtimes.as_slice() else {
+        return fail(CliError::Usage(
+            "harden tries one runtime: give one --runtime (what a workload needs differs by runtime)".into(),
+        ));
+    };
+    if Environment::probe().euid != 0 {
+        return fail(CliError::Environment(
+            "breakout must run as root to start containers (try sudo)".into(),
+        ));
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
+    }
+    let plan_for =
+        |file: &std::path::Path| -> Result<breakout::run::Plan, breakout::harden::HardenError> {
+            let mut raw = run_args.raw_settings();
+            raw.profile = Some(file.to_path_buf());
+            let mut plan = breakout::run::Plan::build(
+                &raw,
+                &[],
+                run_args.timeout,
+                breakout::cli::reading(false),
+                || Ok(base.probe_bin.clone()),
+            )
+            .map_err(|e| breakout::harden::HardenError::Usage(e.to_string()))?;
+            plan.workload = base.workload.clone();
+            Ok(plan)
+        };
+    let told = |a: &breakout::harden::Attempt| match &a.needed_by {
+        None => eprintln!(
+            "harden: {} denied (for {}: {})",
+            a.closes, a.for_probe, a.route
+        ),
+        Some(why) => eprintln!(
+            "harden: {} stays allowed (for {}): needed by {}",
+            a.closes,
+            a.for_probe,
+            breakout::sanitize::untrusted(why)
+        ),
+    };
+    let inputs = breakout::harden::Inputs {
+        plan_for: &plan_for,
+        runtime,
+        from: &from,
+        write_to: &args.write_profile,
+        interrupted: &interrupted,
+        told: &told,
+    };
+    let hardened = match breakout::harden::harden(&inputs) {
+        Ok(h) => h,
+        Err(breakout::harden::HardenError::Usage(m)) => return fail(CliError::Usage(m)),
+        Err(e) => return fail(CliError::Environment(e.to_string())),
+    };
+    drop(default_dir);
+    print(&breakout::harden::summary(&hardened));
+    // What the hardened profile holds, and that the workload works under it.
+    let mut verify = run_args.clone();
+    verify.profile = Some(hardened.written.clone());
+    verify.pod = None;
+    run(&verify, Mode::Run)
 }
 
 fn run(args: &RunArgs, mode: Mode) -> ExitCode {

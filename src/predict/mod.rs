@@ -783,6 +783,19 @@ fn agreement(p: &Prediction, v: &Verdict) -> Agreement {
             Agreement::Quirk("reached inside the sandbox kernel, past the filter".into())
         }
         ("closed", Outcome::Blocked) if seen == p.mechanism => Agreement::Agrees,
+        // A host.* probe finds nothing of the host's to reach (a namespace of the
+        // container's own, no device, a memory limit) before it makes its call.
+        ("closed", Outcome::Blocked)
+            if matches!(
+                seen.as_deref(),
+                Some("private-namespace" | "not-exposed" | "memory-limit")
+            ) =>
+        {
+            Agreement::Beyond(format!(
+                "{} stopped it before its call reached the filter, which stops it too",
+                seen.unwrap_or_default()
+            ))
+        }
         ("closed", Outcome::Blocked) => Agreement::Unexplained(format!(
             "blocked with {}, where the filter answers {}",
             seen.unwrap_or_else(|| "no mechanism".into()),

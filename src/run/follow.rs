@@ -290,6 +290,15 @@ fn host_witness(verdict: Verdict, out: &ContainerOutcome) -> Verdict {
                 }
                 // Whatever the probe could try (no child to take memory in), the limit
                 // keeps the container from the host's memory.
+                // The probe's own block (the filter's EPERM on mmap) stays its word.
+                (memview::Limit::Bytes { .. }, Outcome::Blocked)
+                    if verdict
+                        .mechanism
+                        .as_ref()
+                        .is_some_and(|m| m.to_string() != "SIGKILL") =>
+                {
+                    Verdict { detail, ..verdict }
+                }
                 (memview::Limit::Bytes { .. }, _) => Verdict {
                     outcome: Outcome::Blocked,
                     mechanism: Some(crate::report::mechanism::Kind::MemoryLimit.into()),

@@ -283,6 +283,23 @@ impl<'a> Stage<'a> {
     }
 }
 
+/// Runs only the plan's workload under one runtime (no probes), as `harden` and
+/// `record` try a profile: how it did.
+pub fn workload_only(
+    plan: &Plan,
+    runtime: &Runtime,
+    interrupted: &AtomicBool,
+) -> Result<crate::workload::WorkloadReport, RunError> {
+    let workload = plan
+        .workload
+        .as_ref()
+        .expect("workload_only is given a plan with a workload");
+    let runtime = runtime
+        .for_network(plan.settings.network)
+        .with_cli_deadline(plan.timeout);
+    workload::run(plan, workload, &runtime, interrupted)
+}
+
 /// Runs the plan under one runtime and returns its report, made from the run's events
 /// (the containers' notes go to stderr). For the suite's trials and triage's attempts.
 pub fn execute(
