@@ -22,6 +22,7 @@ packages=(
   podman          # the engine driver; resolves profiles itself
   docker.io       # dockerd: the tests start a private engine (ci/private-dockerd.sh)
   golang-github-containers-common  # Podman's default profile, /usr/share/containers/seccomp.json
+  skopeo          # copies test images between forms (an OCI layout, archives)
   busybox-static  # the shell in the minimal rootfs the harness builds
   iproute2        # `ip`, for --network bridge
   binutils        # readelf, used by a test to cross-check the static probe

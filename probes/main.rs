@@ -35,6 +35,8 @@ mod facts;
 mod fs;
 mod fs_mount;
 mod fs_setuid;
+mod host;
+mod host_device;
 mod ipc;
 mod kernel;
 mod kernel_load;

@@ -256,6 +256,7 @@ mod tests {
             fault: None,
             sandbox: None,
             hold: false,
+            host_namespaces: Vec::new(),
         }
     }
 

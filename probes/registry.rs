@@ -6,8 +6,8 @@ use breakout_wire::protocol::split_step;
 
 use crate::ctx::{Ctx, Impl, Verdict};
 use crate::{
-    exec, exec_mount, exec_routes, fs, fs_mount, fs_setuid, ipc, kernel, kernel_load,
-    kernel_ptrace, namespace, net, net_i386, net_socket, net_uring, spawn,
+    exec, exec_mount, exec_routes, fs, fs_mount, fs_setuid, host, host_device, ipc, kernel,
+    kernel_load, kernel_ptrace, namespace, net, net_i386, net_socket, net_uring, spawn,
 };
 
 /// The implementation of each catalog id: every goal's module answers for its own ids.
@@ -27,6 +27,11 @@ fn implementation(id: ProbeId) -> Impl {
         ProbeId::KernelReboot => Impl::Once(kernel_load::reboot),
         ProbeId::IpcSysvShm => Impl::Once(ipc::sysv_shm),
         ProbeId::IpcWriteDevShm => Impl::Once(ipc::write_dev_shm),
+        ProbeId::HostPidNamespace => Impl::Once(host::pid_namespace),
+        ProbeId::HostIpcNamespace => Impl::Once(host::ipc_namespace),
+        ProbeId::HostUtsNamespace => Impl::Once(host::uts_namespace),
+        ProbeId::HostDevice => Impl::Once(host_device::device),
+        ProbeId::HostMemory => Impl::Once(host::memory),
         ProbeId::SpawnFork => Impl::Once(spawn::fork),
         ProbeId::SpawnVfork => Impl::Once(spawn::vfork),
         ProbeId::SpawnClone => Impl::Once(spawn::clone),

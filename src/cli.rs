@@ -345,6 +345,22 @@ pub struct RunArgs {
     /// exit 2. For CI.
     #[arg(long)]
     pub strict: bool,
+    /// After the probes, run the workload in the same sandbox and report whether it
+    /// still works: the image's entrypoint and command, or the command after `--`.
+    /// A job must exit 0; with --workload-check it is a service.
+    #[arg(long)]
+    pub workload: bool,
+    /// The workload is a service: CMD (split as a shell would, no shell run) runs
+    /// inside the container by the runtime's exec until it exits 0, e.g.
+    /// 'wget -q -O- http://127.0.0.1:8080/'.
+    #[arg(long = "workload-check", value_name = "CMD", requires = "workload")]
+    pub workload_check: Option<String>,
+    /// A job's time to end, a service's time to answer its check.
+    #[arg(long = "workload-deadline", value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub workload_deadline: u64,
+    /// The workload's command (after `--`), in place of the image's.
+    #[arg(last = true, value_name = "CMD")]
+    pub workload_command: Vec<String>,
 }
 
 impl From<PlanError> for CliError {
@@ -427,12 +443,42 @@ impl RunArgs {
             || probe_bin(self.probe_bin.as_deref()).map_err(PlanError::from),
         )?;
         plan.fault = self.inject_fault.clone();
+        plan.workload = self.workload(&plan)?;
         warn(&plan.profile_warnings);
         plan.settings.notes.extend(self.pod_notes.iter().cloned());
         for note in &plan.settings.notes {
             eprintln!("note: {}", crate::sanitize::untrusted_lines(note));
         }
         Ok(plan)
+    }
+}
+
+impl RunArgs {
+    /// The workload `--workload` asks for, with its command resolved.
+    fn workload(&self, plan: &Plan) -> Result<Option<crate::workload::Workload>, CliError> {
+        if !self.workload {
+            if !self.workload_command.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "{:?} after -- is a workload's command: add --workload to run it",
+                    self.workload_command.join(" ")
+                )));
+            }
+            return Ok(None);
+        }
+        let image = plan.settings.image.as_ref().map(|i| &i.config);
+        let command =
+            crate::workload::command_of(&self.workload_command, image).map_err(CliError::Usage)?;
+        let check = self
+            .workload_check
+            .as_deref()
+            .map(crate::workload::parse_check)
+            .transpose()
+            .map_err(CliError::Usage)?;
+        Ok(Some(crate::workload::Workload {
+            command,
+            check,
+            deadline: std::time::Duration::from_secs(self.workload_deadline),
+        }))
     }
 }
 

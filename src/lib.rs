@@ -24,3 +24,4 @@ pub mod runtime;
 pub mod sanitize;
 pub mod scenario;
 pub mod suite;
+pub mod workload;

@@ -96,6 +96,7 @@ impl Sink for Bars {
                 }
             }
             Event::ContainerStarted { .. }
+            | Event::Workload { .. }
             | Event::Triaged { .. }
             | Event::TrialFinished(_)
             | Event::Interrupted => {}

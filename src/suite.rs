@@ -190,12 +190,25 @@ pub fn run_pair(pair: &Pair, probe_bin: &Path, interrupted: &AtomicBool) -> Tria
     let timeout = scenario.timeout.unwrap_or(60);
     // The scenario's profile was read when it was loaded (strictly, if asked): here
     // it passes.
-    let plan = match Plan::build(&raw, &scenario.probes, timeout, Reading::Lenient, || {
+    let mut plan = match Plan::build(&raw, &scenario.probes, timeout, Reading::Lenient, || {
         Ok(probe_bin.to_path_buf())
     }) {
         Ok(plan) => plan,
         Err(e) => return fail(outcome, e.to_string()),
     };
+    if let Some(w) = &scenario.workload {
+        let image = plan.settings.image.as_ref().map(|i| &i.config);
+        match crate::workload::command_of(&w.command, image) {
+            Ok(command) => {
+                plan.workload = Some(crate::workload::Workload {
+                    command,
+                    check: w.check.clone(),
+                    deadline: w.deadline,
+                })
+            }
+            Err(e) => return fail(outcome, format!("{}: {e}", scenario.file.display())),
+        }
+    }
     let runtime = match Runtime::lookup(&pair.runtime) {
         Ok(rt) => rt,
         Err(e) => return fail(outcome, e.to_string()),
@@ -215,13 +228,51 @@ pub fn run_pair(pair: &Pair, probe_bin: &Path, interrupted: &AtomicBool) -> Tria
             outcome.start_error = Some(reason.clone());
         }
     }
-    let (checks, failure) = scenario::judge(&scenario.expect, &pair.runtime, &run);
+    let (checks, mut failure) = scenario::judge(&scenario.expect, &pair.runtime, &run);
     outcome.checks = checks;
+    if let (Some(want), Some(got)) = (&scenario.workload, &run.workload) {
+        let check = workload_check(want.expect, got);
+        if !check.ok {
+            let line = format!(
+                "the workload under {}: expected it {}, but it {}",
+                crate::scenario::runtime_name(&pair.runtime),
+                want.expect.as_str(),
+                crate::sanitize::untrusted(&check.detail)
+            );
+            failure = Some(match failure {
+                Some(message) => format!("{message}\n{line}"),
+                None => line,
+            });
+        }
+        outcome.checks.push(check);
+    }
     outcome.duration = started.elapsed().as_secs_f64();
     if let Some(message) = failure {
         outcome.status = TrialStatus::Failed { message };
     }
     outcome
+}
+
+/// The workload as one check of the trial (step `workload`): what it did against
+/// what the scenario expects.
+fn workload_check(
+    expect: crate::workload::Status,
+    got: &crate::workload::WorkloadReport,
+) -> crate::report::suite::Check {
+    let mut detail = got.summary();
+    for stopped in &got.stopped {
+        detail.push_str(&format!("; stopped {} ({})", stopped.syscall, stopped.rule));
+    }
+    crate::report::suite::Check {
+        step: "workload".to_string(),
+        goal: None,
+        expected: expect.as_str().to_string(),
+        got: got.status.as_str().to_string(),
+        mechanism: None,
+        detail,
+        ok: got.status == expect,
+        prediction: None,
+    }
 }
 
 /// libtest trials for the pairs; each finished trial is told to `sink`

@@ -467,7 +467,16 @@ const STEPS: Words = Words {
 };
 
 const GOALS: Words = Words {
-    good: &["exec", "spawn", "namespace", "fs", "net", "kernel", "ipc"],
+    good: &[
+        "exec",
+        "spawn",
+        "namespace",
+        "fs",
+        "net",
+        "kernel",
+        "ipc",
+        "host",
+    ],
     bad: &["Exec", "", "files"],
 };
 

@@ -349,11 +349,7 @@ fn engine_cli(engine: &str, args: &[&str]) -> Result<(), Failed> {
 /// archive name and the engine's arguments before the output path), then each saved
 /// archive and the name itself given to `--image`: each gives --rootfs's verdicts, and
 /// the report names where the image came from. The image is removed afterwards.
-fn engine_images_run_like_the_rootfs(
-    engine: &str,
-    tag: &str,
-    saves: &[(&str, &[&str])],
-) -> TestResult {
+fn engine_images_run_like_the_rootfs(engine: &str, tag: &str, saves: &[Save]) -> TestResult {
     let scratch = Scratch::new(&format!("image-{engine}"));
     let rootfs = default_rootfs(&scratch)?;
     let cache = scratch.path().join("cache");
@@ -362,13 +358,17 @@ fn engine_images_run_like_the_rootfs(
     engine_cli(engine, &["import", &tarball.display().to_string(), tag])?;
     let result = (|| -> TestResult {
         let mut references = Vec::new();
-        for (form, args) in saves {
-            let file = scratch.path().join(format!("{engine}.{form}.tar"));
+        for (n, save) in saves.iter().enumerate() {
+            let file = scratch.path().join(format!("{engine}.{n}.{}", save.prefix));
             let out = file.display().to_string();
-            let mut all: Vec<&str> = args.to_vec();
-            all.extend(["-o", &out, tag]);
-            engine_cli(engine, &all)?;
-            references.push((format!("{form}:{out}"), form.to_string()));
+            let args: Vec<String> = save
+                .args
+                .iter()
+                .map(|a| a.replace("{out}", &out).replace("{tag}", tag))
+                .collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            engine_cli(save.program.unwrap_or(engine), &args)?;
+            references.push((format!("{}:{out}", save.prefix), save.source.to_string()));
         }
         references.push((tag.to_string(), engine.to_string()));
         // Found in the cache by the engine's image id: nothing is exported again.
@@ -392,25 +392,90 @@ fn engine_images_run_like_the_rootfs(
     result
 }
 
-/// The rootfs imported into podman, saved by podman as an oci-archive and a
-/// docker-archive, and named.
+/// One way an engine's image is written out: the program (the engine where `None`)
+/// and its arguments (`{out}` the output path, `{tag}` the image), the reference
+/// prefix that names the result, and the source the report should give.
+struct Save {
+    program: Option<&'static str>,
+    args: &'static [&'static str],
+    prefix: &'static str,
+    source: &'static str,
+}
+
+/// The rootfs imported into podman, saved by podman as an oci-archive, a
+/// docker-archive and an OCI layout directory, copied by skopeo out of podman's
+/// storage into an OCI layout and an oci-archive, and named.
 fn podman_images_run_like_the_rootfs() -> TestResult {
     let tag = format!("localhost/breakout-test-image:{}", std::process::id());
-    engine_images_run_like_the_rootfs(
-        "podman",
-        &tag,
-        &[
-            ("oci-archive", &["save", "--format", "oci-archive"]),
-            ("docker-archive", &["save", "--format", "docker-archive"]),
-        ],
-    )
+    let podman = |format: &'static str| -> &'static [&'static str] {
+        match format {
+            "oci-archive" => &["save", "--format", "oci-archive", "-o", "{out}", "{tag}"],
+            "docker-archive" => &["save", "--format", "docker-archive", "-o", "{out}", "{tag}"],
+            _ => &["save", "--format", "oci-dir", "-o", "{out}", "{tag}"],
+        }
+    };
+    let mut saves = vec![
+        Save {
+            program: None,
+            args: podman("oci-archive"),
+            prefix: "oci-archive",
+            source: "oci-archive",
+        },
+        Save {
+            program: None,
+            args: podman("docker-archive"),
+            prefix: "docker-archive",
+            source: "docker-archive",
+        },
+        Save {
+            program: None,
+            args: podman("oci-dir"),
+            prefix: "oci",
+            source: "oci-layout",
+        },
+    ];
+    if skopeo_present() {
+        saves.extend([
+            Save {
+                program: Some("skopeo"),
+                args: &["copy", "containers-storage:{tag}", "oci:{out}"],
+                prefix: "oci",
+                source: "oci-layout",
+            },
+            Save {
+                program: Some("skopeo"),
+                args: &["copy", "containers-storage:{tag}", "oci-archive:{out}"],
+                prefix: "oci-archive",
+                source: "oci-archive",
+            },
+        ]);
+    } else {
+        eprintln!("podman_images_run_like_the_rootfs: skopeo's copies are skipped: skopeo is not installed (apt-get install skopeo)");
+    }
+    engine_images_run_like_the_rootfs("podman", &tag, &saves)
+}
+
+fn skopeo_present() -> bool {
+    Command::new("skopeo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// The rootfs imported into a Docker engine (this binary's own where none answers),
 /// saved by `docker save`, and named.
 fn docker_images_run_like_the_rootfs() -> TestResult {
     let tag = format!("breakout-test-image:{}", std::process::id());
-    engine_images_run_like_the_rootfs("docker", &tag, &[("docker-archive", &["save"])])
+    engine_images_run_like_the_rootfs(
+        "docker",
+        &tag,
+        &[Save {
+            program: None,
+            args: &["save", "-o", "{out}", "{tag}"],
+            prefix: "docker-archive",
+            source: "docker-archive",
+        }],
+    )
 }
 
 /// Under an engine (which imports the tree), an image whose working directory it

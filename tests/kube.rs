@@ -84,15 +84,98 @@ const PROBES: &[&str] = &[
 ];
 
 fn run_pod(manifest: &str, extra: &[&str]) -> Result<Value, Failed> {
+    run_pod_probes(manifest, extra, PROBES)
+}
+
+fn run_pod_probes(manifest: &str, extra: &[&str], probes: &[&str]) -> Result<Value, Failed> {
     let scratch = Scratch::new("pod");
     let path = scratch.path().join("manifest.yaml");
     std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
     let path = path.display().to_string();
     let mut args = vec!["--pod", path.as_str()];
     args.extend_from_slice(extra);
-    args.extend_from_slice(PROBES);
+    args.extend_from_slice(probes);
     let (_, report) = run_json(&args)?;
     Ok(report)
+}
+
+/// A pod in the host's pid and IPC namespaces, with a memory limit: the probes see the
+/// host's namespaces (the harness confirms each link) and the limit holds. The control
+/// is the open pod: private namespaces.
+const HOST_SHARING: &str = r#"apiVersion: v1
+kind: Pod
+metadata: {name: shares}
+spec:
+  hostPID: true
+  hostIPC: true
+  containers:
+  - name: app
+    resources: {limits: {memory: 96Mi}}
+"#;
+
+const HOST_PROBES: &[&str] = &[
+    "--probe",
+    "host.pid-namespace",
+    "--probe",
+    "host.ipc-namespace",
+    "--probe",
+    "host.uts-namespace",
+    "--probe",
+    "host.memory",
+];
+
+fn host_namespaces_and_memory_from_the_pod() -> TestResult {
+    let report = run_pod_probes(HOST_SHARING, &[], HOST_PROBES)?;
+    expect(
+        &report,
+        "host.pid-namespace",
+        "escaped",
+        None,
+        Some("witnessed"),
+    )?;
+    expect(
+        &report,
+        "host.ipc-namespace",
+        "escaped",
+        None,
+        Some("witnessed"),
+    )?;
+    // Kubernetes has no hostUTS: the UTS namespace stays the pod's.
+    expect(
+        &report,
+        "host.uts-namespace",
+        "blocked",
+        Some("private-namespace"),
+        None,
+    )?;
+    expect(
+        &report,
+        "host.memory",
+        "blocked",
+        Some("memory-limit"),
+        Some("witnessed"),
+    )?;
+    let report = run_pod_probes(OPEN, &[], HOST_PROBES)?;
+    for probe in ["host.pid-namespace", "host.ipc-namespace"] {
+        expect(&report, probe, "blocked", Some("private-namespace"), None)?;
+    }
+    Ok(())
+}
+
+/// `procMount: Unmasked` leaves /proc/sys writable, as Docker's systempaths=unconfined;
+/// its control, `Default`, keeps it read-only.
+fn proc_mount_unmasked_opens_proc_sys() -> TestResult {
+    let pod = |mount: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: pm}}\nspec:\n  containers:\n  - name: app\n    securityContext: {{procMount: {mount}}}\n"
+        )
+    };
+    let probes = &["--probe", "fs.proc-sys"];
+    let report = run_pod_probes(&pod("Unmasked"), &[], probes)?;
+    expect(&report, "fs.proc-sys", "escaped", None, None)?;
+    let report = run_pod_probes(&pod("Default"), &[], probes)?;
+    expect(&report, "fs.proc-sys", "blocked", Some("EROFS"), None)?;
+    Ok(())
 }
 
 fn locked_down_deployment() -> TestResult {
@@ -391,6 +474,16 @@ fn main() {
             localhost_profile_and_seccompprofile_yaml,
         ),
         host.trial("kinds_and_refusals", RUNC, kinds_and_refusals),
+        host.trial(
+            "proc_mount_unmasked_opens_proc_sys",
+            RUNC,
+            proc_mount_unmasked_opens_proc_sys,
+        ),
+        host.trial(
+            "host_namespaces_and_memory_from_the_pod",
+            RUNC,
+            host_namespaces_and_memory_from_the_pod,
+        ),
         host.trial("scenario_with_a_pod", RUNC, scenario_with_a_pod),
     ];
     libtest_mimic::run(&args, trials).exit();

@@ -61,6 +61,62 @@ fn each_driver_runs(runtime: &'static str) -> impl Fn() -> TestResult {
     }
 }
 
+/// An engine's container in the host's namespaces, without a memory limit, and its
+/// control: the defaults keep each private and limited. The engine's container is not
+/// below our process, so these stay the runner's word (`reported`).
+fn engine_shares_the_host(runtime: &'static str) -> impl Fn() -> TestResult {
+    move || {
+        let probes = [
+            "--probe",
+            "host.pid-namespace",
+            "--probe",
+            "host.ipc-namespace",
+            "--probe",
+            "host.uts-namespace",
+            "--probe",
+            "host.memory",
+        ];
+        let mut args = vec!["--runtime", runtime];
+        args.extend(probes);
+        let (out, report) = run_json(&args)?;
+        out.expect_code(0)?;
+        let run = run_of(&report, runtime)?;
+        for probe in [
+            "host.pid-namespace",
+            "host.ipc-namespace",
+            "host.uts-namespace",
+        ] {
+            expect_in(run, probe, "blocked", Some("private-namespace"))?;
+        }
+        expect_in(run, "host.memory", "blocked", Some("memory-limit"))?;
+        let mut args = vec![
+            "--runtime",
+            runtime,
+            "--pid",
+            "host",
+            "--ipc",
+            "host",
+            "--uts",
+            "host",
+            "--memory",
+            "0",
+        ];
+        args.extend(probes);
+        let (out, report) = run_json(&args)?;
+        out.expect_code(1)?;
+        let run = run_of(&report, runtime)?;
+        for probe in [
+            "host.pid-namespace",
+            "host.ipc-namespace",
+            "host.uts-namespace",
+            "host.memory",
+        ] {
+            expect_in(run, probe, "escaped", None)?;
+        }
+        Ok(())
+    }
+}
+
 /// A profile denying fork, clone, clone3 and execveat: runsc (no --oci-seccomp) ignores
 /// it, so it diverges from runc and runsc-oci on the spawn probes, and says why.
 fn compare_names_the_oci_seccomp_quirk() -> TestResult {
@@ -411,6 +467,13 @@ fn main() {
             &format!("driver_runs::{rt}"),
             &[rt],
             Box::new(each_driver_runs(rt)),
+        );
+    }
+    for rt in ["podman", "docker"] {
+        add(
+            &format!("engine_shares_the_host::{rt}"),
+            &[rt],
+            Box::new(engine_shares_the_host(rt)),
         );
     }
     // Podman's default profile ships with golang-github-containers-common.

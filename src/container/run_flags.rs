@@ -155,7 +155,11 @@ impl RawRunFlags {
 }
 
 /// `512m`, `1g`, `1048576`: bytes, as Docker reads `--memory` (suffixes b, k, m, g).
+/// `0` is no limit at all, as Docker's default (breakout's own default is 512 MiB).
 fn parse_memory(text: &str) -> Result<i64, RunFlagError> {
+    if text.trim() == "0" {
+        return Ok(0);
+    }
     let lower = text.trim().to_ascii_lowercase();
     let (digits, unit) = match lower.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((at, _)) => lower.split_at(at),
@@ -313,6 +317,7 @@ mod tests {
     fn docker_spellings_are_read() {
         assert_eq!(parse_memory("512m").unwrap(), 512 << 20);
         assert_eq!(parse_memory("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_memory("0").unwrap(), 0);
         assert!(parse_memory("5m").is_err());
         assert!(parse_memory("12q").is_err());
         assert!(parse_sysctl("kernel.shmmni=0", Network::None).is_ok());

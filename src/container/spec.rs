@@ -223,14 +223,18 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
         }
     }
     let mut resources = LinuxResourcesBuilder::default()
-        .memory(
-            LinuxMemoryBuilder::default()
-                .limit(flags.memory.unwrap_or(MEMORY_LIMIT))
-                .build()
-                .expect("memory has every field"),
-        )
         .build()
         .expect("resources have every field");
+    // `--memory 0`: none, as Docker's default.
+    let memory = flags.memory.unwrap_or(MEMORY_LIMIT);
+    if memory > 0 {
+        resources.set_memory(Some(
+            LinuxMemoryBuilder::default()
+                .limit(memory)
+                .build()
+                .expect("memory has every field"),
+        ));
+    }
     // `--pids-limit 0` or -1: none, as Docker has it.
     if let Some(limit) = flags.pids_limit.unwrap_or(Some(PIDS_LIMIT)) {
         resources.set_pids(Some(

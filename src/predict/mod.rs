@@ -52,6 +52,17 @@ pub struct Prediction {
     pub agreement: Agreement,
 }
 
+/// What the filter does to one call (see [`Predictor::decide_call`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallDecision {
+    /// The filter's answer (`allow`, `errno(EPERM)`, `kill`).
+    pub action: String,
+    /// Whether the call is stopped (any answer but allow and log).
+    pub stops: bool,
+    pub rule: String,
+    pub place: Option<Place>,
+}
+
 /// How an observed verdict compares with its prediction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "why", rename_all = "kebab-case")]
@@ -82,6 +93,9 @@ pub struct Predictor {
 struct Filter {
     /// Compiled at the first call judged: a start failure judges none.
     compiled: std::sync::OnceLock<Result<Compiled, String>>,
+    /// The whole filter, every rule, for calls of any name (a workload's): compiled
+    /// only when one is judged.
+    whole: std::sync::OnceLock<Result<Compiled, String>>,
     style: compile::Style,
     seccomp: LinuxSeccomp,
     /// For each resolved rule, its index among the profile file's `syscalls`.
@@ -244,6 +258,7 @@ impl Predictor {
         Predictor {
             filter: Some(Filter {
                 compiled: std::sync::OnceLock::new(),
+                whole: std::sync::OnceLock::new(),
                 style,
                 seccomp: if kind.honours_errno_ret {
                     seccomp.clone()
@@ -273,6 +288,47 @@ impl Predictor {
         // A profile libseccomp refuses: the container does not start, nothing to judge.
         filter.compiled().as_ref().ok()?;
         self.predict_with(filter, routes)
+    }
+
+    /// What the whole filter does to one call of any name (a call a workload made, a
+    /// call a runtime's start needs), with the rule that decides it; `None` without a
+    /// filter, for a profile libseccomp refuses, or a name the entry lacks.
+    pub fn decide_call(
+        &self,
+        entry: Entry,
+        syscall: &'static str,
+        args: &[(u8, u64)],
+    ) -> Option<CallDecision> {
+        let filter = self.filter.as_ref()?;
+        let compiled = filter.whole().as_ref().ok()?;
+        let (arch, x32) = match entry {
+            Entry::X86_64 => (AUDIT_ARCH_X86_64, false),
+            Entry::I386 => (AUDIT_ARCH_I386, false),
+            Entry::X32 => (AUDIT_ARCH_X86_64, true),
+        };
+        let nr = compile::syscall_number(syscall, arch, x32)?;
+        let mut values = [0u64; 6];
+        for (i, v) in args {
+            if let Some(slot) = values.get_mut(usize::from(*i)) {
+                *slot = *v;
+            }
+        }
+        let action = compiled
+            .action(arch, nr, values)
+            .unwrap_or(Action::KillProcess);
+        let judged = Judged {
+            action,
+            call: syscall,
+            entry,
+            args: args.to_vec(),
+        };
+        let (rule, place) = filter.deciding_rule(&judged);
+        Some(CallDecision {
+            action: filter.answer_name(action),
+            stops: !action.lets_through(),
+            rule,
+            place,
+        })
     }
 
     fn no_filter(&self, routes: &[Route]) -> Prediction {
@@ -432,6 +488,14 @@ impl Filter {
                 args: &[],
             };
             self.call(Entry::X86_64, &call).action.lets_through()
+        })
+    }
+
+    /// The whole filter, compiled at the first call of any name judged.
+    fn whole(&self) -> &Result<Compiled, String> {
+        self.whole.get_or_init(|| {
+            compile::compile_parts(&self.seccomp, &self.seccomp, self.style)
+                .map_err(|e| e.to_string())
         })
     }
 

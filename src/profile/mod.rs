@@ -47,7 +47,7 @@ mod lenient;
 mod names;
 mod platform;
 mod raw;
-mod syscalls;
+pub mod syscalls;
 
 #[cfg(test)]
 mod tests;

@@ -70,6 +70,7 @@ impl Sink for Runs {
                     escapes_by_goal: Vec::new(),
                     profile_handling: *profile_handling,
                     triage: None,
+                    workload: None,
                 };
                 let building = Building {
                     report,
@@ -99,6 +100,11 @@ impl Sink for Runs {
             Event::Triaged { run, triage } => {
                 if let Some(b) = state.run(run) {
                     b.report.triage = Some(triage.clone());
+                }
+            }
+            Event::Workload { run, report } => {
+                if let Some(b) = state.run(run) {
+                    b.report.workload = Some((**report).clone());
                 }
             }
             Event::TrialFinished(_) => {}
@@ -144,7 +150,8 @@ impl Sink for Trials {
             | Event::ContainerEnded { .. }
             | Event::Verdict { .. }
             | Event::RunFinished { .. }
-            | Event::Triaged { .. } => {}
+            | Event::Triaged { .. }
+            | Event::Workload { .. } => {}
         }
     }
 }

@@ -250,6 +250,7 @@ mod tests {
             escapes_by_goal: Vec::new(),
             profile_handling: handling,
             triage: None,
+            workload: None,
         }
     }
 

@@ -36,6 +36,11 @@ pub enum Event {
     },
     /// A step got its verdict; each step of a run gets exactly one.
     Verdict { run: usize, verdict: Box<Verdict> },
+    /// The run's workload ran (after its probes) and this is how it did.
+    Workload {
+        run: usize,
+        report: Box<crate::workload::WorkloadReport>,
+    },
     /// The run is over: every planned step has its verdict. `start` says whether its
     /// container started.
     RunFinished { run: usize, start: StartStatus },

@@ -56,10 +56,16 @@ pub enum Kind {
     Reachable,
     /// Reached, but inside a sandbox kernel (gVisor's), not the host's.
     SandboxKernel,
+    /// The container has a namespace of its own where the probe looks for the host's.
+    PrivateNamespace,
+    /// Nothing of the host's of that kind was given to the container (no host device).
+    NotExposed,
+    /// A memory limit below the host's memory keeps the container from taking it.
+    MemoryLimit,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Timeout,
         Kind::StartFailure,
         Kind::Interrupted,
@@ -70,6 +76,9 @@ impl Kind {
         Kind::FakeSuccess,
         Kind::Reachable,
         Kind::SandboxKernel,
+        Kind::PrivateNamespace,
+        Kind::NotExposed,
+        Kind::MemoryLimit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +93,9 @@ impl Kind {
             Kind::FakeSuccess => "fake-success",
             Kind::Reachable => "reachable",
             Kind::SandboxKernel => "sandbox-kernel",
+            Kind::PrivateNamespace => "private-namespace",
+            Kind::NotExposed => "not-exposed",
+            Kind::MemoryLimit => "memory-limit",
         }
     }
 }

@@ -201,6 +201,9 @@ pub struct RunReport {
     pub profile_handling: ProfileHandling,
     /// When the container did not start under a profile: which denials its start needs.
     pub triage: Option<Triage>,
+    /// How the workload did in the same sandbox, when one was run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<crate::workload::WorkloadReport>,
 }
 
 /// What start-failure triage found.
@@ -386,11 +389,19 @@ impl Report {
         }
     }
 
-    /// See [`exit::decide`]: escapes dominate start failures.
+    /// See [`exit::decide`]: escapes (and a workload that fails) dominate start
+    /// failures.
     pub fn exit_code(&self) -> ExitCode {
         exit::decide(&exit::Findings {
             interrupted: self.interrupted,
-            escaped_or_mismatch: self.summary.escaped > 0,
+            // A workload that does not work fails the run as an escape does: the
+            // profile is not fit for rollout either way.
+            escaped_or_mismatch: self.summary.escaped > 0
+                || self.runs.iter().any(|r| {
+                    r.workload
+                        .as_ref()
+                        .is_some_and(|w| w.status == crate::workload::Status::Fails)
+                }),
             start_failure: self.summary.start_failures > 0,
             ..exit::Findings::default()
         })

@@ -188,11 +188,12 @@ pub(crate) fn rule(id: &str) -> ReportingDescriptor {
 }
 
 /// Code scanning's severity (0.0 to 10.0) of an escape towards `goal`: reaching the
-/// kernel's attack surface or a new namespace is worse than running another program.
+/// kernel's attack surface, a new namespace or the host's objects is worse than
+/// running another program.
 fn security_severity(goal: catalog::Goal) -> &'static str {
     use catalog::Goal as G;
     match goal {
-        G::Kernel | G::Namespace => "8.8",
+        G::Kernel | G::Namespace | G::Host => "8.8",
         G::Fs | G::Net => "7.5",
         G::Exec | G::Spawn => "6.5",
         G::Ipc => "5.0",

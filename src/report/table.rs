@@ -179,6 +179,11 @@ impl Report {
                 (&bold_red.to_string(), &reset.to_string()),
             );
         }
+        for run in &self.runs {
+            if let Some(w) = &run.workload {
+                workload_lines(&mut out, &run.runtime.name, w);
+            }
+        }
         let s = &self.summary;
         let containers: u32 = self.runs.iter().map(|r| r.containers).sum();
         let mut contained = String::new();
@@ -201,6 +206,33 @@ impl Report {
             if self.interrupted { "; INTERRUPTED" } else { "" }
         );
         out
+    }
+}
+
+/// The workload's line under a run: whether it works, and when it does not, the end
+/// of what it said and what the filter stopped.
+fn workload_lines(out: &mut String, runtime: &str, w: &crate::workload::WorkloadReport) {
+    let _ = writeln!(out, "workload under {runtime}: {}", w.summary());
+    if w.status == crate::workload::Status::Works {
+        return;
+    }
+    for stopped in &w.stopped {
+        let place = stopped
+            .place
+            .as_ref()
+            .map(|p| format!(" at {p}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  stopped: {} ({}) by {}{place}: {} [{}]",
+            stopped.syscall, stopped.arch, stopped.action, stopped.rule, stopped.found_by
+        );
+    }
+    for (name, tail) in [("stderr", &w.stderr_tail), ("check", &w.check_output)] {
+        let lines: Vec<&str> = tail.lines().collect();
+        for line in &lines[lines.len().saturating_sub(3)..] {
+            let _ = writeln!(out, "  {name}: {line}");
+        }
     }
 }
 

@@ -49,6 +49,11 @@ pub(super) struct ContainerOutcome {
     pub(super) runtime_pid: Option<i32>,
     /// The container's init, found when the runner said hello.
     pub(super) init: Option<super::nsview::Init>,
+    /// The runtime process of an OCI runtime's container, sandbox kernels too.
+    pub(super) oci_pid: Option<i32>,
+    /// A process charged to the container's memory cgroup, found at hello: its init,
+    /// or under a sandbox kernel the sandbox (`memview`).
+    pub(super) memory_pid: Option<i32>,
 }
 
 pub(super) const MAX_NOTES: usize = 20;
@@ -110,8 +115,11 @@ pub(super) fn run_container(
     let mut deadline = Instant::now() + timeout;
     let mut watching: Option<String> = None;
     let mut out = ContainerOutcome::default();
-    if matches!(launch, Launch::Oci) && runtime.kind.sandbox_kernel.is_none() {
-        out.runtime_pid = container.runtime_pid();
+    if matches!(launch, Launch::Oci) {
+        out.oci_pid = container.runtime_pid();
+        if runtime.kind.sandbox_kernel.is_none() {
+            out.runtime_pid = out.oci_pid;
+        }
     }
     let mut exit_seen_at: Option<Instant> = None;
     loop {
@@ -233,6 +241,69 @@ fn namespace_witness(verdict: Verdict, init: Option<super::nsview::Init>) -> Ver
     }
 }
 
+/// What the host sees of a `host.*` step, read through the held runner: whether its
+/// namespace is the harness's own (`HostNamespace`), what limits its memory
+/// (`MemoryLimit`). A memory limit below the host's turns the runner's "touched it all"
+/// into blocked: its child stayed below a limit that still holds the container.
+fn host_witness(verdict: Verdict, out: &ContainerOutcome) -> Verdict {
+    use super::{memview, nsview};
+    use crate::catalog::WitnessKind as W;
+    use crate::report::Evidence;
+    let Some(info) = crate::catalog::find(&verdict.probe) else {
+        return verdict;
+    };
+    match (info.witness, verdict.outcome) {
+        (W::HostNamespace, Outcome::Escaped) => {
+            let Some(init) = out.init else {
+                return verdict;
+            };
+            let Some(kind) = nsview::shared_kind_of(info) else {
+                return verdict;
+            };
+            match nsview::shares_with_harness(init, kind) {
+                Some((true, link)) => Verdict {
+                    detail: format!(
+                        "{}; the harness sees /proc/{}/ns/{kind} name {link}, its own",
+                        verdict.detail, init.pid
+                    ),
+                    ..verdict
+                }
+                .evidence(Evidence::Witnessed),
+                Some((false, link)) => Verdict {
+                    detail: format!(
+                        "{}; but on the host the runner's /proc/{}/ns/{kind} names {link}, not the harness's",
+                        verdict.detail, init.pid
+                    ),
+                    ..verdict
+                },
+                None => verdict,
+            }
+        }
+        (W::MemoryLimit, Outcome::Escaped | Outcome::Blocked | Outcome::Indeterminate) => {
+            let Some(limit) = out.memory_pid.and_then(memview::limit_of) else {
+                return verdict;
+            };
+            let detail = format!("{}; {}", verdict.detail, limit.describe());
+            match (limit, verdict.outcome) {
+                (memview::Limit::None { .. }, Outcome::Escaped) => {
+                    Verdict { detail, ..verdict }.evidence(Evidence::Witnessed)
+                }
+                // Whatever the probe could try (no child to take memory in), the limit
+                // keeps the container from the host's memory.
+                (memview::Limit::Bytes { .. }, _) => Verdict {
+                    outcome: Outcome::Blocked,
+                    mechanism: Some(crate::report::mechanism::Kind::MemoryLimit.into()),
+                    detail,
+                    ..verdict
+                }
+                .evidence(Evidence::Witnessed),
+                _ => Verdict { detail, ..verdict },
+            }
+        }
+        _ => verdict,
+    }
+}
+
 /// Looks on the container's stderr for the proof of a payload that a program of the
 /// image started in handoff step `step` (see `protocol::HANDOFF_PROOF`).
 fn watch_handoff(pipes: &mut collector::Pipes, nonce: &str, step: &str) {
@@ -260,6 +331,10 @@ fn handle_line(text: &str, follow: &Follow, verdicts: &mut Decided, out: &mut Co
             }
             out.hello = true;
             out.init = out.runtime_pid.and_then(super::nsview::Init::find);
+            out.memory_pid = out
+                .init
+                .map(|init| init.pid)
+                .or_else(|| out.oci_pid.and_then(super::memview::in_other_memory_cgroup));
         }
         Event::Start { step } => {
             if all_steps.contains(&step) && !verdicts.contains(&step) {
@@ -314,7 +389,7 @@ fn handle_line(text: &str, follow: &Follow, verdicts: &mut Decided, out: &mut Co
                 Verdict::new(runtime, &step, outcome, crate::sanitize::untrusted(&detail))
                     .mechanism(mechanism.as_deref().map(crate::sanitize::untrusted))
                     .route(route.as_deref());
-            let verdict = namespace_witness(verdict, out.init);
+            let verdict = host_witness(namespace_witness(verdict, out.init), out);
             let judged = witness.judge(
                 verdict,
                 nonce,

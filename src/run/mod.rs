@@ -17,6 +17,7 @@ pub mod canary;
 pub mod collector;
 mod follow;
 mod matrix;
+mod memview;
 pub mod netns;
 mod nsview;
 mod plan;
@@ -24,6 +25,7 @@ mod rejected;
 mod settle;
 pub mod triage;
 mod witness;
+mod workload;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -141,7 +143,12 @@ fn witnessed_through_runner(step: &str) -> bool {
     crate::catalog::find(crate::protocol::split_step(step).0).is_some_and(|p| {
         matches!(
             p.witness,
-            W::Namespace | W::DevShmMarker | W::MountDevice | W::MountMarker
+            W::Namespace
+                | W::HostNamespace
+                | W::MemoryLimit
+                | W::DevShmMarker
+                | W::MountDevice
+                | W::MountMarker
         )
     })
 }
@@ -335,6 +342,13 @@ pub fn execute_with(
     };
     let rest = settle::never_ran(&runtime.name, &decided.undecided(), &start, was_interrupted);
     decided.decide_all(rest);
+    if let (Some(workload), false) = (&plan.workload, was_interrupted) {
+        let report = workload::run(plan, workload, runtime, interrupted)?;
+        sink.event(&Event::Workload {
+            run,
+            report: Box::new(report),
+        });
+    }
     sink.event(&Event::RunFinished {
         run,
         start: start.clone(),
@@ -434,6 +448,7 @@ fn one_container(
         hold: runtime.engine().is_none()
             && runtime.kind.sandbox_kernel.is_none()
             && plan.steps().iter().any(|s| witnessed_through_runner(s)),
+        host_namespaces: nsview::harness_links(),
     };
     let netns = stage.bridge.as_ref().map(|b| b.container_path());
     let inputs = plan::spec_inputs(

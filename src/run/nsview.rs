@@ -22,9 +22,13 @@ pub struct Init {
 }
 
 impl Init {
-    /// The container's init below `runtime_pid`, if one is found.
+    /// The container's init below `runtime_pid`, if one is found: the descendant that
+    /// is pid 1 of its own pid namespace, or, where the container shares the host's
+    /// (`--pid host`), the first descendant in another mount namespace than ours.
     pub fn find(runtime_pid: i32) -> Option<Init> {
-        container_init(runtime_pid).map(|pid| Init { pid })
+        container_init(runtime_pid)
+            .or_else(|| first_in_other_mount_namespace(runtime_pid))
+            .map(|pid| Init { pid })
     }
 
     /// What its `kind` link names now (`mnt:[4026532178]`); `None` once it ended.
@@ -32,6 +36,42 @@ impl Init {
         let link = std::fs::read_link(format!("/proc/{}/ns/{kind}", self.pid)).ok()?;
         link.to_str().map(str::to_string)
     }
+}
+
+/// The kinds of namespace `host.*-namespace` probes compare with the harness's.
+const SHARED_KINDS: [&str; 3] = ["pid", "ipc", "uts"];
+
+/// The harness's own namespaces of the kinds probes compare (`pid:[4026531836]`), for
+/// the runner's invocation: data from the harness to the container, never back.
+pub fn harness_links() -> Vec<String> {
+    SHARED_KINDS
+        .iter()
+        .filter_map(|kind| own_link(kind))
+        .collect()
+}
+
+fn own_link(kind: &str) -> Option<String> {
+    let link = std::fs::read_link(format!("/proc/self/ns/{kind}")).ok()?;
+    link.to_str().map(str::to_string)
+}
+
+/// The namespace kind a `host.*-namespace` probe shares with the host.
+pub fn shared_kind_of(info: &crate::catalog::ProbeInfo) -> Option<&'static str> {
+    use crate::catalog::ProbeId;
+    match info.probe_id() {
+        ProbeId::HostPidNamespace => Some("pid"),
+        ProbeId::HostIpcNamespace => Some("ipc"),
+        ProbeId::HostUtsNamespace => Some("uts"),
+        _ => None,
+    }
+}
+
+/// Whether the host sees `init` in the harness's own namespace of `kind`, with the
+/// link it names: `None` when either link cannot be read.
+pub fn shares_with_harness(init: Init, kind: &str) -> Option<(bool, String)> {
+    let theirs = init.link(kind)?;
+    let ours = own_link(kind)?;
+    Some((theirs == ours, theirs))
 }
 
 /// The namespace a probe leaves, from its route's flags (`unshare(CLONE_NEWNS)`), for
@@ -61,15 +101,31 @@ pub fn claimed_link(detail: &str, kind: &str) -> Option<String> {
         .then(|| format!("{prefix}{digits}]"))
 }
 
-/// The descendant of `root` (to a depth of 4) that is pid 1 of its own pid namespace:
-/// the container's init, whose `NSpid` line ends in 1.
+/// The descendant of `root` that is pid 1 of its own pid namespace: the container's
+/// init, whose `NSpid` line ends in 1.
 fn container_init(root: i32) -> Option<i32> {
+    first_descendant(root, is_namespace_init)
+}
+
+/// The shallowest descendant of `root` whose mount namespace is not ours: a container
+/// process, where its pid namespace is the host's and no descendant is a namespace's
+/// pid 1. Only links are read.
+fn first_in_other_mount_namespace(root: i32) -> Option<i32> {
+    let ours = own_link("mnt")?;
+    first_descendant(root, |pid| {
+        std::fs::read_link(format!("/proc/{pid}/ns/mnt"))
+            .is_ok_and(|l| l.to_str() != Some(ours.as_str()))
+    })
+}
+
+/// The shallowest descendant of `root` (to a depth of 4) for which `matches` holds.
+pub(super) fn first_descendant(root: i32, matches: impl Fn(i32) -> bool) -> Option<i32> {
     let mut frontier = vec![root];
     for _ in 0..4 {
         let mut next = Vec::new();
         for pid in frontier {
             for child in children(pid) {
-                if is_namespace_init(child) {
+                if matches(child) {
                     return Some(child);
                 }
                 next.push(child);

@@ -34,6 +34,8 @@ pub struct Plan {
     pub fault: Option<String>,
     /// What a lenient reading of the profile let pass, as Docker would.
     pub profile_warnings: Vec<String>,
+    /// The application to run under the same sandbox after the probes, if asked.
+    pub workload: Option<crate::workload::Workload>,
 }
 
 /// Why a plan could not be made: the input's fault (exit 2) or the host's (exit 3).
@@ -90,6 +92,7 @@ impl Plan {
             timeout: Duration::from_secs(timeout_secs),
             fault: None,
             profile_warnings,
+            workload: None,
         })
     }
 
@@ -210,6 +213,7 @@ pub fn emit_bundle(plan: &Plan, dir: &Path) -> Result<Option<String>, RunError> 
         fault: plan.fault.clone(),
         sandbox: None,
         hold: false,
+        host_namespaces: super::nsview::harness_links(),
     };
     // A key of its own, in config.json (the bundle's, written root-only).
     let key = Key::random().map_err(RunError::Key)?;

@@ -182,6 +182,15 @@ fn in_flight_verdict(
         )
         .mechanism(Some("SIGSYS"))
         .evidence(Evidence::Witnessed),
+        // The probe's child takes memory; where the whole container is charged as one
+        // (gVisor's sandbox), the memory cgroup's OOM killer ends all of it.
+        Some(Exit::Signal(libc::SIGKILL)) if step == "host.memory" => Verdict::new(
+            runtime,
+            step,
+            Outcome::Blocked,
+            "the container died of SIGKILL while the probe's child touched memory: the OOM killer of its memory cgroup",
+        )
+        .mechanism(Some("SIGKILL")),
         Some(Exit::Signal(sig)) => Verdict::new(
             runtime,
             step,
@@ -428,6 +437,21 @@ mod tests {
         );
         assert_eq!(v.evidence, Some(Evidence::Witnessed));
         assert_eq!(next, resume("spawn.fork"));
+    }
+
+    #[test]
+    fn a_kill_while_host_memory_takes_memory_is_the_limit_and_elsewhere_an_error() {
+        let memory = in_flight("host.memory", Some(Exit::Signal(libc::SIGKILL)));
+        let (v, next_step) = next("runsc-oci", true, &memory, T);
+        let v = v.unwrap();
+        assert_eq!(
+            (v.outcome, mech(&v)),
+            (Outcome::Blocked, Some("SIGKILL".to_string()))
+        );
+        assert_eq!(next_step, resume("host.memory"));
+        let fork = in_flight("spawn.fork", Some(Exit::Signal(libc::SIGKILL)));
+        let (v, _) = next("runsc-oci", true, &fork, T);
+        assert_eq!(v.unwrap().outcome, Outcome::Error);
     }
 
     #[test]

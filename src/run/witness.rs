@@ -104,7 +104,9 @@ impl Witness<'_> {
         init: Option<super::nsview::Init>,
     ) -> Judged {
         if verdict.outcome != Outcome::Escaped {
-            return Judged::Final(verdict.evidence(Evidence::Reported));
+            // What the host saw where the line came in stays (a memory limit it read).
+            let evidence = verdict.evidence.unwrap_or(Evidence::Reported);
+            return Judged::Final(verdict.evidence(evidence));
         }
         if let Some(payload) = payload_nonce {
             return Judged::Final(if payload == nonce {
@@ -154,7 +156,9 @@ impl Witness<'_> {
                 self.take_marker(&self.rootfs_writes, nonce, &verdict.step())
             }
             // Seen on the host already, where the line came in (`follow::namespace_witness`).
-            (WitnessKind::Namespace, _) => verdict.evidence == Some(Evidence::Witnessed),
+            (WitnessKind::Namespace | WitnessKind::HostNamespace | WitnessKind::MemoryLimit, _) => {
+                verdict.evidence == Some(Evidence::Witnessed)
+            }
             // Through the runner's root, or for a volume on its host side, so that a
             // node the runner left for us is never left on the host.
             (WitnessKind::MountDevice, Some(target)) => {

@@ -267,7 +267,10 @@ pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
     }
     let pids = flags.pids_limit.unwrap_or(Some(PIDS_LIMIT)).unwrap_or(-1);
     opt("--pids-limit", pids.to_string());
-    opt("--memory", flags.memory.unwrap_or(MEMORY_LIMIT).to_string());
+    let memory = flags.memory.unwrap_or(MEMORY_LIMIT);
+    if memory > 0 {
+        opt("--memory", memory.to_string());
+    }
     // The same open-files limit as the OCI spec; podman would otherwise raise nofile
     // and nproc to values a host without CAP_SYS_RESOURCE cannot grant.
     opt("--ulimit", "nofile=1024:1024".into());

@@ -303,6 +303,17 @@ impl Runtime {
         self.spawn_foreground(cmd, state_root, id)
     }
 
+    /// `exec` of `argv` in running container `id`, a runtime's or an engine's: a
+    /// process beside the container's, in its namespaces and under its filter.
+    pub fn exec_command(&self, state_root: &Path, id: &str, argv: &[String]) -> Command {
+        let mut cmd = match self.engine() {
+            Some(_) => self.engine_command(state_root),
+            None => self.command(state_root),
+        };
+        cmd.arg("exec").arg(id).args(argv);
+        cmd
+    }
+
     /// Spawns a foreground `run` (a runtime's or an engine's) with stdout and stderr
     /// piped back, as the guard of the container it runs.
     pub(crate) fn spawn_foreground(

@@ -99,6 +99,30 @@ impl Builder<'_> {
             expect,
             profile_warnings: self.warnings.take(),
             notes,
+            workload: raw.workload.map(|Obj(w)| self.workload(w)).transpose()?,
+        })
+    }
+
+    /// A `workload` entry, its command and check not empty where given.
+    fn workload(&self, w: raw::RawWorkload) -> Result<ScenarioWorkload, ScenarioError> {
+        for (name, argv) in [("command", &w.command), ("check", &w.check)] {
+            if argv
+                .as_ref()
+                .is_some_and(|a| a.is_empty() || a[0].is_empty())
+            {
+                return Err(self.at_value(
+                    &[key("workload"), key(name)],
+                    format!("an empty {name}: give the program and its arguments, like [\"/bin/sh\", \"-c\", \"echo ok\"]"),
+                ));
+            }
+        }
+        Ok(ScenarioWorkload {
+            command: w.command.unwrap_or_default(),
+            check: w.check,
+            deadline: w.deadline.map_or(crate::workload::DEADLINE, |t| {
+                std::time::Duration::from_secs(t.0)
+            }),
+            expect: w.expect.unwrap_or(crate::workload::Status::Works),
         })
     }
 

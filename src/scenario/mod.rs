@@ -130,6 +130,18 @@ pub struct Scenario {
     pub profile_warnings: Vec<String>,
     /// What a `pod` manifest leaves unhonoured, in words.
     pub notes: Vec<String>,
+    /// The workload to run after the probes, if any.
+    pub workload: Option<ScenarioWorkload>,
+}
+
+/// A scenario's workload: its command (empty: the image's), a service's check, its
+/// deadline, and whether it should work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioWorkload {
+    pub command: Vec<String>,
+    pub check: Option<Vec<String>>,
+    pub deadline: std::time::Duration,
+    pub expect: crate::workload::Status,
 }
 
 /// Where a scenario's seccomp profile comes from.

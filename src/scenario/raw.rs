@@ -40,6 +40,29 @@ pub(crate) struct RawScenario {
     pub timeout: Option<Timeout>,
     #[serde(default)]
     pub expect: Option<Obj<RawExpect>>,
+    /// The application to run after the probes in the same sandbox, and whether it
+    /// should work.
+    #[serde(default)]
+    pub workload: Option<Obj<RawWorkload>>,
+}
+
+/// `workload`: `command` (absent: the image's entrypoint and command), `check` (a
+/// service's), `expect` (`works`, the default, or `fails`), `deadline` in seconds.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWorkload {
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    #[serde(default)]
+    pub check: Option<Vec<String>>,
+    #[serde(default)]
+    pub expect: Option<crate::workload::Status>,
+    #[serde(default)]
+    pub deadline: Option<Timeout>,
+}
+
+impl Object for RawWorkload {
+    const EXPECTING: &'static str = "a workload object such as {\"command\": [\"/app\"], \"check\": [\"wget\", \"-q\", \"http://127.0.0.1:8080/\"], \"expect\": \"works\"}";
 }
 
 /// `settings`: the `run` flags, in `docker run` vocabulary. `null` means absent.

@@ -765,6 +765,7 @@ fn run(runtime: &str, start: StartStatus, verdicts: Vec<Verdict>) -> RunReport {
         verdicts,
         profile_handling: ProfileHandling::default(),
         triage: None,
+        workload: None,
     }
 }
 

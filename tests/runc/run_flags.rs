@@ -1,8 +1,8 @@
 //! Container cases for the `docker run` flags beyond capabilities, mounts and the
-//! profile, each beside its control: the same probe without the flag. What no probe
-//! reaches (a host namespace, a device, a memory limit) is checked in the report's
-//! settings and in the spec breakout writes for the runtime (`--emit-bundle`), with a
-//! real start under it.
+//! profile, each beside its control: the same probe without the flag. The `host.*`
+//! probes show what a host namespace, a device or the memory limit hands the
+//! container; the spec breakout writes for the runtime (`--emit-bundle`) is checked
+//! too, with a real start under it.
 
 use serde_json::{json, Value};
 
@@ -103,6 +103,43 @@ pub fn cases() -> Vec<Case> {
                     .check(Check::FieldHas("/subject/settings/notes/0", "not enforced")),
             ],
         ),
+        // What the host shares with the container, probe by probe: its pid, IPC and
+        // UTS namespaces (the harness confirms each link is its own), a device node
+        // (/dev/fuse, 10:229, which no runtime gives by default), and its memory (the
+        // harness reads the cgroup's limit on the host). Each beside its control, and
+        // the shared pid namespace's route closed by the profile.
+        case(
+            "host_namespaces_devices_and_memory_reach_the_probes",
+            RUNC,
+            [
+                run(HOST_PROBES).code(0).verdicts([
+                    ("host.pid-namespace", blocked("private-namespace")),
+                    ("host.ipc-namespace", blocked("private-namespace")),
+                    ("host.uts-namespace", blocked("private-namespace")),
+                    ("host.device", blocked("not-exposed")),
+                    ("host.memory", blocked("memory-limit").witnessed()),
+                ]),
+                run(HOST_SHARED)
+                    .code(1)
+                    .verdicts([
+                        ("host.pid-namespace", escaped().witnessed()),
+                        ("host.ipc-namespace", escaped().witnessed()),
+                        ("host.uts-namespace", escaped().witnessed()),
+                        ("host.device", escaped().reported()),
+                        ("host.memory", escaped().witnessed()),
+                    ])
+                    .detail("host.device", "/dev/fuse (c 10:229)"),
+                run("--memory 64m --probe host.memory")
+                    .code(0)
+                    .verdicts([("host.memory", blocked("memory-limit").witnessed())])
+                    .detail("host.memory", "limit of 64 MiB"),
+                run("--pid host --probe host.pid-namespace")
+                    .profile(json!({"defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO"}]}))
+                    .code(0)
+                    .verdicts([("host.pid-namespace", blocked("EPERM"))]),
+            ],
+        ),
         procedure(
             "host_namespaces_limits_and_devices_reach_the_spec",
             RUNC,
@@ -110,6 +147,17 @@ pub fn cases() -> Vec<Case> {
         ),
     ]
 }
+
+macro_rules! host_probes {
+    () => {
+        "--probe host.pid-namespace --probe host.ipc-namespace --probe host.uts-namespace --probe host.device --probe host.memory"
+    };
+}
+const HOST_PROBES: &str = host_probes!();
+const HOST_SHARED: &str = concat!(
+    "--pid host --ipc host --uts host --device /dev/fuse --memory 0 ",
+    host_probes!()
+);
 
 fn deny_fork() -> Value {
     json!({"defaultAction": "SCMP_ACT_ALLOW",

@@ -2,7 +2,7 @@
 //!
 //! Shared by the harness (listing, `--probe` patterns, grouping reports by goal) and by
 //! the runner (which implements each id). The order here is the order probes run in:
-//! kernel-surface and IPC probes first (they change nothing), then process creation,
+//! kernel-surface, IPC and host probes first (they change nothing), then process creation,
 //! the filesystem and the network, then exec probes (which replace the runner with the
 //! payload), and last the probes that change the runner's own state for good
 //! (`namespace.unshare-*`), so that nothing after them runs in a changed process.
@@ -163,6 +163,61 @@ pub const CATALOG: &[ProbeInfo] = &[
         per_mount: false,
         hands_off: false,
         witness: WitnessKind::DevShmMarker,
+        in_sandbox: None,
+    },
+    ProbeInfo {
+        id: "host.pid-namespace",
+        goal: Goal::Host,
+        technique: "pid-namespace",
+        tries: "in the host's pid namespace (the harness names its own), kill(1, 0) to the host's init: a permission check that delivers nothing",
+        blocked_by: "a private pid namespace (the default; --pid host shares the host's)",
+        per_mount: false,
+        hands_off: false,
+        witness: WitnessKind::HostNamespace,
+        in_sandbox: None,
+    },
+    ProbeInfo {
+        id: "host.ipc-namespace",
+        goal: Goal::Host,
+        technique: "ipc-namespace",
+        tries: "in the host's IPC namespace, shmctl(SHM_INFO) counts the host's System V segments (reads, changes nothing)",
+        blocked_by: "a private IPC namespace (the default; --ipc host shares the host's)",
+        per_mount: false,
+        hands_off: false,
+        witness: WitnessKind::HostNamespace,
+        in_sandbox: None,
+    },
+    ProbeInfo {
+        id: "host.uts-namespace",
+        goal: Goal::Host,
+        technique: "uts-namespace",
+        tries: "in the host's UTS namespace, uname(2) reads the host's hostname (sethostname would rename the host: never called)",
+        blocked_by: "a private UTS namespace (the default; --uts host shares the host's)",
+        per_mount: false,
+        hands_off: false,
+        witness: WitnessKind::HostNamespace,
+        in_sandbox: None,
+    },
+    ProbeInfo {
+        id: "host.device",
+        goal: Goal::Host,
+        technique: "device",
+        tries: "opens read-only each device node under /dev beyond the runtime's defaults (a --device); character devices only of kinds whose opening does nothing",
+        blocked_by: "no host device given to the container, or the device cgroup (EPERM)",
+        per_mount: false,
+        hands_off: false,
+        witness: WitnessKind::Reported,
+        in_sandbox: Some("its own devices"),
+    },
+    ProbeInfo {
+        id: "host.memory",
+        goal: Goal::Host,
+        technique: "memory",
+        tries: "a child maps and touches 128 MiB; the harness reads the memory cgroup's limit on the host",
+        blocked_by: "a memory limit (--memory): the OOM killer ends the child (SIGKILL)",
+        per_mount: false,
+        hands_off: false,
+        witness: WitnessKind::MemoryLimit,
         in_sandbox: None,
     },
     ProbeInfo {
@@ -607,6 +662,9 @@ mod tests {
                 WitnessKind::RootfsMarker => assert!(!p.per_mount, "{}", p.id),
                 WitnessKind::MountMarker => assert!(p.per_mount, "{}", p.id),
                 WitnessKind::Namespace => assert_eq!(p.goal, Goal::Namespace, "{}", p.id),
+                WitnessKind::HostNamespace | WitnessKind::MemoryLimit => {
+                    assert_eq!(p.goal, Goal::Host, "{}", p.id)
+                }
                 WitnessKind::DevShmMarker => assert!(!p.per_mount, "{}", p.id),
                 WitnessKind::MountDevice => assert!(p.per_mount, "{}", p.id),
                 WitnessKind::Child => assert_eq!(p.goal, Goal::Spawn, "{}", p.id),

@@ -23,6 +23,9 @@ pub enum Goal {
     Kernel,
     /// Share memory or files with other processes.
     Ipc,
+    /// Reach what belongs to the host: its processes, IPC objects or hostname through
+    /// a namespace shared with it, its devices, its memory beyond a limit.
+    Host,
 }
 
 impl Goal {
@@ -35,6 +38,7 @@ impl Goal {
             Goal::Net => "net",
             Goal::Kernel => "kernel",
             Goal::Ipc => "ipc",
+            Goal::Host => "host",
         }
     }
 }
@@ -70,6 +74,12 @@ pub enum WitnessKind {
     /// The runner leaves a namespace: the host sees its `/proc/PID/ns` link name the
     /// namespace it says it moved to.
     Namespace,
+    /// The runner is in a namespace of the host's: the host sees its `/proc/PID/ns`
+    /// link name the same namespace as the harness's own.
+    HostNamespace,
+    /// The container's memory is not limited below the host's: the host reads the
+    /// limit of the runner's memory cgroup.
+    MemoryLimit,
 }
 
 /// One catalog entry.

@@ -316,6 +316,9 @@ pub struct Invocation {
     /// After `done`, the runner stays until its stdin is closed: the harness reads the
     /// runner's state on the host (its namespaces) while it still exists.
     pub hold: bool,
+    /// The namespaces the harness runs in, as their `/proc/self/ns` links name them
+    /// (`pid:[4026531836]`): `host.*-namespace` probes compare their own with these.
+    pub host_namespaces: Vec<String>,
 }
 
 impl Invocation {
@@ -343,6 +346,9 @@ impl Invocation {
         if self.hold {
             args.push("--hold".to_string());
         }
+        for link in &self.host_namespaces {
+            args.extend(["--host-ns".to_string(), link.clone()]);
+        }
         args.extend(["--probes".to_string(), self.probes.join(",")]);
         args
     }
@@ -366,6 +372,7 @@ impl Invocation {
                 "--fault" => inv.fault = Some(value()?),
                 "--sandbox" => inv.sandbox = Some(value()?),
                 "--hold" => inv.hold = true,
+                "--host-ns" => inv.host_namespaces.push(value()?),
                 "--probes" => {
                     inv.probes = value()?
                         .split(',')
@@ -463,6 +470,7 @@ mod tests {
             fault: Some("hang@spawn.fork".into()),
             sandbox: Some("gVisor".into()),
             hold: true,
+            host_namespaces: vec!["pid:[4026531836]".into(), "uts:[4026531838]".into()],
         };
         assert_eq!(Invocation::parse(&inv.to_args()).unwrap(), inv);
         assert!(Invocation::parse(&["--bogus".to_string()]).is_err());

@@ -77,6 +77,8 @@ const SOCK_DGRAM: u64 = 2;
 const SOCK_RAW: u64 = 3;
 const SOCK_CLOEXEC: u64 = 0o2000000;
 const IPPROTO_ICMP: u64 = 1;
+/// shmctl(2)'s command that reports the namespace's segment counts.
+const SHM_INFO: u64 = 14;
 const MSG_FASTOPEN: u64 = 0x2000_0000;
 /// socketcall(2)'s first argument: which socket call it multiplexes.
 const SYS_SOCKET: u64 = 1;
@@ -213,6 +215,24 @@ pub fn routes(id: ProbeId) -> &'static [Route] {
             ],
         )],
         P::IpcWriteDevShm => one!("openat(/dev/shm/..., O_CREAT)", "openat"),
+        P::HostPidNamespace => &[native!(
+            "kill(1, 0) in the host's pid namespace",
+            &[Call {
+                syscall: "kill",
+                args: &[(0, 1), (1, 0)],
+            }],
+        )],
+        P::HostIpcNamespace => &[native!(
+            "shmctl(SHM_INFO) in the host's IPC namespace",
+            &[Call {
+                syscall: "shmctl",
+                args: &[(1, SHM_INFO)],
+            }],
+        )],
+        P::HostUtsNamespace => one!("uname in the host's UTS namespace", "uname"),
+        P::HostDevice => one!("openat(a host device node, O_RDONLY)", "openat"),
+        // The child comes from fork or clone, whichever the profile leaves.
+        P::HostMemory => one!("mmap of 128 MiB, touched, in a child", "mmap"),
         P::SpawnFork => one!("fork", "fork"),
         P::SpawnVfork => one!("vfork", "vfork"),
         P::SpawnClone => &[native!(
