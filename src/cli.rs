@@ -33,6 +33,10 @@ pub enum Command {
     Test(Box<TestArgs>),
     /// Validate profile and scenario files, resolve them, and predict what the filter does to every probe under runc, crun and runsc-oci, without starting anything.
     Check(CheckArgs),
+    /// What a profile change does to escapes: the steps and routes profile B opens or
+    /// closes against A, and starts it changes, under runc, crun and runsc-oci, without
+    /// starting anything. Exit 1 when B opens anything A closed.
+    Diff(DiffArgs),
     /// Show what this host can run: runtimes, kernel, architectures, cgroups, LSMs.
     Doctor(DoctorArgs),
     /// Remove what breakout processes that died (kill -9, the OOM killer) left behind:
@@ -164,6 +168,39 @@ pub enum CheckFormat {
     Table,
     Json,
     Sarif,
+}
+
+/// `breakout diff` flags.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The profile before the change (Docker/Moby JSON, a bare OCI linux.seccomp object
+    /// or a SeccompProfile YAML, read as `check` reads it).
+    #[arg(value_name = "A")]
+    pub a: PathBuf,
+    /// The profile after the change.
+    #[arg(value_name = "B")]
+    pub b: PathBuf,
+    /// Runtime(s) to predict for: runc, crun, runsc, runsc-oci, youki; repeatable or a
+    /// comma list (default: runc, crun, runsc-oci, as `check`).
+    #[arg(long, value_name = "RUNTIME")]
+    pub runtime: Vec<String>,
+    /// text (readable in a log), json (the documented breakout-diff/1 object) or
+    /// markdown (a pull-request comment).
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Refuse what Docker lets pass in a profile file (unknown or duplicate keys, keys
+    /// in another case, syscall names libseccomp does not know) instead of warning:
+    /// exit 2. For CI.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    #[value(alias = "table")]
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ pub use breakout_wire::catalog;
 pub mod check;
 pub mod cli;
 pub mod container;
+pub mod diff;
 pub mod doctor;
 pub mod facts;
 pub mod harden;

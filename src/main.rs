@@ -9,8 +9,8 @@ use std::sync::Arc;
 use clap::Parser;
 
 use breakout::cli::{
-    CheckArgs, CleanArgs, Cli, CliError, Command, DoctorArgs, Format, HardenArgs, ProbesArgs,
-    RunArgs,
+    CheckArgs, CleanArgs, Cli, CliError, Command, DiffArgs, DoctorArgs, Format, HardenArgs,
+    ProbesArgs, RunArgs,
 };
 use breakout::container::Seccomp;
 use breakout::report::event::Sink;
@@ -50,6 +50,7 @@ fn main() -> ProcessExit {
             Err(e) => fail(e),
         },
         Command::Check(args) => check(&args),
+        Command::Diff(args) => diff(&args),
         Command::AbiCheck { abi } => exit::decide(&Findings {
             unable: (!breakout::doctor::abi_check(&abi)).then_some(Unable::Environment),
             ..Findings::default()
@@ -91,18 +92,33 @@ fn print(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
-fn check(args: &CheckArgs) -> ExitCode {
-    match breakout::check::run(
-        &args.files,
-        args.format,
-        breakout::cli::reading(args.strict),
-    ) {
+/// Prints what a static command (`check`, `diff`) made, with its exit code.
+fn printed(made: Result<(String, ExitCode), CliError>) -> ExitCode {
+    match made {
         Ok((text, code)) => {
             print(&text);
             code
         }
         Err(e) => fail(e),
     }
+}
+
+fn check(args: &CheckArgs) -> ExitCode {
+    printed(breakout::check::run(
+        &args.files,
+        args.format,
+        breakout::cli::reading(args.strict),
+    ))
+}
+
+fn diff(args: &DiffArgs) -> ExitCode {
+    printed(breakout::diff::run(
+        &args.a,
+        &args.b,
+        &args.runtime,
+        args.format,
+        breakout::cli::reading(args.strict),
+    ))
 }
 
 fn doctor(args: &DoctorArgs) -> ExitCode {

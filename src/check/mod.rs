@@ -75,32 +75,51 @@ pub struct Finding {
 /// Under one runtime: whether a container starts, and the filter's decision for each
 /// step where one does.
 #[derive(Debug, Serialize)]
-struct RuntimePredictions {
-    runtime: &'static str,
+pub(crate) struct RuntimePredictions {
+    pub runtime: &'static str,
     /// Without and with no-new-privileges.
-    starts: Vec<StartPrediction>,
-    steps: Vec<StepPrediction>,
+    pub starts: Vec<StartPrediction>,
+    pub steps: Vec<StepPrediction>,
 }
 
 impl RuntimePredictions {
-    fn ever_starts(&self) -> bool {
+    pub fn ever_starts(&self) -> bool {
         self.starts.iter().any(|s| s.starts)
     }
 }
 
 #[derive(Debug, Serialize)]
-struct StepPrediction {
-    step: String,
+pub(crate) struct StepPrediction {
+    pub step: String,
     #[serde(flatten)]
-    prediction: crate::predict::Prediction,
+    pub prediction: crate::predict::Prediction,
+    /// Each route on its own, in the probe's order, where asked for (what `breakout
+    /// diff` compares).
+    #[serde(skip)]
+    pub routes: Vec<crate::predict::Prediction>,
 }
 
 /// The runtimes a prediction is made for: those that apply the profile themselves.
-const PREDICTED: &[&str] = &["runc", "crun", "runsc-oci"];
+pub(crate) const PREDICTED: &[&str] = &["runc", "crun", "runsc-oci"];
 
 /// Predicts the start and every probe step (no mounts) under each runtime of
 /// [`PREDICTED`], from the filter the check resolved; no steps where it cannot start.
 fn predictions(report: &CheckReport) -> Vec<RuntimePredictions> {
+    let kinds: Vec<crate::runtime::RuntimeKind> = PREDICTED
+        .iter()
+        .filter_map(|name| crate::runtime::RuntimeKind::named(name))
+        .collect();
+    predictions_for(report, &kinds, false)
+}
+
+/// [`predictions`] under the given runtimes, in their order; with each step's every
+/// route judged on its own where `each_route` (what `diff` compares; it adds about a
+/// third to the time `check` takes, so `check` does without).
+pub(crate) fn predictions_for(
+    report: &CheckReport,
+    kinds: &[crate::runtime::RuntimeKind],
+    each_route: bool,
+) -> Vec<RuntimePredictions> {
     let (path, seccomp, sources) = (&report.path, &report.resolved, &report.sources);
     let places = RulePlaces::of(path);
     let written = Written {
@@ -113,11 +132,10 @@ fn predictions(report: &CheckReport) -> Vec<RuntimePredictions> {
         .map(|p| p.id.to_string())
         .collect();
     let steps = crate::catalog::expand_steps(&ids, &[]);
-    PREDICTED
+    kinds
         .iter()
-        .filter_map(|name| crate::runtime::RuntimeKind::named(name))
         .map(|kind| {
-            let starts = predict_starts(&kind, &written, &report.analysis);
+            let starts = predict_starts(kind, &written, &report.analysis);
             if !starts.iter().any(|s| s.starts) {
                 return RuntimePredictions {
                     runtime: kind.name,
@@ -126,16 +144,21 @@ fn predictions(report: &CheckReport) -> Vec<RuntimePredictions> {
                 };
             }
             let predictor =
-                crate::predict::Predictor::new(&kind, Some(seccomp), sources, Some(path));
+                crate::predict::Predictor::new(kind, Some(seccomp), sources, Some(path));
             RuntimePredictions {
                 runtime: kind.name,
                 starts,
                 steps: steps
                     .iter()
                     .filter_map(|step| {
-                        predictor.predict(step).map(|prediction| StepPrediction {
+                        Some(StepPrediction {
                             step: step.clone(),
-                            prediction,
+                            prediction: predictor.predict(step)?,
+                            routes: if each_route {
+                                predictor.predict_routes(step)?
+                            } else {
+                                Vec::new()
+                            },
                         })
                     })
                     .collect(),
@@ -205,22 +228,34 @@ fn predictions_text(all: &[RuntimePredictions]) -> String {
 
 fn step_line(s: &StepPrediction) -> String {
     let p = &s.prediction;
-    let what = match (p.filter, &p.mechanism) {
+    format!(
+        "{:<26} {}: {}{}",
+        s.step,
+        filter_words(p),
+        p.rule,
+        place_suffix(p.place.as_ref())
+    )
+}
+
+/// What the filter does to a step or route, in a few words: "open via ROUTE",
+/// "closed (EPERM)", "no filter".
+pub(crate) fn filter_words(p: &crate::predict::Prediction) -> String {
+    match (p.filter, &p.mechanism) {
         ("open", _) => format!("open via {}", p.route.as_deref().unwrap_or("?")),
+        ("none", _) => "no filter".to_string(),
         (_, Some(m)) => format!("closed ({m})"),
         _ => "closed".to_string(),
-    };
-    let at = p
-        .place
-        .as_ref()
-        .map(|pl| format!(" [{pl}]"))
-        .unwrap_or_default();
-    format!("{:<26} {what}: {}{at}", s.step, p.rule)
+    }
+}
+
+/// ` [file:line:column]` where a rule is written, or nothing.
+pub(crate) fn place_suffix(place: Option<&Place>) -> String {
+    place.map(|pl| format!(" [{pl}]")).unwrap_or_default()
 }
 
 /// A scenario is an object with a `runtimes` key; anything else is read as a profile
 /// (and a file that is no JSON at all gets the profile parser's precise error).
-fn is_scenario(path: &Path) -> bool {
+pub(crate) fn is_scenario(path: &Path) -> bool {
     std::fs::read_to_string(path)
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())

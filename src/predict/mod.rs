@@ -344,6 +344,38 @@ impl Predictor {
         }
     }
 
+    /// What the filter does to each route of `step`, in the probe's order: each open or
+    /// closed on its own, with the rule that decides it (an open route names the rule
+    /// that lets it through, a closed one the rule that stops it). None for a step of no
+    /// probe or a profile libseccomp refuses, like [`Predictor::predict`].
+    pub fn predict_routes(&self, step: &str) -> Option<Vec<Prediction>> {
+        let (id, _) = breakout_wire::probe_id::ProbeId::of_step(step);
+        let routes = breakout_wire::routes::routes(id?);
+        let Some(filter) = &self.filter else {
+            let none = self.no_filter(routes);
+            return Some(
+                routes
+                    .iter()
+                    .map(|r| Prediction {
+                        route: Some(r.name.to_string()),
+                        entry: Some(r.entry),
+                        ..none.clone()
+                    })
+                    .collect(),
+            );
+        };
+        filter.compiled().as_ref().ok()?;
+        Some(
+            routes
+                .iter()
+                .map(|route| match filter.route(route) {
+                    Ok(()) => self.open_route(filter, route),
+                    Err(judged) => filter.closed(route, &judged),
+                })
+                .collect(),
+        )
+    }
+
     fn predict_with(&self, filter: &Filter, routes: &'static [Route]) -> Option<Prediction> {
         // The filter judges a call before the kernel does, so every route counts, also
         // one through an entry this kernel lacks (x32); an open route the kernel then
@@ -352,14 +384,10 @@ impl Predictor {
         let mut open_absent: Option<&Route> = None;
         for route in routes {
             match filter.route(route) {
-                Ok(()) if route.entry == Entry::X32 && !self.x32_present => {
+                Ok(()) if self.absent(route) => {
                     open_absent = open_absent.or(Some(route));
                 }
-                Ok(()) => {
-                    let mut p = open(route, filter.open_reason(route));
-                    p.place = filter.open_place(route);
-                    return Some(p);
-                }
+                Ok(()) => return Some(self.open_route(filter, route)),
                 Err(judged) => {
                     if first_closed.is_none() {
                         first_closed = Some((route, judged));
@@ -368,26 +396,26 @@ impl Predictor {
             }
         }
         if let Some(route) = open_absent {
-            let why = format!(
-                "{}, but this kernel has no x32 ABI",
-                filter.open_reason(route)
-            );
-            let mut p = open(route, why);
-            p.place = filter.open_place(route);
-            return Some(p);
+            return Some(self.open_route(filter, route));
         }
         let (route, judged) = first_closed?;
-        let (rule, place) = filter.deciding_rule(&judged);
-        Some(Prediction {
-            filter: "closed",
-            route: Some(route.name.to_string()),
-            entry: Some(route.entry),
-            action: action_name(judged.action),
-            mechanism: Some(filter.seen_as(judged.action)),
-            rule,
-            place,
-            agreement: Agreement::NotCompared,
-        })
+        Some(filter.closed(route, &judged))
+    }
+
+    /// Whether `route` goes through an entry this kernel lacks.
+    fn absent(&self, route: &Route) -> bool {
+        route.entry == Entry::X32 && !self.x32_present
+    }
+
+    /// The prediction for a route every gating call of which passes the filter.
+    fn open_route(&self, filter: &Filter, route: &Route) -> Prediction {
+        let mut why = filter.open_reason(route);
+        if self.absent(route) {
+            why.push_str(", but this kernel has no x32 ABI");
+        }
+        let mut p = open(route, why);
+        p.place = filter.open_place(route);
+        p
     }
 }
 
@@ -509,6 +537,21 @@ impl Filter {
             call: call.syscall,
             entry,
             args: call.args.to_vec(),
+        }
+    }
+
+    /// The prediction for a route the filter stops at the call `judged`.
+    fn closed(&self, route: &Route, judged: &Judged) -> Prediction {
+        let (rule, place) = self.deciding_rule(judged);
+        Prediction {
+            filter: "closed",
+            route: Some(route.name.to_string()),
+            entry: Some(route.entry),
+            action: action_name(judged.action),
+            mechanism: Some(self.seen_as(judged.action)),
+            rule,
+            place,
+            agreement: Agreement::NotCompared,
         }
     }
 

@@ -13,6 +13,7 @@ use jsonc_parser::common::Ranged;
 /// A place in a file, 1-based, in characters.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Place {
+    #[serde(serialize_with = "crate::profile::path_text")]
     pub file: PathBuf,
     pub line: usize,
     pub column: usize,

@@ -148,16 +148,7 @@ fn deciding_place(profile: &Written, names: &[String]) -> Option<super::source::
 pub fn start_line(starts: &[StartPrediction]) -> Option<String> {
     let without = starts.iter().find(|s| !s.no_new_privileges)?;
     let with = starts.iter().find(|s| s.no_new_privileges)?;
-    let reasons = |s: &StartPrediction| {
-        s.because
-            .iter()
-            .map(|r| match &r.place {
-                Some(p) => format!("{} [{p}]", r.cause),
-                None => r.cause.clone(),
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
+    let reasons = |s: &StartPrediction| reasons(&s.because);
     let text = match (without.starts, with.starts) {
         (true, true) => "starts".to_string(),
         (false, true) => format!("starts only with no-new-privileges: {}", reasons(without)),
@@ -172,4 +163,16 @@ pub fn start_line(starts: &[StartPrediction]) -> Option<String> {
         ),
     };
     Some(format!("{:<10} {text}", without.runtime))
+}
+
+/// Each reason with where it is written, `; ` between them.
+pub fn reasons(because: &[Refusal]) -> String {
+    because
+        .iter()
+        .map(|r| match &r.place {
+            Some(p) => format!("{} [{p}]", r.cause),
+            None => r.cause.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

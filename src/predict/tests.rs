@@ -186,3 +186,41 @@ fn gvisor_answering_an_entry_it_lacks_is_a_named_quirk() {
         Agreement::Unexplained(_)
     ));
 }
+
+#[test]
+fn each_route_is_judged_on_its_own() {
+    // execve denied, execveat allowed: exec.memfd stays open through execveat, and its
+    // route through execve is closed by the rule that denies it.
+    let (p, _dir) = predictor(
+        "{\"defaultAction\": \"SCMP_ACT_ALLOW\",\n \"syscalls\": [\n  {\"names\": [\"execve\"], \"action\": \"SCMP_ACT_ERRNO\"}\n ]}",
+    );
+    let routes = p.predict_routes("exec.memfd").unwrap();
+    let seen: Vec<(&str, &str)> = routes
+        .iter()
+        .map(|r| (r.route.as_deref().unwrap(), r.filter))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("execveat(memfd, \"\", AT_EMPTY_PATH)", "open"),
+            ("execve(/proc/self/fd/N)", "closed"),
+        ]
+    );
+    let closed = &routes[1];
+    assert_eq!(closed.mechanism.as_deref(), Some("EPERM"));
+    assert!(
+        closed.rule.contains("syscalls[0] (execve)"),
+        "{}",
+        closed.rule
+    );
+    let place = closed.place.as_ref().unwrap();
+    assert_eq!((place.line, place.column), (3, 3));
+    // The step's own prediction is its first open route.
+    assert_eq!(p.predict("exec.memfd").unwrap(), routes[0]);
+    // Without a filter every route is the runtime's, not the filter's.
+    let none = Predictor::new(runtime("runc"), None, &[], None);
+    let routes = none.predict_routes("exec.memfd").unwrap();
+    assert_eq!(routes.len(), 2);
+    assert!(routes.iter().all(|r| r.filter == "none"));
+    assert_eq!(routes[1].route.as_deref(), Some("execve(/proc/self/fd/N)"));
+}

@@ -55,7 +55,9 @@ pub struct CheckReport {
     pub sources: Vec<usize>,
 }
 
-fn path_text<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+/// A path as JSON text: lossy where it is not UTF-8 (serde refuses such a path, which
+/// would cost the whole report).
+pub fn path_text<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&path.to_string_lossy())
 }
 

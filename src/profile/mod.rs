@@ -62,7 +62,7 @@ use oci_spec::runtime::{
 
 pub(crate) use analysis::and_list as analysis_and_list;
 pub use analysis::{known_start_needs, start_analysis, StartAnalysis};
-pub use check::{check, CheckReport};
+pub use check::{check, path_text, CheckReport};
 pub use error::{FileError, ProfileError};
 pub use platform::Platform;
 pub use syscalls::SYSCALLS;
