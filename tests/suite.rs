@@ -137,6 +137,116 @@ fn baseline_speaks_of_changes() -> TestResult {
     Ok(())
 }
 
+/// Issue 16: against a baseline that lacks the trial, or ignored it, a passing trial
+/// is a new trial and exits 0, not one "new escape" per escape its scenario expects;
+/// a real change of a trial in both is still reported, and only that: an escape that
+/// is now blocked is fixed (exit 0), a blocked step that now escapes is new (exit 1).
+fn issue_16_baseline_counts_only_real_changes() -> TestResult {
+    let dir = scenario_dir("baseline16", |_| {});
+    let path = dir.path().display().to_string();
+    let reports = Scratch::new("baseline16-reports");
+    let first = reports.path().join("first.json");
+    breakout(&["test", &path, "--json", &first.display().to_string()]).expect_code(0)?;
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&first)?)?;
+    let checks = report["trials"][0]["checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let steps_that = |got: &str| -> Vec<String> {
+        checks
+            .iter()
+            .filter(|c| c["got"] == got)
+            .filter_map(|c| c["step"].as_str().map(str::to_string))
+            .collect()
+    };
+    let (escaped, blocked) = (steps_that("escaped"), steps_that("blocked"));
+    // The scenario expects escapes: the old count would have called each one new.
+    if escaped.len() < 2 || blocked.is_empty() {
+        return Err(format!("escaped {escaped:?}, blocked {blocked:?}: {report:#}").into());
+    }
+    let against = |label: &str, edit: &dyn Fn(&mut Value)| {
+        let mut old = report.clone();
+        edit(&mut old);
+        let file = reports.path().join(format!("{label}.json"));
+        std::fs::write(&file, old.to_string()).unwrap();
+        let markdown = reports.path().join(format!("{label}.md"));
+        let out = breakout(&[
+            "test",
+            &path,
+            "--baseline",
+            &file.display().to_string(),
+            "--markdown",
+            &markdown.display().to_string(),
+        ]);
+        let md = std::fs::read_to_string(&markdown).unwrap_or_default();
+        (out, md)
+    };
+    let summary_is = |out: &Outcome, want: &str| -> TestResult {
+        let line = format!("breakout: against the baseline: {want}\n");
+        if out.stderr.contains(&line) {
+            Ok(())
+        } else {
+            Err(format!("no {line:?} in: {}", out.stderr).into())
+        }
+    };
+    let set_got = |old: &mut Value, step: &str, got: &str| {
+        for check in old["trials"][0]["checks"].as_array_mut().unwrap() {
+            if check["step"] == step {
+                check["got"] = json!(got);
+            }
+        }
+    };
+
+    let (out, md) = against("lacking", &|old| old["trials"] = json!([]));
+    out.expect_code(0)?;
+    summary_is(
+        &out,
+        "0 new escapes, 0 fixed; 0 new failures; 1 new trial, 0 gone",
+    )?;
+    if !md.contains("### New escapes\n\n_none_\n")
+        || !md.contains("**New trials:** `seed-minus-execve::runc`")
+    {
+        return Err(format!("markdown against a baseline without the trial: {md}").into());
+    }
+
+    let (out, _) = against("ignored", &|old| {
+        let trial = &mut old["trials"][0];
+        trial["status"] = json!({"status": "ignored", "reason": "runc is not installed"});
+        trial["checks"] = json!([]);
+        trial["start"] = Value::Null;
+    });
+    out.expect_code(0)?;
+    summary_is(
+        &out,
+        "0 new escapes, 0 fixed; 0 new failures; 1 trial not run in the baseline",
+    )?;
+
+    // Was escaping, now blocked: fixed, nothing worse.
+    let (out, md) = against("fixed", &|old| set_got(old, &blocked[0], "escaped"));
+    out.expect_code(0)?;
+    summary_is(&out, "0 new escapes, 1 fixed; 0 new failures")?;
+    let fixed_line = format!(
+        "### Fixed\n\n- `seed-minus-execve::runc`: `{}`\n",
+        blocked[0]
+    );
+    if !md.contains(&fixed_line) {
+        return Err(format!("no {fixed_line:?} in: {md}").into());
+    }
+
+    // Was blocked, now escapes: the one new escape, exit 1, beside the unchanged ones.
+    let (out, md) = against("new-escape", &|old| set_got(old, &escaped[0], "blocked"));
+    out.expect_code(1)?;
+    summary_is(&out, "1 new escape, 0 fixed; 0 new failures")?;
+    let new_line = format!(
+        "### New escapes\n\n- `seed-minus-execve::runc`: `{}`\n\n",
+        escaped[0]
+    );
+    if !md.contains(&new_line) {
+        return Err(format!("no {new_line:?} in: {md}").into());
+    }
+    Ok(())
+}
+
 /// A runtime that is not installed makes its trial ignored, with the reason printed
 /// and a skipped case in JUnit; never a pass.
 fn missing_runtime_is_ignored_with_reason() -> TestResult {
@@ -688,6 +798,10 @@ fn main() {
             wrong_expectation_fails_its_trial,
         ),
         ("baseline_speaks_of_changes", baseline_speaks_of_changes),
+        (
+            "issue_16_baseline_counts_only_real_changes",
+            issue_16_baseline_counts_only_real_changes,
+        ),
         (
             "missing_runtime_is_ignored_with_reason",
             missing_runtime_is_ignored_with_reason,
