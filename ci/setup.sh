@@ -25,6 +25,7 @@ packages=(
   busybox-static  # the shell in the minimal rootfs the harness builds
   iproute2        # `ip`, for --network bridge
   binutils        # readelf, used by a test to cross-check the static probe
+  libxml2-utils   # xmllint: a test validates the JUnit output against consumers' schemas
   libseccomp-dev  # libseccomp.a: breakout compiles profiles as runc and crun do
   pkg-config
 )

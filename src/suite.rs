@@ -173,6 +173,7 @@ pub fn run_pair(pair: &Pair, probe_bin: &Path, interrupted: &AtomicBool) -> Tria
         status: TrialStatus::Passed,
         checks: Vec::new(),
         duration: 0.0,
+        started: Some(chrono::Utc::now()),
     };
     let fail = |mut o: TrialOutcome, message: String| {
         o.status = TrialStatus::Failed { message };
@@ -293,6 +294,7 @@ pub fn ignored_outcomes(pairs: &[Pair], args: &Arguments) -> Vec<TrialOutcome> {
                 status: TrialStatus::Ignored { reason },
                 checks: Vec::new(),
                 duration: 0.0,
+                started: Some(chrono::Utc::now()),
             })
         })
         .collect()
@@ -541,6 +543,7 @@ mod tests {
             status,
             checks: Vec::new(),
             duration: 0.0,
+            started: None,
         }
     }
 

@@ -4,6 +4,9 @@
 
 mod common;
 
+use std::path::Path;
+
+use common::needs::{Host, Need};
 use common::*;
 use libtest_mimic::{Arguments, Trial};
 use serde_json::{json, Value};
@@ -61,6 +64,7 @@ fn wrong_expectation_fails_its_trial() -> TestResult {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("failures=\"1\""), "{xml}");
     assert!(xml.contains("expected blocked, got escaped"), "{xml}");
+    junit_fits_the_schemas("a failed trial", &junit)?;
     // SARIF: one alert, the unexpected escape, at the profile line that leaves vfork
     // open (the allowing default: no rule names vfork).
     let log: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
@@ -247,6 +251,288 @@ fn issue_16_baseline_counts_only_real_changes() -> TestResult {
     Ok(())
 }
 
+/// The JUnit schemas of common consumers, shipped in tests/fixtures/junit/ (see its
+/// README for where each comes from): the Jenkins xUnit plugin's and Apache Ant's.
+const JUNIT_SCHEMAS: [&str; 2] = ["jenkins-xunit-junit-10.xsd", "ant-junit-windyroad.xsd"];
+
+/// What xmllint finds wrong with a JUnit file under each shipped schema.
+fn junit_schema_problems(xml: &Path) -> Result<Vec<String>, String> {
+    let mut problems = Vec::new();
+    for schema in JUNIT_SCHEMAS {
+        let xsd = repo().join("tests/fixtures/junit").join(schema);
+        let out = std::process::Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(&xsd)
+            .arg(xml)
+            .output()
+            .map_err(|e| format!("xmllint: {e}"))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // xmllint exits 3 for a document the schema refuses, 4 and 5 when the schema
+        // itself does not load: only 0 is valid.
+        if !out.status.success() {
+            problems.push(format!(
+                "{schema} (xmllint exit {:?}): {stderr}",
+                out.status.code()
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+const XMLLINT: Need = Need::Program {
+    name: "xmllint",
+    from: "apt-get install libxml2-utils; ci/setup.sh installs it",
+};
+
+/// The shipped schemas' verdict on a JUnit file a real run wrote, where xmllint is
+/// here; where it is not, the check is skipped with the reason printed.
+fn junit_fits_the_schemas(label: &str, xml: &Path) -> TestResult {
+    if let Some(reason) = Host::default().lacks(&[XMLLINT]) {
+        eprintln!("{label}: the JUnit schema check is skipped: {reason}");
+        return Ok(());
+    }
+    let problems = junit_schema_problems(xml)?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{label}: {}", problems.join("\n")).into())
+    }
+}
+
+/// A suite of every kind of trial JUnit shows, made through the library: a passed
+/// trial, one failed on an escape and a mismatch, one whose probe errored, one that
+/// failed on its start, one ignored, one the harness could not attempt; with text a
+/// hostile container could print (markup, control characters).
+fn every_kind_of_trial() -> breakout::report::suite::SuiteReport {
+    use breakout::report::suite::{Check, SuiteReport, TrialOutcome, TrialStatus};
+    let check = |step: &str, expected: &str, got: &str, ok: bool, detail: &str| Check {
+        step: step.into(),
+        goal: None,
+        expected: expected.into(),
+        got: got.into(),
+        mechanism: None,
+        detail: detail.into(),
+        ok,
+        prediction: None,
+    };
+    let trial = |name: &str, status: TrialStatus, start: Option<&str>, checks: Vec<Check>| {
+        let (scenario, runtime) = name.split_once("::").unwrap();
+        TrialOutcome {
+            name: name.into(),
+            scenario: scenario.into(),
+            scenario_file: format!("scenarios/{scenario}.json").into(),
+            runtime: runtime.into(),
+            expected_start: "starts".into(),
+            start: start.map(str::to_string),
+            start_error: None,
+            status,
+            checks,
+            duration: 1.25,
+            started: None,
+        }
+    };
+    let failed = |m: &str| TrialStatus::Failed { message: m.into() };
+    let mut no_start = trial(
+        "seed::crun",
+        failed("expected the container to start; it did not"),
+        Some("failed-to-start"),
+        vec![check("spawn.fork", "blocked", "not-run", false, "")],
+    );
+    no_start.start_error = Some("exec: operation not permitted\x1b[31m <b>&".into());
+    SuiteReport::new(
+        None,
+        vec![
+            trial(
+                "passing::runc",
+                TrialStatus::Passed,
+                Some("started"),
+                vec![
+                    check("spawn.fork", "blocked", "blocked", true, ""),
+                    check("exec.execve", "escaped", "escaped", true, "payload ran"),
+                ],
+            ),
+            trial(
+                "seed::runc",
+                failed("2 checks failed"),
+                Some("started"),
+                vec![
+                    check(
+                        "spawn.vfork",
+                        "blocked",
+                        "escaped",
+                        false,
+                        "</failure><x a=\"1\">",
+                    ),
+                    check(
+                        "kernel.bpf",
+                        "blocked:EPERM",
+                        "blocked",
+                        false,
+                        "EACCES \u{7}",
+                    ),
+                ],
+            ),
+            trial(
+                "errored::runc",
+                failed("1 check failed"),
+                Some("started"),
+                vec![check(
+                    "exec.memfd",
+                    "blocked",
+                    "error",
+                    false,
+                    "the probe hung",
+                )],
+            ),
+            no_start,
+            trial(
+                "seed::runsc",
+                TrialStatus::Ignored {
+                    reason: "runsc is not installed".into(),
+                },
+                None,
+                vec![],
+            ),
+            trial(
+                "broken::runc",
+                failed("cannot create the run directory"),
+                None,
+                vec![],
+            ),
+        ],
+    )
+}
+
+/// Issue 16: breakout's JUnit must pass the schemas CI systems check it with. The
+/// Jenkins xUnit schema refused the `skipped` attribute quick-junit writes on
+/// `<testsuites>`; the Ant schema wants `id`, `package`, `hostname`, a zone-less
+/// `timestamp`, `system-out` and `system-err` on each suite and a `time` on each case.
+/// Every kind of trial is in the document: passed, failed, errored, skipped.
+fn issue_16_junit_validates_against_the_shipped_schemas() -> TestResult {
+    let xml = breakout::report::junit::to_junit(&every_kind_of_trial());
+    for (kind, element) in [
+        ("failed", "<failure "),
+        ("errored", "<error "),
+        ("skipped", "<skipped "),
+    ] {
+        if !xml.contains(element) {
+            return Err(format!("no {kind} case ({element}) in: {xml}").into());
+        }
+    }
+    let dir = Scratch::new("junit-schemas");
+    let file = dir.path().join("junit.xml");
+    std::fs::write(&file, &xml)?;
+    let problems = junit_schema_problems(&file)?;
+    if !problems.is_empty() {
+        return Err(format!("{}\n{xml}", problems.join("\n")).into());
+    }
+    // A control: each schema refuses what it must (the old root with its totals for
+    // both, a case without a time for Ant's), so a schema that failed to load or a
+    // validator that accepts anything cannot pass this test.
+    let with_totals = xml.replacen(
+        "<testsuites>",
+        r#"<testsuites tests="1" skipped="0" failures="0" errors="0">"#,
+        1,
+    );
+    std::fs::write(&file, &with_totals)?;
+    let problems = junit_schema_problems(&file)?;
+    if problems.len() != JUNIT_SCHEMAS.len() {
+        return Err(format!("a root with `skipped` passed a schema: {problems:?}").into());
+    }
+    Ok(())
+}
+
+/// GitLab publishes no schema; its parser (lib/gitlab/ci/parsers/test/junit.rb) reads
+/// `<testsuites>` then each `<testsuite>`'s `name` and `<testcase>`s: `classname`,
+/// `name`, `file`, `time`, and a case's status from a `failure`, `error` or `skipped`
+/// child, showing that child's text (it reads no `message` attribute). The document
+/// gives every case a classname, name and numeric time, and every failure, error and
+/// skip a text that says why.
+fn junit_has_what_gitlab_reads() -> TestResult {
+    use quick_xml::events::Event;
+    // quick-junit declares version 1.0.
+    const XML_1_0: quick_xml::XmlVersion = quick_xml::XmlVersion::Explicit1_0;
+    let xml = breakout::report::junit::to_junit(&every_kind_of_trial());
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let attr = |tag: &quick_xml::events::BytesStart, key: &str| {
+        tag.try_get_attribute(key)
+            .ok()
+            .flatten()
+            .and_then(|a| a.normalized_value(XML_1_0).ok().map(|v| v.into_owned()))
+    };
+    let mut path: Vec<String> = Vec::new();
+    let mut cases = 0;
+    let mut statuses: Vec<(String, String)> = Vec::new();
+    let mut problems = Vec::new();
+    loop {
+        let (tag, empty) = match reader.read_event()? {
+            Event::Eof => break,
+            Event::Start(tag) => (tag.into_owned(), false),
+            Event::Empty(tag) => (tag.into_owned(), true),
+            Event::End(_) => {
+                path.pop();
+                continue;
+            }
+            Event::Text(text) => {
+                if let (Some(status), Some(last)) = (path.last(), statuses.last_mut()) {
+                    if ["failure", "error", "skipped"].contains(&status.as_str()) {
+                        last.1.push_str(&text.xml_content(XML_1_0)?);
+                    }
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        let name = String::from_utf8(tag.name().as_ref().to_vec())?;
+        match (name.as_str(), path.last().map(String::as_str)) {
+            ("testsuites", None) | ("testsuite", Some("testsuites")) => {}
+            ("testcase", Some("testsuite")) => {
+                cases += 1;
+                let time = attr(&tag, "time").and_then(|t| t.parse::<f64>().ok());
+                for key in ["classname", "name"] {
+                    if attr(&tag, key).is_none_or(|v| v.is_empty()) {
+                        problems.push(format!("a case without {key}"));
+                    }
+                }
+                if time.is_none() {
+                    problems.push(format!("{:?}: no numeric time", attr(&tag, "name")));
+                }
+            }
+            ("failure" | "error" | "skipped", Some("testcase")) => {
+                statuses.push((name.clone(), String::new()));
+            }
+            ("properties" | "system-out" | "system-err", Some("testsuite"))
+            | ("property", Some("properties")) => {}
+            (other, parent) => problems.push(format!("<{other}> under {parent:?}")),
+        }
+        if !empty {
+            path.push(name);
+        }
+    }
+    // 2 passed, 2 failed, 1 errored, a failed start and its skipped check, 1 skipped
+    // trial, 1 unattempted.
+    if cases != 9 {
+        problems.push(format!("{cases} cases, not 9"));
+    }
+    let kinds: Vec<&str> = statuses.iter().map(|(k, _)| k.as_str()).collect();
+    for kind in ["failure", "error", "skipped"] {
+        if !kinds.contains(&kind) {
+            problems.push(format!("no {kind}"));
+        }
+    }
+    for (kind, text) in &statuses {
+        if text.trim().is_empty() {
+            problems.push(format!("a <{kind}> without text"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\n{xml}", problems.join("\n")).into())
+    }
+}
+
 /// A runtime that is not installed makes its trial ignored, with the reason printed
 /// and a skipped case in JUnit; never a pass.
 fn missing_runtime_is_ignored_with_reason() -> TestResult {
@@ -270,6 +556,7 @@ fn missing_runtime_is_ignored_with_reason() -> TestResult {
     );
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("<skipped"), "{xml}");
+    junit_fits_the_schemas("a passed and a skipped trial", &junit)?;
     Ok(())
 }
 
@@ -820,6 +1107,7 @@ fn main() {
             never_starting_profile_is_flagged,
         ),
         ("check_predicts_each_probe", check_predicts_each_probe),
+        ("junit_has_what_gitlab_reads", junit_has_what_gitlab_reads),
         (
             "check_sarif_points_at_the_profile_line",
             check_sarif_points_at_the_profile_line,
@@ -838,5 +1126,10 @@ fn main() {
         check_places_docker_default,
     ));
     trials.extend(plain.into_iter().map(|(name, f)| Trial::test(name, f)));
+    trials.push(Host::default().trial(
+        "issue_16_junit_validates_against_the_shipped_schemas",
+        &[XMLLINT],
+        issue_16_junit_validates_against_the_shipped_schemas,
+    ));
     libtest_mimic::run(&args, trials).exit();
 }

@@ -342,6 +342,7 @@ pub(crate) mod tests {
             status,
             checks,
             duration: 1.5,
+            started: None,
         }
     }
 
