@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::needs::{Host, Need};
+use common::junit;
+use common::needs::Host;
 use common::*;
 use libtest_mimic::{Arguments, Trial};
 use serde_json::{json, Value};
@@ -64,7 +63,7 @@ fn wrong_expectation_fails_its_trial() -> TestResult {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("failures=\"1\""), "{xml}");
     assert!(xml.contains("expected blocked, got escaped"), "{xml}");
-    junit_fits_the_schemas("a failed trial", &junit)?;
+    junit::fits_the_schemas("a failed trial", &junit)?;
     // SARIF: one alert, the unexpected escape, at the profile line that leaves vfork
     // open (the allowing default: no rule names vfork).
     let log: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
@@ -168,31 +167,6 @@ fn issue_16_baseline_counts_only_real_changes() -> TestResult {
     if escaped.len() < 2 || blocked.is_empty() {
         return Err(format!("escaped {escaped:?}, blocked {blocked:?}: {report:#}").into());
     }
-    let against = |label: &str, edit: &dyn Fn(&mut Value)| {
-        let mut old = report.clone();
-        edit(&mut old);
-        let file = reports.path().join(format!("{label}.json"));
-        std::fs::write(&file, old.to_string()).unwrap();
-        let markdown = reports.path().join(format!("{label}.md"));
-        let out = breakout(&[
-            "test",
-            &path,
-            "--baseline",
-            &file.display().to_string(),
-            "--markdown",
-            &markdown.display().to_string(),
-        ]);
-        let md = std::fs::read_to_string(&markdown).unwrap_or_default();
-        (out, md)
-    };
-    let summary_is = |out: &Outcome, want: &str| -> TestResult {
-        let line = format!("breakout: against the baseline: {want}\n");
-        if out.stderr.contains(&line) {
-            Ok(())
-        } else {
-            Err(format!("no {line:?} in: {}", out.stderr).into())
-        }
-    };
     let set_got = |old: &mut Value, step: &str, got: &str| {
         for check in old["trials"][0]["checks"].as_array_mut().unwrap() {
             if check["step"] == step {
@@ -200,104 +174,77 @@ fn issue_16_baseline_counts_only_real_changes() -> TestResult {
             }
         }
     };
-
-    let (out, md) = against("lacking", &|old| old["trials"] = json!([]));
-    out.expect_code(0)?;
-    summary_is(
-        &out,
-        "0 new escapes, 0 fixed; 0 new failures; 1 new trial, 0 gone",
-    )?;
-    if !md.contains("### New escapes\n\n_none_\n")
-        || !md.contains("**New trials:** `seed-minus-execve::runc`")
-    {
-        return Err(format!("markdown against a baseline without the trial: {md}").into());
-    }
-
-    let (out, _) = against("ignored", &|old| {
-        let trial = &mut old["trials"][0];
-        trial["status"] = json!({"status": "ignored", "reason": "runc is not installed"});
-        trial["checks"] = json!([]);
-        trial["start"] = Value::Null;
-    });
-    out.expect_code(0)?;
-    summary_is(
-        &out,
-        "0 new escapes, 0 fixed; 0 new failures; 1 trial not run in the baseline",
-    )?;
-
-    // Was escaping, now blocked: fixed, nothing worse.
-    let (out, md) = against("fixed", &|old| set_got(old, &blocked[0], "escaped"));
-    out.expect_code(0)?;
-    summary_is(&out, "0 new escapes, 1 fixed; 0 new failures")?;
-    let fixed_line = format!(
-        "### Fixed\n\n- `seed-minus-execve::runc`: `{}`\n",
-        blocked[0]
-    );
-    if !md.contains(&fixed_line) {
-        return Err(format!("no {fixed_line:?} in: {md}").into());
-    }
-
-    // Was blocked, now escapes: the one new escape, exit 1, beside the unchanged ones.
-    let (out, md) = against("new-escape", &|old| set_got(old, &escaped[0], "blocked"));
-    out.expect_code(1)?;
-    summary_is(&out, "1 new escape, 0 fixed; 0 new failures")?;
-    let new_line = format!(
-        "### New escapes\n\n- `seed-minus-execve::runc`: `{}`\n\n",
-        escaped[0]
-    );
-    if !md.contains(&new_line) {
-        return Err(format!("no {new_line:?} in: {md}").into());
-    }
-    Ok(())
-}
-
-/// The JUnit schemas of common consumers, shipped in tests/fixtures/junit/ (see its
-/// README for where each comes from): the Jenkins xUnit plugin's and Apache Ant's.
-const JUNIT_SCHEMAS: [&str; 2] = ["jenkins-xunit-junit-10.xsd", "ant-junit-windyroad.xsd"];
-
-/// What xmllint finds wrong with a JUnit file under each shipped schema.
-fn junit_schema_problems(xml: &Path) -> Result<Vec<String>, String> {
-    let mut problems = Vec::new();
-    for schema in JUNIT_SCHEMAS {
-        let xsd = repo().join("tests/fixtures/junit").join(schema);
-        let out = std::process::Command::new("xmllint")
-            .arg("--noout")
-            .arg("--schema")
-            .arg(&xsd)
-            .arg(xml)
-            .output()
-            .map_err(|e| format!("xmllint: {e}"))?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        // xmllint exits 3 for a document the schema refuses, 4 and 5 when the schema
-        // itself does not load: only 0 is valid.
-        if !out.status.success() {
-            problems.push(format!(
-                "{schema} (xmllint exit {:?}): {stderr}",
-                out.status.code()
-            ));
+    let trial = "`seed-minus-execve::runc`";
+    type Edit<'a> = Box<dyn Fn(&mut Value) + 'a>;
+    // (baseline, how it differs from this run, exit code, summary, Markdown it holds)
+    let cases: Vec<(&str, Edit, i32, &str, String)> = vec![
+        (
+            "lacking",
+            Box::new(|old| old["trials"] = json!([])),
+            0,
+            "0 new escapes, 0 fixed; 0 new failures; 1 new trial, 0 gone",
+            format!("### New escapes\n\n_none_\n\n### Fixed\n\n_none_\n\n**New trials:** {trial}"),
+        ),
+        (
+            "ignored",
+            Box::new(|old| {
+                let t = &mut old["trials"][0];
+                t["status"] = json!({"status": "ignored", "reason": "runc is not installed"});
+                t["checks"] = json!([]);
+                t["start"] = Value::Null;
+            }),
+            0,
+            "0 new escapes, 0 fixed; 0 new failures; 1 trial not run in the baseline",
+            format!("### New escapes\n\n_none_\n\n### Fixed\n\n_none_\n\n**Not run in the baseline:** {trial}"),
+        ),
+        // Was escaping, now blocked: fixed, nothing worse.
+        (
+            "fixed",
+            Box::new(|old| set_got(old, &blocked[0], "escaped")),
+            0,
+            "0 new escapes, 1 fixed; 0 new failures",
+            format!("### Fixed\n\n- {trial}: `{}`\n", blocked[0]),
+        ),
+        // Was blocked, now escapes: the one new escape, beside the unchanged ones.
+        (
+            "new-escape",
+            Box::new(|old| set_got(old, &escaped[0], "blocked")),
+            1,
+            "1 new escape, 0 fixed; 0 new failures",
+            format!("### New escapes\n\n- {trial}: `{}`\n\n", escaped[0]),
+        ),
+    ];
+    for (label, edit, code, summary, markdown) in cases {
+        let mut old = report.clone();
+        edit(&mut old);
+        let file = reports.path().join(format!("{label}.json"));
+        std::fs::write(&file, old.to_string())?;
+        let md_file = reports.path().join(format!("{label}.md"));
+        let out = breakout(&[
+            "test",
+            &path,
+            "--baseline",
+            &file.display().to_string(),
+            "--markdown",
+            &md_file.display().to_string(),
+        ]);
+        if out.code != code {
+            return Err(format!(
+                "against the {label} baseline: exit {}, not {code}; stderr:\n{}",
+                out.code, out.stderr
+            )
+            .into());
+        }
+        let line = format!("breakout: against the baseline: {summary}\n");
+        if !out.stderr.contains(&line) {
+            return Err(format!("{label}: no {line:?} in: {}", out.stderr).into());
+        }
+        let md = std::fs::read_to_string(&md_file).unwrap_or_default();
+        if !md.contains(&markdown) {
+            return Err(format!("{label}: no {markdown:?} in: {md}").into());
         }
     }
-    Ok(problems)
-}
-
-const XMLLINT: Need = Need::Program {
-    name: "xmllint",
-    from: "apt-get install libxml2-utils; ci/setup.sh installs it",
-};
-
-/// The shipped schemas' verdict on a JUnit file a real run wrote, where xmllint is
-/// here; where it is not, the check is skipped with the reason printed.
-fn junit_fits_the_schemas(label: &str, xml: &Path) -> TestResult {
-    if let Some(reason) = Host::default().lacks(&[XMLLINT]) {
-        eprintln!("{label}: the JUnit schema check is skipped: {reason}");
-        return Ok(());
-    }
-    let problems = junit_schema_problems(xml)?;
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("{label}: {}", problems.join("\n")).into())
-    }
+    Ok(())
 }
 
 /// A suite of every kind of trial JUnit shows, made through the library: a passed
@@ -423,7 +370,7 @@ fn issue_16_junit_validates_against_the_shipped_schemas() -> TestResult {
     let dir = Scratch::new("junit-schemas");
     let file = dir.path().join("junit.xml");
     std::fs::write(&file, &xml)?;
-    let problems = junit_schema_problems(&file)?;
+    let problems = junit::schema_problems(&file)?;
     if !problems.is_empty() {
         return Err(format!("{}\n{xml}", problems.join("\n")).into());
     }
@@ -436,8 +383,8 @@ fn issue_16_junit_validates_against_the_shipped_schemas() -> TestResult {
         1,
     );
     std::fs::write(&file, &with_totals)?;
-    let problems = junit_schema_problems(&file)?;
-    if problems.len() != JUNIT_SCHEMAS.len() {
+    let problems = junit::schema_problems(&file)?;
+    if problems.len() != junit::SCHEMAS.len() {
         return Err(format!("a root with `skipped` passed a schema: {problems:?}").into());
     }
     Ok(())
@@ -556,7 +503,7 @@ fn missing_runtime_is_ignored_with_reason() -> TestResult {
     );
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("<skipped"), "{xml}");
-    junit_fits_the_schemas("a passed and a skipped trial", &junit)?;
+    junit::fits_the_schemas("a passed and a skipped trial", &junit)?;
     Ok(())
 }
 
@@ -1128,7 +1075,7 @@ fn main() {
     trials.extend(plain.into_iter().map(|(name, f)| Trial::test(name, f)));
     trials.push(Host::default().trial(
         "issue_16_junit_validates_against_the_shipped_schemas",
-        &[XMLLINT],
+        &[junit::XMLLINT],
         issue_16_junit_validates_against_the_shipped_schemas,
     ));
     libtest_mimic::run(&args, trials).exit();
