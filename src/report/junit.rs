@@ -18,21 +18,22 @@
 //!   a plan or runtime it could not make) has that case as an `<error>` instead;
 //! * an ignored trial is one skipped case `trial` carrying the reason.
 //!
-//! Common consumers' schemas hold it (tests/fixtures/junit/ has them, and
-//! `junit_validates_against_the_shipped_schemas` checks each with xmllint): the
-//! Jenkins xUnit plugin's `junit-10.xsd`, and the Apache Ant schema that many parsers
-//! follow. What that takes:
+//! Common consumers' schemas hold it: the Jenkins xUnit plugin's `junit-10.xsd`, and
+//! the Apache Ant schema that many parsers follow (tests/fixtures/junit/ has both, and
+//! `issue_16_junit_validates_against_the_shipped_schemas` in tests/suite.rs checks
+//! each with xmllint). What that takes:
 //!
 //! * `<testsuites>` carries no attribute: the Ant schema allows none, Jenkins' refuses
 //!   `skipped` there (quick-junit writes totals there, so its root tag is rewritten);
 //!   the counts are on each `<testsuite>`, where both schemas allow them;
 //! * each `<testsuite>` has `id` (its position) and `package` (the trial's name),
 //!   `hostname`, and `timestamp` (when the trial started, UTC, to the second, with no
-//!   zone: the Ant schema allows none), `<properties>`, and an empty `<system-out>`
+//!   zone: the Ant schema allows none, so quick-junit's own reader, which wants RFC
+//!   3339 with a zone, does not take it), `<properties>`, and an empty `<system-out>`
 //!   and `<system-err>`, which the Ant schema requires;
-//! * every `<testcase>` has a `time`: the `start` and `trial` cases the trial's time,
-//!   a check `0`, since probes in one container are not timed one by one (the
-//!   trial's time is its suite's);
+//! * every `<testcase>` has a `time`: a `start` case the trial's, a check `0`, since
+//!   probes in one container are not timed one by one (the trial's time is its
+//!   suite's), an ignored trial's case `0`;
 //! * failures, errors and skips carry their message as the element's text too, which
 //!   is what GitLab shows (it reads no `message` attribute).
 
