@@ -5,12 +5,17 @@
 #   bash ci/setup.sh                 install packages
 #   bash ci/setup.sh --fix-cgroups   also move controllers off a hybrid layout's cgroup2
 #                                    mount, which crun requires (changes host setup)
+#   bash ci/setup.sh --no-toolchain  do not ask for cargo: breakout is built already, or
+#                                    is built by another user (under sudo, root's PATH
+#                                    and HOME hold no Rust toolchain)
 set -euo pipefail
 
 fix_cgroups=false
+need_toolchain=true
 for arg in "$@"; do
   case "$arg" in
     --fix-cgroups) fix_cgroups=true ;;
+    --no-toolchain) need_toolchain=false ;;
     *) echo "ci/setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -26,6 +31,7 @@ packages=(
   busybox-static  # the shell in the minimal rootfs the harness builds
   iproute2        # `ip`, for --network bridge
   binutils        # readelf, used by a test to cross-check the static probe
+  libxml2-utils   # xmllint: a test validates the JUnit output against consumers' schemas
   libseccomp-dev  # libseccomp.a: breakout compiles profiles as runc and crun do
   pkg-config
 )
@@ -52,8 +58,8 @@ if $fix_cgroups; then
   fi
 fi
 
-command -v cargo >/dev/null || {
-  echo "ci/setup.sh: cargo is not installed; install a Rust toolchain (rustup) first" >&2
+if $need_toolchain && ! command -v cargo >/dev/null; then
+  echo "ci/setup.sh: cargo is not installed; install a Rust toolchain (rustup) first, or pass --no-toolchain where breakout is built already" >&2
   exit 3
-}
-echo "ci/setup.sh: $(runc --version | head -1), $(crun --version | head -1), $(runsc --version 2>/dev/null | head -1); busybox-static, iproute2, binutils ready"
+fi
+echo "ci/setup.sh: $(runc --version | head -1), $(crun --version | head -1), $(runsc --version 2>/dev/null | head -1); busybox-static, iproute2, binutils, xmllint ready"

@@ -173,6 +173,7 @@ pub fn run_pair(pair: &Pair, probe_bin: &Path, interrupted: &AtomicBool) -> Tria
         status: TrialStatus::Passed,
         checks: Vec::new(),
         duration: 0.0,
+        started: Some(chrono::Utc::now()),
     };
     let fail = |mut o: TrialOutcome, message: String| {
         o.status = TrialStatus::Failed { message };
@@ -344,6 +345,7 @@ pub fn ignored_outcomes(pairs: &[Pair], args: &Arguments) -> Vec<TrialOutcome> {
                 status: TrialStatus::Ignored { reason },
                 checks: Vec::new(),
                 duration: 0.0,
+                started: Some(chrono::Utc::now()),
             })
         })
         .collect()
@@ -592,6 +594,7 @@ mod tests {
             status,
             checks: Vec::new(),
             duration: 0.0,
+            started: None,
         }
     }
 
@@ -624,6 +627,58 @@ mod tests {
         assert_eq!(code(vec![], false), ExitCode::Clean);
         // A failure libtest counted without an outcome is still a failure.
         assert_eq!(code(vec![ignored], true), ExitCode::Escaped);
+    }
+
+    /// Issue 16: the exit code against a baseline follows the real changes only. A
+    /// suite whose trials all passed, with the escapes their scenarios expect, exits 0
+    /// against a baseline that lacks or ignored those trials; a step of a trial in
+    /// both that was blocked and now escapes exits 1.
+    #[test]
+    fn issue_16_baseline_exit_code_counts_real_changes_only() {
+        use crate::report::baseline::diff;
+        use crate::report::suite::{Check, SuiteReport};
+        let check = |step: &str, got: &str| Check {
+            step: step.into(),
+            goal: None,
+            expected: "any".into(),
+            got: got.into(),
+            mechanism: None,
+            detail: String::new(),
+            ok: true,
+            prediction: None,
+        };
+        let ran = |name: &str, vfork: &str| TrialOutcome {
+            checks: vec![check("exec.execve", "escaped"), check("spawn.vfork", vfork)],
+            ..trial(name, TrialStatus::Passed, "started")
+        };
+        let now = SuiteReport::new(None, vec![ran("a", "escaped"), ran("b", "escaped")]);
+        let code = |baseline: &SuiteReport| {
+            let d = diff(baseline, &now);
+            (exit_code(&now, false, false, Some(d.worse())), d)
+        };
+        let lacking = SuiteReport::new(None, vec![ran("a", "escaped")]);
+        let ignoring = SuiteReport::new(
+            None,
+            vec![
+                ran("a", "escaped"),
+                TrialOutcome {
+                    start: None,
+                    ..trial("b", TrialStatus::Ignored { reason: "r".into() }, "")
+                },
+            ],
+        );
+        for baseline in [&lacking, &ignoring] {
+            let (exit, d) = code(baseline);
+            assert_eq!(exit, ExitCode::Clean, "{d:?}");
+            assert!(d.new_escapes.is_empty(), "{d:?}");
+        }
+        let blocked_before = SuiteReport::new(None, vec![ran("a", "escaped"), ran("b", "blocked")]);
+        let (exit, d) = code(&blocked_before);
+        assert_eq!(exit, ExitCode::Escaped, "{d:?}");
+        assert_eq!(
+            d.new_escapes,
+            vec![("b".to_string(), "spawn.vfork".to_string())]
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::junit;
+use common::needs::Host;
 use common::*;
 use libtest_mimic::{Arguments, Trial};
 use serde_json::{json, Value};
@@ -61,6 +63,7 @@ fn wrong_expectation_fails_its_trial() -> TestResult {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("failures=\"1\""), "{xml}");
     assert!(xml.contains("expected blocked, got escaped"), "{xml}");
+    junit::fits_the_schemas("a failed trial", &junit)?;
     // SARIF: one alert, the unexpected escape, at the profile line that leaves vfork
     // open (the allowing default: no rule names vfork).
     let log: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
@@ -137,6 +140,346 @@ fn baseline_speaks_of_changes() -> TestResult {
     Ok(())
 }
 
+/// Issue 16: against a baseline that lacks the trial, or ignored it, a passing trial
+/// is a new trial and exits 0, not one "new escape" per escape its scenario expects;
+/// a real change of a trial in both is still reported, and only that: an escape that
+/// is now blocked is fixed (exit 0), a blocked step that now escapes is new (exit 1).
+fn issue_16_baseline_counts_only_real_changes() -> TestResult {
+    let dir = scenario_dir("baseline16", |_| {});
+    let path = dir.path().display().to_string();
+    let reports = Scratch::new("baseline16-reports");
+    let first = reports.path().join("first.json");
+    breakout(&["test", &path, "--json", &first.display().to_string()]).expect_code(0)?;
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&first)?)?;
+    let checks = report["trials"][0]["checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let steps_that = |got: &str| -> Vec<String> {
+        checks
+            .iter()
+            .filter(|c| c["got"] == got)
+            .filter_map(|c| c["step"].as_str().map(str::to_string))
+            .collect()
+    };
+    let (escaped, blocked) = (steps_that("escaped"), steps_that("blocked"));
+    // The scenario expects escapes: the old count would have called each one new.
+    if escaped.len() < 2 || blocked.is_empty() {
+        return Err(format!("escaped {escaped:?}, blocked {blocked:?}: {report:#}").into());
+    }
+    let set_got = |old: &mut Value, step: &str, got: &str| {
+        for check in old["trials"][0]["checks"].as_array_mut().unwrap() {
+            if check["step"] == step {
+                check["got"] = json!(got);
+            }
+        }
+    };
+    let trial = "`seed-minus-execve::runc`";
+    type Edit<'a> = Box<dyn Fn(&mut Value) + 'a>;
+    // (baseline, how it differs from this run, exit code, summary, Markdown it holds)
+    let cases: Vec<(&str, Edit, i32, &str, String)> = vec![
+        (
+            "lacking",
+            Box::new(|old| old["trials"] = json!([])),
+            0,
+            "0 new escapes, 0 fixed; 0 new failures; 1 new trial, 0 gone",
+            format!("### New escapes\n\n_none_\n\n### Fixed\n\n_none_\n\n**New trials:** {trial}"),
+        ),
+        (
+            "ignored",
+            Box::new(|old| {
+                let t = &mut old["trials"][0];
+                t["status"] = json!({"status": "ignored", "reason": "runc is not installed"});
+                t["checks"] = json!([]);
+                t["start"] = Value::Null;
+            }),
+            0,
+            "0 new escapes, 0 fixed; 0 new failures; 1 trial not run in the baseline",
+            format!("### New escapes\n\n_none_\n\n### Fixed\n\n_none_\n\n**Not run in the baseline:** {trial}"),
+        ),
+        // Was escaping, now blocked: fixed, nothing worse.
+        (
+            "fixed",
+            Box::new(|old| set_got(old, &blocked[0], "escaped")),
+            0,
+            "0 new escapes, 1 fixed; 0 new failures",
+            format!("### Fixed\n\n- {trial}: `{}`\n", blocked[0]),
+        ),
+        // Was blocked, now escapes: the one new escape, beside the unchanged ones.
+        (
+            "new-escape",
+            Box::new(|old| set_got(old, &escaped[0], "blocked")),
+            1,
+            "1 new escape, 0 fixed; 0 new failures",
+            format!("### New escapes\n\n- {trial}: `{}`\n\n", escaped[0]),
+        ),
+    ];
+    for (label, edit, code, summary, markdown) in cases {
+        let mut old = report.clone();
+        edit(&mut old);
+        let file = reports.path().join(format!("{label}.json"));
+        std::fs::write(&file, old.to_string())?;
+        let md_file = reports.path().join(format!("{label}.md"));
+        let out = breakout(&[
+            "test",
+            &path,
+            "--baseline",
+            &file.display().to_string(),
+            "--markdown",
+            &md_file.display().to_string(),
+        ]);
+        if out.code != code {
+            return Err(format!(
+                "against the {label} baseline: exit {}, not {code}; stderr:\n{}",
+                out.code, out.stderr
+            )
+            .into());
+        }
+        let line = format!("breakout: against the baseline: {summary}\n");
+        if !out.stderr.contains(&line) {
+            return Err(format!("{label}: no {line:?} in: {}", out.stderr).into());
+        }
+        let md = std::fs::read_to_string(&md_file).unwrap_or_default();
+        if !md.contains(&markdown) {
+            return Err(format!("{label}: no {markdown:?} in: {md}").into());
+        }
+    }
+    Ok(())
+}
+
+/// A suite of every kind of trial JUnit shows, made through the library: a passed
+/// trial, one failed on an escape and a mismatch, one whose probe errored, one that
+/// failed on its start, one ignored, one the harness could not attempt; with text a
+/// hostile container could print (markup, control characters).
+fn every_kind_of_trial() -> breakout::report::suite::SuiteReport {
+    use breakout::report::suite::{Check, SuiteReport, TrialOutcome, TrialStatus};
+    let check = |step: &str, expected: &str, got: &str, ok: bool, detail: &str| Check {
+        step: step.into(),
+        goal: None,
+        expected: expected.into(),
+        got: got.into(),
+        mechanism: None,
+        detail: detail.into(),
+        ok,
+        prediction: None,
+    };
+    let trial = |name: &str, status: TrialStatus, start: Option<&str>, checks: Vec<Check>| {
+        let (scenario, runtime) = name.split_once("::").unwrap();
+        TrialOutcome {
+            name: name.into(),
+            scenario: scenario.into(),
+            scenario_file: format!("scenarios/{scenario}.json").into(),
+            runtime: runtime.into(),
+            expected_start: "starts".into(),
+            start: start.map(str::to_string),
+            start_error: None,
+            status,
+            checks,
+            duration: 1.25,
+            started: None,
+        }
+    };
+    let failed = |m: &str| TrialStatus::Failed { message: m.into() };
+    let mut no_start = trial(
+        "seed::crun",
+        failed("expected the container to start; it did not"),
+        Some("failed-to-start"),
+        vec![check("spawn.fork", "blocked", "not-run", false, "")],
+    );
+    no_start.start_error = Some("exec: operation not permitted\x1b[31m <b>&".into());
+    SuiteReport::new(
+        None,
+        vec![
+            trial(
+                "passing::runc",
+                TrialStatus::Passed,
+                Some("started"),
+                vec![
+                    check("spawn.fork", "blocked", "blocked", true, ""),
+                    check("exec.execve", "escaped", "escaped", true, "payload ran"),
+                ],
+            ),
+            trial(
+                "seed::runc",
+                failed("2 checks failed"),
+                Some("started"),
+                vec![
+                    check(
+                        "spawn.vfork",
+                        "blocked",
+                        "escaped",
+                        false,
+                        "</failure><x a=\"1\">",
+                    ),
+                    check(
+                        "kernel.bpf",
+                        "blocked:EPERM",
+                        "blocked",
+                        false,
+                        "EACCES \u{7}",
+                    ),
+                ],
+            ),
+            trial(
+                "errored::runc",
+                failed("1 check failed"),
+                Some("started"),
+                vec![check(
+                    "exec.memfd",
+                    "blocked",
+                    "error",
+                    false,
+                    "the probe hung",
+                )],
+            ),
+            no_start,
+            trial(
+                "seed::runsc",
+                TrialStatus::Ignored {
+                    reason: "runsc is not installed".into(),
+                },
+                None,
+                vec![],
+            ),
+            trial(
+                "broken::runc",
+                failed("cannot create the run directory"),
+                None,
+                vec![],
+            ),
+        ],
+    )
+}
+
+/// Issue 16: breakout's JUnit must pass the schemas CI systems check it with. The
+/// Jenkins xUnit schema refused the `skipped` attribute quick-junit writes on
+/// `<testsuites>`; the Ant schema wants `id`, `package`, `hostname`, a zone-less
+/// `timestamp`, `system-out` and `system-err` on each suite and a `time` on each case.
+/// Every kind of trial is in the document: passed, failed, errored, skipped.
+fn issue_16_junit_validates_against_the_shipped_schemas() -> TestResult {
+    let xml = breakout::report::junit::to_junit(&every_kind_of_trial());
+    for (kind, element) in [
+        ("failed", "<failure "),
+        ("errored", "<error "),
+        ("skipped", "<skipped "),
+    ] {
+        if !xml.contains(element) {
+            return Err(format!("no {kind} case ({element}) in: {xml}").into());
+        }
+    }
+    let dir = Scratch::new("junit-schemas");
+    let file = dir.path().join("junit.xml");
+    std::fs::write(&file, &xml)?;
+    let problems = junit::schema_problems(&file)?;
+    if !problems.is_empty() {
+        return Err(format!("{}\n{xml}", problems.join("\n")).into());
+    }
+    // A control: each schema refuses what it must (the old root with its totals for
+    // both, a case without a time for Ant's), so a schema that failed to load or a
+    // validator that accepts anything cannot pass this test.
+    let with_totals = xml.replacen(
+        "<testsuites>",
+        r#"<testsuites tests="1" skipped="0" failures="0" errors="0">"#,
+        1,
+    );
+    std::fs::write(&file, &with_totals)?;
+    let problems = junit::schema_problems(&file)?;
+    if problems.len() != junit::SCHEMAS.len() {
+        return Err(format!("a root with `skipped` passed a schema: {problems:?}").into());
+    }
+    Ok(())
+}
+
+/// GitLab publishes no schema; its parser (lib/gitlab/ci/parsers/test/junit.rb) reads
+/// `<testsuites>` then each `<testsuite>`'s `name` and `<testcase>`s: `classname`,
+/// `name`, `file`, `time`, and a case's status from a `failure`, `error` or `skipped`
+/// child, showing that child's text (it reads no `message` attribute). The document
+/// gives every case a classname, name and numeric time, and every failure, error and
+/// skip a text that says why.
+fn junit_has_what_gitlab_reads() -> TestResult {
+    use quick_xml::events::Event;
+    // quick-junit declares version 1.0.
+    const XML_1_0: quick_xml::XmlVersion = quick_xml::XmlVersion::Explicit1_0;
+    let xml = breakout::report::junit::to_junit(&every_kind_of_trial());
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let attr = |tag: &quick_xml::events::BytesStart, key: &str| {
+        tag.try_get_attribute(key)
+            .ok()
+            .flatten()
+            .and_then(|a| a.normalized_value(XML_1_0).ok().map(|v| v.into_owned()))
+    };
+    let mut path: Vec<String> = Vec::new();
+    let mut cases = 0;
+    let mut statuses: Vec<(String, String)> = Vec::new();
+    let mut problems = Vec::new();
+    loop {
+        let (tag, empty) = match reader.read_event()? {
+            Event::Eof => break,
+            Event::Start(tag) => (tag.into_owned(), false),
+            Event::Empty(tag) => (tag.into_owned(), true),
+            Event::End(_) => {
+                path.pop();
+                continue;
+            }
+            Event::Text(text) => {
+                if let (Some(status), Some(last)) = (path.last(), statuses.last_mut()) {
+                    if ["failure", "error", "skipped"].contains(&status.as_str()) {
+                        last.1.push_str(&text.xml_content(XML_1_0)?);
+                    }
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        let name = String::from_utf8(tag.name().as_ref().to_vec())?;
+        match (name.as_str(), path.last().map(String::as_str)) {
+            ("testsuites", None) | ("testsuite", Some("testsuites")) => {}
+            ("testcase", Some("testsuite")) => {
+                cases += 1;
+                let time = attr(&tag, "time").and_then(|t| t.parse::<f64>().ok());
+                for key in ["classname", "name"] {
+                    if attr(&tag, key).is_none_or(|v| v.is_empty()) {
+                        problems.push(format!("a case without {key}"));
+                    }
+                }
+                if time.is_none() {
+                    problems.push(format!("{:?}: no numeric time", attr(&tag, "name")));
+                }
+            }
+            ("failure" | "error" | "skipped", Some("testcase")) => {
+                statuses.push((name.clone(), String::new()));
+            }
+            ("properties" | "system-out" | "system-err", Some("testsuite"))
+            | ("property", Some("properties")) => {}
+            (other, parent) => problems.push(format!("<{other}> under {parent:?}")),
+        }
+        if !empty {
+            path.push(name);
+        }
+    }
+    // 2 passed, 2 failed, 1 errored, a failed start and its skipped check, 1 skipped
+    // trial, 1 unattempted.
+    if cases != 9 {
+        problems.push(format!("{cases} cases, not 9"));
+    }
+    let kinds: Vec<&str> = statuses.iter().map(|(k, _)| k.as_str()).collect();
+    for kind in ["failure", "error", "skipped"] {
+        if !kinds.contains(&kind) {
+            problems.push(format!("no {kind}"));
+        }
+    }
+    for (kind, text) in &statuses {
+        if text.trim().is_empty() {
+            problems.push(format!("a <{kind}> without text"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\n{xml}", problems.join("\n")).into())
+    }
+}
+
 /// A runtime that is not installed makes its trial ignored, with the reason printed
 /// and a skipped case in JUnit; never a pass.
 fn missing_runtime_is_ignored_with_reason() -> TestResult {
@@ -160,6 +503,7 @@ fn missing_runtime_is_ignored_with_reason() -> TestResult {
     );
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("<skipped"), "{xml}");
+    junit::fits_the_schemas("a passed and a skipped trial", &junit)?;
     Ok(())
 }
 
@@ -689,6 +1033,10 @@ fn main() {
         ),
         ("baseline_speaks_of_changes", baseline_speaks_of_changes),
         (
+            "issue_16_baseline_counts_only_real_changes",
+            issue_16_baseline_counts_only_real_changes,
+        ),
+        (
             "missing_runtime_is_ignored_with_reason",
             missing_runtime_is_ignored_with_reason,
         ),
@@ -706,6 +1054,7 @@ fn main() {
             never_starting_profile_is_flagged,
         ),
         ("check_predicts_each_probe", check_predicts_each_probe),
+        ("junit_has_what_gitlab_reads", junit_has_what_gitlab_reads),
         (
             "check_sarif_points_at_the_profile_line",
             check_sarif_points_at_the_profile_line,
@@ -724,5 +1073,10 @@ fn main() {
         check_places_docker_default,
     ));
     trials.extend(plain.into_iter().map(|(name, f)| Trial::test(name, f)));
+    trials.push(Host::default().trial(
+        "issue_16_junit_validates_against_the_shipped_schemas",
+        &[junit::XMLLINT],
+        issue_16_junit_validates_against_the_shipped_schemas,
+    ));
     libtest_mimic::run(&args, trials).exit();
 }

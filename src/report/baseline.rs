@@ -2,9 +2,11 @@
 //! earlier run (`breakout test --json FILE`), so CI can tell what a change made worse.
 //!
 //! Trials are matched by name (`scenario::runtime`) and checks by step. A baseline is
-//! only as good as what it ran: an ignored trial (runtime missing here) has no checks,
-//! so its steps count neither as fixed nor as gone, and a step that now did not run,
-//! or ended in `error`, is not called fixed either: only a verdict seen not escaping is.
+//! only as good as what it ran: a trial it lacks or ignored (runtime missing there) has
+//! no verdicts to compare with, so that trial is reported as new and judged by its
+//! scenario alone, never as one regression per escape its scenario expects; a step
+//! that now did not run, or ended in `error`, is not called fixed either: only a
+//! verdict seen not escaping is.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -141,13 +143,21 @@ fn char_column(bytes: &[u8], line: usize, byte_column: usize) -> usize {
 
 /// What changed between a baseline and this run. Every list is in the order of the
 /// run it comes from (`now` for what appeared, the baseline for what went away).
+///
+/// Only a trial that ran in both can change its verdicts. A trial the baseline lacks
+/// or did not run (ignored there) is a new trial, not a list of regressions: it is
+/// judged by its scenario, as a run without a baseline would judge it, so only what
+/// its scenario did not expect counts (an unexpected escape, a failure).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct BaselineDiff {
-    /// (trial name, step) escaped now and not in the baseline, including the escapes
-    /// of trials the baseline does not have or did not run.
+    /// (trial name, step) escaped now where it did not escape before: the baseline
+    /// saw that step of that trial run and not escape (`blocked`, `contained`,
+    /// `not-applicable`), or it has no verdict to compare with (trial absent or
+    /// ignored there, step absent, `not-run`, `error`, `indeterminate`) and the
+    /// scenario does not expect the escape.
     pub new_escapes: Vec<(String, String)>,
     /// (trial name, step) escaped in the baseline, and now ran without escaping
-    /// (`blocked` or `not-applicable`).
+    /// (`blocked`, `contained` or `not-applicable`).
     pub fixed: Vec<(String, String)>,
     /// Trials failed now that had not failed in the baseline (passed, ignored, absent).
     pub new_failures: Vec<String>,
@@ -155,6 +165,12 @@ pub struct BaselineDiff {
     pub fixed_failures: Vec<String>,
     /// Trials now that the baseline does not have.
     pub new_trials: Vec<String>,
+    /// Trials that ran now and were ignored in the baseline (a runtime installed
+    /// since): nothing to compare them with, like new trials.
+    pub not_run_before: Vec<String>,
+    /// Trials that ran in the baseline and are ignored now: what they covered was not
+    /// checked this time.
+    pub not_run_now: Vec<String>,
     /// Trials of the baseline that this run does not have.
     pub gone_trials: Vec<String>,
 }
@@ -189,12 +205,43 @@ impl BaselineDiff {
                 self.gone_trials.len()
             );
         }
+        if !self.not_run_before.is_empty() {
+            let _ = write!(
+                out,
+                "; {} not run in the baseline",
+                count(self.not_run_before.len(), "trial", "trials")
+            );
+        }
+        if !self.not_run_now.is_empty() {
+            let _ = write!(
+                out,
+                "; {} not run now",
+                count(self.not_run_now.len(), "trial", "trials")
+            );
+        }
         out
     }
 }
 
 fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn ignored(trial: &TrialOutcome) -> bool {
+    matches!(trial.status, TrialStatus::Ignored { .. })
+}
+
+/// Whether a verdict is an observation the step can be compared by: it ran and either
+/// escaped or did not. `not-run`, `error` and `indeterminate` say nothing either way.
+fn observed(got: &str) -> bool {
+    [
+        Outcome::Escaped,
+        Outcome::Blocked,
+        Outcome::Contained,
+        Outcome::NotApplicable,
+    ]
+    .iter()
+    .any(|o| o.as_str() == got)
 }
 
 /// Compares this run with a baseline, by trial name and step.
@@ -213,8 +260,11 @@ pub fn diff(baseline: &SuiteReport, now: &SuiteReport) -> BaselineDiff {
             continue;
         }
         let old = before.get(t.name.as_str()).copied();
-        if old.is_none() {
-            out.new_trials.push(t.name.clone());
+        match old {
+            None => out.new_trials.push(t.name.clone()),
+            Some(o) if ignored(o) && !ignored(t) => out.not_run_before.push(t.name.clone()),
+            Some(o) if !ignored(o) && ignored(t) => out.not_run_now.push(t.name.clone()),
+            Some(_) => {}
         }
         let failed_now = matches!(t.status, TrialStatus::Failed { .. });
         let failed_before = old.is_some_and(|o| matches!(o.status, TrialStatus::Failed { .. }));
@@ -224,18 +274,26 @@ pub fn diff(baseline: &SuiteReport, now: &SuiteReport) -> BaselineDiff {
         if failed_before && t.status == TrialStatus::Passed {
             out.fixed_failures.push(t.name.clone());
         }
-        let escaped_before = |step: &str| old.is_some_and(|o| o.escapes().any(|c| c.step == step));
+        // The baseline's verdict for a step, where it observed one.
+        let before_step = |step: &str| {
+            old.filter(|o| !ignored(o))
+                .and_then(|o| o.checks.iter().find(|c| c.step == step))
+                .filter(|c| observed(&c.got))
+        };
         for c in t.escapes() {
-            if !escaped_before(&c.step) {
+            let new = match before_step(&c.step) {
+                Some(b) => b.got != Outcome::Escaped.as_str(),
+                // Nothing to compare with: the scenario is the only judge.
+                None => !c.ok,
+            };
+            if new {
                 out.new_escapes.push((t.name.clone(), c.step.clone()));
             }
         }
         if let Some(old) = old {
             for c in old.escapes() {
                 let now_seen_holding = t.checks.iter().any(|n| {
-                    n.step == c.step
-                        && (n.got == Outcome::Blocked.as_str()
-                            || n.got == Outcome::NotApplicable.as_str())
+                    n.step == c.step && observed(&n.got) && n.got != Outcome::Escaped.as_str()
                 });
                 if now_seen_holding {
                     out.fixed.push((t.name.clone(), c.step.clone()));
@@ -284,6 +342,7 @@ pub(crate) mod tests {
             status,
             checks,
             duration: 1.5,
+            started: None,
         }
     }
 
@@ -402,12 +461,166 @@ pub(crate) mod tests {
         let d = diff(&before, &now);
         assert_eq!(d.new_trials, vec!["new::runc".to_string()]);
         assert_eq!(d.gone_trials, vec!["old::runc".to_string()]);
-        // A trial the baseline never ran has nothing to vouch for its escapes.
-        assert_eq!(d.new_escapes, pairs(&[("new::runc", "kernel.bpf")]));
+        // An escape its scenario expects is no regression of a trial with no past.
+        assert!(d.new_escapes.is_empty(), "{d:?}");
+        assert!(!d.worse());
         assert_eq!(
             d.summary(),
-            "1 new escape, 0 fixed; 0 new failures; 1 new trial, 1 gone"
+            "0 new escapes, 0 fixed; 0 new failures; 1 new trial, 1 gone"
         );
+    }
+
+    /// A passing trial with expected escapes, as the shipped scenarios have them.
+    fn passing_with_expected_escapes(name: &str) -> TrialOutcome {
+        trial(
+            name,
+            TrialStatus::Passed,
+            vec![
+                check("exec.execve", "escaped", "escaped", true),
+                check("spawn.vfork", "any", "escaped", true),
+                check("spawn.fork", "blocked", "blocked", true),
+            ],
+        )
+    }
+
+    /// Issue 16: a baseline that lacks a trial made every expected escape of that
+    /// trial a "new escape" (68 of them, exit 1, for a suite whose trials all passed).
+    #[test]
+    fn issue_16_a_trial_the_baseline_lacks_is_a_new_trial_not_regressions() {
+        let before = suite(vec![passing_with_expected_escapes("seed::runc")]);
+        let now = suite(vec![
+            passing_with_expected_escapes("seed::runc"),
+            passing_with_expected_escapes("seed::crun"),
+        ]);
+        let d = diff(&before, &now);
+        assert_eq!(
+            d,
+            BaselineDiff {
+                new_trials: vec!["seed::crun".into()],
+                ..BaselineDiff::default()
+            }
+        );
+        assert!(!d.worse());
+        assert_eq!(
+            d.summary(),
+            "0 new escapes, 0 fixed; 0 new failures; 1 new trial, 0 gone"
+        );
+        // A new trial is still judged by its scenario: an escape it does not expect
+        // is new, and so is its failure.
+        let mut failing = passing_with_expected_escapes("seed::crun");
+        failing.status = failed();
+        failing.checks[2] = check("spawn.fork", "blocked", "escaped", false);
+        let now = suite(vec![passing_with_expected_escapes("seed::runc"), failing]);
+        let d = diff(&before, &now);
+        assert_eq!(d.new_escapes, pairs(&[("seed::crun", "spawn.fork")]));
+        assert_eq!(d.new_failures, vec!["seed::crun".to_string()]);
+        assert!(d.worse());
+    }
+
+    #[test]
+    fn issue_16_a_trial_ignored_in_the_baseline_is_not_regressions() {
+        let ignored = trial(
+            "seed::crun",
+            TrialStatus::Ignored {
+                reason: "crun is not installed".into(),
+            },
+            vec![],
+        );
+        let before = suite(vec![passing_with_expected_escapes("seed::runc"), ignored]);
+        let now = suite(vec![
+            passing_with_expected_escapes("seed::runc"),
+            passing_with_expected_escapes("seed::crun"),
+        ]);
+        let d = diff(&before, &now);
+        assert_eq!(
+            d,
+            BaselineDiff {
+                not_run_before: vec!["seed::crun".into()],
+                ..BaselineDiff::default()
+            }
+        );
+        assert!(!d.worse());
+        assert_eq!(
+            d.summary(),
+            "0 new escapes, 0 fixed; 0 new failures; 1 trial not run in the baseline"
+        );
+        // The other way round: ran then, ignored now. Said, and not worse.
+        let d = diff(&now, &before);
+        assert_eq!(
+            d,
+            BaselineDiff {
+                not_run_now: vec!["seed::crun".into()],
+                ..BaselineDiff::default()
+            }
+        );
+        assert!(d.summary().ends_with("; 1 trial not run now"), "{d:?}");
+    }
+
+    /// The fix must not hide a real change of a trial present in both: an escape of a
+    /// step that was blocked is new even where the scenario allows it (`any`), and an
+    /// escape that is now blocked is fixed.
+    #[test]
+    fn issue_16_real_changes_between_trials_in_both_are_caught() {
+        let before = suite(vec![trial(
+            "seed::runc",
+            TrialStatus::Passed,
+            vec![
+                check("spawn.vfork", "any", "blocked", true),
+                check("exec.execve", "any", "escaped", true),
+                check("spawn.fork", "blocked", "blocked", true),
+            ],
+        )]);
+        let now = suite(vec![trial(
+            "seed::runc",
+            TrialStatus::Passed,
+            vec![
+                check("spawn.vfork", "any", "escaped", true),
+                check("exec.execve", "any", "blocked", true),
+                check("spawn.fork", "blocked", "blocked", true),
+            ],
+        )]);
+        let d = diff(&before, &now);
+        assert_eq!(
+            d,
+            BaselineDiff {
+                new_escapes: pairs(&[("seed::runc", "spawn.vfork")]),
+                fixed: pairs(&[("seed::runc", "exec.execve")]),
+                ..BaselineDiff::default()
+            }
+        );
+        assert!(d.worse());
+        assert_eq!(d.summary(), "1 new escape, 1 fixed; 0 new failures");
+    }
+
+    /// A step the baseline has no verdict for (it did not run there, errored, or is
+    /// new in the scenario) is judged by the scenario, like a step of a new trial.
+    #[test]
+    fn a_step_without_a_verdict_in_the_baseline_is_judged_by_its_scenario() {
+        let before = suite(vec![trial(
+            "seed::runc",
+            failed(),
+            vec![
+                check("spawn.vfork", "any", "not-run", false),
+                check("exec.execve", "blocked", "error", false),
+            ],
+        )]);
+        let now = suite(vec![trial(
+            "seed::runc",
+            failed(),
+            vec![
+                check("spawn.vfork", "any", "escaped", true),
+                check("exec.execve", "blocked", "escaped", false),
+                check("exec.memfd", "blocked", "escaped", false),
+                check("exec.shell", "escaped", "escaped", true),
+            ],
+        )]);
+        let d = diff(&before, &now);
+        assert_eq!(
+            d.new_escapes,
+            pairs(&[("seed::runc", "exec.execve"), ("seed::runc", "exec.memfd")])
+        );
+        assert!(d.fixed.is_empty() && d.new_trials.is_empty(), "{d:?}");
+        assert!(d.worse());
     }
 
     #[test]

@@ -18,11 +18,26 @@ pub struct Environment {
 
 /// Release and machine from uname(2).
 pub fn uname() -> (String, String) {
+    match uts_fields(|uts| [&uts.release[..], &uts.machine[..]]) {
+        Some([release, machine]) => (release, machine),
+        None => ("unknown".into(), std::env::consts::ARCH.into()),
+    }
+}
+
+/// The host's name (uname(2)'s nodename), or none where uname fails.
+pub fn hostname() -> Option<String> {
+    uts_fields(|uts| [&uts.nodename[..]]).map(|[node]| node)
+}
+
+/// Fields of uname(2)'s answer as text, or none where it fails.
+fn uts_fields<const N: usize>(
+    pick: impl for<'a> Fn(&'a libc::utsname) -> [&'a [libc::c_char]; N],
+) -> Option<[String; N]> {
     // SAFETY: utsname is plain old data; zeroed is a valid value and uname fills it.
     let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
     // SAFETY: we pass a valid pointer to a utsname we own.
     if unsafe { libc::uname(&mut uts) } != 0 {
-        return ("unknown".into(), std::env::consts::ARCH.into());
+        return None;
     }
     let field = |f: &[libc::c_char]| {
         let bytes: Vec<u8> = f
@@ -32,7 +47,7 @@ pub fn uname() -> (String, String) {
             .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
-    (field(&uts.release), field(&uts.machine))
+    Some(pick(&uts).map(field))
 }
 
 impl Environment {

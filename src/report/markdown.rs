@@ -76,6 +76,8 @@ fn baseline_sections(out: &mut String, diff: &BaselineDiff) {
         ("New failures", &diff.new_failures),
         ("Fixed failures", &diff.fixed_failures),
         ("New trials", &diff.new_trials),
+        ("Not run in the baseline", &diff.not_run_before),
+        ("Not run now", &diff.not_run_now),
         ("Gone trials", &diff.gone_trials),
     ] {
         if !names.is_empty() {
@@ -364,6 +366,7 @@ mod tests {
             new_escapes: vec![("seed::runc".into(), "spawn.vfork".into())],
             fixed: vec![],
             new_failures: vec!["seed::crun".into()],
+            not_run_before: vec!["seed::runsc".into()],
             ..Default::default()
         };
         let md = to_markdown(&sample(), Some(&diff));
@@ -377,7 +380,12 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("### Fixed\n\n_none_\n"), "{md}");
-        assert!(md.contains("**New failures:** `seed::crun`"), "{md}");
+        assert!(
+            md.contains(
+                "**New failures:** `seed::crun` · **Not run in the baseline:** `seed::runsc`"
+            ),
+            "{md}"
+        );
     }
 
     #[test]

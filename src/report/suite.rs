@@ -65,6 +65,10 @@ pub struct TrialOutcome {
     pub checks: Vec<Check>,
     /// Wall time of the trial, seconds.
     pub duration: f64,
+    /// When the trial started (or was found ignored), UTC. Absent from reports of
+    /// releases that did not record it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl TrialOutcome {

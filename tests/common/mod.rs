@@ -11,6 +11,7 @@ use serde_json::Value;
 pub type TestResult = Result<(), libtest_mimic::Failed>;
 
 pub mod image;
+pub mod junit;
 pub mod needs;
 use needs::{Host, Need};
 

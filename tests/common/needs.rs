@@ -26,6 +26,11 @@ pub enum Need {
     I386,
     /// iproute2's `ip`, which makes the network namespaces of `--network bridge`.
     BridgeNetwork,
+    /// A program in PATH that a test runs (a validator, a linter), and how to get it.
+    Program {
+        name: &'static str,
+        from: &'static str,
+    },
 }
 
 /// What a container under runc needs.
@@ -83,6 +88,9 @@ impl Need {
                     .is_ok_and(|o| o.status.success()),
                 "no `ip` command for --network bridge (apt-get install iproute2)".to_string(),
             ),
+            Need::Program { name, from } => {
+                (in_path(name), format!("{name} is not installed ({from})"))
+            }
         };
         (!has).then_some(why)
     }
