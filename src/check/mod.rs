@@ -27,6 +27,8 @@ use crate::scenario::{ProfileSource, Scenario, StartExpectation};
 /// What checking one file found.
 #[derive(Debug, Serialize)]
 struct FileCheck {
+    /// A name that is not UTF-8 is written lossily, never refused.
+    #[serde(serialize_with = "crate::profile::path_text")]
     file: PathBuf,
     /// `profile` or `scenario`.
     kind: &'static str,
@@ -612,4 +614,20 @@ pub fn run(
         }
     }
     Ok((text, code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_name_that_is_not_utf8_is_written_lossily() {
+        use std::os::unix::ffi::OsStrExt;
+        let check = FileCheck::new(
+            Path::new(std::ffi::OsStr::from_bytes(b"bad\xff.json")),
+            "profile",
+        );
+        let json = serde_json::to_value(&check).expect("serialises");
+        assert_eq!(json["file"], "bad\u{fffd}.json");
+    }
 }
