@@ -23,3 +23,4 @@ pub mod runtime;
 pub mod sanitize;
 pub mod scenario;
 pub mod suite;
+pub mod trace;
