@@ -25,4 +25,5 @@ pub mod runtime;
 pub mod sanitize;
 pub mod scenario;
 pub mod suite;
+pub mod trace;
 pub mod workload;
