@@ -119,6 +119,15 @@ fn a_profile_breaks_only_what_needs_its_calls() -> TestResult {
     if !w["stderr_tail"].as_str().unwrap_or("").contains("fork") {
         return Err(format!("the shell's complaint is not kept: {w:#}").into());
     }
+    // The traced re-run names the call the filter stopped, and the rule's line.
+    let stopped = w["stopped"].as_array().cloned().unwrap_or_default();
+    let clone = stopped
+        .iter()
+        .find(|s| s["syscall"] == "clone" && s["found_by"] == "traced-rerun")
+        .ok_or_else(|| format!("clone is not named: {w:#}"))?;
+    if clone["place"]["line"] != 4 || clone["action"] != "errno(EPERM)" {
+        return Err(format!("clone's rule and line: {clone:#}").into());
+    }
     let (_, w) = workload(&["--profile", &profile], None, EXECS)?;
     expect_status(&w, "works", "exec under seed-minus-execve")?;
     let (_, w) = workload(

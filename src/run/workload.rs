@@ -17,6 +17,7 @@ use crate::container;
 use crate::runtime::{Exit, Runtime};
 use crate::workload::{Kind, Status, Stopped, Workload, WorkloadReport};
 use breakout_wire::routes::Entry;
+use oci_spec::runtime::LinuxSeccomp;
 
 use super::follow::Launch;
 use super::{launch, plan::Plan, RunError, Stage};
@@ -160,8 +161,105 @@ fn follow(
     report.stderr_tail = err_tail.text();
     if report.status == Status::Fails {
         report.stopped = start_stops(plan, runtime);
+        // It started, and something in it failed: what did the filter stop?
+        if report.stopped.is_empty() && report.exit.is_some() && traceable(runtime) {
+            report.stopped = traced_stops(plan, workload, runtime)?;
+        }
     }
     Ok(report)
+}
+
+/// Whether the profile becomes a host kernel filter a tracer of ours meets: an OCI
+/// runtime in the foreground below us, no sandbox kernel (see `crate::trace`).
+fn traceable(runtime: &Runtime) -> bool {
+    runtime.engine().is_none()
+        && runtime.kind.sandbox_kernel.is_none()
+        && runtime.kind.applies_profile
+}
+
+/// The most stopped calls a report lists.
+const MAX_STOPPED: usize = 12;
+
+/// Runs the workload again with each denying answer of the profile turned into
+/// `SCMP_ACT_TRACE`, as a tracee of ours: every call that stops is one the profile
+/// stops (it goes on here, so the run gets past it to the next). Each is named with
+/// the rule that stops it in the profile as written, the first one first.
+fn traced_stops(
+    plan: &Plan,
+    workload: &Workload,
+    runtime: &Runtime,
+) -> Result<Vec<Stopped>, RunError> {
+    let Some(seccomp) = plan.seccomp.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let stage = Stage::prepare(plan, runtime, &[])?;
+    let inputs = container::SpecInputs {
+        settings: &plan.settings,
+        probe_bin: &plan.probe_bin,
+        provided_shell: stage.provided_shell.as_deref(),
+        setuid_binary: None,
+        args: workload.command.clone(),
+        seccomp: Some(denials_traced(seccomp)),
+        netns: stage.bridge.as_ref().map(|b| b.container_path()),
+        key: None,
+    };
+    stage.run_dir.write_spec(&container::build_spec(&inputs))?;
+    let id = format!("breakout-{}-traced", bundle::unique_token());
+    let state = stage.run_dir.state();
+    let cmd = runtime.run_command(&state, &stage.run_dir.bundle(), &id);
+    let traced = crate::trace::run_traced(cmd, workload.deadline);
+    runtime.remove_leftover_container(&state, &id);
+    stage.finish(runtime);
+    let Ok(traced) = traced else {
+        return Ok(Vec::new());
+    };
+    let predictor = super::predictor(plan, runtime);
+    Ok(traced
+        .summary
+        .iter()
+        .filter_map(|call| {
+            let (entry, name) = (call.entry?, call.name?);
+            let args: Vec<(u8, u64)> = (0u8..6).zip(call.first_args).collect();
+            let decision = predictor.decide_call(entry, name, &args)?;
+            decision.stops.then(|| Stopped {
+                syscall: name.to_string(),
+                arch: entry.as_str().to_string(),
+                action: decision.action,
+                rule: decision.rule,
+                place: decision.place,
+                found_by: "traced-rerun",
+            })
+        })
+        .take(MAX_STOPPED)
+        .collect())
+}
+
+/// `seccomp` with every answer that stops a call (an errno, a kill, a trap) turned into
+/// `SCMP_ACT_TRACE`; what lets a call through stays.
+fn denials_traced(seccomp: &LinuxSeccomp) -> LinuxSeccomp {
+    use oci_spec::runtime::LinuxSeccompAction as A;
+    let traced = |action: A| match action {
+        A::ScmpActAllow | A::ScmpActLog | A::ScmpActNotify | A::ScmpActTrace => action,
+        _ => A::ScmpActTrace,
+    };
+    let mut out = seccomp.clone();
+    out.set_default_action(traced(seccomp.default_action()));
+    out.set_default_errno_ret(None);
+    if let Some(rules) = seccomp.syscalls() {
+        let rules = rules
+            .iter()
+            .map(|rule| {
+                let mut rule = rule.clone();
+                if traced(rule.action()) != rule.action() {
+                    rule.set_action(A::ScmpActTrace);
+                    rule.set_errno_ret(None);
+                }
+                rule
+            })
+            .collect();
+        out.set_syscalls(Some(rules));
+    }
+    out
 }
 
 /// The calls the runtime's start (its exec of the container's process, its own calls

@@ -298,9 +298,15 @@ impl Runtime {
         bundle: &Path,
         id: &str,
     ) -> Result<(Container, ChildStdout, ChildStderr), RuntimeError> {
+        self.spawn_foreground(self.run_command(state_root, bundle, id), state_root, id)
+    }
+
+    /// The foreground `run` of the bundle as container `id`, not started: for a caller
+    /// that starts it its own way (as a tracee, `crate::trace`) and deletes `id` after.
+    pub fn run_command(&self, state_root: &Path, bundle: &Path, id: &str) -> Command {
         let mut cmd = self.command(state_root);
         cmd.arg("run").arg("--bundle").arg(bundle).arg(id);
-        self.spawn_foreground(cmd, state_root, id)
+        cmd
     }
 
     /// `exec` of `argv` in running container `id`, a runtime's or an engine's: a
