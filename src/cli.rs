@@ -52,6 +52,31 @@ pub enum Command {
     /// open, keeping each closure the runtime's start and the workload survive; write
     /// the hardened profile, then run the probes and the workload under it.
     Harden(Box<HardenArgs>),
+    /// Record what the workload calls under one runtime (runc or crun), traced by
+    /// breakout, and write a deny-by-default profile of it; then run the probes and
+    /// the workload under that profile.
+    Record(Box<RecordArgs>),
+}
+
+/// `breakout record`: the run flags (the sandbox, the runtime, the workload), where to
+/// write, and how many runs to join.
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Where the recorded profile goes (Docker's format).
+    #[arg(long = "write-profile", value_name = "FILE", required = true)]
+    pub write_profile: PathBuf,
+    /// Record the workload this many times and join what each run called.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub runs: u32,
+    /// Join this recording with the profile already at --write-profile (one `record`
+    /// wrote), for a workload recorded command by command.
+    #[arg(long)]
+    pub merge: bool,
+    /// Write the profile and stop: no run of the probes and the workload under it.
+    #[arg(long = "no-verify")]
+    pub no_verify: bool,
 }
 
 /// `breakout harden`: the run flags (the sandbox, the runtime, the workload) and where

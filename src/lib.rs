@@ -18,6 +18,7 @@ pub mod names;
 pub mod predict;
 pub mod profile;
 pub mod progress;
+pub mod record;
 pub use breakout_wire::protocol;
 pub mod report;
 pub mod run;

@@ -10,7 +10,7 @@ use clap::Parser;
 
 use breakout::cli::{
     CheckArgs, CleanArgs, Cli, CliError, Command, DiffArgs, DoctorArgs, Format, HardenArgs,
-    ProbesArgs, RunArgs,
+    ProbesArgs, RecordArgs, RunArgs,
 };
 use breakout::container::Seccomp;
 use breakout::report::event::Sink;
@@ -32,7 +32,11 @@ fn main() -> ProcessExit {
     // exists: see `ledger::start_reaper`).
     let starts_containers = matches!(
         cli.command,
-        Command::Run(_) | Command::Compare(_) | Command::Test(_) | Command::Harden(_)
+        Command::Run(_)
+            | Command::Compare(_)
+            | Command::Test(_)
+            | Command::Harden(_)
+            | Command::Record(_)
     );
     let reaper = if starts_containers {
         breakout::ledger::sweep_dead();
@@ -57,6 +61,7 @@ fn main() -> ProcessExit {
         }),
         Command::Probes(args) => probes(&args),
         Command::Harden(args) => harden(&args),
+        Command::Record(args) => record(&args),
     };
     if let Some(reaper) = reaper {
         reaper.finish();
@@ -328,6 +333,162 @@ fn apply_pod(args: &mut RunArgs) -> Result<Option<breakout::bundle::PrivateDir>,
     .chain(mapped.notes)
     .collect();
     Ok(Some(scratch))
+}
+
+/// `record`: trace the workload's calls under one runtime, write the profile, then run
+/// the probes and the workload under it (that run's exit code is the command's).
+fn record(args: &RecordArgs) -> ExitCode {
+    use breakout::record::Recording;
+    let mut run_args = args.run.clone();
+    let _pod_dir = match apply_pod(&mut run_args) {
+        Ok(dir) => dir,
+        Err(e) => return fail(e),
+    };
+    if !run_args.workload {
+        return fail(CliError::Usage(
+            "record needs the workload to record: --workload (the image's entrypoint and command) or --workload -- CMD".into(),
+        ));
+    }
+    if run_args.profile.is_some() {
+        return fail(CliError::Usage(
+            "record writes the profile (--write-profile): leave out --profile; record --merge joins a profile record wrote before".into(),
+        ));
+    }
+    let merged = if args.merge && args.write_profile.exists() {
+        let text = match std::fs::read_to_string(&args.write_profile) {
+            Ok(text) => text,
+            Err(e) => {
+                return fail(CliError::Usage(format!(
+                    "--merge: cannot read {}: {e}",
+                    args.write_profile.display()
+                )))
+            }
+        };
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(profile) => Some(Recording::from_profile(&profile)),
+            Err(e) => {
+                return fail(CliError::Usage(format!(
+                    "--merge: {} is not a profile record wrote: {e}",
+                    args.write_profile.display()
+                )))
+            }
+        }
+    } else {
+        None
+    };
+    let dir = match breakout::bundle::PrivateDir::create("record") {
+        Ok(dir) => dir,
+        Err(e) => return fail(CliError::Environment(e.to_string())),
+    };
+    let tracing = dir.path().join("trace-everything.json");
+    if let Err(e) = std::fs::write(&tracing, breakout::record::recording_profile().to_string()) {
+        return fail(CliError::Environment(format!(
+            "cannot write {}: {e}",
+            tracing.display()
+        )));
+    }
+    let mut recording_args = run_args.clone();
+    recording_args.profile = Some(tracing);
+    let plan = match recording_args.plan() {
+        Ok(plan) => plan,
+        Err(e) => return fail(e),
+    };
+    let runtimes = match runtimes(&run_args, Mode::Run) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let [runtime] = runtimes.as_slice() else {
+        return fail(CliError::Usage(
+            "record traces under one runtime: give one --runtime (what a workload calls differs by runtime)".into(),
+        ));
+    };
+    if Environment::probe().euid != 0 {
+        return fail(CliError::Environment(
+            "breakout must run as root to start containers (try sudo)".into(),
+        ));
+    }
+    let mut recording = Recording::default();
+    for n in 1..=args.runs {
+        let traced = match breakout::run::record_workload(&plan, runtime) {
+            Ok(Some(Ok(traced))) => traced,
+            Ok(Some(Err(e))) => {
+                return fail(CliError::Environment(format!("record: failed to {e}")))
+            }
+            Ok(None) => {
+                return fail(CliError::Usage(format!(
+                    "record traces the calls a host kernel filter hands over: {} is not such a runtime (use runc or crun; under gVisor the application talks to gVisor's kernel)",
+                    runtime.name
+                )))
+            }
+            Err(e) => return fail(CliError::Environment(e.to_string())),
+        };
+        let ended = if traced.timed_out {
+            format!("stopped at its deadline ({} s)", run_args.workload_deadline)
+        } else {
+            match traced.exit.code() {
+                Some(0) => "exited 0".to_string(),
+                Some(code) => {
+                    format!("exited {code}: the recording holds what it called until then")
+                }
+                None => "ended by a signal".to_string(),
+            }
+        };
+        eprintln!(
+            "record: run {n}: {} calls traced ({} distinct), the workload {ended}",
+            traced.calls.len() as u64 + traced.calls_dropped,
+            traced.summary.len()
+        );
+        recording.add(&traced);
+    }
+    // A service's check runs beside it by the runtime's exec, under the same filter:
+    // its calls go into the profile too, recorded as a job of its own (a host tracer
+    // does not follow an exec the runtime makes).
+    if let Some(check) = plan.workload.as_ref().and_then(|w| w.check.clone()) {
+        let mut check_plan = plan.clone();
+        check_plan.workload = Some(breakout::workload::Workload {
+            command: check,
+            check: None,
+            deadline: std::time::Duration::from_secs(10),
+        });
+        match breakout::run::record_workload(&check_plan, runtime) {
+            Ok(Some(Ok(traced))) => {
+                eprintln!(
+                    "record: the check, on its own: {} distinct calls",
+                    traced.summary.len()
+                );
+                recording.add(&traced);
+            }
+            Ok(Some(Err(e))) => {
+                return fail(CliError::Environment(format!("record: failed to {e}")))
+            }
+            Ok(None) => {}
+            Err(e) => return fail(CliError::Environment(e.to_string())),
+        }
+    }
+    if let Some(before) = merged {
+        recording.join(before);
+    }
+    let needs = breakout::profile::runtime_start_needs(runtime.kind.name);
+    let profile = recording.profile(&needs);
+    let text = serde_json::to_string_pretty(&profile).expect("a JSON value serialises") + "\n";
+    if let Err(e) = std::fs::write(&args.write_profile, text) {
+        return fail(CliError::Environment(format!(
+            "cannot write {}: {e}",
+            args.write_profile.display()
+        )));
+    }
+    print(&breakout::record::summary(
+        &recording,
+        runtime.name.as_str(),
+        &args.write_profile,
+    ));
+    if args.no_verify {
+        return ExitCode::Clean;
+    }
+    let mut verify = run_args.clone();
+    verify.profile = Some(args.write_profile.clone());
+    verify.pod = None;
+    run(&verify, Mode::Run)
 }
 
 /// `harden`: close what the workload lets be closed, write the profile, then run the

@@ -213,6 +213,23 @@ pub fn known_start_needs() -> impl Iterator<Item = &'static str> {
         .chain(PROCESS_NEEDS.iter().map(|n| n.syscall))
 }
 
+/// What `runtime` itself calls after its filter, with and without no-new-privileges,
+/// and its exec of the container's process: what a profile written for a workload must
+/// allow besides the workload's own calls (`breakout record`).
+pub fn runtime_start_needs(runtime: &str) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = std::iter::once(RUNTIME_EXEC)
+        .chain(
+            RUNTIME_STARTS
+                .iter()
+                .filter(|r| r.runtime == runtime)
+                .flat_map(|r| r.needs.iter().map(|n| n.syscall)),
+        )
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
 /// One runtime's own start under a profile, in one no-new-privileges setting.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RuntimeStartVerdict {

@@ -61,7 +61,7 @@ use oci_spec::runtime::{
 };
 
 pub(crate) use analysis::and_list as analysis_and_list;
-pub use analysis::{known_start_needs, start_analysis, StartAnalysis};
+pub use analysis::{known_start_needs, runtime_start_needs, start_analysis, StartAnalysis};
 pub use check::{check, path_text, CheckReport};
 pub use error::{FileError, ProfileError};
 pub use platform::Platform;

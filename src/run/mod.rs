@@ -300,6 +300,25 @@ pub fn workload_only(
     workload::run(plan, workload, &runtime, interrupted)
 }
 
+/// The plan's workload under its own profile (one whose answers are `SCMP_ACT_TRACE`),
+/// traced by breakout: what it called. `None` for a runtime a host tracer cannot
+/// follow (an engine, a sandbox kernel).
+pub fn record_workload(
+    plan: &Plan,
+    runtime: &Runtime,
+) -> Result<Option<Result<crate::trace::Traced, crate::trace::TraceError>>, RunError> {
+    let (Some(workload), Some(seccomp)) = (plan.workload.as_ref(), plan.seccomp.clone()) else {
+        return Ok(None);
+    };
+    if !workload::traceable(runtime) {
+        return Ok(None);
+    }
+    let runtime = runtime
+        .for_network(plan.settings.network)
+        .with_cli_deadline(plan.timeout);
+    workload::traced_run(plan, workload, &runtime, seccomp).map(Some)
+}
+
 /// Runs the plan under one runtime and returns its report, made from the run's events
 /// (the containers' notes go to stderr). For the suite's trials and triage's attempts.
 pub fn execute(

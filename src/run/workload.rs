@@ -171,7 +171,7 @@ fn follow(
 
 /// Whether the profile becomes a host kernel filter a tracer of ours meets: an OCI
 /// runtime in the foreground below us, no sandbox kernel (see `crate::trace`).
-fn traceable(runtime: &Runtime) -> bool {
+pub(super) fn traceable(runtime: &Runtime) -> bool {
     runtime.engine().is_none()
         && runtime.kind.sandbox_kernel.is_none()
         && runtime.kind.applies_profile
@@ -192,25 +192,7 @@ fn traced_stops(
     let Some(seccomp) = plan.seccomp.as_ref() else {
         return Ok(Vec::new());
     };
-    let stage = Stage::prepare(plan, runtime, &[])?;
-    let inputs = container::SpecInputs {
-        settings: &plan.settings,
-        probe_bin: &plan.probe_bin,
-        provided_shell: stage.provided_shell.as_deref(),
-        setuid_binary: None,
-        args: workload.command.clone(),
-        seccomp: Some(denials_traced(seccomp)),
-        netns: stage.bridge.as_ref().map(|b| b.container_path()),
-        key: None,
-    };
-    stage.run_dir.write_spec(&container::build_spec(&inputs))?;
-    let id = format!("breakout-{}-traced", bundle::unique_token());
-    let state = stage.run_dir.state();
-    let cmd = runtime.run_command(&state, &stage.run_dir.bundle(), &id);
-    let traced = crate::trace::run_traced(cmd, workload.deadline);
-    runtime.remove_leftover_container(&state, &id);
-    stage.finish(runtime);
-    let Ok(traced) = traced else {
+    let Ok(traced) = traced_run(plan, workload, runtime, denials_traced(seccomp))? else {
         return Ok(Vec::new());
     };
     let predictor = super::predictor(plan, runtime);
@@ -232,6 +214,35 @@ fn traced_stops(
         })
         .take(MAX_STOPPED)
         .collect())
+}
+
+/// The workload under `seccomp` (whose TRACE answers go to breakout's tracer) in a
+/// fresh stage, the runtime traced from birth; the container is deleted after.
+pub(super) fn traced_run(
+    plan: &Plan,
+    workload: &Workload,
+    runtime: &Runtime,
+    seccomp: LinuxSeccomp,
+) -> Result<Result<crate::trace::Traced, crate::trace::TraceError>, RunError> {
+    let stage = Stage::prepare(plan, runtime, &[])?;
+    let inputs = container::SpecInputs {
+        settings: &plan.settings,
+        probe_bin: &plan.probe_bin,
+        provided_shell: stage.provided_shell.as_deref(),
+        setuid_binary: None,
+        args: workload.command.clone(),
+        seccomp: Some(seccomp),
+        netns: stage.bridge.as_ref().map(|b| b.container_path()),
+        key: None,
+    };
+    stage.run_dir.write_spec(&container::build_spec(&inputs))?;
+    let id = format!("breakout-{}-traced", bundle::unique_token());
+    let state = stage.run_dir.state();
+    let cmd = runtime.run_command(&state, &stage.run_dir.bundle(), &id);
+    let traced = crate::trace::run_traced(cmd, workload.deadline);
+    runtime.remove_leftover_container(&state, &id);
+    stage.finish(runtime);
+    Ok(traced)
 }
 
 /// `seccomp` with every answer that stops a call (an errno, a kill, a trap) turned into
