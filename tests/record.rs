@@ -138,6 +138,29 @@ fn a_recorded_service_answers_its_check() -> TestResult {
     Ok(())
 }
 
+/// Each job of the test rootfs (one that exits, one that execs a helper, one that
+/// forks) works under the profile recorded for it.
+fn each_job_works_under_its_recording() -> TestResult {
+    let scratch = Scratch::new("record-jobs");
+    let jobs: [&[&str]; 3] = [
+        &["/bin/sh", "-c", "echo done"],
+        &["/bin/sh", "-c", "/bin/ls / > /dev/null; echo listed"],
+        FORKS,
+    ];
+    for (n, job) in jobs.iter().enumerate() {
+        let file = scratch
+            .path()
+            .join(format!("job{n}.json"))
+            .display()
+            .to_string();
+        record(&file, job, &[], false).expect_code(0)?;
+        if !works_under(&file, job)? {
+            return Err(format!("{job:?} does not work under its own recording").into());
+        }
+    }
+    Ok(())
+}
+
 fn usage_errors() -> TestResult {
     for (args, needle) in [
         (
@@ -184,6 +207,11 @@ fn main() {
             "a_recorded_service_answers_its_check",
             RUNC,
             a_recorded_service_answers_its_check,
+        ),
+        host.trial(
+            "each_job_works_under_its_recording",
+            RUNC,
+            each_job_works_under_its_recording,
         ),
         host.trial("usage_errors", NOTHING, usage_errors),
     ];
