@@ -335,6 +335,23 @@ fn apply_pod(args: &mut RunArgs) -> Result<Option<breakout::bundle::PrivateDir>,
     Ok(Some(scratch))
 }
 
+/// The one runtime `record` and `harden` work under (what a workload calls differs by
+/// runtime), once it is known that we are root.
+fn one_runtime_as_root(args: &RunArgs, command: &str) -> Result<Runtime, CliError> {
+    let mut runtimes = runtimes(args, Mode::Run)?;
+    if runtimes.len() != 1 {
+        return Err(CliError::Usage(format!(
+            "{command} works under one runtime: give one --runtime (what a workload calls differs by runtime)"
+        )));
+    }
+    if Environment::probe().euid != 0 {
+        return Err(CliError::Environment(
+            "breakout must run as root to start containers (try sudo)".into(),
+        ));
+    }
+    Ok(runtimes.remove(0))
+}
+
 /// `record`: trace the workload's calls under one runtime, write the profile, then run
 /// the probes and the workload under it (that run's exit code is the command's).
 fn record(args: &RecordArgs) -> ExitCode {
@@ -393,20 +410,11 @@ fn record(args: &RecordArgs) -> ExitCode {
         Ok(plan) => plan,
         Err(e) => return fail(e),
     };
-    let runtimes = match runtimes(&run_args, Mode::Run) {
+    let runtime = match one_runtime_as_root(&run_args, "record") {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let [runtime] = runtimes.as_slice() else {
-        return fail(CliError::Usage(
-            "record traces under one runtime: give one --runtime (what a workload calls differs by runtime)".into(),
-        ));
-    };
-    if Environment::probe().euid != 0 {
-        return fail(CliError::Environment(
-            "breakout must run as root to start containers (try sudo)".into(),
-        ));
-    }
+    let runtime = &runtime;
     let mut recording = Recording::default();
     for n in 1..=args.runs {
         let traced = match breakout::run::record_workload(&plan, runtime) {
@@ -528,20 +536,11 @@ fn harden(args: &HardenArgs) -> ExitCode {
         Ok(plan) => plan,
         Err(e) => return fail(e),
     };
-    let runtimes = match runtimes(&run_args, Mode::Run) {
+    let runtime = match one_runtime_as_root(&run_args, "harden") {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let [runtime] = runtimes.as_slice() else {
-        return fail(CliError::Usage(
-            "harden tries one runtime: give one --runtime (what a workload needs differs by runtime)".into(),
-        ));
-    };
-    if Environment::probe().euid != 0 {
-        return fail(CliError::Environment(
-            "breakout must run as root to start containers (try sudo)".into(),
-        ));
-    }
+    let runtime = &runtime;
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
