@@ -335,6 +335,58 @@ fn apply_pod(args: &mut RunArgs) -> Result<Option<breakout::bundle::PrivateDir>,
     Ok(Some(scratch))
 }
 
+/// One recorded run of the plan's workload, joined into `recording`: traced by
+/// breakout under runc or crun, by gVisor's own --strace under runsc. How it ended.
+fn record_once(
+    plan: &breakout::run::Plan,
+    runtime: &Runtime,
+    recording: &mut breakout::record::Recording,
+) -> Result<String, CliError> {
+    if runtime.kind.sandbox_kernel.is_some() {
+        let never = AtomicBool::new(false);
+        return match breakout::run::record_workload_gvisor(plan, runtime, &never) {
+            Ok(Some((report, log))) => {
+                recording.add_gvisor_strace(&log);
+                Ok(format!(
+                    "gVisor's --strace; the workload {}",
+                    report.summary()
+                ))
+            }
+            Ok(None) => Err(CliError::Usage(format!(
+                "record cannot trace under {}",
+                runtime.name
+            ))),
+            Err(e) => Err(CliError::Environment(e.to_string())),
+        };
+    }
+    let traced = match breakout::run::record_workload(plan, runtime) {
+        Ok(Some(Ok(traced))) => traced,
+        Ok(Some(Err(e))) => return Err(CliError::Environment(format!("record: failed to {e}"))),
+        Ok(None) => {
+            return Err(CliError::Usage(format!(
+                "record traces under runc, crun or runsc: {} is an engine, whose runtime is not breakout's to trace",
+                runtime.name
+            )))
+        }
+        Err(e) => return Err(CliError::Environment(e.to_string())),
+    };
+    let ended = if traced.timed_out {
+        "stopped at its deadline".to_string()
+    } else {
+        match traced.exit.code() {
+            Some(0) => "exited 0".to_string(),
+            Some(code) => format!("exited {code}: the recording holds what it called until then"),
+            None => "ended by a signal".to_string(),
+        }
+    };
+    recording.add(&traced);
+    Ok(format!(
+        "{} calls traced ({} distinct), the workload {ended}",
+        traced.calls.len() as u64 + traced.calls_dropped,
+        traced.summary.len()
+    ))
+}
+
 /// The one runtime `record` and `harden` work under (what a workload calls differs by
 /// runtime), once it is known that we are root.
 fn one_runtime_as_root(args: &RunArgs, command: &str) -> Result<Runtime, CliError> {
@@ -404,49 +456,25 @@ fn record(args: &RecordArgs) -> ExitCode {
             tracing.display()
         )));
     }
-    let mut recording_args = run_args.clone();
-    recording_args.profile = Some(tracing);
-    let plan = match recording_args.plan() {
-        Ok(plan) => plan,
-        Err(e) => return fail(e),
-    };
     let runtime = match one_runtime_as_root(&run_args, "record") {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
     let runtime = &runtime;
+    let gvisor = runtime.kind.sandbox_kernel.is_some();
+    let mut recording_args = run_args.clone();
+    // Under gVisor its own --strace reports the calls, and no filter is wanted.
+    recording_args.profile = (!gvisor).then_some(tracing);
+    let plan = match recording_args.plan() {
+        Ok(plan) => plan,
+        Err(e) => return fail(e),
+    };
     let mut recording = Recording::default();
     for n in 1..=args.runs {
-        let traced = match breakout::run::record_workload(&plan, runtime) {
-            Ok(Some(Ok(traced))) => traced,
-            Ok(Some(Err(e))) => {
-                return fail(CliError::Environment(format!("record: failed to {e}")))
-            }
-            Ok(None) => {
-                return fail(CliError::Usage(format!(
-                    "record traces the calls a host kernel filter hands over: {} is not such a runtime (use runc or crun; under gVisor the application talks to gVisor's kernel)",
-                    runtime.name
-                )))
-            }
-            Err(e) => return fail(CliError::Environment(e.to_string())),
-        };
-        let ended = if traced.timed_out {
-            format!("stopped at its deadline ({} s)", run_args.workload_deadline)
-        } else {
-            match traced.exit.code() {
-                Some(0) => "exited 0".to_string(),
-                Some(code) => {
-                    format!("exited {code}: the recording holds what it called until then")
-                }
-                None => "ended by a signal".to_string(),
-            }
-        };
-        eprintln!(
-            "record: run {n}: {} calls traced ({} distinct), the workload {ended}",
-            traced.calls.len() as u64 + traced.calls_dropped,
-            traced.summary.len()
-        );
-        recording.add(&traced);
+        match record_once(&plan, runtime, &mut recording) {
+            Ok(ended) => eprintln!("record: run {n}: {ended}"),
+            Err(e) => return fail(e),
+        }
     }
     // A service's check runs beside it by the runtime's exec, under the same filter:
     // its calls go into the profile too, recorded as a job of its own (a host tracer
@@ -458,25 +486,20 @@ fn record(args: &RecordArgs) -> ExitCode {
             check: None,
             deadline: std::time::Duration::from_secs(10),
         });
-        match breakout::run::record_workload(&check_plan, runtime) {
-            Ok(Some(Ok(traced))) => {
-                eprintln!(
-                    "record: the check, on its own: {} distinct calls",
-                    traced.summary.len()
-                );
-                recording.add(&traced);
-            }
-            Ok(Some(Err(e))) => {
-                return fail(CliError::Environment(format!("record: failed to {e}")))
-            }
-            Ok(None) => {}
-            Err(e) => return fail(CliError::Environment(e.to_string())),
+        match record_once(&check_plan, runtime, &mut recording) {
+            Ok(ended) => eprintln!("record: the check, on its own: {ended}"),
+            Err(e) => return fail(e),
         }
     }
     if let Some(before) = merged {
         recording.join(before);
     }
-    let needs = breakout::profile::runtime_start_needs(runtime.kind.name);
+    // gVisor applies the profile to the application alone, after its own start.
+    let needs = if gvisor {
+        Vec::new()
+    } else {
+        breakout::profile::runtime_start_needs(runtime.kind.name)
+    };
     let profile = recording.profile(&needs);
     let text = serde_json::to_string_pretty(&profile).expect("a JSON value serialises") + "\n";
     if let Err(e) = std::fs::write(&args.write_profile, text) {

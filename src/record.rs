@@ -10,7 +10,9 @@
 //! `SCMP_ACT_LOG` writes to a rate-limited audit log without arguments; strace would
 //! stop twice on every call of every process, the runtime's own included. Under
 //! gVisor the application talks to gVisor's kernel, which a host tracer does not see:
-//! record refuses runsc and engines.
+//! there gVisor's own `--strace` reports each call the application makes to it, in the
+//! sandbox's debug log, which is read instead ([`Recording::add_gvisor_strace`]). Engines
+//! are refused: their runtime is not ours to trace.
 //!
 //! Argument rules are written where the recording shows one is safe: `clone` only
 //! without namespace flags when no recorded clone asked for one (and `clone3`, whose
@@ -43,6 +45,8 @@ pub struct Recording {
     /// Recorded for review: rules on them are not written.
     pub ioctl_requests: BTreeSet<u64>,
     pub prctl_options: BTreeSet<u64>,
+    /// `unshare`'s flags seen, for review (unshare is allowed whole when recorded).
+    pub unshare_flags: BTreeSet<u64>,
     pub runs: u32,
 }
 
@@ -78,6 +82,9 @@ impl Recording {
                 "prctl" => {
                     self.prctl_options.insert(arg(0));
                 }
+                "unshare" => {
+                    self.unshare_flags.insert(arg(0));
+                }
                 _ => {}
             }
         }
@@ -89,6 +96,65 @@ impl Recording {
                     .or_default()
                     .entry(name.to_string())
                     .or_insert(s.before_exec + s.after_exec);
+            }
+        }
+    }
+
+    /// Joins what gVisor's `--strace` wrote to its sandbox's debug log: one `E` line
+    /// per call the application made to gVisor's kernel (`[   1:   1] sh E
+    /// clone(...)`). Names only, and the arguments a rule needs where gVisor prints
+    /// them by name: clone's namespace flags, socket's family.
+    pub fn add_gvisor_strace(&mut self, log: &str) {
+        self.runs += 1;
+        for line in log.lines() {
+            // The log's own prefix (`I1202 ... strace.go:561] `), then the task ids.
+            let Some((_, tasks)) = line.split_once("] ") else {
+                continue;
+            };
+            let Some((_, call)) = tasks.strip_prefix('[').and_then(|t| t.split_once("] ")) else {
+                continue;
+            };
+            // `[   1:   1] sh E name(args)`: after the task ids, the command, E, the call.
+            let mut words = call.splitn(3, ' ');
+            let (Some(_comm), Some("E"), Some(rest)) = (words.next(), words.next(), words.next())
+            else {
+                continue;
+            };
+            let Some((name, args)) = rest.split_once('(') else {
+                continue;
+            };
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                continue;
+            }
+            *self
+                .calls
+                .entry(Entry::X86_64.as_str().to_string())
+                .or_default()
+                .entry(name.to_string())
+                .or_default() += 1;
+            match name {
+                "clone" => {
+                    let flags = if args.contains("CLONE_NEW") {
+                        CLONE_NAMESPACES
+                    } else {
+                        0
+                    };
+                    self.clone_namespace_flags.insert(flags);
+                }
+                "socket" => {
+                    let family = args.split(',').next().unwrap_or("").trim();
+                    let number = match family {
+                        "AF_UNIX" => Some(1),
+                        "AF_INET" => Some(2),
+                        "AF_INET6" => Some(10),
+                        "AF_NETLINK" => Some(16),
+                        "AF_PACKET" => Some(17),
+                        other => other.parse().ok(),
+                    };
+                    // A family not known by name: socket is allowed whole.
+                    self.socket_families.insert(number.unwrap_or(u64::MAX));
+                }
+                _ => {}
             }
         }
     }
@@ -156,6 +222,7 @@ impl Recording {
         self.personalities.extend(other.personalities);
         self.ioctl_requests.extend(other.ioctl_requests);
         self.prctl_options.extend(other.prctl_options);
+        self.unshare_flags.extend(other.unshare_flags);
         self.runs += other.runs;
     }
 
@@ -186,7 +253,10 @@ impl Recording {
                 rules.push(json!({"names": ["clone", "clone3"], "action": "SCMP_ACT_ALLOW"}));
             }
         }
-        for family in &self.socket_families {
+        if self.socket_families.contains(&u64::MAX) {
+            rules.push(json!({"names": ["socket"], "action": "SCMP_ACT_ALLOW"}));
+        }
+        for family in self.socket_families.iter().filter(|f| **f != u64::MAX) {
             rules.push(json!({"names": ["socket"], "action": "SCMP_ACT_ALLOW",
                 "args": [{"index": 0, "value": family, "op": "SCMP_CMP_EQ"}]}));
         }
@@ -277,6 +347,9 @@ pub fn summary(rec: &Recording, runtime: &str, written: &std::path::Path) -> Str
             flags(&rec.ioctl_requests)
         );
     }
+    if !rec.unshare_flags.is_empty() {
+        let _ = writeln!(out, "  unshare flags (allowed whole): {}", flags(&rec.unshare_flags));
+    }
     if !rec.prctl_options.is_empty() {
         let _ = writeln!(
             out,
@@ -335,6 +408,21 @@ mod tests {
         let p = r.profile(&[]);
         assert_eq!(p["syscalls"][1]["names"], json!(["clone", "clone3"]));
         assert!(p["syscalls"][1].get("args").is_none());
+    }
+
+    #[test]
+    fn gvisor_strace_lines_become_calls() {
+        let log = "I1202 09:24:18.643882   32718 strace.go:561] [   1:   1] sh E brk(0x0)\n\
+I1202 09:24:18.643919   32718 strace.go:599] [   1:   1] sh X brk(0x0) = 6209536 (0x5ec000)\n\
+I1202 09:24:18.7   32718 strace.go:561] [   1:   1] sh E socket(AF_INET, SOCK_STREAM, 0)\n\
+I1202 09:24:18.7   32718 strace.go:561] [   1:   1] sh E clone(CLONE_VM|SIGCHLD, 0x0)\n\
+I1202 09:24:18.7   32718 main.go:217] Args: [runsc boot]\n";
+        let mut r = Recording::default();
+        r.add_gvisor_strace(log);
+        let names: Vec<&String> = r.calls["x86_64"].keys().collect();
+        assert_eq!(names, ["brk", "clone", "socket"]);
+        assert_eq!(r.socket_families, BTreeSet::from([2]));
+        assert_eq!(r.clone_namespace_flags, BTreeSet::from([0]));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::needs::{Host, NOTHING, RUNC};
+use common::needs::{Host, Need, NOTHING, RUNC};
 use common::*;
 use libtest_mimic::{Arguments, Trial};
 use serde_json::Value;
@@ -161,6 +161,38 @@ fn each_job_works_under_its_recording() -> TestResult {
     Ok(())
 }
 
+/// Under gVisor the application talks to gVisor's kernel: gVisor's own --strace
+/// records it, and the job works under the profile written from it.
+fn gvisor_records_with_its_own_strace() -> TestResult {
+    let scratch = Scratch::new("record-gvisor");
+    let file = scratch.path().join("gvisor.json").display().to_string();
+    let out = breakout(&[
+        "record",
+        "--runtime",
+        "runsc-oci",
+        "--write-profile",
+        &file,
+        "--probe",
+        "spawn.fork",
+        "--workload",
+        "--",
+        FORKS[0],
+        FORKS[1],
+        FORKS[2],
+    ]);
+    if !out.stderr.contains("gVisor's --strace")
+        || !out.stdout.contains("workload under runsc-oci: works")
+    {
+        return Err(format!("exit {}: {}{}", out.code, out.stdout, out.stderr).into());
+    }
+    let profile: Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
+    let allowed = profile["syscalls"][0]["names"].to_string();
+    if !allowed.contains("\"wait4\"") || !profile.to_string().contains("SCMP_CMP_MASKED_EQ") {
+        return Err(format!("the profile: {profile:#}").into());
+    }
+    Ok(())
+}
+
 fn usage_errors() -> TestResult {
     for (args, needle) in [
         (
@@ -212,6 +244,11 @@ fn main() {
             "each_job_works_under_its_recording",
             RUNC,
             each_job_works_under_its_recording,
+        ),
+        host.trial(
+            "gvisor_records_with_its_own_strace",
+            &[Need::Root, Need::Runtime("runsc"), Need::Busybox],
+            gvisor_records_with_its_own_strace,
         ),
         host.trial("usage_errors", NOTHING, usage_errors),
     ];

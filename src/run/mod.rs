@@ -300,6 +300,39 @@ pub fn workload_only(
     workload::run(plan, workload, &runtime, interrupted)
 }
 
+/// The plan's workload under gVisor with its `--strace`: the sandbox's debug log,
+/// where gVisor writes each call the application makes to its kernel. `None` for a
+/// runtime without a sandbox kernel.
+pub fn record_workload_gvisor(
+    plan: &Plan,
+    runtime: &Runtime,
+    interrupted: &AtomicBool,
+) -> Result<Option<(crate::workload::WorkloadReport, String)>, RunError> {
+    if runtime.kind.sandbox_kernel.is_none() || runtime.engine().is_some() {
+        return Ok(None);
+    }
+    let logs = crate::bundle::PrivateDir::create("gvisor-strace").map_err(RunError::Bundle)?;
+    let mut traced = runtime.clone();
+    traced.flags.push("--strace".into());
+    traced
+        .flags
+        .push(format!("--debug-log={}/", logs.path().display()));
+    let report = workload_only(plan, &traced, interrupted)?;
+    let mut log = String::new();
+    for entry in std::fs::read_dir(logs.path())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // The sandbox's own log (`boot`): the gofer's and the CLI's hold no calls.
+        if name.contains(".boot.") {
+            log.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    Ok(Some((report, log)))
+}
+
 /// The plan's workload under its own profile (one whose answers are `SCMP_ACT_TRACE`),
 /// traced by breakout: what it called. `None` for a runtime a host tracer cannot
 /// follow (an engine, a sandbox kernel).
