@@ -246,13 +246,25 @@ pub struct ProbesArgs {
     pub format: Format,
 }
 
+/// `--runtime`'s help, naming every runtime and engine of the quirks table.
+fn runtime_help() -> String {
+    let (engines, runtimes): (Vec<_>, Vec<_>) = crate::runtime::RUNTIMES
+        .iter()
+        .partition(|k| k.engine.is_some());
+    let names = |kinds: &[&crate::runtime::RuntimeKind]| {
+        kinds.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+    };
+    format!(
+        "Runtime(s): the OCI runtimes {}, or the engines {} (a local daemon or podman's own storage); repeatable or a comma list; NAME=PATH[,FLAG...] for a binary of one of those families with extra flags. `run` defaults to runc, `compare` to every installed runtime",
+        names(&runtimes),
+        names(&engines)
+    )
+}
+
 /// `breakout run` flags, in `docker run` vocabulary where one exists.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// OCI runtime(s): runc, crun, runsc, runsc-oci, youki; repeatable or a comma
-    /// list; NAME=PATH[,FLAG...] for a binary of one of those families with extra flags.
-    /// `run` defaults to runc, `compare` to every installed runtime.
-    #[arg(long, value_name = "RUNTIME")]
+    #[arg(long, value_name = "RUNTIME", help = runtime_help())]
     pub runtime: Vec<String>,
     /// Seccomp profile (Docker/Moby JSON or a bare OCI linux.seccomp object).
     /// Without one the container has no seccomp filter.

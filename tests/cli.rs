@@ -152,3 +152,19 @@ fn not_root_is_an_environment_error() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("must run as root"), "{stderr}");
 }
+
+#[test]
+fn help_names_every_runtime_and_engine() {
+    for command in ["run", "compare", "harden", "record"] {
+        let out = breakout(&[command, "--help"]);
+        assert_eq!(out.code, 0, "{command} --help: {}", out.stderr);
+        for kind in breakout::runtime::RUNTIMES {
+            assert!(
+                out.stdout.contains(kind.name),
+                "{command} --help does not name {}:\n{}",
+                kind.name,
+                out.stdout
+            );
+        }
+    }
+}
