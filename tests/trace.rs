@@ -4,12 +4,12 @@
 //! control: the untraced run of the same profile fails the traced call with ENOSYS,
 //! and a profile tracing one call records that call alone.
 //!
-//! `overhead` (ignored unless asked for: it measures, on a shared machine) times the
-//! same loop untraced, traced, and under `strace -f`, and prints the numbers.
+//! What tracing costs beside `strace -f` is measured by `ci/bench` (section 6), not
+//! here: a shared machine's timings are no test.
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -360,81 +360,6 @@ fn deadline_kills_runtime_and_container(runtime: &'static str) -> TestResult {
     Ok(())
 }
 
-/// Times the same shell loop (a redirect per round: open, dup2, close, ...) untraced,
-/// traced with every call sent to the tracer, and under `strace -f`, and prints them.
-/// Fails only where a run fails or the trace misses the loop's writes.
-fn overhead() -> TestResult {
-    const ROUNDS: u32 = 3000;
-    if let Some(reason) = Host::default().lacks(common::needs::RUNC) {
-        return Err(format!("cannot measure here: {reason}").into());
-    }
-    let script =
-        format!("i=0; while [ $i -lt {ROUNDS} ]; do i=$((i+1)); echo $i > /dev/null; done");
-    let timed = |cmd: Command| -> Result<f64, Failed> {
-        let began = Instant::now();
-        let out = run_untraced(cmd, DEADLINE)?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(format!("{:?}: {stderr}", out.status).into());
-        }
-        Ok(began.elapsed().as_secs_f64())
-    };
-    let strace = Path::new("/usr/bin/strace").is_file();
-    if !strace {
-        eprintln!("overhead: strace is not installed (apt-get install strace): not compared");
-    }
-    for round in 0..3 {
-        let plain = Container::new("runc", &format!("plain{round}"), &script, trace_uname(None))?;
-        let untraced = timed(plain.run_command())?;
-        drop(plain);
-        let c = Container::new("runc", &format!("traced{round}"), &script, trace_all())?;
-        let began = Instant::now();
-        let traced = c.traced(DEADLINE)?;
-        let took = began.elapsed().as_secs_f64();
-        drop(c);
-        if !traced.exit.success() {
-            return Err(format!("traced: {}", show(&traced)).into());
-        }
-        let stops: u64 = traced
-            .summary
-            .iter()
-            .map(|s| s.before_exec + s.after_exec)
-            .sum();
-        let writes = traced
-            .find(Entry::X86_64, "write")
-            .map_or(0, |s| s.after_exec);
-        if writes < u64::from(ROUNDS) {
-            return Err(format!(
-                "{writes} writes traced for {ROUNDS} rounds: {}",
-                show(&traced)
-            )
-            .into());
-        }
-        let straced = if strace {
-            let s = Container::new(
-                "runc",
-                &format!("strace{round}"),
-                &script,
-                trace_uname(None),
-            )?;
-            let run = s.run_command();
-            let mut cmd = Command::new("strace");
-            cmd.args(["-f", "-qq", "-o", "/dev/null"])
-                .arg(run.get_program())
-                .args(run.get_args());
-            format!("{:.3}s", timed(cmd)?)
-        } else {
-            "-".to_string()
-        };
-        eprintln!(
-            "overhead, {ROUNDS} rounds: untraced {untraced:.3}s, traced {took:.3}s ({stops} stops, \
-             {:.1} us a stop), strace -f {straced}",
-            (took - untraced) / stops as f64 * 1e6
-        );
-    }
-    Ok(())
-}
-
 /// A trial run once per runtime.
 type RuntimeTrial = fn(&'static str) -> TestResult;
 
@@ -474,7 +399,5 @@ fn main() {
             trials.push(trial);
         }
     }
-    // A measurement on a shared machine, not a check: run with `--ignored overhead`.
-    trials.push(Trial::test("overhead", overhead).with_ignored_flag(true));
     libtest_mimic::run(&args, trials).exit();
 }
