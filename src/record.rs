@@ -348,7 +348,11 @@ pub fn summary(rec: &Recording, runtime: &str, written: &std::path::Path) -> Str
         );
     }
     if !rec.unshare_flags.is_empty() {
-        let _ = writeln!(out, "  unshare flags (allowed whole): {}", flags(&rec.unshare_flags));
+        let _ = writeln!(
+            out,
+            "  unshare flags (allowed whole): {}",
+            flags(&rec.unshare_flags)
+        );
     }
     if !rec.prctl_options.is_empty() {
         let _ = writeln!(
