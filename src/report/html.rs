@@ -258,7 +258,7 @@ fn grid(report: &Report) -> Markup {
                 tr {
                     th { "goal" } th { "probe" }
                     @for run in &report.runs { th.mono { (t(&run.runtime.name)) } }
-                    th { "runtimes" }
+                    th { "differs" }
                 }
             }
             @if !escaping.is_empty() {
