@@ -120,6 +120,10 @@ pub struct TestArgs {
     /// Write a Markdown summary (for a pull-request comment).
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+    /// Write an HTML page (self-contained: scenarios, trials, each check, and the
+    /// changes against --baseline).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// A previous --json report: the exit code and summary speak of changes (new
     /// escapes, fixed ones) rather than of every mismatch.
     #[arg(long, value_name = "FILE")]
@@ -335,6 +339,10 @@ pub struct RunArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page to FILE (the grid with
+    /// each cell's evidence and prediction, divergences, subject, environment).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Write the OCI bundle of the first container (config.json and rootfs) to DIR,
     /// which must be absent or empty, and start nothing; run it by hand with
     /// `RUNTIME run --bundle DIR ID`. Default rootfs and network none or host only.

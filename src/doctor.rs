@@ -184,7 +184,7 @@ impl Doctor {
             Format::Json => {
                 Ok(serde_json::to_string_pretty(self).expect("doctor serialises") + "\n")
             }
-            Format::Junit | Format::Sarif | Format::Markdown => Err(Unsupported {
+            Format::Junit | Format::Sarif | Format::Markdown | Format::Html => Err(Unsupported {
                 report: "doctor's findings",
                 format,
             }),

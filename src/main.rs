@@ -702,5 +702,17 @@ fn run(args: &RunArgs, mode: Mode) -> ExitCode {
         }
         None => print(&text),
     }
+    if let Some(path) = &args.html {
+        let page = match report.render(report::Format::Html, false) {
+            Ok(page) => page,
+            Err(e) => return fail(CliError::Usage(e.to_string())),
+        };
+        if let Err(e) = std::fs::write(path, page) {
+            return fail(CliError::Environment(format!(
+                "failed to write {}: {e}",
+                path.display()
+            )));
+        }
+    }
     report.exit_code()
 }

@@ -516,6 +516,7 @@ pub fn run_cli(args: &crate::cli::TestArgs) -> Result<crate::report::ExitCode, C
         (&args.json, Format::Json),
         (&args.sarif, Format::Sarif),
         (&args.markdown, Format::Markdown),
+        (&args.html, Format::Html),
     ] {
         if let Some(path) = path {
             write_file(path, &render(format)?)?;

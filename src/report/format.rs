@@ -19,6 +19,8 @@ pub enum Format {
     Sarif,
     /// Markdown, for a pull request comment or a job summary.
     Markdown,
+    /// One self-contained HTML page, for a browser or a printer.
+    Html,
 }
 
 impl Format {
@@ -29,6 +31,7 @@ impl Format {
             Format::Junit => "junit",
             Format::Sarif => "sarif",
             Format::Markdown => "markdown",
+            Format::Html => "html",
         }
     }
 }
@@ -47,6 +50,7 @@ impl Report {
         match format {
             Format::Table => Ok(self.to_table(color)),
             Format::Json => Ok(self.to_json()),
+            Format::Html => Ok(super::html::run_page(self)),
             Format::Junit | Format::Sarif | Format::Markdown => Err(Unsupported {
                 report: "run report",
                 format,
@@ -56,7 +60,8 @@ impl Report {
 }
 
 impl SuiteReport {
-    /// The report of `breakout test`; `diff` (against a baseline) only affects Markdown.
+    /// The report of `breakout test`; `diff` (against a baseline) only affects Markdown
+    /// and HTML.
     /// Its table is libtest's own output, printed while the trials run.
     pub fn render(&self, format: Format, diff: Option<&Diff>) -> Result<String, Unsupported> {
         match format {
@@ -66,6 +71,7 @@ impl SuiteReport {
             Format::Junit => Ok(super::junit::to_junit(self)),
             Format::Sarif => Ok(super::sarif::to_sarif(self)),
             Format::Markdown => Ok(super::markdown::to_markdown(self, diff)),
+            Format::Html => Ok(super::html::suite_page(self, diff)),
             Format::Table => Err(Unsupported {
                 report: "suite report",
                 format,
@@ -81,7 +87,13 @@ mod tests {
     #[test]
     fn each_report_says_which_formats_it_lacks() {
         let suite = SuiteReport::new(None, Vec::new());
-        for format in [Format::Json, Format::Junit, Format::Sarif, Format::Markdown] {
+        for format in [
+            Format::Json,
+            Format::Junit,
+            Format::Sarif,
+            Format::Markdown,
+            Format::Html,
+        ] {
             assert!(suite.render(format, None).is_ok(), "{format:?}");
         }
         assert_eq!(

@@ -52,7 +52,7 @@ pub fn catalog(format: Format) -> Result<String, Unsupported> {
             }
             Ok(table.trim_fmt() + "\n")
         }
-        Format::Junit | Format::Sarif | Format::Markdown => Err(Unsupported {
+        Format::Junit | Format::Sarif | Format::Markdown | Format::Html => Err(Unsupported {
             report: "probe catalog",
             format,
         }),
@@ -67,7 +67,7 @@ pub fn swept(swept: &Swept, format: Format) -> Result<String, Unsupported> {
             "removed {} run(s) of {} dead breakout process(es): {} container(s), {} mount(s), {} network namespace(s)\n",
             swept.runs, swept.owners, swept.containers, swept.mounts, swept.netns
         )),
-        Format::Junit | Format::Sarif | Format::Markdown => Err(Unsupported {
+        Format::Junit | Format::Sarif | Format::Markdown | Format::Html => Err(Unsupported {
             report: "clean summary",
             format,
         }),

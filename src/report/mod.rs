@@ -13,6 +13,7 @@ pub mod environment;
 pub mod event;
 pub mod exit;
 pub mod format;
+pub mod html;
 pub mod junit;
 pub mod listing;
 pub mod markdown;

@@ -238,7 +238,7 @@ fn workload_lines(out: &mut String, runtime: &str, w: &crate::workload::Workload
 
 impl Report {
     /// Every step seen in any run, in goal order then catalog order then target order.
-    fn steps(&self) -> Vec<(String, Option<Goal>)> {
+    pub(super) fn steps(&self) -> Vec<(String, Option<Goal>)> {
         let mut steps: Vec<(usize, String, Option<Goal>)> = Vec::new();
         for run in &self.runs {
             for v in &run.verdicts {
