@@ -215,16 +215,8 @@ fn own_limit() -> Option<(u64, u64)> {
     } else {
         raw.parse().ok()?
     };
-    let meminfo = read("/proc/meminfo")?;
-    let kib: u64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse()
-        .ok()?;
-    Some((limit, kib.checked_mul(1024)?))
+    let host = breakout_wire::meminfo::mem_total(&read("/proc/meminfo")?)?;
+    Some((limit, host))
 }
 
 /// The child's work: map [`MEMORY`] and write one byte on every page. Returns its exit

@@ -124,16 +124,7 @@ fn limit_files(cgroups: &str, root: &Path) -> Vec<PathBuf> {
 
 /// The host's memory (`MemTotal`), in bytes.
 fn host_memory() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib: u64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse()
-        .ok()?;
-    kib.checked_mul(1024)
+    breakout_wire::meminfo::mem_total(&std::fs::read_to_string("/proc/meminfo").ok()?)
 }
 
 #[cfg(test)]

@@ -90,7 +90,8 @@ fn follow(
     let (mut container, stdout, stderr) = match started {
         Ok(parts) => parts,
         Err(e) => {
-            report.why = format!("the container did not start: {e}");
+            // The runtime's words may carry the container's: made safe text.
+            report.why = crate::sanitize::untrusted(&format!("the container did not start: {e}"));
             return Ok(report);
         }
     };

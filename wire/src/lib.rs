@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod faults;
+pub mod meminfo;
 pub mod names;
 pub mod probe_id;
 pub mod probe_info;
