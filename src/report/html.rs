@@ -482,19 +482,13 @@ pub fn run_page(report: &Report) -> String {
 
 /// The page of a `breakout test` suite, with the changes against a baseline if given.
 pub fn suite_page(suite: &SuiteReport, diff: Option<&BaselineDiff>) -> String {
-    let failed = suite.failed();
-    let ignored = suite
-        .trials
-        .iter()
-        .filter(|t| matches!(t.status, TrialStatus::Ignored { .. }))
-        .count();
-    let passed = suite.trials.len() - failed - ignored;
-    let escapes: usize = suite.trials.iter().map(|t| t.escapes().count()).sum();
-    let unexpected: usize = suite
-        .trials
-        .iter()
-        .map(|t| t.escapes().filter(|c| !c.ok).count())
-        .sum();
+    let crate::report::suite::Tally {
+        failed,
+        passed,
+        ignored,
+        escapes,
+        unexpected,
+    } = suite.tally();
     let verdict = format!(
         "{failed} failed, {passed} passed, {ignored} ignored · {escapes} escaped {} ({unexpected} not expected)",
         plural(escapes, "step", "steps")

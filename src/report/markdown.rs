@@ -35,19 +35,13 @@ pub fn to_markdown(suite: &SuiteReport, baseline: Option<&BaselineDiff>) -> Stri
 }
 
 fn verdict_line(out: &mut String, suite: &SuiteReport) {
-    let failed = suite.failed();
-    let ignored = suite
-        .trials
-        .iter()
-        .filter(|t| matches!(t.status, TrialStatus::Ignored { .. }))
-        .count();
-    let passed = suite.trials.len() - failed - ignored;
-    let escapes: usize = suite.trials.iter().map(|t| t.escapes().count()).sum();
-    let unexpected: usize = suite
-        .trials
-        .iter()
-        .map(|t| t.escapes().filter(|c| !c.ok).count())
-        .sum();
+    let crate::report::suite::Tally {
+        failed,
+        passed,
+        ignored,
+        escapes,
+        unexpected,
+    } = suite.tally();
     let mismatches: usize = suite.trials.iter().map(mismatches).sum();
     let _ = writeln!(
         out,

@@ -151,4 +151,36 @@ impl SuiteReport {
             .filter(|t| matches!(t.status, TrialStatus::Failed { .. }))
             .count()
     }
+
+    /// The counts a summary line gives, one reading for every format.
+    pub fn tally(&self) -> Tally {
+        let failed = self.failed();
+        let ignored = self
+            .trials
+            .iter()
+            .filter(|t| matches!(t.status, TrialStatus::Ignored { .. }))
+            .count();
+        Tally {
+            failed,
+            ignored,
+            passed: self.trials.len() - failed - ignored,
+            escapes: self.trials.iter().map(|t| t.escapes().count()).sum(),
+            unexpected: self
+                .trials
+                .iter()
+                .map(|t| t.escapes().filter(|c| !c.ok).count())
+                .sum(),
+        }
+    }
+}
+
+/// A suite's trials and escapes, counted ([`SuiteReport::tally`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub failed: usize,
+    pub passed: usize,
+    pub ignored: usize,
+    /// Steps that escaped, and of those the ones no scenario expected.
+    pub escapes: usize,
+    pub unexpected: usize,
 }
