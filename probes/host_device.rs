@@ -124,12 +124,29 @@ pub fn device(_: &Ctx) -> Verdict {
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(&node.path);
         match opened {
-            Ok(_file) => {
+            Ok(file) => {
+                // The descriptor must be the node itself: a filter's made-up success
+                // (errnoRet 0) hands back a number that names something else (fd 0,
+                // the runner's stdin), which is left open as it was.
+                let same = file.metadata().is_ok_and(|m| {
+                    m.rdev() == libc::makedev(node.major as u32, node.minor as u32)
+                        && m.file_type().is_block_device() == node.block
+                });
+                if !same {
+                    let _ = std::os::fd::IntoRawFd::into_raw_fd(file);
+                    return Verdict::blocked_as(
+                        "fake-success".to_string(),
+                        format!(
+                            "open {} returned success, but the descriptor is not that device: the filter made the success up",
+                            node.name()
+                        ),
+                    );
+                }
                 return Verdict::escaped(format!(
-                    "opened {} read-only, a device the runtime does not give by default; closed unread{}",
+                    "opened {} read-only (the descriptor is that device), a device the runtime does not give by default; closed unread{}",
                     node.name(),
                     also(&extra, node)
-                ))
+                ));
             }
             Err(e) => refused.push((node.name(), Errno::from_io(&e).unwrap_or(Errno(0)))),
         }
