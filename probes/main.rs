@@ -3,6 +3,7 @@
 //! ```text
 //! breakout-probe run --nonce N [--after STEP] [--canary ADDR] [--shell PATH] [--mount DST]... --probes ID,...
 //! breakout-probe payload --step STEP [--once | --handoff TOKEN] <the same flags>
+//! breakout-probe keep
 //! ```
 //!
 //! `run` prints `hello`, then `start`/`verdict` for every step and `done` (see
@@ -162,6 +163,16 @@ fn payload_path(argv0: Option<&OsString>) -> String {
 
 const SELF_EXE: &str = "/proc/self/exe";
 
+/// `keep`: does nothing until killed. The first process of a container that only holds
+/// a network namespace for the run's probe containers to join, where an engine can
+/// share one only by container (docker's `--network container:NAME`).
+fn keep() -> ! {
+    loop {
+        // SAFETY: pause(2) takes nothing and only waits for a signal.
+        unsafe { libc::pause() };
+    }
+}
+
 /// A set-uid run of this binary (fs.setuid's copy, run by the child that dropped to
 /// 65534) does one thing: report as that step's payload, once. Anything else started
 /// with privileges it was not given (a copy on a volume found from the host in the
@@ -225,6 +236,9 @@ fn run() {
         .skip(1)
         .map(|a| a.clone().into_string())
         .collect();
+    if matches!(words.as_deref(), Ok([only]) if only == "keep") {
+        keep();
+    }
     let mode = words
         .map_err(|bad| format!("argument {bad:?} is not UTF-8"))
         .and_then(|args| parse_args(&args));
@@ -236,6 +250,7 @@ fn run() {
             eprintln!(
                 "       breakout-probe payload --step STEP [--once | --handoff TOKEN] <run flags>"
             );
+            eprintln!("       breakout-probe keep");
             std::process::exit(2);
         }
     };

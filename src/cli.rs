@@ -296,8 +296,8 @@ pub struct RunArgs {
     /// Run the probes as UID[:GID].
     #[arg(short = 'u', long, value_name = "UID[:GID]")]
     pub user: Option<String>,
-    /// none (a private network namespace with loopback only; the default), host, or
-    /// bridge (a namespace of the harness's joined by veth to one where the canary listens).
+    /// bridge (the default, like docker run's: a namespace of the run's own with egress
+    /// to breakout's canary only), none (loopback only), or host (the host's network).
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
     /// Root filesystem to use instead of the minimal one the harness builds. It is used
@@ -345,7 +345,8 @@ pub struct RunArgs {
     pub html: Option<PathBuf>,
     /// Write the OCI bundle of the first container (config.json and rootfs) to DIR,
     /// which must be absent or empty, and start nothing; run it by hand with
-    /// `RUNTIME run --bundle DIR ID`. Default rootfs and network none or host only.
+    /// `RUNTIME run --bundle DIR ID`. Default rootfs only; network none (the default bridge
+    /// needs namespaces the harness makes per run) or host.
     #[arg(long = "emit-bundle", value_name = "DIR")]
     pub emit_bundle: Option<PathBuf>,
     /// A Kubernetes manifest (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet,

@@ -226,7 +226,9 @@ fn runtimes(args: &RunArgs, mode: Mode) -> Result<Vec<Runtime>, CliError> {
         .collect()
 }
 
-fn emit_bundle(plan: &breakout::run::Plan, dir: &std::path::Path) -> ExitCode {
+/// `network_given`: whether `--network` was given (the default bridge is left out of a
+/// bundle with a word; a bridge asked for is refused).
+fn emit_bundle(plan: &breakout::run::Plan, dir: &std::path::Path, network_given: bool) -> ExitCode {
     let usage = |problem: &str| {
         fail(CliError::Usage(format!(
             "--emit-bundle {}: {problem}",
@@ -236,9 +238,15 @@ fn emit_bundle(plan: &breakout::run::Plan, dir: &std::path::Path) -> ExitCode {
     if plan.settings.rootfs.is_some() {
         return usage("works with the default rootfs only (--rootfs and --image are used through an overlay the harness mounts for each run)");
     }
+    let mut plan = plan.clone();
     if plan.settings.network == breakout::container::Network::Bridge {
-        return usage("--network bridge needs the namespaces the harness makes for each run; use none or host");
+        if network_given {
+            return usage("--network bridge needs the namespaces the harness makes for each run; use none or host");
+        }
+        eprintln!("breakout: the bundle's network is none: the default bridge needs the namespaces the harness makes for each run (--network host for the host's)");
+        plan.settings.network = breakout::container::Network::None;
     }
+    let plan = &plan;
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
@@ -629,7 +637,7 @@ fn run(args: &RunArgs, mode: Mode) -> ExitCode {
         Err(e) => return fail(e),
     };
     if let Some(dir) = &args.emit_bundle {
-        return emit_bundle(&plan, dir);
+        return emit_bundle(&plan, dir, args.network.is_some());
     }
     if let Some(image) = &plan.settings.image {
         eprintln!("breakout: {}", image.summary());
@@ -682,6 +690,7 @@ fn run(args: &RunArgs, mode: Mode) -> ExitCode {
         environment,
         Subject {
             seccomp,
+            network: plan.settings.network.describe().to_string(),
             settings: plan.settings.to_json(),
             profile_warnings: plan.profile_warnings.clone(),
         },

@@ -170,6 +170,7 @@ pub fn run_pair(pair: &Pair, probe_bin: &Path, interrupted: &AtomicBool) -> Tria
         expected_start: expected_start.to_string(),
         start: None,
         start_error: None,
+        network: None,
         status: TrialStatus::Passed,
         checks: Vec::new(),
         duration: 0.0,
@@ -197,6 +198,7 @@ pub fn run_pair(pair: &Pair, probe_bin: &Path, interrupted: &AtomicBool) -> Tria
         Ok(plan) => plan,
         Err(e) => return fail(outcome, e.to_string()),
     };
+    outcome.network = Some(plan.settings.network.name().to_string());
     if let Some(w) = &scenario.workload {
         let image = plan.settings.image.as_ref().map(|i| &i.config);
         match crate::workload::command_of(&w.command, image) {
@@ -342,6 +344,7 @@ pub fn ignored_outcomes(pairs: &[Pair], args: &Arguments) -> Vec<TrialOutcome> {
                 },
                 start: None,
                 start_error: None,
+                network: None,
                 status: TrialStatus::Ignored { reason },
                 checks: Vec::new(),
                 duration: 0.0,
@@ -592,6 +595,7 @@ mod tests {
             expected_start: "starts".into(),
             start: Some(start.into()),
             start_error: None,
+            network: None,
             status,
             checks: Vec::new(),
             duration: 0.0,

@@ -274,23 +274,32 @@ fn errno_ret_divergence_is_explained() -> TestResult {
     Ok(())
 }
 
-/// Bridge networking: the canary in a namespace of its own is reached (witnessed); the
-/// default network blocks it; nothing of either namespace is left.
+/// Bridge networking, the default as with `docker run`: the canary in a namespace of
+/// its own is reached (witnessed), by default and when asked for; `--network none`
+/// blocks it; the report names the network. (That docker's keeper container is gone
+/// afterwards is checked once all trials have run, in `main`.)
 fn bridge_network(runtime: &'static str) -> impl Fn() -> TestResult {
     move || {
+        for network in [None, Some("bridge")] {
+            let mut args = vec!["--runtime", runtime, "--probe", "net.tcp-connect"];
+            args.extend(network.iter().flat_map(|n| ["--network", *n]));
+            let (out, report) = run_json(&args)?;
+            out.expect_code(1)?;
+            let run = run_of(&report, runtime)?;
+            expect_in(run, "net.tcp-connect", "escaped", None)?;
+            assert_eq!(verdict_in(run, "net.tcp-connect")?["evidence"], "witnessed");
+            assert_eq!(report["subject"]["settings"]["network"], "bridge");
+            let said = report["subject"]["network"].as_str().unwrap_or_default();
+            assert!(said.starts_with("bridge: "), "{said}");
+        }
         let (out, report) = run_json(&[
             "--runtime",
             runtime,
             "--network",
-            "bridge",
+            "none",
             "--probe",
             "net.tcp-connect",
         ])?;
-        out.expect_code(1)?;
-        let run = run_of(&report, runtime)?;
-        expect_in(run, "net.tcp-connect", "escaped", None)?;
-        assert_eq!(verdict_in(run, "net.tcp-connect")?["evidence"], "witnessed");
-        let (out, report) = run_json(&["--runtime", runtime, "--probe", "net.tcp-connect"])?;
         out.expect_code(0)?;
         expect_in(
             run_of(&report, runtime)?,
@@ -298,8 +307,35 @@ fn bridge_network(runtime: &'static str) -> impl Fn() -> TestResult {
             "blocked",
             None,
         )?;
+        assert!(report["subject"]["network"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("none: "));
         Ok(())
     }
+}
+
+/// Containers and images named by breakout that the engine still holds.
+fn breakout_docker_leftovers() -> Vec<String> {
+    let list = |args: &[&str]| -> Vec<String> {
+        std::process::Command::new("docker")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter(|l| l.starts_with("breakout-"))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut left = list(&["ps", "--all", "--format", "{{.Names}}"]);
+    left.extend(list(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+    left
 }
 
 /// `NAME=PATH[,FLAG...]` names a binary of a known family; bad ones exit 2.
@@ -508,7 +544,7 @@ fn main() {
         &["runc", "runsc-oci"],
         Box::new(errno_ret_divergence_is_explained),
     );
-    for rt in ["runc", "runsc"] {
+    for rt in ["runc", "crun", "runsc", "runsc-oci", "podman", "docker"] {
         add(
             &format!("bridge_network::{rt}"),
             &[rt],
@@ -540,6 +576,13 @@ fn main() {
         .with_ignored_flag(!docker_cli),
     );
     let conclusion = libtest_mimic::run(&args, trials);
+    // Every docker trial removed what it made: its containers (the bridge's keeper
+    // too) and its imported images.
+    let left = breakout_docker_leftovers();
     drop(dockerd);
+    if !left.is_empty() {
+        eprintln!("the docker trials left behind: {left:?}");
+        std::process::exit(101);
+    }
     conclusion.exit();
 }

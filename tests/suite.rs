@@ -273,6 +273,7 @@ fn every_kind_of_trial() -> breakout::report::suite::SuiteReport {
             expected_start: "starts".into(),
             start: start.map(str::to_string),
             start_error: None,
+            network: Some("bridge".into()),
             status,
             checks,
             duration: 1.25,

@@ -40,7 +40,10 @@ pub(crate) fn pinned_inputs<'a>(
         setuid_binary: None,
         args: vec![PROBE_PATH.into(), "run".into()],
         seccomp: None,
-        netns: Some("/run/netns/x".into()),
+        netns: super::NetJoin {
+            path: Some("/run/netns/x".into()),
+            container: Some("breakout-x-net".into()),
+        },
         key: Some(key),
     }
 }

@@ -18,7 +18,7 @@ pub use caps::{own_bounding_caps, ALL_CAPS, DOCKER_DEFAULT_CAPS};
 pub use mounts::{normalize_destination, Tmpfs, Volume};
 pub use run_flags::{Device, RawRunFlags, RunFlagError, RunFlags, USERNS_HOST_ID, USERNS_SIZE};
 pub use settings::{Network, RawSettings, Seccomp, Settings, SettingsError};
-pub use spec::{build_spec, SpecInputs};
+pub use spec::{build_spec, NetJoin, SpecInputs};
 pub(crate) use spec::{MEMORY_LIMIT, PIDS_LIMIT};
 
 /// Whether the Linux security module `name` (apparmor, selinux) is active here.

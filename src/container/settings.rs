@@ -72,9 +72,30 @@ pub enum Network {
     None,
     /// The host's network namespace.
     Host,
-    /// A network namespace of the harness's, joined by a veth pair to a second one
-    /// where the canary listens: egress to a "remote" host, without leaving the machine.
+    /// The default, like `docker run`'s: a network namespace of the harness's, joined
+    /// by a veth pair to a second one where the canary listens: egress to a "remote"
+    /// host, without leaving the machine.
     Bridge,
+}
+
+impl Network {
+    /// The mode's name, as `--network` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Network::Bridge => "bridge",
+            Network::None => "none",
+            Network::Host => "host",
+        }
+    }
+
+    /// What the verdicts were measured on, in words for the report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Network::Bridge => "bridge: the run's own namespace, egress to breakout's canary only (as docker run's default network lets traffic out)",
+            Network::None => "none: a private network namespace, loopback only",
+            Network::Host => "host: the host's network namespace",
+        }
+    }
 }
 
 /// Validated container settings.
@@ -114,7 +135,7 @@ impl Default for Settings {
             volumes: Vec::new(),
             tmpfs: Vec::new(),
             user: None,
-            network: Network::None,
+            network: Network::Bridge,
             rootfs: None,
             flags: super::RunFlags::default(),
             lsm: Vec::new(),
@@ -226,10 +247,10 @@ impl RawSettings {
                 )),
             }
         }
-        let network = match self.network.as_deref() {
-            None | Some("none") => Network::None,
+        let mut network = match self.network.as_deref() {
+            Some("none") => Network::None,
             Some("host") => Network::Host,
-            Some("bridge") => Network::Bridge,
+            None | Some("bridge") => Network::Bridge,
             Some(other) => {
                 return Err(SettingsError::Network {
                     value: other.to_string(),
@@ -270,6 +291,10 @@ impl RawSettings {
         }
         let flags = self.run_flags.validate(network)?;
         let mut notes = flags.notes(matches!(seccomp, Seccomp::Profile(_)));
+        if flags.private_userns && self.network.is_none() {
+            network = Network::None;
+            notes.push("--userns private: the network is none, not the default bridge: the bridge's namespace belongs to the host's user namespace, in which the container cannot mount its sysfs (runc refuses to start); --network bridge asks for it anyway".to_string());
+        }
         for opt in &lsm {
             let module = if opt.starts_with("apparmor") {
                 "apparmor"
@@ -377,7 +402,7 @@ mod tests {
         let s = raw().validate().unwrap();
         assert_eq!(s.caps.len(), 14);
         assert!(s.caps.contains("CAP_NET_RAW"));
-        assert_eq!(s.network, Network::None);
+        assert_eq!(s.network, Network::Bridge);
         assert_eq!(s.seccomp, Seccomp::None);
         assert!(!s.no_new_privileges);
         assert!(!s.read_only);

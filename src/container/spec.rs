@@ -31,10 +31,19 @@ pub struct SpecInputs<'a> {
     /// The resolved filter, if any.
     pub seccomp: Option<LinuxSeccomp>,
     /// The network namespace to join (bridge mode).
-    pub netns: Option<PathBuf>,
+    pub netns: NetJoin,
     /// The run's key, for the runner's environment (never its argv: see
     /// `protocol::KEY_ENV`).
     pub key: Option<&'a crate::protocol::Key>,
+}
+
+/// The network namespace a bridge run's containers join: by path for the OCI runtimes
+/// and podman (`ns:PATH`), by the container holding it for docker, which takes no path
+/// (`--network container:NAME`, see `run::keeper`).
+#[derive(Debug, Clone, Default)]
+pub struct NetJoin {
+    pub path: Option<PathBuf>,
+    pub container: Option<String>,
 }
 
 fn bind_mount(source: &Path, destination: &str, options: &[&str]) -> Mount {
@@ -214,7 +223,7 @@ pub fn build_spec(inputs: &SpecInputs) -> Spec {
                     .expect("a namespace has every field"),
             );
         }
-        if let Some(path) = &inputs.netns {
+        if let Some(path) = &inputs.netns.path {
             for ns in namespaces.iter_mut() {
                 if ns.typ() == LinuxNamespaceType::Network {
                     ns.set_path(Some(path.clone()));
@@ -367,7 +376,7 @@ mod tests {
         let got = stable_spec_json(&build_spec(&SpecInputs {
             provided_shell: None,
             setuid_binary: None,
-            netns: None,
+            netns: Default::default(),
             key: None,
             ..pinned_inputs(&defaults, &key)
         }));
@@ -394,7 +403,7 @@ mod tests {
             setuid_binary: None,
             args: vec![PROBE_PATH.into()],
             seccomp: None,
-            netns: None,
+            netns: Default::default(),
             key: None,
         });
         let destinations: Vec<_> = spec
@@ -427,7 +436,7 @@ mod tests {
             setuid_binary: None,
             args: vec![PROBE_PATH.into(), "run".into()],
             seccomp: None,
-            netns: None,
+            netns: Default::default(),
             key: None,
         });
         let json = serde_json::to_value(&spec).unwrap();

@@ -339,6 +339,7 @@ pub(crate) mod tests {
             expected_start: "starts".to_string(),
             start: (!ignored).then(|| "started".to_string()),
             start_error: None,
+            network: Some("bridge".into()),
             status,
             checks,
             duration: 1.5,

@@ -429,7 +429,7 @@ pub fn run_page(report: &Report) -> String {
         header {
             h1 { "breakout report" }
             p.verdict.alarm[alarm] #verdict data-escaped=(s.escaped) { (verdict) }
-            p.muted { "seccomp: " span.mono { (t(&report.subject.seccomp)) } " · schema " (report.schema) }
+            p.muted { "seccomp: " span.mono { (t(&report.subject.seccomp)) } " · network " span #network { (t(&report.subject.network)) } " · schema " (report.schema) }
         }
         (start_failures(report))
         h2 { "Probes × runtimes" }
@@ -466,6 +466,7 @@ pub fn run_page(report: &Report) -> String {
         h2 { "Subject" }
         dl.facts #subject {
             dt { "seccomp" } dd.mono { (t(&report.subject.seccomp)) }
+            dt { "network" } dd { (t(&report.subject.network)) }
             @if !report.subject.profile_warnings.is_empty() {
                 dt { "profile warnings" }
                 dd { ul.plain { @for w in &report.subject.profile_warnings { li { (t(w)) } } } }
@@ -510,13 +511,14 @@ pub fn suite_page(suite: &SuiteReport, diff: Option<&BaselineDiff>) -> String {
         h2 { "Trials" }
         @if suite.trials.is_empty() { p { "No trials." } } @else {
             table #trials {
-                thead { tr { th { "trial" } th { "status" } th { "start (expected → got)" } th { "escapes" } th { "mismatches" } th { "time" } } }
+                thead { tr { th { "trial" } th { "status" } th { "network" } th { "start (expected → got)" } th { "escapes" } th { "mismatches" } th { "time" } } }
                 tbody {
                     @for (i, trial) in suite.trials.iter().enumerate() {
                         @let (status, class) = trial_status(trial);
                         tr data-trial=(t(&trial.name)) data-status=(class) {
                             td.mono { a href={ "#trial-" (i) } { (t(&trial.name)) } }
                             td { span.badge.(class) { (status) } }
+                            td.network { (trial.network.as_deref().map(t).unwrap_or_else(|| "–".into())) }
                             td { (t(&trial.expected_start)) " → " (trial.start.as_deref().map(t).unwrap_or_else(|| "–".into())) }
                             td { (trial.escapes().count()) }
                             td { (trial.checks.iter().filter(|c| !c.ok).count()) }
@@ -737,6 +739,7 @@ mod tests {
         }
         let subject = Subject {
             seccomp: format!("p.json {detail}"),
+            network: format!("bridge {detail}"),
             settings: serde_json::json!({ "note": detail }),
             profile_warnings: vec![detail.to_string()],
         };
@@ -849,6 +852,7 @@ mod tests {
             expected_start: "starts".into(),
             start: Some("started".into()),
             start_error: Some(HOSTILE.into()),
+            network: None,
             status: TrialStatus::Failed {
                 message: HOSTILE.into(),
             },

@@ -184,6 +184,9 @@ fn trial_suite(
             untrusted(trial.start.as_deref().unwrap_or("not-attempted")),
         ),
     ]);
+    if let Some(network) = &trial.network {
+        suite.add_property(("network".to_string(), untrusted(network)));
+    }
     let case = |name: &str, status: TestCaseStatus, time: Duration| {
         let mut case = TestCase::new(untrusted(name), status);
         case.set_classname(classname.as_str()).set_time(time);

@@ -89,8 +89,8 @@ fn trial_table(out: &mut String, suite: &SuiteReport) {
         out.push_str("_No trials._\n\n");
         return;
     }
-    out.push_str("| scenario | runtime | status | escapes | mismatches |\n");
-    out.push_str("|---|---|---|---:|---:|\n");
+    out.push_str("| scenario | runtime | network | status | escapes | mismatches |\n");
+    out.push_str("|---|---|---|---|---:|---:|\n");
     for t in &suite.trials {
         let status = match &t.status {
             TrialStatus::Passed => "✅ passed".to_string(),
@@ -100,9 +100,10 @@ fn trial_table(out: &mut String, suite: &SuiteReport) {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {status} | {} | {} |",
+            "| {} | {} | {} | {status} | {} | {} |",
             cell(&t.scenario),
             cell(&t.runtime),
+            cell(t.network.as_deref().unwrap_or("–")),
             t.escapes().count(),
             mismatches(t),
         );
@@ -293,15 +294,23 @@ mod tests {
             "❌ **breakout test**: 2 failed, 1 passed, 1 ignored · 2 escaped steps \
              (1 not expected) · 4 mismatches"
         );
-        assert!(md.contains("| seed | runc | ❌ failed | 1 | 2 |"), "{md}");
         assert!(
-            md.contains("| seed | crun | ❌ failed (start) | 0 | 2 |"),
+            md.contains("| seed | runc | bridge | ❌ failed | 1 | 2 |"),
             "{md}"
         );
-        assert!(md.contains("| shell | runc | ✅ passed | 1 | 0 |"), "{md}");
+        assert!(
+            md.contains("| seed | crun | bridge | ❌ failed (start) | 0 | 2 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| shell | runc | bridge | ✅ passed | 1 | 0 |"),
+            "{md}"
+        );
         // The pipe in the reason would otherwise end the cell.
         assert!(
-            md.contains("| seed | runsc | ⏭️ ignored: runsc \\| gVisor not installed | 0 | 0 |"),
+            md.contains(
+                "| seed | runsc | bridge | ⏭️ ignored: runsc \\| gVisor not installed | 0 | 0 |"
+            ),
             "{md}"
         );
         assert!(!md.contains("New escapes"));

@@ -263,6 +263,8 @@ impl GoalEscapes {
 pub struct Subject {
     /// The profile file, or a sentence saying there was no filter.
     pub seccomp: String,
+    /// The network the verdicts were measured on, in words (`settings.network` names it).
+    pub network: String,
     pub settings: serde_json::Value,
     /// What a lenient reading of the profile let pass, as Docker would.
     #[serde(skip_serializing_if = "Vec::is_empty")]

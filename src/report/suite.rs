@@ -61,6 +61,10 @@ pub struct TrialOutcome {
     pub start: Option<String>,
     /// The runtime's error text when the container did not start.
     pub start_error: Option<String>,
+    /// The network the trial's verdicts were measured on (`bridge`, `none`, `host`).
+    /// Absent from reports of releases that did not record it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
     pub status: TrialStatus,
     pub checks: Vec<Check>,
     /// Wall time of the trial, seconds.

@@ -92,6 +92,7 @@ impl Report {
             self.environment.kernel,
             self.environment.arch
         );
+        let _ = writeln!(out, "network {}", self.subject.network);
         for run in &self.runs {
             if let StartStatus::FailedToStart { error } = &run.start {
                 let _ = writeln!(
@@ -401,6 +402,7 @@ mod tests {
         };
         let subject = Subject {
             seccomp: "p.json".into(),
+            network: "bridge".into(),
             settings: serde_json::Value::Null,
             profile_warnings: Vec::new(),
         };

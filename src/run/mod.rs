@@ -16,6 +16,7 @@
 pub mod canary;
 pub mod collector;
 mod follow;
+mod keeper;
 mod matrix;
 mod memview;
 pub mod netns;
@@ -175,6 +176,44 @@ fn prepare_rootfs(
     })
 }
 
+/// The keeper of a bridge run under an engine that joins a network namespace only by
+/// container (docker). One that cannot start makes the image unusable, so every
+/// container of the run reports why it did not start.
+fn start_keeper(
+    plan: &Plan,
+    runtime: &Runtime,
+    run_dir: &mut RunDir,
+    image: &mut Result<Option<String>, String>,
+) -> Option<keeper::Keeper> {
+    if !runtime.kind.engine_joins_netns_by_container() {
+        return None;
+    }
+    let Ok(Some(tag)) = image.clone() else {
+        return None;
+    };
+    let id = format!("breakout-{}-net", bundle::unique_token());
+    if let Some(entry) = run_dir.ledger() {
+        entry.add_container(&id);
+    }
+    let hostname = !plan.settings.flags.host_uts;
+    match keeper::Keeper::start(
+        runtime,
+        &run_dir.state(),
+        id,
+        &tag,
+        &plan.probe_bin,
+        hostname,
+    ) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            *image = Err(format!(
+                "the container holding the run's network namespace did not start: {e}"
+            ));
+            None
+        }
+    }
+}
+
 /// How the next container starts: config.json for an OCI runtime, or `run` arguments
 /// for an engine that imported the rootfs as `image`.
 fn launch(
@@ -203,6 +242,8 @@ fn launch(
 struct Stage<'a> {
     witness: Witness<'a>,
     bridge: Option<netns::BridgeNet>,
+    /// The container holding the bridge's namespace, for docker (see `keeper`).
+    keeper: Option<keeper::Keeper>,
     run_dir: RunDir,
     /// The shell the probes should try, when the rootfs has none of its own.
     shell: Option<String>,
@@ -234,25 +275,6 @@ impl<'a> Stage<'a> {
             .any(|s| s == "fs.setuid-binary" && !plan.settings.flags.private_userns)
             .then(|| run_dir.setuid_binary(&plan.probe_bin).ok())
             .flatten();
-        let bridge = match plan.settings.network {
-            container::Network::Bridge => {
-                let net = netns::BridgeNet::create()?;
-                if let Some(entry) = run_dir.ledger() {
-                    entry.add_netns(net.created());
-                }
-                Some(net)
-            }
-            _ => None,
-        };
-        let key = Key::random().map_err(RunError::Key)?;
-        let canary = witness::start_canary(bridge.as_ref(), &key, steps)?;
-        let witness = Witness {
-            nonces: Default::default(),
-            key,
-            rootfs_writes: run_dir.rootfs_writes().to_path_buf(),
-            settings: &plan.settings,
-            canary,
-        };
         // Engines run images, not bundles: the rootfs is imported once per run.
         let mut image = Ok(None);
         if runtime.engine().is_some() {
@@ -264,9 +286,33 @@ impl<'a> Stage<'a> {
                 Err(e) => Err(e.to_string()),
             };
         }
+        let (bridge, keeper) = match plan.settings.network {
+            container::Network::Bridge => {
+                let keeper = start_keeper(plan, runtime, &mut run_dir, &mut image);
+                let net = match &keeper {
+                    Some(k) => netns::BridgeNet::create_for_process(k.pid())?,
+                    None => netns::BridgeNet::create()?,
+                };
+                if let Some(entry) = run_dir.ledger() {
+                    entry.add_netns(net.created());
+                }
+                (Some(net), keeper)
+            }
+            _ => (None, None),
+        };
+        let key = Key::random().map_err(RunError::Key)?;
+        let canary = witness::start_canary(bridge.as_ref(), &key, steps)?;
+        let witness = Witness {
+            nonces: Default::default(),
+            key,
+            rootfs_writes: run_dir.rootfs_writes().to_path_buf(),
+            settings: &plan.settings,
+            canary,
+        };
         Ok(Stage {
             witness,
             bridge,
+            keeper,
             run_dir,
             shell,
             provided_shell,
@@ -275,8 +321,19 @@ impl<'a> Stage<'a> {
         })
     }
 
+    /// The network namespace the run's containers join, by path and, for docker, by
+    /// the container that holds it.
+    fn network(&self) -> container::NetJoin {
+        container::NetJoin {
+            path: self.bridge.as_ref().map(|b| b.container_path()),
+            container: self.keeper.as_ref().map(|k| k.name().to_string()),
+        }
+    }
+
     /// Removes what outlives the run's directory (an engine's image), then the rest.
-    fn finish(self, runtime: &Runtime) {
+    fn finish(mut self, runtime: &Runtime) {
+        // The keeper runs the image: it goes first.
+        drop(self.keeper.take());
         if let Ok(Some(tag)) = &self.image {
             runtime.remove_image(&self.run_dir.state(), tag);
         }
@@ -519,13 +576,12 @@ fn one_container(
             && plan.steps().iter().any(|s| witnessed_through_runner(s)),
         host_namespaces: nsview::harness_links(),
     };
-    let netns = stage.bridge.as_ref().map(|b| b.container_path());
     let inputs = plan::spec_inputs(
         plan,
         &invocation,
         stage.provided_shell.as_deref(),
         stage.setuid_binary.as_deref(),
-        netns,
+        stage.network(),
         &stage.witness.key,
     );
     let image = stage.image.as_ref().ok().and_then(|tag| tag.as_deref());

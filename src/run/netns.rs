@@ -97,9 +97,21 @@ impl BridgeNet {
         BridgeNet::create_with_stem(&fresh_stem()?)
     }
 
+    /// [`BridgeNet::create`] with the container's side in the network namespace of
+    /// process `pid` (an engine's container that holds it, see `run::keeper`) rather
+    /// than a new one; the name given to it is removed on drop, the namespace lives as
+    /// long as that process.
+    pub fn create_for_process(pid: u32) -> Result<BridgeNet, NetnsError> {
+        BridgeNet::create_in(&fresh_stem()?, Some(pid))
+    }
+
     /// [`BridgeNet::create`] under a given stem (`STEMc`, `STEMh` for the namespaces,
     /// `STEMa`, `STEMb` for the veth pair); tests use it to meet a name already taken.
     pub fn create_with_stem(stem: &str) -> Result<BridgeNet, NetnsError> {
+        BridgeNet::create_in(stem, None)
+    }
+
+    fn create_in(stem: &str, container_pid: Option<u32>) -> Result<BridgeNet, NetnsError> {
         let valid = (1..=MAX_STEM).contains(&stem.len())
             && stem
                 .bytes()
@@ -116,8 +128,17 @@ impl BridgeNet {
         };
         // From here on the guard deletes what was made, also on a failed step; a name
         // that `ip netns add` refused (taken by someone else) is never recorded.
-        for ns in [net.container_ns.clone(), net.canary_ns.clone()] {
-            ip(&["netns", "add", &ns])?;
+        // `ip netns attach` names a process's namespace; deleting that name later
+        // leaves the namespace to its process.
+        let pid = container_pid.map(|p| p.to_string());
+        for (ns, of) in [
+            (net.container_ns.clone(), pid),
+            (net.canary_ns.clone(), None),
+        ] {
+            match &of {
+                Some(pid) => ip(&["netns", "attach", &ns, pid])?,
+                None => ip(&["netns", "add", &ns])?,
+            }
             net.created.push(ns);
         }
         let (a, b) = (format!("{stem}a"), format!("{stem}b"));

@@ -222,7 +222,7 @@ pub fn emit_bundle(plan: &Plan, dir: &Path) -> Result<Option<String>, RunError> 
         &invocation,
         None,
         None,
-        None,
+        Default::default(),
         &key,
     )))?;
     Ok(canary)
@@ -235,7 +235,7 @@ pub(super) fn spec_inputs<'a>(
     invocation: &Invocation,
     provided_shell: Option<&'a Path>,
     setuid_binary: Option<&'a Path>,
-    netns: Option<PathBuf>,
+    netns: container::NetJoin,
     key: &'a Key,
 ) -> container::SpecInputs<'a> {
     let mut args = vec![PROBE_PATH.to_string(), "run".to_string()];

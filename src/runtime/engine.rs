@@ -156,6 +156,61 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Starts detached container `id` of `image` whose only process waits (the
+    /// runner's `keep`), with no network, no capability and no privilege to gain, and
+    /// returns the host pid of that process: the run builds its bridge in the
+    /// container's network namespace, for an engine that joins one only by container
+    /// (see `run::keeper`). The caller removes it (`remove_leftover_container`).
+    pub fn engine_keeper(
+        &self,
+        state_root: &Path,
+        id: &str,
+        image: &str,
+        probe_bin: &Path,
+        hostname: bool,
+    ) -> Result<u32, RuntimeError> {
+        let mut cmd = self.engine_command(state_root);
+        cmd.args(["run", "--detach", "--name", id]);
+        if self.kind.cgroup_parent_per_container {
+            cmd.arg(format!("--cgroup-parent=/{id}"));
+        }
+        // docker refuses a hostname beside `--network container:`: the namespace's
+        // holder carries it for the containers that join.
+        if hostname {
+            cmd.args(["--hostname", "breakout"]);
+        }
+        cmd.args([
+            "--network=none",
+            "--cap-drop=ALL",
+            "--security-opt=no-new-privileges",
+            "--read-only",
+            "--pids-limit=4",
+            "--volume",
+        ])
+        .arg(format!("{}:{PROBE_PATH}:ro", probe_bin.display()))
+        .args(["--entrypoint", PROBE_PATH, image, "keep"]);
+        run_to_end(
+            cmd,
+            "run --detach (the network's keeper)",
+            self.cli_deadline,
+        )?;
+        let mut inspect = self.engine_command(state_root);
+        inspect.args(["inspect", "--format", "{{.State.Pid}}", id]);
+        let out = run_to_end(inspect, "inspect", self.cli_deadline)?;
+        match out.trim().parse::<u32>() {
+            Ok(pid) if pid > 1 => Ok(pid),
+            _ => Err(RuntimeError::Failed {
+                command: format!("{} inspect {id}", self.name),
+                stderr: format!(
+                    "expected the pid of the network's keeper, got {:?}",
+                    crate::sanitize::untrusted(out.trim())
+                ),
+            }),
+        }
+    }
+}
+
 /// The same settings as flags of a docker-compatible engine's `run`, for the engine
 /// drivers: the engine builds the spec (and resolves the profile) itself. `kind` is
 /// the engine's row in the quirks table.
@@ -163,7 +218,13 @@ pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
     let settings = inputs.settings;
     let flags = &settings.flags;
     let mut args: Vec<String> = Vec::new();
-    if !flags.host_uts {
+    // Joined by container, the namespace's holder has the hostname (see `run::keeper`).
+    let join_container = inputs
+        .netns
+        .container
+        .as_ref()
+        .filter(|_| kind.engine_joins_netns_by_container());
+    if !flags.host_uts && join_container.is_none() {
         args.extend(["--hostname".into(), "breakout".into()]);
     }
     if flags.privileged {
@@ -254,10 +315,11 @@ pub fn engine_args(inputs: &SpecInputs, kind: &RuntimeKind) -> Vec<String> {
             opt("--env", entry.clone());
         }
     }
-    let network = match (&inputs.netns, settings.network) {
-        (Some(path), _) => format!("ns:{}", path.display()),
-        (None, Network::Host) => "host".into(),
-        (None, _) => "none".into(),
+    let network = match (join_container, &inputs.netns.path, settings.network) {
+        (Some(holder), _, _) => format!("container:{holder}"),
+        (None, Some(path), _) => format!("ns:{}", path.display()),
+        (None, None, Network::Host) => "host".into(),
+        (None, None, _) => "none".into(),
     };
     opt("--network", network);
     if inputs.key.is_some() {
@@ -413,7 +475,14 @@ mod tests {
             "/bin/sh:/.breakout/sh:ro",
             "--read-only",
         ];
-        assert_eq!(engine_args(&inputs, &docker), common);
+        // docker joins the namespace by its holder, which has the hostname.
+        let mut docker_args: Vec<&str> = common[2..].to_vec();
+        let at = docker_args
+            .iter()
+            .position(|a| *a == "ns:/run/netns/x")
+            .unwrap();
+        docker_args[at] = "container:breakout-x-net";
+        assert_eq!(engine_args(&inputs, &docker), docker_args);
         let mut podman = common.to_vec();
         podman.push("--read-only-tmpfs=false");
         assert_eq!(engine_args(&inputs, &podman_row), podman);
@@ -421,7 +490,7 @@ mod tests {
         let argv = engine_args(
             &SpecInputs {
                 provided_shell: None,
-                netns: None,
+                netns: Default::default(),
                 key: None,
                 ..pinned_inputs(&defaults, &key)
             },

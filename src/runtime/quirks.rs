@@ -253,6 +253,12 @@ impl RuntimeKind {
     }
 
     /// How this runtime treats a seccomp profile, for reports.
+    /// An engine that joins a network namespace only by container, never by path
+    /// (docker: no `ns:PATH` network, unlike podman).
+    pub fn engine_joins_netns_by_container(&self) -> bool {
+        self.engine == Some(Engine::Docker)
+    }
+
     pub fn profile_handling(&self) -> ProfileHandling {
         ProfileHandling {
             applies_profile: self.applies_profile,

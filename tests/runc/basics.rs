@@ -61,10 +61,13 @@ pub fn cases() -> Vec<Case> {
                         ("fs.write-rootfs", blocked("EROFS")),
                         ("fs.write-mount@/scratch", escaped()),
                         ("fs.exec-mount@/scratch", blocked("EACCES")),
-                        // The default network is a private namespace: the canary is
-                        // out of reach.
-                        ("net.tcp-connect", blocked("ECONNREFUSED")),
+                        // The default network is a bridge, like docker run's: the
+                        // canary is reached.
+                        ("net.tcp-connect", escaped().witnessed()),
                     ]),
+                run("--read-only --network none --probe net.tcp-connect")
+                    .code(0)
+                    .verdicts([("net.tcp-connect", blocked("ECONNREFUSED"))]),
             ],
         ),
         // A read-only volume blocks writes; exec there has nothing to try; no mounts at

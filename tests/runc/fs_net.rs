@@ -212,8 +212,8 @@ pub fn cases() -> Vec<Case> {
             ],
         ),
         // The send succeeds either way; only the canary's receipt makes it an escape.
-        // With the host's network the canary answers; in the container's own namespace
-        // (no route to the canary) the datagram meets a closed port and comes back as
+        // With the host's network or the default bridge the canary answers; in a
+        // namespace of its own (--network none: no route to the canary) the datagram meets a closed port and comes back as
         // ICMP; a profile that fakes sendto's success (errnoRet 0: nothing is sent, the
         // call returns 0) gets neither, and only the canary's silence shows that
         // nothing left.
@@ -224,9 +224,13 @@ pub fn cases() -> Vec<Case> {
                 run("--network host --probe net.udp-send")
                     .code(1)
                     .verdicts([("net.udp-send", escaped().witnessed())]),
-                run("--probe net.udp-send")
+                run("--network none --probe net.udp-send")
                     .code(0)
                     .verdicts([("net.udp-send", blocked("ECONNREFUSED").reported())]),
+                // The default bridge routes it to the canary.
+                run("--probe net.udp-send")
+                    .code(1)
+                    .verdicts([("net.udp-send", escaped().witnessed())]),
                 run("--network host --probe net.udp-send")
                     .profile(json!({
                         "defaultAction": "SCMP_ACT_ALLOW",

@@ -78,6 +78,21 @@ pub fn emitted_bundle_runs_by_hand() -> TestResult {
     let out = breakout(&args);
     out.expect_code(0)?;
     assert!(out.stderr.contains("runc run --bundle"), "{}", out.stderr);
+    // The default bridge is made per run: the bundle has none, and says so; a bridge
+    // asked for is refused.
+    assert!(
+        out.stderr.contains("the bundle's network is none"),
+        "{}",
+        out.stderr
+    );
+    let bridge_dir = scratch.path().join("bridge").display().to_string();
+    let bridge = breakout(&["run", "--emit-bundle", &bridge_dir, "--network", "bridge"]);
+    bridge.expect_code(2)?;
+    assert!(
+        bridge.stderr.contains("--network bridge"),
+        "{}",
+        bridge.stderr
+    );
     // A second time into the same, now full, directory: a usage error, nothing touched.
     let again = breakout(&args);
     again.expect_code(2)?;
@@ -108,7 +123,9 @@ pub fn emitted_bundle_runs_by_hand() -> TestResult {
             by_hand_verdicts.insert(step, format!("{outcome:?}").to_lowercase());
         }
     }
-    let (_, report) = run_json(&settings)?;
+    let mut harness_args = settings.to_vec();
+    harness_args.extend(["--network", "none"]);
+    let (_, report) = run_json(&harness_args)?;
     let harness: std::collections::BTreeMap<String, String> = report["runs"][0]["verdicts"]
         .as_array()
         .unwrap()

@@ -83,7 +83,10 @@ pub fn cases() -> Vec<Case> {
                     .check(Check::Field(
                         "/subject/settings/run/userns",
                         json!("private"),
-                    )),
+                    ))
+                    // The default bridge's namespace is the host user namespace's:
+                    // the network falls back to none, and the subject says so.
+                    .check(Check::Field("/subject/settings/network", json!("none"))),
                 run("--userns private --user 1000 --probe fs.setuid-binary")
                     .code(0)
                     .verdicts([("fs.setuid-binary", not_applicable_any())]),
