@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a breakout regression suite on any Debian machine, as root: installs the
-# runtimes, builds breakout, runs the scenarios and leaves JUnit, SARIF, Markdown and
-# JSON reports in $OUT (default: breakout-reports/).
+# runtimes, builds breakout, runs the scenarios and leaves JUnit, SARIF, Markdown, JSON
+# and HTML (report.html, a page to review) reports in $OUT (default: breakout-reports/).
 #
 #   bash ci/breakout-ci.sh [SCENARIO_PATH...]        default: scenarios/
 #
@@ -25,7 +25,7 @@ else
 fi
 OUT=${OUT:-breakout-reports}
 mkdir -p "$OUT"
-args=(test "$@" --junit "$OUT/junit.xml" --sarif "$OUT/breakout.sarif" --markdown "$OUT/summary.md" --json "$OUT/suite.json")
+args=(test "$@" --junit "$OUT/junit.xml" --sarif "$OUT/breakout.sarif" --markdown "$OUT/summary.md" --json "$OUT/suite.json" --html "$OUT/report.html")
 [ -n "${BREAKOUT_PARTITION:-}" ] && args+=(--partition "$BREAKOUT_PARTITION")
 [ -n "${BREAKOUT_BASELINE:-}" ] && args+=(--baseline "$BREAKOUT_BASELINE")
 set +e

@@ -351,14 +351,7 @@ fn sweep_record(record: &Record, swept: &mut Swept) {
     let _ = fs::remove_dir_all(&record.run_dir);
     let _ = fs::remove_dir_all(&record.state);
     for name in &record.netns {
-        let deleted = std::process::Command::new("ip")
-            .args(["netns", "del", name])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if deleted {
+        if crate::run::netns::delete_named(name) {
             swept.netns += 1;
         }
     }

@@ -246,17 +246,27 @@ fn issue_16_workflow_steps_run_as_their_users() -> TestResult {
         }
     }
     let out_dir = env["OUT"].as_str().unwrap_or("");
-    let uploads = [
-        (steps.0[junit]["with"]["path"].clone(), "junit.xml"),
-        (
-            steps.0[sarif]["with"]["sarif_file"].clone(),
-            "breakout.sarif",
-        ),
-    ];
-    for (path, file) in &uploads {
-        if *path != json!(format!("{out_dir}/{file}")) {
-            problems.push(format!("an upload of {path}, not of $OUT/{file}"));
-        }
+    // The artifact's paths, one a line, then the SARIF file.
+    let mut uploaded: Vec<String> = steps.0[junit]["with"]["path"]
+        .as_str()
+        .unwrap_or("")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    uploaded.push(
+        steps.0[sarif]["with"]["sarif_file"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+    );
+    let expected: Vec<String> = ["junit.xml", "report.html", "breakout.sarif"]
+        .iter()
+        .map(|file| format!("{out_dir}/{file}"))
+        .collect();
+    if uploaded != expected {
+        problems.push(format!("uploads {uploaded:?}, not {expected:?}"));
     }
     if !problems.is_empty() {
         return Err(problems.join("\n").into());
@@ -296,13 +306,18 @@ fn issue_16_workflow_steps_run_as_their_users() -> TestResult {
         }
     }
     let reports = dir.path().join(out_dir);
-    for file in ["junit.xml", "breakout.sarif", "summary.md", "suite.json"] {
+    for file in [
+        "junit.xml",
+        "breakout.sarif",
+        "summary.md",
+        "suite.json",
+        "report.html",
+    ] {
         if !reports.join(file).is_file() {
             return Err(format!("the root step wrote no {out_dir}/{file}").into());
         }
     }
-    for (path, _) in &uploads {
-        let path = path.as_str().unwrap_or("");
+    for path in &uploaded {
         let out = run_step(dir.path(), &format!("test -r {path}"), &[], true)?;
         if !out.status.success() {
             return Err(format!("the runner's user cannot read {path}").into());

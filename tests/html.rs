@@ -141,6 +141,8 @@ fn run_page_in_a_browser() -> TestResult {
             // The prediction names the deciding rule's place in the profile file.
             &format!("{}:1:", profile.display()),
             "id=\"subject\"",
+            // The network the verdicts were measured on: the default bridge.
+            "<span id=\"network\">bridge: ",
         ],
     )?;
     let escapes = dom.find("<tbody class=\"escapes\">").unwrap_or(0);
@@ -199,6 +201,7 @@ fn suite_page_in_a_browser() -> TestResult {
             "id=\"baseline\"",
             "<tr data-trial=\"holds::runc\" data-status=\"passed\">",
             "<tr data-trial=\"hopes::runc\" data-status=\"failed\">",
+            "<td class=\"network\">bridge</td>",
             "<section class=\"scenario\" data-scenario=\"hopes\">",
             "data-runtime=\"runc\" data-step=\"spawn.vfork\" data-outcome=\"escaped\" data-ok=\"false\"",
             "data-runtime=\"runc\" data-step=\"spawn.fork\" data-outcome=\"blocked\" data-ok=\"true\"",

@@ -162,6 +162,28 @@ fn host_namespaces_and_memory_from_the_pod() -> TestResult {
     Ok(())
 }
 
+/// A pod's network is the default bridge, as a pod network lets traffic out: the
+/// canary is reached. `hostNetwork: true` is the host's network, and the report names
+/// each.
+fn pod_network_is_the_bridge() -> TestResult {
+    let probes = &["--probe", "net.tcp-connect"];
+    let report = run_pod_probes(OPEN, &[], probes)?;
+    expect(
+        &report,
+        "net.tcp-connect",
+        "escaped",
+        None,
+        Some("witnessed"),
+    )?;
+    assert_eq!(report["subject"]["settings"]["network"], "bridge");
+    let host = "apiVersion: v1\nkind: Pod\nmetadata: {name: hn}\nspec:\n  hostNetwork: true\n  containers:\n  - name: app\n";
+    let report = run_pod_probes(host, &[], probes)?;
+    assert_eq!(report["subject"]["settings"]["network"], "host");
+    let said = report["subject"]["network"].as_str().unwrap_or_default();
+    assert!(said.starts_with("host: "), "{said}");
+    Ok(())
+}
+
 /// `procMount: Unmasked` leaves /proc/sys writable, as Docker's systempaths=unconfined;
 /// its control, `Default`, keeps it read-only.
 fn proc_mount_unmasked_opens_proc_sys() -> TestResult {
@@ -485,6 +507,7 @@ fn main() {
             host_namespaces_and_memory_from_the_pod,
         ),
         host.trial("scenario_with_a_pod", RUNC, scenario_with_a_pod),
+        host.trial("pod_network_is_the_bridge", RUNC, pod_network_is_the_bridge),
     ];
     libtest_mimic::run(&args, trials).exit();
 }

@@ -13,7 +13,8 @@
 //!   no-new-privileges; `readOnlyRootFilesystem`; `runAsUser`/`runAsGroup`;
 //!   `runAsNonRoot` with no non-root user is the kubelet's refusal to start;
 //!   `procMount: Unmasked` is `systempaths=unconfined`; pod `sysctls`; `hostPID`,
-//!   `hostIPC`, `hostNetwork`; `hostUsers: false` (a user namespace); the container's
+//!   `hostIPC`, `hostNetwork` (else the default bridge, as a pod network lets traffic
+//!   out); `hostUsers: false` (a user namespace); the container's
 //!   memory limit.
 //! - Volumes mounted by the container: `emptyDir` as a tmpfs (`medium: Memory` is one;
 //!   on disk it is one here too, said in a note), `hostPath` as a bind mount.

@@ -19,6 +19,7 @@ mod follow;
 mod keeper;
 mod matrix;
 mod memview;
+mod netlink;
 pub mod netns;
 mod nsview;
 mod plan;

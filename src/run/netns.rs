@@ -7,17 +7,29 @@
 //! host's namespace names), and dropping [`BridgeNet`] deletes exactly the namespaces
 //! this run created, never a name it merely tried (deleting a namespace removes the
 //! veth end inside it, and with it the pair).
+//!
+//! All of it happens in process, as `ip netns add` and `ip link` would do it: a
+//! namespace is named by bind-mounting it on a file of `/var/run/netns` (so `ip netns`
+//! lists it, and the ledger's sweep finds it after a crash), and the links, addresses
+//! and route are rtnetlink requests (`netlink`). Each `ip` process cost about 3 ms,
+//! and a bridge took sixteen of them: most of a run's fixed cost.
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+
+use super::netlink::Rtnl;
 
 /// The canary's side of the pair. The /30 lives only inside the run's two namespaces.
 pub const CANARY_IP: &str = "10.213.0.1";
-const CONTAINER_IP: &str = "10.213.0.2";
-const PREFIX: &str = "/30";
+const CANARY_ADDR: Ipv4Addr = Ipv4Addr::new(10, 213, 0, 1);
+const CONTAINER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 213, 0, 2);
+const PREFIX: u8 = 30;
+
+/// Where named network namespaces live, as iproute2 keeps them.
+const NETNS_DIR: &str = "/var/run/netns";
 
 /// Random bytes in a stem: 48 bits, so that runs on one host do not meet by chance.
 const STEM_RANDOM_BYTES: usize = 6;
@@ -26,10 +38,12 @@ pub const MAX_STEM: usize = 14;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetnsError {
-    #[error("bridge networking needs the `ip` command (apt-get install iproute2): {0}")]
-    NoIp(io::Error),
-    #[error("`ip {args}` failed: {stderr}")]
-    Ip { args: String, stderr: String },
+    #[error("failed to {what}: {source}{}", hint(source))]
+    Make {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("failed to enter the canary's network namespace: {0}")]
     Enter(io::Error),
     #[error("failed to get random bytes for the network namespaces' names: {0}")]
@@ -38,33 +52,29 @@ pub enum NetnsError {
     BadStem { stem: String },
 }
 
+/// The likely cause of a failure to make a namespace or a link.
+fn hint(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            " (bridge networking needs root: --network none or host need no namespace of the harness's)"
+        }
+        Some(libc::EEXIST) => " (the name is taken: another run or program holds it)",
+        _ => "",
+    }
+}
+
+fn make_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> NetnsError {
+    let what = what.into();
+    move |source| NetnsError::Make { what, source }
+}
+
 /// The run's namespace pair; what of it this run created is deleted on drop.
 #[derive(Debug)]
 pub struct BridgeNet {
     container_ns: String,
     canary_ns: String,
-    /// The namespaces `ip netns add` made for us, in order: only these are deleted.
+    /// The namespaces named for us, in order: only these are deleted.
     created: Vec<String>,
-}
-
-/// How long one `ip` call may take: it is a host tool, but every child gets a deadline.
-const IP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
-
-fn ip(args: &[&str]) -> Result<(), NetnsError> {
-    let mut cmd = Command::new("ip");
-    cmd.args(args).stdin(Stdio::null());
-    match crate::runtime::run_to_end(cmd, &args.join(" "), IP_DEADLINE) {
-        Ok(_) => Ok(()),
-        Err(crate::runtime::RuntimeError::Spawn { source, .. }) => Err(NetnsError::NoIp(source)),
-        Err(crate::runtime::RuntimeError::Failed { stderr, .. }) => Err(NetnsError::Ip {
-            args: args.join(" "),
-            stderr,
-        }),
-        Err(other) => Err(NetnsError::Ip {
-            args: args.join(" "),
-            stderr: other.to_string(),
-        }),
-    }
 }
 
 /// A fresh stem: `bo` and 12 hex digits from getrandom(2).
@@ -90,6 +100,82 @@ pub fn fresh_stem() -> Result<String, NetnsError> {
     Ok(format!("bo{hex}"))
 }
 
+/// A name this module could have given: what a ledger's record may ask to delete.
+fn plain_name(name: &str) -> bool {
+    (1..=MAX_STEM + 1).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+fn path_of(name: &str) -> PathBuf {
+    Path::new(NETNS_DIR).join(name)
+}
+
+/// `/var/run/netns` as iproute2 sets it up: a directory that is a shared mount, so that
+/// a namespace's bind mount there, and its removal, reach mount namespaces made later
+/// (a copy kept elsewhere would keep the namespace alive after its deletion).
+fn prepare_netns_dir() -> io::Result<()> {
+    use rustix::mount::{mount_bind_recursive, mount_change, MountPropagationFlags};
+    std::fs::create_dir_all(NETNS_DIR)?;
+    let shared = MountPropagationFlags::SHARED | MountPropagationFlags::REC;
+    match mount_change(NETNS_DIR, shared) {
+        Ok(()) => Ok(()),
+        // Not a mount point yet: make it one, on itself.
+        Err(rustix::io::Errno::INVAL) => {
+            mount_bind_recursive(NETNS_DIR, NETNS_DIR)?;
+            mount_change(NETNS_DIR, shared).map_err(Into::into)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Names a network namespace `name`: a new one (`of` None), or that of process `of`.
+/// A name that exists is refused (EEXIST) and left alone.
+fn name_namespace(name: &str, of: Option<u32>) -> io::Result<()> {
+    let path = path_of(name);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let bound = match of {
+        Some(pid) => bind_namespace(&PathBuf::from(format!("/proc/{pid}/ns/net")), &path),
+        None => {
+            let target = path.clone();
+            std::thread::spawn(move || {
+                // SAFETY: unshare(2) moves only this thread, which ends right after,
+                // into a new network namespace.
+                if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                bind_namespace(Path::new("/proc/thread-self/ns/net"), &target)
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))
+        }
+    };
+    if bound.is_err() {
+        let _ = std::fs::remove_file(&path);
+    }
+    bound
+}
+
+fn bind_namespace(source: &Path, target: &Path) -> io::Result<()> {
+    rustix::mount::mount_bind(source, target).map_err(Into::into)
+}
+
+/// Deletes the namespace name `name` (the namespace goes once nothing else holds it);
+/// whether a name of ours was there to delete. Names this module could not have given
+/// are refused.
+pub fn delete_named(name: &str) -> bool {
+    if !plain_name(name) {
+        return false;
+    }
+    let path = path_of(name);
+    let unmounted = rustix::mount::unmount(&path, rustix::mount::UnmountFlags::DETACH).is_ok();
+    std::fs::remove_file(&path).is_ok() && unmounted
+}
+
 impl BridgeNet {
     /// Creates both namespaces, the veth pair between them, addresses and routes,
     /// under names no other run uses.
@@ -112,10 +198,7 @@ impl BridgeNet {
     }
 
     fn create_in(stem: &str, container_pid: Option<u32>) -> Result<BridgeNet, NetnsError> {
-        let valid = (1..=MAX_STEM).contains(&stem.len())
-            && stem
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let valid = (1..=MAX_STEM).contains(&stem.len()) && plain_name(stem);
         if !valid {
             return Err(NetnsError::BadStem {
                 stem: stem.to_string(),
@@ -126,61 +209,52 @@ impl BridgeNet {
             canary_ns: format!("{stem}h"),
             created: Vec::new(),
         };
+        prepare_netns_dir().map_err(make_err(format!("prepare {NETNS_DIR}")))?;
         // From here on the guard deletes what was made, also on a failed step; a name
-        // that `ip netns add` refused (taken by someone else) is never recorded.
-        // `ip netns attach` names a process's namespace; deleting that name later
-        // leaves the namespace to its process.
-        let pid = container_pid.map(|p| p.to_string());
+        // that was taken (by someone else) is never recorded.
         for (ns, of) in [
-            (net.container_ns.clone(), pid),
+            (net.container_ns.clone(), container_pid),
             (net.canary_ns.clone(), None),
         ] {
-            match &of {
-                Some(pid) => ip(&["netns", "attach", &ns, pid])?,
-                None => ip(&["netns", "add", &ns])?,
-            }
+            name_namespace(&ns, of).map_err(make_err(format!("make network namespace {ns}")))?;
             net.created.push(ns);
         }
         let (a, b) = (format!("{stem}a"), format!("{stem}b"));
-        ip(&[
-            "link",
-            "add",
-            &a,
-            "netns",
-            &net.container_ns,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &b,
-            "netns",
-            &net.canary_ns,
-        ])?;
-        for (ns, dev, addr) in [
-            (&net.container_ns, &a, CONTAINER_IP),
-            (&net.canary_ns, &b, CANARY_IP),
-        ] {
-            ip(&[
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{addr}{PREFIX}"),
-                "dev",
-                dev,
-            ])?;
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-        }
-        ip(&[
-            "-n",
-            &net.container_ns,
-            "route",
-            "add",
-            "default",
-            "via",
-            CANARY_IP,
-        ])?;
+        let container = File::open(net.container_path())
+            .map_err(make_err("open the container's network namespace"))?;
+        let canary = File::open(net.canary_path())
+            .map_err(make_err("open the canary's network namespace"))?;
+        // One thread enters each namespace in turn; each netlink socket acts in the
+        // namespace it was opened in. The harness's own threads stay where they are.
+        std::thread::spawn(move || -> Result<(), NetnsError> {
+            enter(&container).map_err(make_err("enter the container's network namespace"))?;
+            let mut here = Rtnl::open().map_err(make_err("open a netlink socket"))?;
+            let step = |what: &str| make_err(format!("{what} in the container's namespace"));
+            here.add_veth(&a, &b, canary.as_fd())
+                .map_err(step(&format!("add the veth pair {a}/{b}")))?;
+            here.add_address(&a, CONTAINER_ADDR, PREFIX)
+                .map_err(step("add the address"))?;
+            here.set_up(&a).map_err(step("bring the veth up"))?;
+            here.set_up("lo").map_err(step("bring lo up"))?;
+            here.add_default_route(CANARY_ADDR)
+                .map_err(step("add the default route"))?;
+            enter(&canary).map_err(make_err("enter the canary's network namespace"))?;
+            let mut there = Rtnl::open().map_err(make_err("open a netlink socket"))?;
+            let step = |what: &str| make_err(format!("{what} in the canary's namespace"));
+            there
+                .add_address(&b, CANARY_ADDR, PREFIX)
+                .map_err(step("add the address"))?;
+            there.set_up(&b).map_err(step("bring the veth up"))?;
+            there.set_up("lo").map_err(step("bring lo up"))?;
+            Ok(())
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err(NetnsError::Make {
+                what: "configure the bridge".into(),
+                source: io::Error::other("the configuring thread panicked"),
+            })
+        })?;
         Ok(net)
     }
 
@@ -191,11 +265,11 @@ impl BridgeNet {
 
     /// The path a container's spec joins.
     pub fn container_path(&self) -> PathBuf {
-        PathBuf::from("/var/run/netns").join(&self.container_ns)
+        path_of(&self.container_ns)
     }
 
     fn canary_path(&self) -> PathBuf {
-        PathBuf::from("/var/run/netns").join(&self.canary_ns)
+        path_of(&self.canary_ns)
     }
 
     /// Runs `f` on a thread that has joined the canary's namespace (sockets made there
@@ -206,12 +280,7 @@ impl BridgeNet {
     ) -> Result<T, NetnsError> {
         let path = self.canary_path();
         std::thread::spawn(move || {
-            let file = File::open(&path)?;
-            // SAFETY: setns with a valid namespace fd changes only this thread's network
-            // namespace; the thread ends right after `f`.
-            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            enter(&File::open(&path)?)?;
             f()
         })
         .join()
@@ -220,10 +289,20 @@ impl BridgeNet {
     }
 }
 
+/// Moves the calling thread into the network namespace `ns` refers to.
+fn enter(ns: &File) -> io::Result<()> {
+    // SAFETY: setns with a valid namespace fd changes only the calling thread's network
+    // namespace; callers are threads of their own that end after their work.
+    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 impl Drop for BridgeNet {
     fn drop(&mut self) {
         for ns in self.created.iter().rev() {
-            let _ = ip(&["netns", "del", ns]);
+            delete_named(ns);
         }
     }
 }
