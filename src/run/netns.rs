@@ -28,7 +28,10 @@ pub const MAX_STEM: usize = 14;
 pub enum NetnsError {
     #[error("bridge networking needs the `ip` command (apt-get install iproute2): {0}")]
     NoIp(io::Error),
-    #[error("`ip {args}` failed: {stderr}")]
+    #[error(
+        "`ip {args}` failed: {stderr}{}",
+        crate::hint::suffix(crate::hint::said_here(crate::hint::Tool::Ip, stderr))
+    )]
     Ip { args: String, stderr: String },
     #[error("failed to enter the canary's network namespace: {0}")]
     Enter(io::Error),
