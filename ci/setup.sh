@@ -29,7 +29,7 @@ packages=(
   golang-github-containers-common  # Podman's default profile, /usr/share/containers/seccomp.json
   skopeo          # copies test images between forms (an OCI layout, archives)
   busybox-static  # the shell in the minimal rootfs the harness builds
-  iproute2        # `ip`, for --network bridge
+  iproute2        # `ip`: a test makes a network namespace of its own with it
   binutils        # readelf, used by a test to cross-check the static probe
   libxml2-utils   # xmllint: a test validates the JUnit output against consumers' schemas
   libseccomp-dev  # libseccomp.a: breakout compiles profiles as runc and crun do

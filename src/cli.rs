@@ -598,8 +598,9 @@ pub fn probe_bin(explicit: Option<&Path>) -> Result<PathBuf, CliError> {
         Some(path) => {
             if !path.is_file() {
                 return Err(CliError::Usage(format!(
-                    "--probe-bin {}: no such file",
-                    path.display()
+                    "--probe-bin {}: no such file ({}; leave out --probe-bin to use it)",
+                    path.display(),
+                    crate::hint::PROBE_BUILT
                 )));
             }
             path.to_path_buf()
@@ -613,8 +614,9 @@ pub fn probe_bin(explicit: Option<&Path>) -> Result<PathBuf, CliError> {
             probe_bin.display()
         ))),
         Err(e) => Err(CliError::Environment(format!(
-            "{}: not a usable probe binary: {e}",
-            probe_bin.display()
+            "{}: not a usable probe binary: {e} (the probe is breakout-probe: {})",
+            probe_bin.display(),
+            crate::hint::PROBE_BUILT
         ))),
     }
 }
@@ -627,8 +629,9 @@ fn default_probe_bin() -> Result<PathBuf, CliError> {
         Ok(beside)
     } else {
         Err(CliError::Environment(format!(
-            "no probe binary at {} (build it with `cargo build`, or pass --probe-bin PATH)",
-            beside.display()
+            "no probe binary at {} ({}: build it, or pass --probe-bin PATH)",
+            beside.display(),
+            crate::hint::PROBE_BUILT
         )))
     }
 }

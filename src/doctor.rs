@@ -36,7 +36,6 @@ pub struct Doctor {
     /// Architectures the kernel runs system calls for.
     pub architectures: Vec<String>,
     pub busybox: Option<String>,
-    pub ip_command: bool,
     /// What will be skipped or cannot work, one sentence each.
     pub skipped: Vec<String>,
 }
@@ -143,16 +142,6 @@ pub fn examine() -> Doctor {
     if busybox.is_none() {
         skipped.push("no static busybox: the default rootfs cannot be built (apt-get install busybox-static, or pass --rootfs)".to_string());
     }
-    let ip_command = Command::new("ip")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ip_command {
-        skipped.push(
-            "no `ip` command: --network bridge is unavailable (apt-get install iproute2)"
-                .to_string(),
-        );
-    }
     if !Path::new("/sys/kernel/security/lsm").exists() {
         skipped.push("securityfs is not mounted: the active LSMs are unknown".to_string());
     }
@@ -162,7 +151,6 @@ pub fn examine() -> Doctor {
         runtimes,
         architectures,
         busybox,
-        ip_command,
         skipped,
     }
 }
@@ -195,7 +183,7 @@ impl Doctor {
         let e = &self.environment;
         let mut out = String::new();
         out.push_str(&format!(
-            "kernel        {} ({})\narchitectures {}\ncgroups       {}\nLSMs          {}\nroot          {}\nbusybox       {}\nip command    {}\n\nruntimes\n",
+            "kernel        {} ({})\narchitectures {}\ncgroups       {}\nLSMs          {}\nroot          {}\nbusybox       {}\n\nruntimes\n",
             e.kernel,
             e.arch,
             self.architectures.join(", "),
@@ -203,7 +191,6 @@ impl Doctor {
             if e.lsm.is_empty() { "none reported".to_string() } else { e.lsm.join(", ") },
             if self.root { "yes" } else { "no" },
             self.busybox.as_deref().unwrap_or("missing"),
-            if self.ip_command { "yes" } else { "missing" },
         ));
         for r in &self.runtimes {
             let state = match (&r.version, r.installed, &r.problem) {

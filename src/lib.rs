@@ -10,6 +10,7 @@ pub mod diff;
 pub mod doctor;
 pub mod facts;
 pub mod harden;
+pub mod hint;
 pub mod image;
 mod json;
 pub mod kube;

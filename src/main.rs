@@ -169,6 +169,8 @@ enum Mode {
     Compare,
 }
 
+/// The runtimes asked for, looked up: whether each can start containers here is
+/// [`usable`]'s to say, once it is known that we are root.
 fn runtimes(args: &RunArgs, mode: Mode) -> Result<Vec<Runtime>, CliError> {
     let specs = split_runtime_args(&args.runtime);
     if specs.is_empty() {
@@ -176,54 +178,75 @@ fn runtimes(args: &RunArgs, mode: Mode) -> Result<Vec<Runtime>, CliError> {
             Mode::Run => Runtime::lookup("runc")
                 .map(|r| vec![r])
                 .map_err(|e| CliError::Environment(e.to_string())),
-            Mode::Compare => {
-                // Installed and able to start containers here; the rest is named.
-                let installed: Vec<Runtime> = Runtime::installed()
-                    .into_iter()
-                    .filter(
-                        |rt| match breakout::runtime::diagnose::runtime_problem(rt) {
-                            Some(problem) => {
-                                eprintln!("breakout: compare leaves out {}: {problem}", rt.name);
-                                false
-                            }
-                            None => true,
-                        },
-                    )
-                    .collect();
-                if installed.is_empty() {
-                    Err(CliError::Environment(format!(
-                        "no runtime installed (known: {})",
-                        RUNTIMES
-                            .iter()
-                            .map(|k| k.name)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )))
-                } else {
-                    Ok(installed)
-                }
-            }
+            Mode::Compare => Ok(Runtime::installed()),
         };
     }
     specs
         .iter()
         .map(|spec| {
-            let runtime = Runtime::lookup(spec).map_err(|e| match e {
+            Runtime::lookup(spec).map_err(|e| match e {
                 RuntimeError::NotInstalled { .. } => CliError::Environment(e.to_string()),
                 _ => CliError::Usage(format!("--runtime: {e}")),
-            })?;
-            // Asked for by name, but this host cannot start a container with it (an
-            // engine CLI without an engine, crun on hybrid cgroups): the host's
-            // problem (exit 3), said before anything starts, not a start failure.
-            match breakout::runtime::diagnose::runtime_problem(&runtime) {
-                Some(problem) => Err(CliError::Environment(format!(
-                    "{} cannot start containers here: {problem}",
-                    runtime.name
-                ))),
-                None => Ok(runtime),
-            }
+            })
         })
         .collect()
+}
+
+/// Fails unless we are root: what starts containers mounts, makes network namespaces
+/// and talks to root's engines, and fails on each of them otherwise, in words that do
+/// not say so.
+fn require_root() -> Result<(), CliError> {
+    if rustix::process::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(CliError::Environment(format!(
+            "{}; try sudo",
+            breakout::hint::ROOT
+        )))
+    }
+}
+
+/// The runtimes that can start containers here. One asked for by name that cannot (an
+/// engine CLI without an engine, crun on hybrid cgroups) is the host's problem (exit
+/// 3), said before anything starts, not a start failure; `compare` without
+/// `--runtime` leaves it out and names it.
+fn usable(args: &RunArgs, mode: Mode, runtimes: Vec<Runtime>) -> Result<Vec<Runtime>, CliError> {
+    let leave_out = mode == Mode::Compare && split_runtime_args(&args.runtime).is_empty();
+    if !leave_out {
+        for runtime in &runtimes {
+            if let Some(problem) = breakout::runtime::diagnose::runtime_problem(runtime) {
+                return Err(CliError::Environment(format!(
+                    "{} cannot start containers here: {problem}",
+                    runtime.name
+                )));
+            }
+        }
+        return Ok(runtimes);
+    }
+    let installed: Vec<Runtime> = runtimes
+        .into_iter()
+        .filter(
+            |rt| match breakout::runtime::diagnose::runtime_problem(rt) {
+                Some(problem) => {
+                    eprintln!("breakout: compare leaves out {}: {problem}", rt.name);
+                    false
+                }
+                None => true,
+            },
+        )
+        .collect();
+    if installed.is_empty() {
+        Err(CliError::Environment(format!(
+            "no runtime installed (known: {})",
+            RUNTIMES
+                .iter()
+                .map(|k| k.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    } else {
+        Ok(installed)
+    }
 }
 
 /// `network_given`: whether `--network` was given (the default bridge is left out of a
@@ -396,20 +419,16 @@ fn record_once(
 }
 
 /// The one runtime `record` and `harden` work under (what a workload calls differs by
-/// runtime), once it is known that we are root.
+/// runtime); we must be root before it is asked whether it can start containers here.
 fn one_runtime_as_root(args: &RunArgs, command: &str) -> Result<Runtime, CliError> {
-    let mut runtimes = runtimes(args, Mode::Run)?;
+    let runtimes = runtimes(args, Mode::Run)?;
     if runtimes.len() != 1 {
         return Err(CliError::Usage(format!(
             "{command} works under one runtime: give one --runtime (what a workload calls differs by runtime)"
         )));
     }
-    if Environment::probe().euid != 0 {
-        return Err(CliError::Environment(
-            "breakout must run as root to start containers (try sudo)".into(),
-        ));
-    }
-    Ok(runtimes.remove(0))
+    require_root()?;
+    Ok(usable(args, Mode::Run, runtimes)?.remove(0))
 }
 
 /// `record`: trace the workload's calls under one runtime, write the profile, then run
@@ -654,12 +673,14 @@ fn run(args: &RunArgs, mode: Mode) -> ExitCode {
             )));
         }
     }
-    let environment = Environment::probe();
-    if environment.euid != 0 {
-        return fail(CliError::Environment(
-            "breakout must run as root to start containers (try sudo)".into(),
-        ));
+    if let Err(e) = require_root() {
+        return fail(e);
     }
+    let runtimes = match usable(args, mode, runtimes) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let environment = Environment::probe();
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));

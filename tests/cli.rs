@@ -132,25 +132,75 @@ fn dynamic_probe_binary_is_an_environment_error() {
     assert!(out.stderr.contains("dynamically linked"), "{}", out.stderr);
 }
 
-#[test]
-fn not_root_is_an_environment_error() {
+/// Runs `breakout ARGS` as an unprivileged user (nobody, when the tests run as root),
+/// with `DOCKER_HOST` naming a socket that is not there: exit code and stderr.
+fn breakout_not_root(args: &[&str]) -> (Option<i32>, String) {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        let out = breakout(&["run"]);
-        assert_eq!(out.code, 3, "{}", out.stderr);
-        assert!(out.stderr.contains("root"), "{}", out.stderr);
-        return;
-    }
-    // As root, drop to nobody for the one call.
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_breakout"))
-        .arg("run")
+    let mut cmd = if unsafe { libc::geteuid() } != 0 {
+        std::process::Command::new(env!("CARGO_BIN_EXE_breakout"))
+    } else {
+        // As root, drop to nobody for the one call.
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_breakout"));
+        c
+    };
+    let out = cmd
+        .args(args)
+        .env("DOCKER_HOST", "unix:///nonexistent/breakout-test.sock")
         .output()
         .expect("setpriv from util-linux (an essential Debian package)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn not_root_is_an_environment_error() {
+    let (code, stderr) = breakout_not_root(&["run"]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains(breakout::hint::ROOT), "{stderr}");
     assert!(stderr.contains("must run as root"), "{stderr}");
+}
+
+/// Not root is said before a runtime is asked whether it can start containers: the
+/// docker CLI's complaint about its socket is not the cause, breakout's rights are.
+#[test]
+fn not_root_is_said_before_the_runtimes_are_asked() {
+    for args in [
+        &["run", "--runtime", "docker", "--probe", "spawn.fork"][..],
+        &["compare", "--probe", "spawn.fork"],
+        &[
+            "record",
+            "--runtime",
+            "docker",
+            "--write-profile",
+            "/nonexistent/profile.json",
+            "--workload",
+            "--",
+            "/bin/true",
+        ],
+    ] {
+        let (code, stderr) = breakout_not_root(args);
+        assert_eq!(code, Some(3), "{args:?}: {stderr}");
+        assert!(stderr.contains(breakout::hint::ROOT), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Docker"), "{args:?}: {stderr}");
+    }
+    // Bad input is still bad input, root or not.
+    let (code, stderr) = breakout_not_root(&["run", "--runtime", "nosuch"]);
+    assert_eq!(code, Some(2), "{stderr}");
+}
+
+#[test]
+fn a_missing_probe_binary_says_where_the_probe_comes_from() {
+    assert_usage_error(
+        &["run", "--probe-bin", "/nonexistent/breakout-probe"],
+        &[
+            "--probe-bin /nonexistent/breakout-probe: no such file",
+            breakout::hint::PROBE_BUILT,
+        ],
+    );
 }
 
 #[test]

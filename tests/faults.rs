@@ -1,7 +1,8 @@
 //! Reliability under injected faults: a fork bomb, a flood of output, a container that
 //! ends without a word, a runtime that crashes or hangs, an interrupt in the middle of
 //! a matrix, and 200 runs in a row. Each fault becomes a verdict within the deadline,
-//! the rest goes on, and nothing of any run is left behind.
+//! the rest goes on, and nothing of any run is left behind. A host fault that stops
+//! every run (no temporary directory) is exit 3, with its likely cause.
 
 mod common;
 
@@ -299,6 +300,30 @@ fn leftovers(pids: &[u32], netns_before: &[String]) -> Vec<String> {
     found
 }
 
+/// A temporary directory that is not there: the run cannot make its directory, exit 3,
+/// and the error names TMPDIR, where breakout makes it.
+fn missing_tmpdir_is_named() -> TestResult {
+    let (out, _) = breakout_with_env(
+        &["run", "--probe", "spawn.fork"],
+        &[(
+            "TMPDIR",
+            std::path::Path::new("/nonexistent/breakout-test-tmpdir"),
+        )],
+    );
+    out.expect_code(3)?;
+    for words in [
+        "failed to create /nonexistent/breakout-test-tmpdir/",
+        "No such file or directory",
+        "likely the directory it goes in does not exist",
+        "TMPDIR",
+    ] {
+        if !out.stderr.contains(words) {
+            return Err(format!("stderr lacks {words:?}: {}", out.stderr).into());
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let skip = container_skip_reason("runc");
@@ -322,6 +347,7 @@ fn main() {
             "two_hundred_runs_leave_nothing",
             two_hundred_runs_leave_nothing,
         ),
+        ("missing_tmpdir_is_named", missing_tmpdir_is_named),
     ];
     let trials = tests
         .into_iter()

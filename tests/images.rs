@@ -545,7 +545,8 @@ fn unknown_references_name_the_forms() -> TestResult {
     Ok(())
 }
 
-/// A name no local engine holds: exit 2, with what each engine said.
+/// A name no local engine holds: exit 2, with what each engine said and that nothing
+/// is pulled.
 fn unknown_image_names_are_usage_errors() -> TestResult {
     let scratch = Scratch::new("image-unknown-name");
     let (out, _) = breakout_with_env(
@@ -555,9 +556,14 @@ fn unknown_image_names_are_usage_errors() -> TestResult {
     out.expect_code(2)?;
     if !(out.stderr.contains("podman:")
         && out.stderr.contains("docker:")
-        && out.stderr.contains("oci-archive:FILE"))
+        && out.stderr.contains("oci-archive:FILE")
+        && out.stderr.contains("breakout pulls nothing: pull it first"))
     {
-        return Err(format!("the error names neither engine nor forms: {}", out.stderr).into());
+        return Err(format!(
+            "the error names neither engine nor forms, or not that nothing is pulled: {}",
+            out.stderr
+        )
+        .into());
     }
     Ok(())
 }

@@ -28,7 +28,10 @@ pub const BUSYBOX_CANDIDATES: &[&str] = &["/bin/busybox", "/usr/bin/busybox"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
-    #[error("failed to {action} {path}: {source}")]
+    #[error(
+        "failed to {action} {path}: {source}{}",
+        crate::hint::suffix(crate::hint::io_here(source, doing(action)))
+    )]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -81,6 +84,16 @@ fn check_room(dir: &Path) -> Result<(), BundleError> {
         });
     }
     Ok(())
+}
+
+/// What an [`BundleError::Io`] action is, for its likely cause.
+fn doing(action: &str) -> crate::hint::Doing {
+    use crate::hint::Doing;
+    match action {
+        "create" => Doing::MakeDir,
+        a if a.starts_with("mount") => Doing::Mount,
+        _ => Doing::Other,
+    }
 }
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BundleError {

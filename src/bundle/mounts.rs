@@ -77,7 +77,7 @@ pub fn tmpfs_honouring_setuid(target: &Path, size: &str) -> io::Result<()> {
 /// Why an overlay could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {
-    #[error("{0}")]
+    #[error("{0}{hint}", hint = crate::hint::suffix(crate::hint::io_here(.0, crate::hint::Doing::Mount)))]
     Mount(#[from] io::Error),
     #[error("this kernel (before Linux 6.8) reads overlay directories from one option string, and the path contains {0:?}, which that string cannot carry; use a path without it")]
     Unsplicable(char),

@@ -385,11 +385,13 @@ pub fn resolve(request: &ImageRequest) -> Result<ImageInfo, ImageError> {
 /// is saved as a docker-archive in the cache's scratch space and read from there.
 fn from_engine(cache: &cache::Cache, name: &str, limits: &Limits) -> Result<ImageInfo, Problem> {
     let mut tried = Vec::new();
+    let mut hints = Vec::new();
     for engine in crate::runtime::engine::IMAGE_ENGINES {
         let id = match crate::runtime::engine::local_image_id(engine, name) {
             Ok(id) => id,
             Err(why) => {
-                tried.push(format!("{engine}: {why}"));
+                tried.push(format!("{engine}: {}", why.said));
+                hints.extend(why.hint.map(|h| format!("{engine}: {h}; ")));
                 continue;
             }
         };
@@ -410,8 +412,9 @@ fn from_engine(cache: &cache::Cache, name: &str, limits: &Limits) -> Result<Imag
         return Ok(info);
     }
     Err(Problem::Bad(format!(
-        "not a path, and no local engine holds an image of that name ({}); give {FORMS}",
-        tried.join("; ")
+        "not a path, and no local engine holds an image of that name ({}); {}breakout pulls nothing: pull it first (podman pull, docker pull), or give {FORMS}",
+        tried.join("; "),
+        hints.concat()
     )))
 }
 

@@ -38,7 +38,10 @@ pub const MAX_STEM: usize = 14;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetnsError {
-    #[error("failed to {what}: {source}{}", hint(source))]
+    #[error(
+        "failed to {what}: {source}{}",
+        crate::hint::suffix(crate::hint::io_here(source, crate::hint::Doing::Other))
+    )]
     Make {
         what: String,
         #[source]
@@ -50,17 +53,6 @@ pub enum NetnsError {
     Random(io::Error),
     #[error("network namespace stem {stem:?} is not 1..={MAX_STEM} bytes of [a-z0-9]")]
     BadStem { stem: String },
-}
-
-/// The likely cause of a failure to make a namespace or a link.
-fn hint(e: &io::Error) -> &'static str {
-    match e.raw_os_error() {
-        Some(libc::EPERM) | Some(libc::EACCES) => {
-            " (bridge networking needs root: --network none or host need no namespace of the harness's)"
-        }
-        Some(libc::EEXIST) => " (the name is taken: another run or program holds it)",
-        _ => "",
-    }
 }
 
 fn make_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> NetnsError {

@@ -185,6 +185,7 @@ pub(crate) fn run_to_end(
     label: &str,
     limit: Duration,
 ) -> Result<String, RuntimeError> {
+    let tool = crate::hint::Tool::of(std::path::Path::new(cmd.get_program()));
     let program = cmd.get_program().to_string_lossy().into_owned();
     let command = format!("{program} {label}");
     let deadline = Instant::now() + limit;
@@ -217,6 +218,7 @@ pub(crate) fn run_to_end(
         Some(_) => Err(RuntimeError::Failed {
             command,
             stderr: err.text().trim().to_string(),
+            tool,
         }),
     }
 }

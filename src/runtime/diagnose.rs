@@ -45,12 +45,28 @@ pub fn runtime_problem(runtime: &Runtime) -> Option<String> {
         cmd.args(["version", "--format", "{{.Server.Version}}"])
             .stdin(std::process::Stdio::null());
         // Bounded like every other child: a CLI waiting on an unreachable daemon.
-        let answers = run_to_end(cmd, "version", QUERY_DEADLINE).is_ok();
-        if !answers {
-            return Some("no Docker engine answers (the docker CLI is installed, the daemon is not running or not reachable)".to_string());
+        if let Err(e) = run_to_end(cmd, "version", QUERY_DEADLINE) {
+            return Some(no_docker_engine(&e));
         }
     }
     None
+}
+
+/// Why the docker CLI's `version` found no engine: its own words (the last line; its
+/// warnings come first) and their likely cause.
+fn no_docker_engine(error: &super::RuntimeError) -> String {
+    let said = match error {
+        super::RuntimeError::Failed { stderr, .. } => {
+            let last = stderr.lines().last().unwrap_or_default();
+            format!(
+                "{}{}",
+                crate::sanitize::untrusted(last),
+                crate::hint::suffix(crate::hint::said_here(crate::hint::Tool::Docker, last))
+            )
+        }
+        other => crate::sanitize::untrusted(&other.to_string()),
+    };
+    format!("no Docker engine answers: {said}")
 }
 
 /// The fix for crun on a hybrid layout: move each controller to a v1 hierarchy.

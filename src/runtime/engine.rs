@@ -90,8 +90,9 @@ impl Runtime {
         changes: &[String],
     ) -> Result<(), RuntimeError> {
         let label = format!("{} import", self.name);
+        // Only tar is spawned here; the import's own failures come from run_to_end.
         let spawn_err = |source| RuntimeError::Spawn {
-            command: label.clone(),
+            command: format!("tar, which feeds {label}"),
             source,
         };
         let mut tar = Command::new("tar")
@@ -206,6 +207,7 @@ impl Runtime {
                     "expected the pid of the network's keeper, got {:?}",
                     crate::sanitize::untrusted(out.trim())
                 ),
+                tool: None,
             }),
         }
     }
@@ -383,10 +385,22 @@ const IMAGE_QUERY_DEADLINE: std::time::Duration = std::time::Duration::from_secs
 /// How long an engine may take to export one (images can be gigabytes).
 const IMAGE_SAVE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// Why an engine gave no image id: its words, and their likely cause where the hint
+/// table knows it (a daemon that does not answer).
+#[derive(Debug)]
+pub struct NoImage {
+    pub said: String,
+    pub hint: Option<&'static str>,
+}
+
 /// The id of the image `name` in `engine`'s own store (the user's, not a run's), or
 /// why there is none: not installed, no such image, no daemon. Nothing is pulled.
-pub fn local_image_id(engine: &str, name: &str) -> Result<String, String> {
-    let binary = super::find_in_path(engine).ok_or_else(|| "not installed".to_string())?;
+pub fn local_image_id(engine: &str, name: &str) -> Result<String, NoImage> {
+    let said = |said: &str| NoImage {
+        said: crate::sanitize::untrusted(said),
+        hint: None,
+    };
+    let binary = super::find_in_path(engine).ok_or_else(|| said("not installed"))?;
     let mut cmd = Command::new(binary);
     cmd.args(["image", "inspect", "--format", "{{.Id}}", name])
         .stdin(Stdio::null());
@@ -396,11 +410,15 @@ pub fn local_image_id(engine: &str, name: &str) -> Result<String, String> {
             .next()
             .map(|l| l.trim().to_string())
             .filter(|l| !l.is_empty())
-            .ok_or_else(|| "no image id".to_string()),
-        Err(RuntimeError::Failed { stderr, .. }) => Err(crate::sanitize::untrusted(
-            stderr.lines().last().unwrap_or("no such image"),
-        )),
-        Err(e) => Err(crate::sanitize::untrusted(&e.to_string())),
+            .ok_or_else(|| said("no image id")),
+        Err(RuntimeError::Failed { stderr, tool, .. }) => {
+            let last = stderr.lines().last().unwrap_or("no such image");
+            Err(NoImage {
+                hint: tool.and_then(|t| crate::hint::said_here(t, last)),
+                ..said(last)
+            })
+        }
+        Err(e) => Err(said(&e.to_string())),
     }
 }
 

@@ -46,7 +46,10 @@ pub enum RuntimeError {
     NotExecutable { name: String, path: PathBuf },
     #[error("runtime {name:?}: cannot tell which runtime family {path} belongs to; name the file after runc, crun, runsc or youki")]
     UnknownFamily { name: String, path: PathBuf },
-    #[error("failed to run {command}: {source}")]
+    #[error(
+        "failed to run {command}: {source}{}",
+        crate::hint::suffix(crate::hint::io_here(source, crate::hint::Doing::Run))
+    )]
     Spawn {
         command: String,
         #[source]
@@ -54,8 +57,14 @@ pub enum RuntimeError {
     },
     #[error("{command} did not finish within {seconds}s")]
     Hung { command: String, seconds: u64 },
-    #[error("{command} failed: {stderr}")]
-    Failed { command: String, stderr: String },
+    /// The call exited non-zero; `tool` is the program when its words are known
+    /// ([`crate::hint::Tool`]), for the likely cause.
+    #[error("{command} failed: {stderr}{}", crate::hint::suffix(tool.and_then(|t| crate::hint::said_here(t, stderr))))]
+    Failed {
+        command: String,
+        stderr: String,
+        tool: Option<crate::hint::Tool>,
+    },
 }
 
 /// A runtime ready to drive: binary, flags and quirks.

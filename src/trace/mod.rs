@@ -200,7 +200,10 @@ impl Traced {
 /// Why a traced run could not be made. Messages read after "failed to".
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
-    #[error("start {program}: {source}")]
+    #[error(
+        "start {program}: {source}{}",
+        crate::hint::suffix(crate::hint::io_here(source, crate::hint::Doing::Trace))
+    )]
     Spawn {
         program: String,
         #[source]
@@ -208,7 +211,7 @@ pub enum TraceError {
     },
     #[error("start the tracer thread: {0}")]
     Thread(#[source] std::io::Error),
-    #[error("trace the command ({request} on pid {pid}): {errno}")]
+    #[error("trace the command ({request} on pid {pid}): {errno}{}", crate::hint::suffix(crate::hint::errno(*errno as i32, crate::hint::Doing::Trace, true)))]
     Ptrace {
         request: &'static str,
         pid: i32,

@@ -32,7 +32,7 @@ pub fn trials() -> Trials {
         ),
         (
             "issue10_9_a_failed_bridge_leaves_a_namespace_it_did_not_make",
-            &[Need::Root, Need::BridgeNetwork],
+            &[Need::Root, Need::Ip],
             failed_bridge_keeps_foreign_namespaces,
         ),
         (

@@ -24,8 +24,8 @@ pub enum Need {
     /// A kernel that runs system calls through the 32-bit entry (`int 0x80`): without
     /// IA32 emulation the i386 routes never reach seccomp.
     I386,
-    /// iproute2's `ip`, which makes the network namespaces of `--network bridge`.
-    BridgeNetwork,
+    /// iproute2's `ip`, with which a test makes a network namespace of its own.
+    Ip,
     /// A program in PATH that a test runs (a validator, a linter), and how to get it.
     Program {
         name: &'static str,
@@ -81,12 +81,12 @@ impl Need {
                     .is_ok_and(|s| s.success()),
                 "the kernel runs no 32-bit system calls (no IA32 emulation)".to_string(),
             ),
-            Need::BridgeNetwork => (
+            Need::Ip => (
                 Command::new("ip")
                     .arg("-V")
                     .output()
                     .is_ok_and(|o| o.status.success()),
-                "no `ip` command for --network bridge (apt-get install iproute2)".to_string(),
+                "no `ip` command (apt-get install iproute2)".to_string(),
             ),
             Need::Program { name, from } => {
                 (in_path(name), format!("{name} is not installed ({from})"))
