@@ -124,6 +124,10 @@ fn plausible(record: &Record) -> bool {
             .netns
             .iter()
             .all(|n| n.starts_with("bo") && name_ok(n))
+        && record.images.iter().all(|i| {
+            i.strip_prefix("breakout-rootfs:")
+                .is_some_and(|tag| name_ok(&tag.to_string()))
+        })
 }
 
 /// Locks a new file and only then gives it its owner name: a sweep never sees an owner
@@ -164,6 +168,10 @@ pub struct Record {
     pub runtime: Option<RuntimeRecord>,
     pub containers: Vec<String>,
     pub netns: Vec<String>,
+    /// Images an engine imported the run's rootfs as (`breakout-rootfs:TOKEN`). Absent
+    /// from records of releases that did not keep them.
+    #[serde(default)]
+    pub images: Vec<String>,
 }
 
 /// A run's live record; dropping it removes the file (the run has cleaned up).
@@ -227,6 +235,12 @@ impl Entry {
     /// without its record.
     pub fn add_container(&mut self, id: &str) {
         self.record.containers.push(id.to_string());
+        let _ = self.write();
+    }
+
+    /// Written before the import, as a container before its start.
+    pub fn add_image(&mut self, tag: &str) {
+        self.record.images.push(tag.to_string());
         let _ = self.write();
     }
 
@@ -326,8 +340,8 @@ fn read_record(path: &Path) -> Option<Record> {
 }
 
 /// Removes what one dead run made, in the order that frees each next step: its
-/// containers (through their runtime, which also sweeps their cgroups), its mounts,
-/// its directories, its namespaces.
+/// containers (through their runtime, which also sweeps their cgroups), an engine's
+/// images, its mounts, its directories, its namespaces.
 fn sweep_record(record: &Record, swept: &mut Swept) {
     if !plausible(record) {
         return;
@@ -344,6 +358,10 @@ fn sweep_record(record: &Record, swept: &mut Swept) {
             for id in &record.containers {
                 runtime.remove_leftover_container(&record.state, id);
                 swept.containers += 1;
+            }
+            // Once no container of theirs is left.
+            for tag in &record.images {
+                runtime.remove_image(&record.state, tag);
             }
         }
     }
@@ -536,6 +554,7 @@ mod tests {
             runtime: None,
             containers: vec!["breakout-4242-3-bb-1".into()],
             netns: vec!["bo0123456789ab".into()],
+            images: vec!["breakout-rootfs:7-1-0123456789abcdef".into()],
         };
         assert!(plausible(&good));
         for bad in [
@@ -561,6 +580,15 @@ mod tests {
             },
             Record {
                 netns: vec!["../x".into()],
+                ..good.clone()
+            },
+            // Only an image a run imported: never another of the engine's.
+            Record {
+                images: vec!["debian:12".into()],
+                ..good.clone()
+            },
+            Record {
+                images: vec!["breakout-rootfs:x y".into()],
                 ..good.clone()
             },
         ] {

@@ -315,6 +315,80 @@ fn bridge_network(runtime: &'static str) -> impl Fn() -> TestResult {
     }
 }
 
+/// kill -9 of a harness whose docker run is on the default bridge, while its probe
+/// container hangs: the reaper removes both containers the run's ledger names, the
+/// keeper that holds the network namespace and the probe's.
+fn docker_keeper_goes_with_a_killed_harness() -> TestResult {
+    let ledger = Scratch::new("keeper-ledger");
+    let mut run = Background::start_with_env(
+        &[
+            "run",
+            "--runtime",
+            "docker",
+            "--probe",
+            "spawn.fork",
+            "--inject-fault",
+            "hang@spawn.fork",
+            "--timeout",
+            "300",
+        ],
+        &[(breakout::ledger::LEDGER_ENV, ledger.path())],
+    );
+    let pid = run.pid();
+    let containers = |ledger: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(ledger)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .filter_map(|t| serde_json::from_slice::<breakout::ledger::Record>(&t).ok())
+            .find(|r| r.pid == pid)
+            .map(|r| r.containers)
+            .unwrap_or_default()
+    };
+    let running = |id: &str| -> bool {
+        std::process::Command::new("docker")
+            .args(["ps", "--quiet", "--filter", &format!("name=^/{id}$")])
+            .output()
+            .is_ok_and(|o| !o.stdout.is_empty())
+    };
+    // The keeper and the probe container, both running.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let ids = loop {
+        let ids = containers(ledger.path());
+        if ids.len() >= 2 && ids.iter().all(|id| running(id)) {
+            break ids;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("the run never had its keeper and probe running: {ids:?}").into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(ids.iter().any(|id| id.ends_with("-net")), "{ids:?}");
+    run.kill9();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let exists = |id: &str| -> bool {
+        std::process::Command::new("docker")
+            .args([
+                "ps",
+                "--all",
+                "--quiet",
+                "--filter",
+                &format!("name=^/{id}$"),
+            ])
+            .output()
+            .is_ok_and(|o| !o.stdout.is_empty())
+    };
+    while ids.iter().any(|id| exists(id)) {
+        if std::time::Instant::now() > deadline {
+            let left: Vec<&String> = ids.iter().filter(|id| exists(id)).collect();
+            return Err(format!("left behind after kill -9: {left:?}").into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Ok(())
+}
+
 /// Containers and images named by breakout that the engine still holds.
 fn breakout_docker_leftovers() -> Vec<String> {
     let list = |args: &[&str]| -> Vec<String> {
@@ -561,6 +635,11 @@ fn main() {
             Box::new(bridge_network(rt)),
         );
     }
+    add(
+        "docker_keeper_goes_with_a_killed_harness",
+        &["docker"],
+        Box::new(docker_keeper_goes_with_a_killed_harness),
+    );
     add(
         "custom_runtime_specs",
         &["runc"],

@@ -280,6 +280,9 @@ impl<'a> Stage<'a> {
         let mut image = Ok(None);
         if runtime.engine().is_some() {
             let tag = format!("breakout-rootfs:{}", bundle::unique_token());
+            if let Some(entry) = run_dir.ledger() {
+                entry.add_image(&tag);
+            }
             let changes = crate::runtime::engine::import_changes(&plan.settings);
             image = match runtime.import_image(&run_dir.state(), &run_dir.rootfs(), &tag, &changes)
             {
