@@ -290,9 +290,47 @@ impl<'a> Stage<'a> {
                 Err(e) => Err(e.to_string()),
             };
         }
+        let (witness, bridge, keeper) =
+            match Self::network(plan, runtime, &mut run_dir, &mut image, steps) {
+                Ok(made) => made,
+                Err(e) => {
+                    // The image outlives the run's directory: it goes here.
+                    if let Ok(Some(tag)) = &image {
+                        runtime.remove_image(&run_dir.state(), tag);
+                    }
+                    return Err(e);
+                }
+            };
+        Ok(Stage {
+            witness,
+            bridge,
+            keeper,
+            run_dir,
+            shell,
+            provided_shell,
+            setuid_binary,
+            image,
+        })
+    }
+
+    /// The run's network (the bridge, and docker's keeper of it), its key and canary.
+    fn network(
+        plan: &'a Plan,
+        runtime: &Runtime,
+        run_dir: &mut RunDir,
+        image: &mut Result<Option<String>, String>,
+        steps: &[String],
+    ) -> Result<
+        (
+            Witness<'a>,
+            Option<netns::BridgeNet>,
+            Option<keeper::Keeper>,
+        ),
+        RunError,
+    > {
         let (bridge, keeper) = match plan.settings.network {
             container::Network::Bridge => {
-                let keeper = start_keeper(plan, runtime, &mut run_dir, &mut image);
+                let keeper = start_keeper(plan, runtime, run_dir, image);
                 let net = match &keeper {
                     Some(k) => netns::BridgeNet::create_for_process(k.pid())?,
                     None => netns::BridgeNet::create()?,
@@ -313,21 +351,12 @@ impl<'a> Stage<'a> {
             settings: &plan.settings,
             canary,
         };
-        Ok(Stage {
-            witness,
-            bridge,
-            keeper,
-            run_dir,
-            shell,
-            provided_shell,
-            setuid_binary,
-            image,
-        })
+        Ok((witness, bridge, keeper))
     }
 
     /// The network namespace the run's containers join, by path and, for docker, by
     /// the container that holds it.
-    fn network(&self) -> container::NetJoin {
+    fn net_join(&self) -> container::NetJoin {
         container::NetJoin {
             path: self.bridge.as_ref().map(|b| b.container_path()),
             container: self.keeper.as_ref().map(|k| k.name().to_string()),
@@ -585,7 +614,7 @@ fn one_container(
         &invocation,
         stage.provided_shell.as_deref(),
         stage.setuid_binary.as_deref(),
-        stage.network(),
+        stage.net_join(),
         &stage.witness.key,
     );
     let image = stage.image.as_ref().ok().and_then(|tag| tag.as_deref());

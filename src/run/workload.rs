@@ -56,7 +56,7 @@ fn follow(
         setuid_binary: None,
         args: workload.command.clone(),
         seccomp: plan.seccomp.clone(),
-        netns: stage.network(),
+        netns: stage.net_join(),
         key: None,
     };
     let image = stage.image.as_ref().ok().and_then(|tag| tag.as_deref());
@@ -233,7 +233,7 @@ pub(super) fn traced_run(
         setuid_binary: None,
         args: workload.command.clone(),
         seccomp: Some(seccomp),
-        netns: stage.network(),
+        netns: stage.net_join(),
         key: None,
     };
     stage.run_dir.write_spec(&container::build_spec(&inputs))?;
