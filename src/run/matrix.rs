@@ -55,7 +55,9 @@ pub fn run_one(
     let StartStatus::FailedToStart { error } = &start else {
         return Ok(());
     };
-    let triage = match crate::runtime::diagnose::runtime_problem(runtime) {
+    let known = crate::runtime::diagnose::runtime_problem(runtime)
+        .or_else(|| settings_problem(plan, runtime, error));
+    let triage = match known {
         // Not the profile's doing: say what is, and skip the bisection.
         Some(problem) => Some(Triage {
             needed: Vec::new(),
@@ -68,6 +70,24 @@ pub fn run_one(
         sink.event(&Event::Triaged { run, triage });
     }
     Ok(())
+}
+
+/// A start failure the settings explain, whatever the profile: runc (1.1) mounts a
+/// fresh sysfs, which a user namespace may do only in a network namespace it owns, and
+/// the bridge's belongs to the host's user namespace (crun binds the host's /sys
+/// instead, and starts).
+fn settings_problem(plan: &Plan, runtime: &Runtime, error: &str) -> Option<String> {
+    let settings = &plan.settings;
+    (settings.flags.private_userns
+        && settings.network == crate::container::Network::Bridge
+        && error.contains("sysfs")
+        && error.contains("operation not permitted"))
+    .then(|| {
+        format!(
+            "{} cannot mount sysfs in a user namespace that does not own the network namespace it joins: --userns private with --network bridge (the bridge's namespace is the host user namespace's); use --network none (the default with --userns private), or crun, which binds /sys instead",
+            runtime.name
+        )
+    })
 }
 
 /// Runs the plan under every runtime, up to `jobs` at once, into `sink`. Runtimes whose

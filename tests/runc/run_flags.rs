@@ -87,6 +87,14 @@ pub fn cases() -> Vec<Case> {
                     // The default bridge's namespace is the host user namespace's:
                     // the network falls back to none, and the subject says so.
                     .check(Check::Field("/subject/settings/network", json!("none"))),
+                // Asked for anyway, runc cannot mount the container's sysfs there, and
+                // the report says why rather than bisecting the (absent) profile.
+                run("--userns private --network bridge --probe spawn.fork")
+                    .code(4)
+                    .check(Check::FieldHas(
+                        "/runs/0/triage/conclusion",
+                        "--userns private with --network bridge",
+                    )),
                 run("--userns private --user 1000 --probe fs.setuid-binary")
                     .code(0)
                     .verdicts([("fs.setuid-binary", not_applicable_any())]),
