@@ -282,7 +282,21 @@ impl Runtime {
                 text
             }
         };
-        let version = text.lines().next().unwrap_or_default().trim().to_string();
+        let mut version = text.lines().next().unwrap_or_default().trim().to_string();
+        if self.engine() == Some(engine::Engine::Docker) {
+            // The CLI's line says nothing of the engine that resolves the profile and
+            // runs the container (a CLI 28 talks to an engine 20.10 here): the daemon
+            // names its own. Not kept in the file cache: DOCKER_HOST picks the daemon.
+            let mut cmd = Command::new(&self.binary);
+            cmd.args(["version", "--format", "{{.Server.Version}}"])
+                .stdin(Stdio::null());
+            if let Ok(server) = run_to_end(cmd, "version", QUERY_DEADLINE.min(self.cli_deadline)) {
+                let server = crate::sanitize::untrusted(server.trim());
+                if !server.is_empty() {
+                    version = format!("{version}; engine {server}");
+                }
+            }
+        }
         let libseccomp = text
             .lines()
             .find_map(|l| l.trim().strip_prefix("libseccomp:"))
