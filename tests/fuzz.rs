@@ -553,7 +553,7 @@ const USERS: Words = Words {
 };
 
 const NETWORKS: Words = Words {
-    good: &["none", "host", "bridge"],
+    good: &["none", "host", "bridge", "default"],
     bad: &["", "container:x", "Bridge"],
 };
 

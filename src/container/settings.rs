@@ -34,7 +34,7 @@ pub enum SettingsError {
     },
     #[error("--user {spec:?}: {problem}")]
     User { spec: String, problem: String },
-    #[error("--network {value:?}: expected none, host or bridge")]
+    #[error("--network {value:?}: expected bridge (the default), none or host; a named network or container:NAME is an engine's, not breakout's")]
     Network { value: String },
     #[error("--security-opt {value:?}: {problem}")]
     SecurityOpt { value: String, problem: String },
@@ -250,7 +250,8 @@ impl RawSettings {
         let mut network = match self.network.as_deref() {
             Some("none") => Network::None,
             Some("host") => Network::Host,
-            None | Some("bridge") => Network::Bridge,
+            // `default` is docker's name for its default network: the bridge.
+            None | Some("bridge") | Some("default") => Network::Bridge,
             Some(other) => {
                 return Err(SettingsError::Network {
                     value: other.to_string(),
