@@ -131,7 +131,13 @@ fn name_namespace(name: &str, of: Option<u32>) -> io::Result<()> {
         .create_new(true)
         .open(&path)?;
     let bound = match of {
-        Some(pid) => bind_namespace(&PathBuf::from(format!("/proc/{pid}/ns/net")), &path),
+        Some(pid) => {
+            let source = PathBuf::from(format!("/proc/{pid}/ns/net"));
+            match not_the_hosts(&source) {
+                Ok(()) => bind_namespace(&source, &path),
+                Err(e) => Err(e),
+            }
+        }
         None => {
             let target = path.clone();
             std::thread::spawn(move || {
@@ -150,6 +156,24 @@ fn name_namespace(name: &str, of: Option<u32>) -> io::Result<()> {
         let _ = std::fs::remove_file(&path);
     }
     bound
+}
+
+/// Refuses a process's network namespace that is the harness's own or init's: the
+/// bridge's addresses and route must never land on the host's, whatever became of the
+/// process (a keeper gone, its pid reused by a host process).
+fn not_the_hosts(ns: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
+    let theirs = id(ns)?;
+    for host in ["/proc/self/ns/net", "/proc/1/ns/net"] {
+        if id(Path::new(host)).ok() == Some(theirs) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{} is the host's network namespace", ns.display()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn bind_namespace(source: &Path, target: &Path) -> io::Result<()> {
@@ -310,6 +334,21 @@ mod tests {
             assert_eq!(stem.len(), MAX_STEM, "{stem}");
             assert!(stems[i + 1..].iter().all(|o| o != stem), "{stem} twice");
         }
+    }
+
+    /// A process in the host's network namespace (here, this test) is never given a
+    /// bridge: nothing is named, nothing is made.
+    #[test]
+    fn a_process_in_the_hosts_network_namespace_gets_no_bridge() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: needs root (it would name a network namespace)");
+            return;
+        }
+        let err = BridgeNet::create_for_process(std::process::id()).unwrap_err();
+        assert!(
+            err.to_string().contains("the host's network namespace"),
+            "{err}"
+        );
     }
 
     #[test]

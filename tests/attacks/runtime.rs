@@ -36,6 +36,11 @@ pub fn trials() -> Trials {
             failed_bridge_keeps_foreign_namespaces,
         ),
         (
+            "issue16_a_docker_whose_keeper_is_in_the_hosts_namespace_gets_no_bridge",
+            &[Need::Root, Need::Busybox, Need::Ip],
+            keeper_in_the_hosts_namespace_gets_no_bridge,
+        ),
+        (
             "issue10_14_a_mixed_runtime_compare_leaves_no_cgroup",
             RUNC,
             mixed_compare_leaves_no_cgroup,
@@ -295,6 +300,60 @@ fn failed_bridge_keeps_foreign_namespaces() -> TestResult {
     );
     let own = Path::new("/var/run/netns").join(format!("{stem}c"));
     assert!(!own.exists(), "the run left its own namespace {own:?}");
+    Ok(())
+}
+
+/// A docker CLI that lies about the keeper it says it started (the holder of a
+/// bridge's network namespace under docker): its pid is the host's init, or the
+/// harness's own (the CLI's caller). The bridge's addresses and route must never land
+/// in the host's network namespace: the run refuses and says why, and no bridge
+/// address appears on the host.
+fn keeper_in_the_hosts_namespace_gets_no_bridge() -> TestResult {
+    let dir = Scratch::new("liar-docker");
+    let marker = format!("liar-{}", std::process::id());
+    // (what `inspect` answers, the exit code, words of the refusal)
+    let cases = [
+        ("1", 4, "expected the pid of the network's keeper"),
+        ("$PPID", 3, "is the host's network namespace"),
+    ];
+    for (i, (pid, code, words)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("docker-liar{i}"));
+        let script = format!(
+            "#!/bin/bash\n\
+             for arg; do [ \"$arg\" = --version ] && {{ echo 'Docker version 99.0 ({marker})'; exit 0; }}; done\n\
+             case \"$1\" in\n\
+             \x20 version) echo 99.0 ;;\n\
+             \x20 import) cat >/dev/null; echo sha256:0 ;;\n\
+             \x20 inspect) echo {pid} ;;\n\
+             esac\n\
+             exit 0\n"
+        );
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = breakout(&[
+            "run",
+            "--runtime",
+            &format!("liar={}", path.display()),
+            "--probe",
+            "spawn.fork",
+        ]);
+        forget_cached_versions(&marker);
+        if out.code != *code || !(out.stderr.contains(words) || out.stdout.contains(words)) {
+            return Err(format!(
+                "inspect answering {pid}: exit {} (want {code} naming {words:?})\nstdout: {}\nstderr: {}",
+                out.code, out.stdout, out.stderr
+            )
+            .into());
+        }
+    }
+    let addrs = Command::new("ip")
+        .args(["-4", "-o", "addr", "show"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if addrs.contains("10.213.0.") {
+        return Err(format!("a bridge address is on the host: {addrs}").into());
+    }
     Ok(())
 }
 
