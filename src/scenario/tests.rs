@@ -479,7 +479,7 @@ fn error_settings_point_at_the_entry() {
         1,
         48,
         "settings.network",
-        "expected none, host or bridge",
+        "expected bridge (the default), none or host",
     );
     assert_parse_error(
         r#"{"runtimes": ["runc"], "settings": {"volumes": ["nowhere:/data"]}}"#,
