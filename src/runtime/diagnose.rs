@@ -3,10 +3,9 @@
 //! start failure (so that the host's problem is not bisected as the profile's).
 
 use std::fs;
-use std::process::Command;
 
 use super::engine::Engine;
-use super::{run_to_end, Runtime, RuntimeKind, QUERY_DEADLINE};
+use super::{Runtime, RuntimeKind};
 
 /// Controllers on the cgroup2 mount of a hybrid layout: crun refuses to run while any
 /// is there.
@@ -41,11 +40,7 @@ pub fn runtime_problem(runtime: &Runtime) -> Option<String> {
         return Some(problem);
     }
     if runtime.engine() == Some(Engine::Docker) {
-        let mut cmd = Command::new(&runtime.binary);
-        cmd.args(["version", "--format", "{{.Server.Version}}"])
-            .stdin(std::process::Stdio::null());
-        // Bounded like every other child: a CLI waiting on an unreachable daemon.
-        if let Err(e) = run_to_end(cmd, "version", QUERY_DEADLINE) {
+        if let Err(e) = runtime.docker_server_version() {
             return Some(no_docker_engine(&e));
         }
     }

@@ -217,6 +217,33 @@ impl Runtime {
         cmd
     }
 
+    /// `docker version`'s answer for the engine behind this CLI: whether one answers
+    /// (`diagnose`) and which version it is (the report) come from one call per binary
+    /// in a process. Only an answer is kept; a failure is asked again.
+    pub fn docker_server_version(&self) -> Result<String, RuntimeError> {
+        static ANSWERS: std::sync::OnceLock<std::sync::Mutex<Vec<(PathBuf, String)>>> =
+            std::sync::OnceLock::new();
+        let answers = ANSWERS.get_or_init(Default::default);
+        if let Some((_, v)) = answers
+            .lock()
+            .expect("server version cache")
+            .iter()
+            .find(|(b, _)| *b == self.binary)
+        {
+            return Ok(v.clone());
+        }
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(["version", "--format", "{{.Server.Version}}"])
+            .stdin(Stdio::null());
+        // Bounded like every other child: a CLI waiting on an unreachable daemon.
+        let answer = run_to_end(cmd, "version", QUERY_DEADLINE.min(self.cli_deadline))?;
+        answers
+            .lock()
+            .expect("server version cache")
+            .push((self.binary.clone(), answer.clone()));
+        Ok(answer)
+    }
+
     /// `RUNTIME --version`, parsed into the version line and libseccomp's version;
     /// asked once per binary and flags in a process.
     pub fn version(&self) -> Result<RuntimeVersion, RuntimeError> {
@@ -287,10 +314,7 @@ impl Runtime {
             // The CLI's line says nothing of the engine that resolves the profile and
             // runs the container (a CLI 28 talks to an engine 20.10 here): the daemon
             // names its own. Not kept in the file cache: DOCKER_HOST picks the daemon.
-            let mut cmd = Command::new(&self.binary);
-            cmd.args(["version", "--format", "{{.Server.Version}}"])
-                .stdin(Stdio::null());
-            if let Ok(server) = run_to_end(cmd, "version", QUERY_DEADLINE.min(self.cli_deadline)) {
+            if let Ok(server) = self.docker_server_version() {
                 let server = crate::sanitize::untrusted(server.trim());
                 if !server.is_empty() {
                     version = format!("{version}; engine {server}");
